@@ -1,0 +1,136 @@
+// IP arithmetic on bigints. ipaddr.js does the parsing and formatting; ranges, containment and
+// summarisation need integer maths that it does not offer, and that MetalLB's semantics depend on.
+import ipaddr from "ipaddr.js";
+
+export type Family = 4 | 6;
+
+export interface Ip {
+  readonly family: Family;
+  readonly value: bigint;
+}
+
+export interface Cidr {
+  readonly family: Family;
+  /** Network address, host bits cleared. */
+  readonly network: bigint;
+  readonly prefix: number;
+}
+
+export const familyBits = (family: Family): number => (family === 4 ? 32 : 128);
+
+/** Strict parse: dotted-quad decimal IPv4 or IPv6 without a zone. Returns undefined when invalid. */
+export function parseIp(text: string): Ip | undefined {
+  const s = text.trim();
+  if (s !== text || s.length === 0 || s.includes("%")) return undefined;
+  if (ipaddr.IPv4.isValidFourPartDecimal(s)) {
+    const bytes = ipaddr.IPv4.parse(s).toByteArray();
+    return { family: 4, value: bytesToBigint(bytes) };
+  }
+  if (s.includes(":") && ipaddr.IPv6.isValid(s)) {
+    const addr = ipaddr.IPv6.parse(s);
+    // Go treats ::ffff:a.b.c.d as the IPv4 address; so must we, or family checks would disagree.
+    if (addr.isIPv4MappedAddress()) {
+      return { family: 4, value: bytesToBigint(addr.toIPv4Address().toByteArray()) };
+    }
+    return { family: 6, value: bytesToBigint(addr.toByteArray()) };
+  }
+  return undefined;
+}
+
+/** Go's net.ParseCIDR: host bits are masked, a prefix beyond the family size is invalid. */
+export function parseCidr(text: string): Cidr | undefined {
+  const slash = text.indexOf("/");
+  if (slash < 0) return undefined;
+  const ip = parseIp(text.slice(0, slash));
+  const prefixText = text.slice(slash + 1);
+  if (!ip || !/^[0-9]{1,3}$/.test(prefixText)) return undefined;
+  const prefix = Number(prefixText);
+  if (prefix > familyBits(ip.family)) return undefined;
+  return { family: ip.family, network: ip.value & prefixMask(ip.family, prefix), prefix };
+}
+
+export function prefixMask(family: Family, prefix: number): bigint {
+  const bits = BigInt(familyBits(family));
+  const all = (1n << bits) - 1n;
+  return (all >> BigInt(prefix)) ^ all;
+}
+
+export function cidrSize(c: Cidr): bigint {
+  return 1n << BigInt(familyBits(c.family) - c.prefix);
+}
+
+export function cidrLast(c: Cidr): bigint {
+  return c.network + cidrSize(c) - 1n;
+}
+
+export function cidrContains(c: Cidr, ip: Ip): boolean {
+  return c.family === ip.family && ip.value >= c.network && ip.value <= cidrLast(c);
+}
+
+/** MetalLB's overlap rule: equal networks, or the shorter prefix contains the other's network. */
+export function cidrsOverlap(a: Cidr, b: Cidr): boolean {
+  if (a.family !== b.family) return false;
+  return a.network <= cidrLast(b) && b.network <= cidrLast(a);
+}
+
+/** Minimal list of CIDRs covering [start, end] (Go's ipaddr.Summarize). Both ends must share a family. */
+export function summarizeRange(start: Ip, end: Ip): Cidr[] {
+  if (start.family !== end.family || start.value > end.value) return [];
+  const bits = familyBits(start.family);
+  const out: Cidr[] = [];
+  let cursor = start.value;
+  while (cursor <= end.value) {
+    let hostBits = 0;
+    while (hostBits < bits) {
+      const size = 1n << BigInt(hostBits + 1);
+      if (cursor % size !== 0n || cursor + size - 1n > end.value) break;
+      hostBits++;
+    }
+    out.push({ family: start.family, network: cursor, prefix: bits - hostBits });
+    cursor += 1n << BigInt(hostBits);
+  }
+  return out;
+}
+
+export function formatIp(ip: Ip): string {
+  return formatValue(ip.family, ip.value);
+}
+
+export function formatValue(family: Family, value: bigint): string {
+  const byteCount = family === 4 ? 4 : 16;
+  const bytes: number[] = new Array<number>(byteCount);
+  let v = value;
+  for (let i = byteCount - 1; i >= 0; i--) {
+    bytes[i] = Number(v & 0xffn);
+    v >>= 8n;
+  }
+  return family === 4 ? bytes.join(".") : new ipaddr.IPv6(bytes).toRFC5952String();
+}
+
+export function formatCidr(c: Cidr): string {
+  return `${formatValue(c.family, c.network)}/${c.prefix}`;
+}
+
+/** Canonical text of an address, or undefined if it does not parse. Used as map keys everywhere. */
+export function canonicalIp(text: string): string | undefined {
+  const ip = parseIp(text);
+  return ip ? formatIp(ip) : undefined;
+}
+
+export function compareIps(a: Ip, b: Ip): number {
+  if (a.family !== b.family) return a.family - b.family;
+  return a.value < b.value ? -1 : a.value > b.value ? 1 : 0;
+}
+
+/** `.0` and `.255` IPv4 addresses, which avoidBuggyIPs skips. */
+export function isBuggyIp(ip: Ip): boolean {
+  if (ip.family !== 4) return false;
+  const last = ip.value & 0xffn;
+  return last === 0n || last === 255n;
+}
+
+function bytesToBigint(bytes: number[]): bigint {
+  let v = 0n;
+  for (const b of bytes) v = (v << 8n) | BigInt(b);
+  return v;
+}
