@@ -1,0 +1,330 @@
+// Pure allocation: which service gets which IP. Follows MetalLB's controller (decision order, pool
+// choice, sharing, dual-stack, error texts) with two deliberate changes:
+// - Deterministic: services are processed in service-key order and pools in name order, so the input
+//   order of files and objects never matters. Where MetalLB's choice among pools is random (Go map
+//   iteration over unpinned pools, unstable sort among pinned pools of equal priority), vipd takes the
+//   pool whose name sorts first.
+// - Stable: every previous assignment the config still allows is kept before any new address is
+//   handed out, so adding or removing other services never moves a service (MetalLB #686, #2723).
+//   MetalLB only approximates this by processing services with a status first on a full resync.
+import type { AddressPool, Diagnostic, ManifestConfig } from "../config/types";
+import { formatIp, parseIp, type Family, type Ip } from "../ip";
+import { quoteGo, quoteGoList } from "./go-format";
+import { IpTable } from "./ip-table";
+import { selectorMatches } from "./labels";
+import {
+  freeCandidates,
+  poolCapacity,
+  poolOffers,
+  scanPool,
+  type PoolCandidates,
+  type ScannedPool,
+} from "./pool-scan";
+import { familyOfIps, orderByPrimary, toServiceRequest, type ServiceRequest } from "./service-request";
+import type { AllocationError, AllocationResult, AllocationState, Assignment, PoolUsage } from "./types";
+
+interface Placement {
+  readonly pool: string;
+  ips: Ip[];
+}
+
+type Outcome = { readonly placement: Placement } | { readonly error: string };
+
+export function allocate(config: ManifestConfig, previous: AllocationState | undefined): AllocationResult {
+  const run = new AllocationRun(config.pools);
+  const errors: AllocationError[] = [];
+  const warnings: Diagnostic[] = [];
+
+  const byKey = new Map<string, ServiceRequest[]>();
+  for (const svc of config.services) {
+    const list = byKey.get(svc.key);
+    if (list) list.push(toServiceRequest(svc));
+    else byKey.set(svc.key, [toServiceRequest(svc)]);
+  }
+  const requests: ServiceRequest[] = [];
+  for (const key of [...byKey.keys()].sort(compareStrings)) {
+    const copies = byKey.get(key) as ServiceRequest[];
+    const [only] = copies;
+    if (copies.length === 1 && only) requests.push(only);
+    // Which copy wins would depend on file order; refuse them all instead.
+    else for (const r of copies) errors.push(errorFor(r, `duplicate definition of service ${quoteGo(key)}`));
+  }
+
+  // Phase 1: re-validate and keep every previous assignment still allowed, earlier keys winning clashes.
+  for (const request of requests) {
+    const prior =
+      previous && Object.hasOwn(previous.assignments, request.service)
+        ? previous.assignments[request.service]
+        : undefined;
+    if (!prior || !Array.isArray(prior.ips)) continue;
+    const cleared = run.keepPrevious(request, prior.ips);
+    if (cleared !== undefined) {
+      warnings.push({
+        severity: "warning",
+        message: `current IP for ${quoteGo(request.service)} not allowed by config, will attempt for new IP assignment: ${cleared}`,
+        source: request.svc.source,
+        object: `Service/${request.service}`,
+      });
+    }
+  }
+  // Phase 2: PreferDualStack services kept with one address try to gain the other family, as MetalLB's
+  // controller does on every reconcile; still ahead of new services, which must not take it first.
+  for (const request of requests) run.addMissingFamily(request);
+  // Phase 3: everyone else, in key order.
+  for (const request of requests) {
+    if (!run.placements.has(request.service) && request.requestError === undefined) {
+      const outcome = run.allocateNew(request);
+      if ("error" in outcome) errors.push(errorFor(request, outcome.error));
+    }
+    // A bad request keeps a still-valid previous IP (as MetalLB keeps the status) but is reported.
+    if (request.requestError !== undefined) errors.push(errorFor(request, request.requestError));
+  }
+
+  return run.result(requests, errors, warnings);
+}
+
+class AllocationRun {
+  readonly placements = new Map<string, Placement>();
+  private readonly table = new IpTable();
+  /** In name order: that order breaks every tie. */
+  private readonly pools: ScannedPool[];
+  private readonly poolsByName = new Map<string, ScannedPool>();
+  private readonly unpinned: ScannedPool[];
+  private readonly pinned: ScannedPool[];
+
+  constructor(pools: readonly AddressPool[]) {
+    this.pools = [...pools].sort((a, b) => compareStrings(a.name, b.name)).map(scanPool);
+    for (const p of this.pools) if (!this.poolsByName.has(p.pool.name)) this.poolsByName.set(p.pool.name, p);
+    this.unpinned = this.pools.filter((p) => p.pool.autoAssign && !p.pool.serviceAllocation);
+    // MetalLB: priority > 0 ascending, then priority 0. Its sort is unstable, so equal priorities come
+    // out in random order; this sort is stable over name order instead.
+    this.pinned = this.pools
+      .filter((p) => p.pool.autoAssign && p.pool.serviceAllocation)
+      .sort((a, b) => comparePriority(a.pool, b.pool));
+  }
+
+  /** Keeps the previous IPs if the config still allows them; otherwise returns why not, or nothing when the operator asked for the move. */
+  keepPrevious(request: ServiceRequest, previousIps: readonly string[]): string | undefined {
+    const ips: Ip[] = [];
+    for (const text of previousIps) {
+      const ip = parseIp(text);
+      if (!ip) return `invalid previous address ${quoteGo(text)}`;
+      ips.push(ip);
+    }
+    const found = familyOfIps(ips);
+    if (found.error !== undefined) return found.error;
+    const dualAcceptsSingle = request.family === "dual" && request.policy === "PreferDualStack";
+    if (found.family !== request.family && !dualAcceptsSingle) {
+      return `requested loadBalancer IP(s) ${quoteGoList(ips.map(formatIp))} does not match the ipFamily of the service`;
+    }
+    const checked = this.check(request, ips);
+    if ("error" in checked) return checked.error;
+    // A changed address-pool annotation or a changed IP request is the operator asking for a move:
+    // MetalLB reallocates without an event, and so does vipd.
+    const wantedPool = request.svc.addressPool;
+    if (wantedPool !== undefined && wantedPool !== checked.pool.pool.name) return undefined;
+    if (request.requested.length > 0 && !sameAddresses(request.requested, ips)) return undefined;
+    this.commit(request, checked.pool, ips);
+    return undefined;
+  }
+
+  addMissingFamily(request: ServiceRequest): void {
+    const placement = this.placements.get(request.service);
+    if (!placement || placement.ips.length !== 1 || request.policy !== "PreferDualStack") return;
+    if (request.family !== "dual" || request.requested.length > 0) return;
+    const pool = this.poolsByName.get(placement.pool);
+    const [held] = placement.ips;
+    if (!pool || !held) return;
+    const missing: Family = held.family === 4 ? 6 : 4;
+    const value = pick(freeCandidates(pool, request, this.table), missing);
+    if (value === undefined) return;
+    const added: Ip = { family: missing, value };
+    this.table.assign(request, pool.pool.name, [added]);
+    placement.ips = orderByPrimary([held, added], request.primary);
+  }
+
+  /** MetalLB's allocateIPs: explicit IPs, then the address-pool annotation, then auto-assign. */
+  allocateNew(request: ServiceRequest): Outcome {
+    if (request.requested.length > 0) return this.allocateRequested(request);
+    const wantedPool = request.svc.addressPool;
+    if (wantedPool !== undefined) return this.allocateFromPool(request, wantedPool);
+    return this.allocateAuto(request);
+  }
+
+  private allocateRequested(request: ServiceRequest): Outcome {
+    const list = quoteGoList(request.requested.map(formatIp));
+    const found = familyOfIps(request.requested);
+    if (found.family !== request.family) {
+      return { error: `requested loadBalancer IP(s) ${list} does not match the ipFamily of the service` };
+    }
+    const checked = this.check(request, request.requested);
+    if ("error" in checked) return checked;
+    const wantedPool = request.svc.addressPool;
+    if (wantedPool !== undefined && wantedPool !== checked.pool.pool.name) {
+      return {
+        error: `requested loadBalancer IP(s) ${list} is not compatible with requested address pool ${wantedPool}`,
+      };
+    }
+    return this.commit(request, checked.pool, request.requested);
+  }
+
+  private allocateFromPool(request: ServiceRequest, poolName: string): Outcome {
+    const pool = this.poolsByName.get(poolName);
+    if (!pool) return { error: `unknown pool ${quoteGo(poolName)}` };
+    const candidates = freeCandidates(pool, request, this.table);
+    if (candidates.ipv4 === undefined && candidates.ipv6 === undefined) {
+      return { error: `no available IPs in pool ${poolName}` };
+    }
+    const ips = selectIps(candidates, request);
+    if ("error" in ips) return ips;
+    const checked = this.check(request, ips.ips);
+    if ("error" in checked) return checked;
+    return this.commit(request, checked.pool, ips.ips);
+  }
+
+  /** Pinned pools by priority, then unpinned ones; only the generic text on failure, as in MetalLB. */
+  private allocateAuto(request: ServiceRequest): Outcome {
+    const pinned = this.pinned.filter((p) => compatible(p.pool, request));
+    for (const pools of [pinned, this.unpinned]) {
+      const candidates = this.bestCandidates(pools, request);
+      if (!candidates) continue;
+      const ips = selectIps(candidates, request);
+      if ("error" in ips) continue;
+      const checked = this.check(request, ips.ips);
+      if ("error" in checked) continue;
+      return this.commit(request, checked.pool, ips.ips);
+    }
+    return { error: "no available IPs" };
+  }
+
+  /** MetalLB's findBestPoolForService. */
+  private bestCandidates(pools: readonly ScannedPool[], request: ServiceRequest): PoolCandidates | undefined {
+    const secondary: Family = request.primary === 4 ? 6 : 4;
+    const preferDual = request.policy === "PreferDualStack" && request.family === "dual";
+    let primaryFallback: PoolCandidates | undefined;
+    let secondaryFallback: PoolCandidates | undefined;
+    for (const pool of pools) {
+      const candidates = freeCandidates(pool, request, this.table);
+      if (request.family !== "dual" && pick(candidates, request.family === "ipv4" ? 4 : 6) !== undefined) {
+        return candidates;
+      }
+      const hasPrimary = pick(candidates, request.primary) !== undefined;
+      const hasSecondary = pick(candidates, secondary) !== undefined;
+      if (hasPrimary && hasSecondary) return candidates;
+      if (!preferDual) continue;
+      if (hasPrimary) primaryFallback ??= candidates;
+      if (hasSecondary) secondaryFallback ??= candidates;
+    }
+    return primaryFallback ?? secondaryFallback;
+  }
+
+  /** MetalLB's Assign without the commit: containing pool, compatibility, family pair, sharing. */
+  private check(request: ServiceRequest, ips: readonly Ip[]): { pool: ScannedPool } | { error: string } {
+    const list = quoteGoList(ips.map(formatIp));
+    const pool = this.pools.find((p) => ips.every((ip) => poolOffers(p, ip.family, ip.value)));
+    if (!pool) return { error: `${list} is not allowed in config` };
+    if (!compatible(pool.pool, request))
+      return { error: `pool ${pool.pool.name} not compatible for ip assignment` };
+    if (ips.length > 2) return { error: `more than two addresses ${list}` };
+    const [a, b] = ips;
+    if (a && b && a.family === b.family)
+      return { error: `${quoteGo(formatIp(a))} ${quoteGo(formatIp(b))} has the same family` };
+    for (const ip of ips) {
+      const error = this.table.checkSharing(request, ip.family, ip.value);
+      if (error !== undefined) return { error };
+    }
+    return { pool };
+  }
+
+  private commit(request: ServiceRequest, pool: ScannedPool, ips: readonly Ip[]): Outcome {
+    this.table.assign(request, pool.pool.name, ips);
+    const placement: Placement = { pool: pool.pool.name, ips: orderByPrimary(ips, request.primary) };
+    this.placements.set(request.service, placement);
+    return { placement };
+  }
+
+  result(
+    requests: readonly ServiceRequest[],
+    errors: AllocationError[],
+    warnings: Diagnostic[],
+  ): AllocationResult {
+    const assignments: Assignment[] = [];
+    const stateAssignments: Record<string, { ips: string[]; pool: string }> = {};
+    for (const request of requests) {
+      const placement = this.placements.get(request.service);
+      if (!placement) continue;
+      const ips = placement.ips.map(formatIp);
+      assignments.push({ service: request.service, ips, pool: placement.pool });
+      stateAssignments[request.service] = { ips, pool: placement.pool };
+    }
+    const used = new Map<string, Record<Family, number>>();
+    for (const holder of this.table.holders()) {
+      const counts = used.get(holder.pool) ?? { 4: 0, 6: 0 };
+      counts[holder.family]++;
+      used.set(holder.pool, counts);
+    }
+    const pools: PoolUsage[] = [...this.poolsByName.values()].map(({ pool }) => {
+      const capacity = poolCapacity(pool);
+      const inUse = used.get(pool.name) ?? { 4: 0, 6: 0 };
+      return {
+        pool: pool.name,
+        ipv4: { inUse: inUse[4], total: Number(capacity[4]) },
+        ipv6: { inUse: inUse[6], total: Number(capacity[6]) },
+      };
+    });
+    errors.sort((a, b) => compareStrings(a.service, b.service) || compareStrings(a.message, b.message));
+    const state: AllocationState = { version: 1, assignments: stateAssignments };
+    return { assignments, errors, warnings, pools, state };
+  }
+}
+
+/** MetalLB's isPoolCompatibleWithService, applied on every path. */
+function compatible(pool: AddressPool, request: ServiceRequest): boolean {
+  const allocation = pool.serviceAllocation;
+  if (!allocation) return true;
+  const svc = request.svc;
+  if (allocation.namespaces.length > 0 && !allocation.namespaces.includes(svc.namespace)) return false;
+  if (allocation.serviceSelectors.length === 0) return true;
+  return allocation.serviceSelectors.some((selector) => selectorMatches(selector, svc.labels));
+}
+
+/** MetalLB's selectIPsForFamilyAndPolicy, with the primary family listed first. */
+function selectIps(candidates: PoolCandidates, request: ServiceRequest): { ips: Ip[] } | { error: string } {
+  const ipv4: Ip | undefined =
+    candidates.ipv4 === undefined ? undefined : { family: 4, value: candidates.ipv4 };
+  const ipv6: Ip | undefined =
+    candidates.ipv6 === undefined ? undefined : { family: 6, value: candidates.ipv6 };
+  let chosen: Ip[] | undefined;
+  if (request.family === "ipv4") chosen = ipv4 && [ipv4];
+  else if (request.family === "ipv6") chosen = ipv6 && [ipv6];
+  else if (ipv4 && ipv6) chosen = orderByPrimary([ipv4, ipv6], request.primary);
+  else if (request.policy === "PreferDualStack") chosen = ipv4 ? [ipv4] : ipv6 && [ipv6];
+  if (chosen) return { ips: chosen };
+  return { error: `no available IPs in pool ${candidates.pool} for ${request.family} IPFamily` };
+}
+
+function pick(candidates: PoolCandidates, family: Family): bigint | undefined {
+  return family === 4 ? candidates.ipv4 : candidates.ipv6;
+}
+
+/** Lower positive priorities first; 0 (unset) means last. */
+function comparePriority(a: AddressPool, b: AddressPool): number {
+  const pa = a.serviceAllocation?.priority ?? 0;
+  const pb = b.serviceAllocation?.priority ?? 0;
+  if (pa > 0 && pb > 0) return pa - pb;
+  return (pa > 0 ? 0 : 1) - (pb > 0 ? 0 : 1);
+}
+
+function sameAddresses(a: readonly Ip[], b: readonly Ip[]): boolean {
+  if (a.length !== b.length) return false;
+  return a.every((x) => b.some((y) => x.family === y.family && x.value === y.value));
+}
+
+function errorFor(request: ServiceRequest, message: string): AllocationError {
+  return { service: request.service, message, source: request.svc.source };
+}
+
+/** Code-unit order, not locale order: the same on every machine. */
+function compareStrings(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}

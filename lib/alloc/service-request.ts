@@ -1,0 +1,82 @@
+// What the allocator needs from a Service: its sharing identity and its address family.
+//
+// MetalLB derives a Service's family from its ClusterIPs, which Kubernetes fills in from ipFamilyPolicy
+// and ipFamilies. vipd has no cluster and no ClusterIPs, so `ipFamilies` (and the policy) stand in for
+// them, as a dual-stack cluster would fill them in:
+// - RequireDualStack: dual (Kubernetes always gives such a Service both ClusterIPs);
+// - ipFamilies set: SingleStack -> ipFamilies[0]; PreferDualStack -> dual;
+// - otherwise the requested IPs decide (one IP -> its family, an IPv4+IPv6 pair -> dual);
+// - otherwise SingleStack -> IPv4 and PreferDualStack -> dual.
+// The primary family (listed first, preferred by PreferDualStack) is ipFamilies[0], else the first
+// requested IP's family, else IPv4.
+import type { IpFamilyPolicy, Service } from "../config/types";
+import { formatIp, parseIp, type Family, type Ip } from "../ip";
+import { quoteGoList } from "./go-format";
+import type { Claimant } from "./ip-table";
+
+/** MetalLB's ipfamily.Family values; they appear verbatim in error texts. */
+export type ServiceFamily = "ipv4" | "ipv6" | "dual";
+
+export interface ServiceRequest extends Claimant {
+  readonly svc: Service;
+  readonly family: ServiceFamily;
+  readonly primary: Family;
+  readonly policy: IpFamilyPolicy;
+  /** Parsed requestedIPs, in request order. */
+  readonly requested: readonly Ip[];
+  /** Why the requested IPs cannot be used at all (the loader's requestError, or a bad family mix). */
+  readonly requestError?: string;
+}
+
+export const familyOfNumber = (family: Family): ServiceFamily => (family === 4 ? "ipv4" : "ipv6");
+
+export function toServiceRequest(svc: Service): ServiceRequest {
+  const requested: Ip[] = [];
+  let requestError = svc.requestError;
+  for (const text of svc.requestedIPs) {
+    const ip = parseIp(text);
+    if (ip) requested.push(ip);
+    else requestError ??= `IPFamilyForAddresses: Invalid address ${quoteGoList(svc.requestedIPs)}`;
+  }
+  let requestedFamily: ServiceFamily | undefined;
+  if (requestError === undefined && requested.length > 0) {
+    const found = familyOfIps(requested);
+    requestedFamily = found.family;
+    requestError = found.error;
+  }
+  const declared = svc.ipFamilies[0];
+  const primary: Family = declared ? (declared === "IPv6" ? 6 : 4) : (requested[0]?.family ?? 4);
+  let family: ServiceFamily;
+  if (svc.ipFamilyPolicy === "RequireDualStack") family = "dual";
+  else if (declared) family = svc.ipFamilyPolicy === "SingleStack" ? familyOfNumber(primary) : "dual";
+  else if (requestedFamily) family = requestedFamily;
+  else family = svc.ipFamilyPolicy === "SingleStack" ? "ipv4" : "dual";
+  return {
+    svc,
+    service: svc.key,
+    ports: svc.ports.map((p) => `${p.protocol}/${p.port}`),
+    key: { sharing: svc.sharingKey ?? "", backend: svc.backendKey },
+    family,
+    primary,
+    policy: svc.ipFamilyPolicy,
+    requested: requestError === undefined ? requested : [],
+    requestError,
+  };
+}
+
+/** MetalLB's ipfamily.ForAddresses: the family of 1 or 2 addresses, or its error text. */
+export function familyOfIps(ips: readonly Ip[]): { family?: ServiceFamily; error?: string } {
+  const list = quoteGoList(ips.map(formatIp));
+  const [a, b] = ips;
+  if (ips.length === 1 && a) return { family: familyOfNumber(a.family) };
+  if (ips.length === 2 && a && b) {
+    if (a.family === b.family) return { error: `IPFamilyForAddresses: same address family ${list}` };
+    return { family: "dual" };
+  }
+  return { error: `IPFamilyForAddresses: invalid ips length ${ips.length} ${list}` };
+}
+
+/** Primary family first, as Assignment.ips promises. */
+export function orderByPrimary(ips: readonly Ip[], primary: Family): Ip[] {
+  return [...ips].sort((a, b) => (a.family === b.family ? 0 : a.family === primary ? -1 : 1));
+}
