@@ -1,0 +1,22 @@
+// The configuration digest: SHA-256 over a canonical form of the recognised objects, so that formatting,
+// key order, comments, file names and file order do not change it, while any semantic change does.
+import { createHash } from "node:crypto";
+
+/** JSON with object keys sorted at every level. */
+export function canonicalJson(value: unknown): string {
+  if (value === null || typeof value !== "object") {
+    return typeof value === "bigint" ? JSON.stringify(value.toString()) : (JSON.stringify(value) ?? "null");
+  }
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;
+  if (value instanceof Map) return canonicalJson(Object.fromEntries(value));
+  const record = value as Record<string, unknown>;
+  const keys = Object.keys(record).sort();
+  return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(record[k])}`).join(",")}}`;
+}
+
+/** Order-independent: the canonical objects are sorted before hashing. */
+export function digestObjects(canonicalObjects: readonly string[]): string {
+  const hash = createHash("sha256");
+  for (const text of [...canonicalObjects].sort()) hash.update(text).update("\n");
+  return hash.digest("hex");
+}
