@@ -1,0 +1,249 @@
+// Gratuitous ARP / unsolicited NA policy: a burst of rounds on takeover, an optional periodic refresh, and
+// per-interface pacing so that thousands of VIPs moving at once do not overrun a switch (keepalived
+// garp_interval exists for that reason, PR #108). Every frame handed to the kernel is counted by
+// (ip, interface, kind) for the metrics. Sockets sit behind PacketTransport so this is testable with a
+// fake clock.
+import { parseIp } from "../ip";
+import { gratuitousArpFrames } from "./arp-frame";
+import { unsolicitedNeighborAdvertisement } from "./ndp-frame";
+
+export interface AnnouncePolicy {
+  /** Rounds sent on takeover, the first at once. Default 5 (one now + 4 more). */
+  readonly rounds: number;
+  /** Gap between rounds. Default 1000 ms; the burst must outlast Linux's 1 s ARP locktime. */
+  readonly spacingMs: number;
+  /** Re-announce every this many ms while owning, after the burst; 0 = off (default). */
+  readonly refreshIntervalMs: number;
+  /** Per-interface ceiling; default 1000 frames/s. 0 or Infinity disables pacing. */
+  readonly maxFramesPerSecond: number;
+  /** Frames an idle interface may send back to back before pacing starts. Default 32. */
+  readonly burstFrames: number;
+}
+
+export const DEFAULT_ANNOUNCE_POLICY: AnnouncePolicy = {
+  rounds: 5,
+  spacingMs: 1000,
+  refreshIntervalMs: 0,
+  maxFramesPerSecond: 1000,
+  burstFrames: 32,
+};
+
+export type FrameKind = "arp-request" | "arp-reply" | "na";
+
+export interface AnnounceInterface {
+  readonly name: string;
+  readonly index: number;
+  readonly mac: string;
+}
+
+export interface OutgoingPacket {
+  readonly kind: FrameKind;
+  readonly ip: string;
+  readonly ifname: string;
+  readonly ifindex: number;
+  /** A whole Ethernet frame for ARP; the ICMPv6 message for NA. */
+  readonly bytes: Buffer;
+}
+
+export interface PacketTransport {
+  /** false = the kernel queue is full right now; the packet is retried shortly. Throws on hard errors. */
+  send(packet: OutgoingPacket): boolean;
+}
+
+export interface Clock {
+  now(): number;
+  setTimeout(fn: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+
+export const systemClock: Clock = {
+  now: () => performance.now(),
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
+  clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
+};
+
+export interface FrameCount {
+  readonly ip: string;
+  readonly interface: string;
+  readonly kind: FrameKind;
+  count: number;
+}
+
+interface Announcement {
+  readonly generation: number;
+  readonly packets: readonly OutgoingPacket[];
+  roundsSent: number;
+  timer?: unknown;
+}
+
+interface Queued {
+  readonly packet: OutgoingPacket;
+  readonly generation: number;
+}
+
+/** Token bucket + two FIFO levels: first rounds of a takeover go before repeats and refreshes. */
+class InterfaceQueue {
+  readonly urgent: Queued[] = [];
+  readonly routine: Queued[] = [];
+  tokens: number;
+  lastRefill: number;
+  timer?: unknown;
+
+  constructor(capacity: number, now: number) {
+    this.tokens = capacity;
+    this.lastRefill = now;
+  }
+
+  get length(): number {
+    return this.urgent.length + this.routine.length;
+  }
+}
+
+export class Announcer {
+  private readonly policy: AnnouncePolicy;
+  private readonly active = new Map<string, Announcement>();
+  private readonly queues = new Map<string, InterfaceQueue>();
+  private readonly counts = new Map<string, FrameCount>();
+  private generation = 0;
+  private stopped = false;
+  sendErrors = 0;
+  lastError: string | undefined;
+
+  constructor(
+    private readonly transport: PacketTransport,
+    policy: Partial<AnnouncePolicy> = {},
+    private readonly clock: Clock = systemClock,
+  ) {
+    this.policy = { ...DEFAULT_ANNOUNCE_POLICY, ...policy };
+    if (this.policy.rounds < 1) throw new Error("announce policy: rounds must be at least 1");
+  }
+
+  /** Starts (or restarts) the burst for `ip` on `interfaces`: takeover, repair, or interface change. */
+  announce(ip: string, interfaces: readonly AnnounceInterface[]): void {
+    if (this.stopped) return;
+    const parsed = parseIp(ip);
+    if (!parsed) throw new Error(`announce: not an IP address: ${ip}`);
+    this.withdraw(ip);
+    const packets: OutgoingPacket[] = [];
+    for (const itf of interfaces) {
+      const base = { ip, ifname: itf.name, ifindex: itf.index };
+      if (parsed.family === 4) {
+        const [request, reply] = gratuitousArpFrames(ip, itf.mac);
+        packets.push(
+          { ...base, kind: "arp-request", bytes: request },
+          { ...base, kind: "arp-reply", bytes: reply },
+        );
+      } else {
+        packets.push({ ...base, kind: "na", bytes: unsolicitedNeighborAdvertisement(ip, itf.mac) });
+      }
+    }
+    const announcement: Announcement = { generation: ++this.generation, packets, roundsSent: 0 };
+    this.active.set(ip, announcement);
+    this.round(ip, announcement);
+  }
+
+  /** Stops everything for `ip` (leadership lost): pending rounds and frames still queued are dropped. */
+  withdraw(ip: string): void {
+    const announcement = this.active.get(ip);
+    if (!announcement) return;
+    if (announcement.timer !== undefined) this.clock.clearTimeout(announcement.timer);
+    this.active.delete(ip);
+  }
+
+  isAnnouncing(ip: string): boolean {
+    return this.active.has(ip);
+  }
+
+  /** Frames handed to the kernel so far, one entry per (ip, interface, kind). */
+  frameCounts(): FrameCount[] {
+    return [...this.counts.values()].map((c) => ({ ...c }));
+  }
+
+  /** Frames waiting for pacing, over all interfaces. */
+  queuedFrames(): number {
+    let n = 0;
+    for (const q of this.queues.values()) n += q.length;
+    return n;
+  }
+
+  stop(): void {
+    this.stopped = true;
+    for (const ip of [...this.active.keys()]) this.withdraw(ip);
+    for (const q of this.queues.values()) {
+      if (q.timer !== undefined) this.clock.clearTimeout(q.timer);
+      q.urgent.length = 0;
+      q.routine.length = 0;
+    }
+  }
+
+  private round(ip: string, announcement: Announcement): void {
+    announcement.timer = undefined;
+    if (this.active.get(ip) !== announcement) return;
+    const urgent = announcement.roundsSent === 0;
+    announcement.roundsSent++;
+    for (const packet of announcement.packets) this.enqueue(packet, announcement.generation, urgent);
+    const inBurst = announcement.roundsSent < this.policy.rounds;
+    const delay = inBurst ? this.policy.spacingMs : this.policy.refreshIntervalMs;
+    if (delay > 0) announcement.timer = this.clock.setTimeout(() => this.round(ip, announcement), delay);
+  }
+
+  private enqueue(packet: OutgoingPacket, generation: number, urgent: boolean): void {
+    let queue = this.queues.get(packet.ifname);
+    if (!queue) {
+      queue = new InterfaceQueue(this.policy.burstFrames, this.clock.now());
+      this.queues.set(packet.ifname, queue);
+    }
+    (urgent ? queue.urgent : queue.routine).push({ packet, generation });
+    if (queue.timer === undefined) this.drain(queue);
+  }
+
+  private drain(queue: InterfaceQueue): void {
+    queue.timer = undefined;
+    const rate = this.policy.maxFramesPerSecond;
+    const paced = rate > 0 && Number.isFinite(rate);
+    if (paced) {
+      const now = this.clock.now();
+      queue.tokens = Math.min(
+        this.policy.burstFrames,
+        queue.tokens + ((now - queue.lastRefill) * rate) / 1000,
+      );
+      queue.lastRefill = now;
+    }
+    while (queue.length > 0 && (!paced || queue.tokens >= 1)) {
+      const next = queue.urgent.length > 0 ? queue.urgent : queue.routine;
+      const item = next[0];
+      // Checked at send time: a VIP withdrawn (or re-announced elsewhere) while queued sends nothing.
+      if (this.active.get(item.packet.ip)?.generation !== item.generation) {
+        next.shift();
+        continue;
+      }
+      let accepted: boolean;
+      try {
+        accepted = this.transport.send(item.packet);
+      } catch (error) {
+        this.sendErrors++;
+        this.lastError = error instanceof Error ? error.message : String(error);
+        next.shift();
+        continue;
+      }
+      if (!accepted) {
+        queue.timer = this.clock.setTimeout(() => this.drain(queue), 1);
+        return;
+      }
+      next.shift();
+      if (paced) queue.tokens -= 1;
+      this.count(item.packet);
+    }
+    if (queue.length > 0) {
+      const waitMs = Math.max(1, Math.ceil(((1 - queue.tokens) * 1000) / rate));
+      queue.timer = this.clock.setTimeout(() => this.drain(queue), waitMs);
+    }
+  }
+
+  private count(packet: OutgoingPacket): void {
+    const key = `${packet.ip}|${packet.ifname}|${packet.kind}`;
+    const entry = this.counts.get(key);
+    if (entry) entry.count++;
+    else this.counts.set(key, { ip: packet.ip, interface: packet.ifname, kind: packet.kind, count: 1 });
+  }
+}

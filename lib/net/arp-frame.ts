@@ -1,0 +1,75 @@
+// Ethernet + ARP frames for gratuitous announcements (RFC 826, RFC 5227 §2.3). Pure: builds and parses
+// bytes, no sockets.
+import { BROADCAST_MAC, bytesToIp, bytesToMac, ipToBytes, macToBytes, ZERO_MAC } from "./wire";
+
+export const ETHERTYPE_ARP = 0x0806;
+export const ARP_REQUEST = 1;
+export const ARP_REPLY = 2;
+/** Ethernet minimum frame without FCS; NICs pad short frames, veth and AF_PACKET capture do not. */
+export const MIN_ETHERNET_FRAME = 60;
+
+export interface ArpFrame {
+  readonly destination: string;
+  readonly source: string;
+  readonly operation: number;
+  readonly senderMac: string;
+  readonly senderIp: string;
+  readonly targetMac: string;
+  readonly targetIp: string;
+}
+
+/**
+ * The two gratuitous forms sent every round, both broadcast with sender = target = VIP:
+ * - request: target MAC all-zero, as RFC 5227 §2.3 "ARP Announcement" prescribes;
+ * - reply: target MAC = sender MAC. Linux treats a reply as gratuitous (and lets it override an entry
+ *   inside the 1 s locktime) only when target MAC equals sender MAC (net/ipv4/arp.c arp_is_garp), the
+ *   same form `arping -A` sends.
+ */
+export function gratuitousArpFrames(vip: string, interfaceMac: string): [request: Buffer, reply: Buffer] {
+  const common = {
+    destination: BROADCAST_MAC,
+    source: interfaceMac,
+    senderMac: interfaceMac,
+    senderIp: vip,
+    targetIp: vip,
+  };
+  return [
+    buildArpFrame({ ...common, operation: ARP_REQUEST, targetMac: ZERO_MAC }),
+    buildArpFrame({ ...common, operation: ARP_REPLY, targetMac: interfaceMac }),
+  ];
+}
+
+export function buildArpFrame(f: ArpFrame): Buffer {
+  const frame = Buffer.alloc(MIN_ETHERNET_FRAME);
+  macToBytes(f.destination).copy(frame, 0);
+  macToBytes(f.source).copy(frame, 6);
+  frame.writeUInt16BE(ETHERTYPE_ARP, 12);
+  frame.writeUInt16BE(1, 14); // hardware type: Ethernet
+  frame.writeUInt16BE(0x0800, 16); // protocol type: IPv4
+  frame.writeUInt8(6, 18);
+  frame.writeUInt8(4, 19);
+  frame.writeUInt16BE(f.operation, 20);
+  macToBytes(f.senderMac).copy(frame, 22);
+  ipToBytes(f.senderIp, 4).copy(frame, 28);
+  macToBytes(f.targetMac).copy(frame, 32);
+  ipToBytes(f.targetIp, 4).copy(frame, 38);
+  return frame;
+}
+
+/** Parses an Ethernet frame carrying IPv4-over-Ethernet ARP; undefined for anything else. */
+export function parseArpFrame(frame: Uint8Array): ArpFrame | undefined {
+  if (frame.length < 42) return undefined;
+  const b = Buffer.from(frame.buffer, frame.byteOffset, frame.length);
+  if (b.readUInt16BE(12) !== ETHERTYPE_ARP) return undefined;
+  if (b.readUInt16BE(14) !== 1 || b.readUInt16BE(16) !== 0x0800 || b[18] !== 6 || b[19] !== 4)
+    return undefined;
+  return {
+    destination: bytesToMac(b.subarray(0, 6)),
+    source: bytesToMac(b.subarray(6, 12)),
+    operation: b.readUInt16BE(20),
+    senderMac: bytesToMac(b.subarray(22, 28)),
+    senderIp: bytesToIp(b.subarray(28, 32)),
+    targetMac: bytesToMac(b.subarray(32, 38)),
+    targetIp: bytesToIp(b.subarray(38, 42)),
+  };
+}

@@ -1,0 +1,72 @@
+// Per-VIP interface choice kept current as links and addresses change. A link going down, losing carrier
+// or losing the subnet changes the affected VIPs' eligibility in the same tick as the netlink event, and
+// listeners hear about every VIP whose choice changed.
+import { chooseInterface, type InterfaceChoice } from "./interface-choice";
+import { VIPD_ADDRESS_PROTO } from "./links";
+import type { NetlinkWatch } from "./netlink-watch";
+
+export interface EligibilityChange {
+  readonly ip: string;
+  readonly choice: InterfaceChoice;
+  readonly previous: InterfaceChoice | undefined;
+}
+
+export type EligibilityListener = (changes: readonly EligibilityChange[]) => void;
+
+export class EligibilityTracker {
+  private vips = new Map<string, readonly string[]>();
+  private readonly choices = new Map<string, InterfaceChoice>();
+  private readonly listeners = new Set<EligibilityListener>();
+  private readonly unsubscribe: () => void;
+
+  constructor(private readonly watch: NetlinkWatch) {
+    this.unsubscribe = watch.onChange((change) => {
+      // vipd's own VIP addresses never change eligibility (chooseInterface ignores them).
+      if (change.kind === "address" && change.address.proto === VIPD_ADDRESS_PROTO) return;
+      this.recompute();
+    });
+  }
+
+  /** The VIPs to track, each with the advertised interface list that applies on this node ([] = by subnet). */
+  setVips(vips: ReadonlyMap<string, readonly string[]>): void {
+    this.vips = new Map(vips);
+    for (const ip of [...this.choices.keys()]) if (!this.vips.has(ip)) this.choices.delete(ip);
+    this.recompute();
+  }
+
+  choice(ip: string): InterfaceChoice | undefined {
+    return this.choices.get(ip);
+  }
+
+  onChange(listener: EligibilityListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  close(): void {
+    this.unsubscribe();
+    this.listeners.clear();
+  }
+
+  private recompute(): void {
+    const { links, addresses } = this.watch.snapshot();
+    const candidates = addresses.filter((a) => a.proto !== VIPD_ADDRESS_PROTO);
+    const changes: EligibilityChange[] = [];
+    for (const [ip, advertised] of this.vips) {
+      const choice = chooseInterface(ip, links, candidates, advertised);
+      const previous = this.choices.get(ip);
+      if (!previous || !sameChoice(previous, choice)) {
+        this.choices.set(ip, choice);
+        changes.push({ ip, choice, previous });
+      }
+    }
+    if (changes.length === 0) return;
+    for (const listener of this.listeners) listener(changes);
+  }
+}
+
+function sameChoice(a: InterfaceChoice, b: InterfaceChoice): boolean {
+  if (a.eligible && b.eligible) return a.interfaces.join(",") === b.interfaces.join(",");
+  if (!a.eligible && !b.eligible) return a.reason === b.reason;
+  return false;
+}

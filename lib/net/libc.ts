@@ -1,0 +1,84 @@
+// The few libc socket calls that Node does not offer (AF_PACKET), bound through koffi. Loaded lazily so
+// that importing lib/net on a machine without glibc fails only when packets are actually sent.
+import koffi from "koffi";
+import { constants as osConstants } from "node:os";
+
+export const AF_PACKET = 17;
+export const SOCK_RAW = 3;
+export const SOCK_NONBLOCK = 0o4000;
+export const SOCK_CLOEXEC = 0o2000000;
+export const ETH_P_ALL = 0x0003;
+export const SOL_SOCKET = 1;
+export const SO_RCVBUF = 8;
+export const SO_SNDBUF = 7;
+export const SOCKADDR_LL_SIZE = 20;
+
+export interface Libc {
+  socket(domain: number, type: number, protocol: number): number;
+  bind(fd: number, address: Buffer, length: number): number;
+  sendto(
+    fd: number,
+    data: Buffer,
+    length: number,
+    flags: number,
+    address: Buffer,
+    addressLength: number,
+  ): number;
+  /** `address` receives a sockaddr, `addressLength` (a 4-byte buffer) its size in and out. */
+  recvfrom(
+    fd: number,
+    data: Buffer,
+    length: number,
+    flags: number,
+    address: Buffer,
+    addressLength: Buffer,
+  ): number;
+  setsockopt(fd: number, level: number, name: number, value: Buffer, length: number): number;
+  close(fd: number): number;
+  if_nametoindex(name: string): number;
+  errno(): number;
+}
+
+let loaded: Libc | undefined;
+
+export function libc(): Libc {
+  if (loaded) return loaded;
+  const lib = koffi.load("libc.so.6");
+  const socket = lib.func("int socket(int, int, int)");
+  const bind = lib.func("int bind(int, const void *, uint32_t)");
+  const sendto = lib.func("intptr_t sendto(int, const void *, size_t, int, const void *, uint32_t)");
+  const recvfrom = lib.func("intptr_t recvfrom(int, void *, size_t, int, void *, void *)");
+  const setsockopt = lib.func("int setsockopt(int, int, int, const void *, uint32_t)");
+  const close = lib.func("int close(int)");
+  const ifNameToIndex = lib.func("unsigned int if_nametoindex(const char *)");
+  const num = (v: unknown): number => Number(v);
+  loaded = {
+    socket: (d, t, p) => num(socket(d, t, p)),
+    bind: (fd, a, l) => num(bind(fd, a, l)),
+    sendto: (fd, data, len, flags, a, al) => num(sendto(fd, data, len, flags, a, al)),
+    recvfrom: (fd, data, len, flags, a, al) => num(recvfrom(fd, data, len, flags, a, al)),
+    setsockopt: (fd, level, name, value, len) => num(setsockopt(fd, level, name, value, len)),
+    close: (fd) => num(close(fd)),
+    if_nametoindex: (name) => num(ifNameToIndex(name)),
+    errno: () => koffi.errno(),
+  };
+  return loaded;
+}
+
+export function errnoName(errno: number): string {
+  const entry = Object.entries(osConstants.errno).find(([, value]) => value === errno);
+  return entry ? entry[0] : `errno ${errno}`;
+}
+
+/** struct sockaddr_ll (linux/if_packet.h) in host byte order, protocol in network order. */
+export function sockaddrLl(ifindex: number, protocol: number, mac?: Buffer): Buffer {
+  const sa = Buffer.alloc(SOCKADDR_LL_SIZE);
+  sa.writeUInt16LE(AF_PACKET, 0);
+  sa.writeUInt16BE(protocol, 2);
+  sa.writeInt32LE(ifindex, 4);
+  if (mac) {
+    sa.writeUInt8(mac.length, 11);
+    mac.copy(sa, 12);
+  }
+  return sa;
+}

@@ -1,0 +1,122 @@
+// IPv6 Neighbor Advertisements (RFC 4861 §4.4, §7.2.6 unsolicited advertisements). Pure: builds the ICMPv6
+// message the raw socket sends, and parses whole Ethernet frames for the lab's capture.
+import { bytesToIp, bytesToMac, ipToBytes, macToBytes } from "./wire";
+
+export const ETHERTYPE_IPV6 = 0x86dd;
+export const IPPROTO_ICMPV6 = 58;
+export const ICMPV6_NEIGHBOR_SOLICITATION = 135;
+export const ICMPV6_NEIGHBOR_ADVERTISEMENT = 136;
+export const NDP_OPTION_TARGET_LINK_LAYER = 2;
+export const ALL_NODES = "ff02::1";
+/** RFC 4861 §7.1.2: receivers drop NDP messages whose hop limit is not 255. */
+export const NDP_HOP_LIMIT = 255;
+
+const FLAG_ROUTER = 0x80;
+const FLAG_SOLICITED = 0x40;
+const FLAG_OVERRIDE = 0x20;
+
+export interface NeighborAdvertisement {
+  readonly router: boolean;
+  readonly solicited: boolean;
+  readonly override: boolean;
+  readonly target: string;
+  /** Target Link-Layer Address option, when present. */
+  readonly targetMac?: string;
+}
+
+/**
+ * ICMPv6 part of an unsolicited NA for `vip`: Override set so receivers replace a cached MAC, Solicited
+ * clear (it answers nobody), Target LLA = the interface MAC. The checksum is left zero: the kernel fills it
+ * on raw ICMPv6 sockets (RFC 3542 §3.1), and icmpv6Checksum computes it for other paths.
+ */
+export function unsolicitedNeighborAdvertisement(vip: string, interfaceMac: string): Buffer {
+  return buildNeighborAdvertisement({
+    router: false,
+    solicited: false,
+    override: true,
+    target: vip,
+    targetMac: interfaceMac,
+  });
+}
+
+export function buildNeighborAdvertisement(na: NeighborAdvertisement): Buffer {
+  const message = Buffer.alloc(na.targetMac === undefined ? 24 : 32);
+  message.writeUInt8(ICMPV6_NEIGHBOR_ADVERTISEMENT, 0);
+  message.writeUInt8(0, 1); // code
+  message.writeUInt16BE(0, 2); // checksum
+  message.writeUInt8(
+    (na.router ? FLAG_ROUTER : 0) | (na.solicited ? FLAG_SOLICITED : 0) | (na.override ? FLAG_OVERRIDE : 0),
+    4,
+  );
+  ipToBytes(na.target, 6).copy(message, 8);
+  if (na.targetMac !== undefined) {
+    message.writeUInt8(NDP_OPTION_TARGET_LINK_LAYER, 24);
+    message.writeUInt8(1, 25); // length in units of 8 octets
+    macToBytes(na.targetMac).copy(message, 26);
+  }
+  return message;
+}
+
+/** The ICMPv6 checksum over the IPv6 pseudo-header (RFC 8200 §8.1) and the message. */
+export function icmpv6Checksum(source: string, destination: string, message: Uint8Array): number {
+  const pseudo = Buffer.alloc(40);
+  ipToBytes(source, 6).copy(pseudo, 0);
+  ipToBytes(destination, 6).copy(pseudo, 16);
+  pseudo.writeUInt32BE(message.length, 32);
+  pseudo.writeUInt8(IPPROTO_ICMPV6, 39);
+  let sum = 0;
+  const add = (bytes: Uint8Array): void => {
+    for (let i = 0; i < bytes.length; i += 2)
+      sum += (bytes[i] << 8) | (i + 1 < bytes.length ? bytes[i + 1] : 0);
+  };
+  add(pseudo);
+  add(message);
+  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
+  return ~sum & 0xffff;
+}
+
+export interface CapturedNeighborAdvertisement extends NeighborAdvertisement {
+  readonly destinationMac: string;
+  readonly sourceMac: string;
+  readonly sourceIp: string;
+  readonly destinationIp: string;
+  readonly hopLimit: number;
+  readonly checksum: number;
+  /** The ICMPv6 message bytes, for checksum verification. */
+  readonly icmp: Buffer;
+}
+
+/** Parses an Ethernet frame holding an IPv6 NA without extension headers; undefined for anything else. */
+export function parseNeighborAdvertisementFrame(
+  frame: Uint8Array,
+): CapturedNeighborAdvertisement | undefined {
+  const b = Buffer.from(frame.buffer, frame.byteOffset, frame.length);
+  if (b.length < 14 + 40 + 24 || b.readUInt16BE(12) !== ETHERTYPE_IPV6) return undefined;
+  const ip = b.subarray(14);
+  if (ip[0] >> 4 !== 6 || ip[6] !== IPPROTO_ICMPV6) return undefined;
+  const payloadLength = ip.readUInt16BE(4);
+  const icmp = ip.subarray(40, 40 + payloadLength);
+  if (icmp.length < 24 || icmp[0] !== ICMPV6_NEIGHBOR_ADVERTISEMENT) return undefined;
+  let targetMac: string | undefined;
+  for (let at = 24; at + 8 <= icmp.length;) {
+    const length = icmp[at + 1] * 8;
+    if (length === 0) break;
+    if (icmp[at] === NDP_OPTION_TARGET_LINK_LAYER && length >= 8)
+      targetMac = bytesToMac(icmp.subarray(at + 2, at + 8));
+    at += length;
+  }
+  return {
+    destinationMac: bytesToMac(b.subarray(0, 6)),
+    sourceMac: bytesToMac(b.subarray(6, 12)),
+    sourceIp: bytesToIp(ip.subarray(8, 24)),
+    destinationIp: bytesToIp(ip.subarray(24, 40)),
+    hopLimit: ip[7],
+    checksum: icmp.readUInt16BE(2),
+    router: (icmp[4] & FLAG_ROUTER) !== 0,
+    solicited: (icmp[4] & FLAG_SOLICITED) !== 0,
+    override: (icmp[4] & FLAG_OVERRIDE) !== 0,
+    target: bytesToIp(icmp.subarray(8, 24)),
+    targetMac,
+    icmp: Buffer.from(icmp),
+  };
+}

@@ -1,0 +1,47 @@
+// Sends ICMPv6 Neighbor Advertisements through a raw ICMPv6 socket (the `raw-socket` package). The kernel
+// builds the IPv6 header (source = the link's link-local address) and fills the ICMPv6 checksum, which it
+// always does on raw ICMPv6 sockets (RFC 3542 §3.1).
+import * as raw from "raw-socket";
+import { ALL_NODES, NDP_HOP_LIMIT } from "./ndp-frame";
+
+const IPPROTO_ICMPV6 = 58;
+const ICMP6_FILTER = 1;
+const IPV6_MULTICAST_HOPS = 18;
+const IPV6_MULTICAST_LOOP = 19;
+
+export class NdpSocket {
+  private readonly socket: raw.Socket;
+  private closed = false;
+  sendErrors = 0;
+  lastError: string | undefined;
+
+  constructor() {
+    this.socket = raw.createSocket({ addressFamily: raw.AddressFamily.IPv6, protocol: raw.Protocol.ICMPv6 });
+    this.socket.on("error", (error: Error) => this.recordError(error));
+    // Send-only: an all-ones filter blocks every ICMPv6 type, so nothing is queued for us to read.
+    this.socket.setOption(IPPROTO_ICMPV6, ICMP6_FILTER, Buffer.alloc(32, 0xff), 32);
+    this.socket.setOption(raw.SocketLevel.IPPROTO_IPV6, IPV6_MULTICAST_HOPS, NDP_HOP_LIMIT);
+    this.socket.setOption(raw.SocketLevel.IPPROTO_IPV6, IPV6_MULTICAST_LOOP, 0);
+    this.socket.pauseRecv();
+  }
+
+  /** Queues `message` to ff02::1 on `ifname`; the zone picks the outgoing interface. */
+  send(ifname: string, message: Buffer): boolean {
+    if (this.closed) throw new Error("NDP socket is closed");
+    this.socket.send(message, 0, message.length, `${ALL_NODES}%${ifname}`, null, (error) => {
+      if (error) this.recordError(error);
+    });
+    return true;
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.socket.close();
+  }
+
+  private recordError(error: Error): void {
+    this.sendErrors++;
+    this.lastError = error.message;
+  }
+}

@@ -1,0 +1,201 @@
+// Live view of this namespace's links and addresses: one dump at start, then rtnetlink multicast
+// notifications (RTNLGRP_LINK, IPV4_IFADDR, IPV6_IFADDR), so changes arrive within milliseconds with no
+// polling. If the kernel drops notifications (ENOBUFS on a burst), the view is rebuilt from a fresh dump
+// and the differences are emitted as ordinary events.
+import { createRtNetlink, rt, type NetlinkMessage, type RtNetlinkSocket } from "netlink";
+import type { AddressInfo, LinkInfo } from "./links";
+import { addressFromMessage, addressKey, linkFromMessage } from "./rtnl-convert";
+
+const RTM_NEWLINK = 16;
+const RTM_DELLINK = 17;
+const RTM_NEWADDR = 20;
+const RTM_DELADDR = 21;
+/** Large enough for the notifications of thousands of address changes at once. */
+const EVENT_BUFFER_BYTES = 8 * 1024 * 1024;
+/** Room for the acknowledgements of a full window of pipelined address requests, and for dumps. */
+const REQUEST_BUFFER_BYTES = 4 * 1024 * 1024;
+
+export type NetChange =
+  | {
+      readonly kind: "link";
+      readonly change: "new" | "del";
+      readonly link: LinkInfo;
+      readonly previous?: LinkInfo;
+    }
+  | { readonly kind: "address"; readonly change: "new" | "del"; readonly address: AddressInfo };
+
+export interface NetSnapshot {
+  readonly links: readonly LinkInfo[];
+  readonly addresses: readonly AddressInfo[];
+}
+
+export type ChangeListener = (change: NetChange) => void;
+
+export class NetlinkWatch {
+  private readonly links = new Map<number, LinkInfo>();
+  private readonly addresses = new Map<string, AddressInfo>();
+  private readonly listeners = new Set<ChangeListener>();
+  private pending: NetlinkMessage[] | undefined = [];
+  private resyncing = false;
+  private closed = false;
+  /** Times the view was rebuilt after lost notifications. */
+  resyncs = 0;
+
+  private constructor(
+    private readonly requests: RtNetlinkSocket,
+    private readonly events: RtNetlinkSocket,
+  ) {}
+
+  static async start(): Promise<NetlinkWatch> {
+    // SO_RCVBUF is capped by net.core.rmem_max; a smaller buffer only means more resyncs.
+    const events = createRtNetlink({ ref: false, recvBufferSize: EVENT_BUFFER_BYTES, sendBufferSize: 0 });
+    const requests = createRtNetlink({ ref: false, recvBufferSize: REQUEST_BUFFER_BYTES, sendBufferSize: 0 });
+    const watch = new NetlinkWatch(requests, events);
+    try {
+      events.socket.on("message", (messages) => watch.receive(messages));
+      events.socket.on("error", (error) => watch.onSocketError(error));
+      // Subscribe before dumping so nothing between the dump and the subscription is lost; notifications
+      // that arrive during the dump are replayed after it, in order, which converges on the latest state.
+      for (const group of ["LINK", "IPV4_IFADDR", "IPV6_IFADDR"] as const) events.addMembership(group);
+      await watch.load();
+      const queued = watch.pending ?? [];
+      watch.pending = undefined;
+      watch.receive(queued);
+      events.socket.ref();
+    } catch (error) {
+      watch.close();
+      throw error;
+    }
+    return watch;
+  }
+
+  onChange(listener: ChangeListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  snapshot(): NetSnapshot {
+    return { links: [...this.links.values()], addresses: [...this.addresses.values()] };
+  }
+
+  link(nameOrIndex: string | number): LinkInfo | undefined {
+    if (typeof nameOrIndex === "number") return this.links.get(nameOrIndex);
+    for (const link of this.links.values()) if (link.name === nameOrIndex) return link;
+    return undefined;
+  }
+
+  addressesOf(index: number): AddressInfo[] {
+    return [...this.addresses.values()].filter((a) => a.index === index);
+  }
+
+  /** The request socket, shared with VipAddresses so that one process holds two netlink sockets, not more. */
+  get requestSocket(): RtNetlinkSocket {
+    return this.requests;
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.listeners.clear();
+    this.events.socket.close();
+    this.requests.socket.close();
+  }
+
+  private async load(): Promise<void> {
+    const [links, addresses] = [await this.requests.getLinks(), await this.requests.getAddresses()];
+    this.links.clear();
+    this.addresses.clear();
+    for (const m of links) {
+      const link = linkFromMessage(m.data, m.attrs);
+      if (link) this.links.set(link.index, link);
+    }
+    for (const m of addresses) {
+      const address = addressFromMessage(m.data, m.attrs);
+      if (address) this.addresses.set(addressKey(address), address);
+    }
+  }
+
+  private receive(messages: NetlinkMessage[]): void {
+    if (this.pending) {
+      this.pending.push(...messages);
+      return;
+    }
+    for (const message of messages) {
+      try {
+        this.apply(message);
+      } catch {
+        // A message this library cannot parse is not worth losing the watch over.
+      }
+    }
+  }
+
+  private apply(message: NetlinkMessage): void {
+    switch (message.type) {
+      case RTM_NEWLINK:
+      case RTM_DELLINK: {
+        const parsed = rt.parseLinkMessage(message.data);
+        const link = linkFromMessage(parsed.data, parsed.attrs);
+        if (!link) return;
+        const previous = this.links.get(link.index);
+        if (message.type === RTM_NEWLINK) {
+          this.links.set(link.index, link);
+          this.emit({ kind: "link", change: "new", link, previous });
+        } else {
+          this.links.delete(link.index);
+          for (const [key, a] of this.addresses) if (a.index === link.index) this.addresses.delete(key);
+          this.emit({ kind: "link", change: "del", link, previous });
+        }
+        return;
+      }
+      case RTM_NEWADDR:
+      case RTM_DELADDR: {
+        const parsed = rt.parseAddressMessage(message.data);
+        const address = addressFromMessage(parsed.data, parsed.attrs);
+        if (!address) return;
+        if (message.type === RTM_NEWADDR) this.addresses.set(addressKey(address), address);
+        else this.addresses.delete(addressKey(address));
+        this.emit({ kind: "address", change: message.type === RTM_NEWADDR ? "new" : "del", address });
+        return;
+      }
+    }
+  }
+
+  private emit(change: NetChange): void {
+    for (const listener of this.listeners) listener(change);
+  }
+
+  private onSocketError(error: Error & { code?: string }): void {
+    if (this.closed) return;
+    if (error.code === "ENOBUFS") void this.resync();
+  }
+
+  /** Rebuilds the view after lost notifications and emits what changed meanwhile. */
+  private async resync(): Promise<void> {
+    if (this.resyncing) return;
+    this.resyncing = true;
+    this.resyncs++;
+    try {
+      const oldLinks = new Map(this.links);
+      const oldAddresses = new Map(this.addresses);
+      this.pending = [];
+      await this.load();
+      for (const [index, link] of oldLinks) {
+        if (!this.links.has(index)) this.emit({ kind: "link", change: "del", link, previous: link });
+      }
+      for (const [index, link] of this.links) {
+        const previous = oldLinks.get(index);
+        if (!previous || JSON.stringify(previous) !== JSON.stringify(link))
+          this.emit({ kind: "link", change: "new", link, previous });
+      }
+      for (const [key, address] of oldAddresses)
+        if (!this.addresses.has(key)) this.emit({ kind: "address", change: "del", address });
+      for (const [key, address] of this.addresses)
+        if (!oldAddresses.has(key)) this.emit({ kind: "address", change: "new", address });
+    } finally {
+      const queued = this.pending ?? [];
+      this.pending = undefined;
+      this.resyncing = false;
+      this.receive(queued);
+    }
+  }
+}

@@ -1,0 +1,76 @@
+// rtnetlink messages -> LinkInfo / AddressInfo. Pure conversions over the `netlink` package's parsed structs.
+import type { ifla, rt } from "netlink";
+import { bytesToIp, bytesToMac } from "./wire";
+import type { AddressInfo, LinkInfo, OperState } from "./links";
+
+export const AF_INET = 2;
+export const AF_INET6 = 10;
+/** IFA_PROTO (linux/if_addr.h, Linux 6.1+): a u8 naming who added the address. */
+export const IFA_PROTO = 11;
+const IFLA_INFO_KIND = 1;
+
+const OPERSTATES: readonly OperState[] = [
+  "unknown",
+  "notpresent",
+  "down",
+  "lowerlayerdown",
+  "testing",
+  "dormant",
+  "up",
+];
+
+export function linkFromMessage(data: rt.Link, attrs: ifla.LinkAttrs): LinkInfo | undefined {
+  if (data.index === undefined || attrs.ifname === undefined) return undefined;
+  const flags = data.flags ?? {};
+  return {
+    index: data.index,
+    name: attrs.ifname,
+    mac: attrs.address && attrs.address.length === 6 ? bytesToMac(attrs.address) : "",
+    up: flags.up === true,
+    noarp: flags.noarp === true,
+    loopback: flags.loopback === true,
+    operstate: OPERSTATES[attrs.operstate ?? 0] ?? "unknown",
+    carrier: attrs.carrier === undefined ? true : attrs.carrier !== 0,
+    master: attrs.master || undefined,
+    kind: attrs.linkinfo ? linkKind(attrs.linkinfo) : "",
+  };
+}
+
+/** IFLA_INFO_KIND out of the nested IFLA_LINKINFO attribute. */
+export function linkKind(linkinfo: Buffer): string {
+  for (let at = 0; at + 4 <= linkinfo.length;) {
+    const length = linkinfo.readUInt16LE(at);
+    const type = linkinfo.readUInt16LE(at + 2) & 0x3fff;
+    if (length < 4) break;
+    if (type === IFLA_INFO_KIND)
+      return linkinfo
+        .subarray(at + 4, at + length)
+        .toString("latin1")
+        .replace(/\0+$/, "");
+    at += (length + 3) & ~3;
+  }
+  return "";
+}
+
+export function addressFromMessage(data: rt.Address, attrs: rt.AddressAttrs): AddressInfo | undefined {
+  if (data.index === undefined || (data.family !== AF_INET && data.family !== AF_INET6)) return undefined;
+  // For IPv4, IFA_LOCAL is the interface's own address (IFA_ADDRESS is the peer on point-to-point links).
+  const bytes = attrs.local ?? attrs.address;
+  if (!bytes) return undefined;
+  const flags = attrs.flags ?? data.flags ?? {};
+  const proto = attrs.__unparsed?.find(([type]) => type === IFA_PROTO)?.[1];
+  return {
+    index: data.index,
+    family: data.family === AF_INET ? 4 : 6,
+    ip: bytesToIp(bytes),
+    prefixlen: data.prefixlen ?? 0,
+    proto: proto && proto.length > 0 ? proto[0] : 0,
+    label: attrs.label,
+    tentative: flags.tentative === true,
+    dadfailed: flags.dadfailed === true,
+    nodad: flags.nodad === true,
+  };
+}
+
+export const addressKey = (a: Pick<AddressInfo, "index" | "ip" | "prefixlen">): string =>
+  `${a.index}|${a.ip}/${a.prefixlen}`;

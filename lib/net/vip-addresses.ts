@@ -1,0 +1,136 @@
+// VIP addresses on this node's links: /32 and /128, marked with IFA_PROTO = VIPD_ADDRESS_PROTO so vipd can
+// always tell its own addresses from anyone else's, and never touches the latter.
+//
+// Why IFA_PROTO and not a label: labels exist for IPv4 only (IPv6 has no IFA_LABEL), are limited to
+// 15 bytes that must start with the interface name, and are free-form text other tools also set.
+// IFA_PROTO (Linux 6.1+) is a u8 meant exactly for "who added this address", for both families, and
+// is shown by `ip addr` as `proto 0x56`.
+//
+// Batching: rtnetlink has no bulk address request, so requests are pipelined: up to `window` are in flight
+// at once on one socket and the acknowledgements are matched by sequence number.
+import type { RtNetlinkSocket } from "netlink";
+import { parseIp } from "../ip";
+import { VIPD_ADDRESS_PROTO, type AddressInfo } from "./links";
+import { AF_INET, AF_INET6, IFA_PROTO, addressFromMessage } from "./rtnl-convert";
+import { ipToBytes } from "./wire";
+
+const NLM_F_EXCL = 0x200;
+const NLM_F_CREATE = 0x400;
+const DEFAULT_WINDOW = 256;
+
+export interface VipPlacement {
+  readonly ip: string;
+  readonly ifindex: number;
+}
+
+export interface PlacementFailure extends VipPlacement {
+  /** errno name from the kernel (`ENODEV`), or the error text. */
+  readonly error: string;
+}
+
+export interface VipAddressOptions {
+  /** IFA_PROTO value marking vipd's addresses. */
+  readonly proto?: number;
+  /** Requests in flight at once. */
+  readonly window?: number;
+}
+
+export class VipAddresses {
+  readonly proto: number;
+  private readonly window: number;
+
+  constructor(
+    private readonly socket: RtNetlinkSocket,
+    options: VipAddressOptions = {},
+  ) {
+    this.proto = options.proto ?? VIPD_ADDRESS_PROTO;
+    this.window = options.window ?? DEFAULT_WINDOW;
+  }
+
+  /** Adds marked host addresses. An address that is already there counts as added. */
+  add(placements: readonly VipPlacement[]): Promise<PlacementFailure[]> {
+    return this.pipeline(placements, async (p) => {
+      const { family, bytes } = hostAddress(p.ip);
+      try {
+        await this.socket.newAddress(
+          {
+            family: family === 4 ? AF_INET : AF_INET6,
+            prefixlen: family === 4 ? 32 : 128,
+            index: p.ifindex,
+            scope: 0,
+          },
+          {
+            local: bytes,
+            address: bytes,
+            // NODAD: during a failover overlap the old owner may still answer for the VIP; DAD would then
+            // leave it `dadfailed` (keepalived adds VIPs the same way).
+            ...(family === 6 ? { flags: { nodad: true } } : {}),
+            __unparsed: [[IFA_PROTO, Buffer.from([this.proto])]],
+          },
+          { flags: NLM_F_CREATE | NLM_F_EXCL },
+        );
+      } catch (error) {
+        if (errorCode(error) !== "EEXIST") throw error;
+      }
+    });
+  }
+
+  /** Removes host addresses. An address that is already gone counts as removed. */
+  remove(placements: readonly VipPlacement[]): Promise<PlacementFailure[]> {
+    return this.pipeline(placements, async (p) => {
+      const { family, bytes } = hostAddress(p.ip);
+      try {
+        await this.socket.delAddress(
+          { family: family === 4 ? AF_INET : AF_INET6, prefixlen: family === 4 ? 32 : 128, index: p.ifindex },
+          { local: bytes, address: bytes },
+        );
+      } catch (error) {
+        const code = errorCode(error);
+        if (code !== "EADDRNOTAVAIL" && code !== "ENODEV" && code !== "ESRCH") throw error;
+      }
+    });
+  }
+
+  /** Marked addresses currently in the kernel, from a fresh dump. */
+  async listMarked(): Promise<AddressInfo[]> {
+    const messages = await this.socket.getAddresses();
+    const out: AddressInfo[] = [];
+    for (const m of messages) {
+      const a = addressFromMessage(m.data, m.attrs);
+      if (a && a.proto === this.proto) out.push(a);
+    }
+    return out;
+  }
+
+  private async pipeline(
+    placements: readonly VipPlacement[],
+    request: (p: VipPlacement) => Promise<void>,
+  ): Promise<PlacementFailure[]> {
+    const failures: PlacementFailure[] = [];
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < placements.length) {
+        const p = placements[next++];
+        try {
+          await request(p);
+        } catch (error) {
+          failures.push({ ...p, error: errorCode(error) ?? String(error) });
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(this.window, placements.length) }, worker));
+    return failures;
+  }
+}
+
+function hostAddress(ip: string): { family: 4 | 6; bytes: Buffer } {
+  const parsed = parseIp(ip);
+  if (!parsed) throw new Error(`not an IP address: ${ip}`);
+  return { family: parsed.family, bytes: ipToBytes(ip, parsed.family) };
+}
+
+/** The errno name out of the netlink package's "Request rejected: EEXIST" errors. */
+export function errorCode(error: unknown): string | undefined {
+  const message = error instanceof Error ? error.message : String(error);
+  return /\b(E[A-Z0-9]+)\b/.exec(message)?.[1];
+}

@@ -1,0 +1,206 @@
+// Keeps the kernel's marked VIP addresses equal to the desired set. Level-triggered, not edge-triggered:
+// any difference, whatever caused it, is repaired. An owned VIP that something else removed
+// (systemd-networkd, `ip addr del`; keepalived #836, #2479) is put back at once and reported as
+// `repaired`, so the caller re-announces it. Marked addresses that should not be here (left by a crashed
+// vipd, or no longer owned) are removed; unmarked addresses are never touched.
+import type { NetChange, NetlinkWatch } from "./netlink-watch";
+import type { PlacementFailure, VipAddresses, VipPlacement } from "./vip-addresses";
+
+export interface ReconcileResult {
+  readonly added: ReadonlyArray<{ ip: string; ifname: string; repaired: boolean }>;
+  readonly removed: ReadonlyArray<{ ip: string; ifname: string }>;
+  readonly failed: ReadonlyArray<{ ip: string; ifname: string; error: string }>;
+}
+
+export interface ReconcileListener {
+  /** Called after every pass that changed something or failed. */
+  (result: ReconcileResult): void;
+}
+
+/** Delay before retrying a pass that had failures (missing interface, kernel error). */
+const RETRY_MS = 1000;
+
+export class VipReconciler {
+  private desired = new Map<string, string>();
+  private readonly externallyRemoved = new Set<string>();
+  /**
+   * Our own changes the watch has not reported yet ("ip|index"). Acknowledgements and notifications come on
+   * different sockets, so a pass can start before the watch has seen the previous pass's work; without this
+   * it would redo it. Any later notification for the same address supersedes the entry.
+   */
+  private readonly unconfirmedAdds = new Set<string>();
+  private readonly unconfirmedRemoves = new Set<string>();
+  private running: Promise<void> | undefined;
+  private again = false;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private readonly unsubscribe: () => void;
+  private stopped = false;
+
+  constructor(
+    private readonly watch: NetlinkWatch,
+    private readonly addresses: VipAddresses,
+    private readonly listener: ReconcileListener = () => {},
+  ) {
+    this.unsubscribe = watch.onChange((change) => this.onChange(change));
+  }
+
+  /**
+   * Replaces the desired set (ip -> interface name) and reconciles. The first call doubles as the start-up
+   * cleanup: marked addresses not in `desired` are stale and go.
+   */
+  setDesired(desired: ReadonlyMap<string, string>): Promise<void> {
+    this.desired = new Map(desired);
+    return this.reconcile();
+  }
+
+  desiredSet(): ReadonlyMap<string, string> {
+    return this.desired;
+  }
+
+  /** Runs a pass now (or right after the one in progress); resolves when the set has been applied. */
+  reconcile(): Promise<void> {
+    if (this.stopped) return Promise.resolve();
+    if (this.running) {
+      this.again = true;
+      return this.running;
+    }
+    this.running = (async () => {
+      try {
+        do {
+          this.again = false;
+          await this.pass();
+        } while (this.again && !this.stopped);
+      } finally {
+        this.running = undefined;
+      }
+    })();
+    return this.running;
+  }
+
+  /** Shutdown: removes every marked address this node holds, then stops reacting to changes. */
+  async releaseAll(): Promise<void> {
+    this.desired = new Map();
+    await this.reconcile();
+    this.stop();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.unsubscribe();
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+  }
+
+  private onChange(change: NetChange): void {
+    if (this.stopped) return;
+    if (change.kind === "address") {
+      const a = change.address;
+      if (a.proto !== this.addresses.proto) return;
+      this.unconfirmedAdds.delete(`${a.ip}|${a.index}`);
+      this.unconfirmedRemoves.delete(`${a.ip}|${a.index}`);
+      if (change.change === "del" && this.watch.link(this.desired.get(a.ip) ?? "")?.index === a.index) {
+        this.externallyRemoved.add(a.ip);
+      }
+      // Our own adds and removes come back here too; a pass then finds nothing to do.
+      void this.reconcile();
+    } else if (change.change === "del") {
+      for (const set of [this.unconfirmedAdds, this.unconfirmedRemoves]) {
+        for (const key of set) if (key.endsWith(`|${change.link.index}`)) set.delete(key);
+      }
+      void this.reconcile();
+    } else if (change.previous === undefined || change.previous.name !== change.link.name) {
+      void this.reconcile();
+    } else if (!change.previous.up && change.link.up) {
+      // IPv6 addresses are flushed when a link goes down; put them back when it comes up.
+      void this.reconcile();
+    }
+  }
+
+  private async pass(): Promise<void> {
+    const { addresses } = this.watch.snapshot();
+    const marked = new Map<string, number[]>();
+    const foreign = new Set<string>();
+    for (const a of addresses) {
+      const key = `${a.ip}|${a.index}`;
+      if (a.proto !== this.addresses.proto) foreign.add(key);
+      else if (!this.unconfirmedRemoves.has(key)) marked.set(a.ip, [...(marked.get(a.ip) ?? []), a.index]);
+    }
+    for (const key of this.unconfirmedAdds) {
+      const [ip, index] = key.split("|");
+      const list = marked.get(ip) ?? [];
+      if (!list.includes(Number(index))) marked.set(ip, [...list, Number(index)]);
+    }
+
+    const failed: Array<{ ip: string; ifname: string; error: string }> = [];
+    const toAdd: VipPlacement[] = [];
+    const toRemove: VipPlacement[] = [];
+    const wantedIndex = new Map<string, number>();
+    for (const [ip, ifname] of this.desired) {
+      const link = this.watch.link(ifname);
+      if (!link) {
+        failed.push({ ip, ifname, error: `interface ${ifname} does not exist` });
+        continue;
+      }
+      wantedIndex.set(ip, link.index);
+      const present = (marked.get(ip) ?? []).includes(link.index);
+      // Someone configured the VIP by hand on that link: it is there, and it is not ours to manage.
+      if (!present && !foreign.has(`${ip}|${link.index}`)) toAdd.push({ ip, ifindex: link.index });
+    }
+    for (const [ip, list] of marked) {
+      for (const index of list) if (wantedIndex.get(ip) !== index) toRemove.push({ ip, ifindex: index });
+    }
+    if (toAdd.length === 0 && toRemove.length === 0) {
+      this.externallyRemoved.clear();
+      if (failed.length > 0) this.report({ added: [], removed: [], failed });
+      this.scheduleRetry(failed.length > 0);
+      return;
+    }
+
+    const nameOf = (index: number): string => this.watch.link(index)?.name ?? `#${index}`;
+    const failedOf = (list: PlacementFailure[]) =>
+      list.map((f) => ({ ip: f.ip, ifname: nameOf(f.ifindex), error: f.error }));
+    // Removals first, so a VIP moving between two links is never on both.
+    const removeFailures = await this.addresses.remove(toRemove);
+    const addFailures = await this.addresses.add(toAdd);
+    const addFailed = new Set(addFailures.map((f) => f.ip));
+    const removeFailed = new Set(removeFailures.map((f) => `${f.ip}|${f.ifindex}`));
+    for (const p of toRemove) {
+      const key = `${p.ip}|${p.ifindex}`;
+      this.unconfirmedAdds.delete(key);
+      if (!removeFailed.has(key)) this.unconfirmedRemoves.add(key);
+    }
+    for (const p of toAdd) {
+      const key = `${p.ip}|${p.ifindex}`;
+      this.unconfirmedRemoves.delete(key);
+      if (!addFailed.has(p.ip)) this.unconfirmedAdds.add(key);
+    }
+    const result: ReconcileResult = {
+      added: toAdd
+        .filter((p) => !addFailed.has(p.ip))
+        .map((p) => ({ ip: p.ip, ifname: nameOf(p.ifindex), repaired: this.externallyRemoved.has(p.ip) })),
+      removed: toRemove
+        .filter((p) => !removeFailed.has(`${p.ip}|${p.ifindex}`))
+        .map((p) => ({ ip: p.ip, ifname: nameOf(p.ifindex) })),
+      failed: [...failed, ...failedOf(removeFailures), ...failedOf(addFailures)],
+    };
+    for (const a of result.added) this.externallyRemoved.delete(a.ip);
+    this.report(result);
+    this.scheduleRetry(result.failed.length > 0);
+  }
+
+  private scheduleRetry(needed: boolean): void {
+    if (!needed || this.retryTimer || this.stopped) return;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      void this.reconcile();
+    }, RETRY_MS);
+    this.retryTimer.unref();
+  }
+
+  private report(result: ReconcileResult): void {
+    try {
+      this.listener(result);
+    } catch {
+      // A listener's bug must not stop reconciliation.
+    }
+  }
+}
