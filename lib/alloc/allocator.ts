@@ -7,11 +7,11 @@
 // - Stable: every previous assignment the config still allows is kept before any new address is
 //   handed out, so adding or removing other services never moves a service (MetalLB #686, #2723).
 //   MetalLB only approximates this by processing services with a status first on a full resync.
+import { matchesSelector } from "../config/selectors";
 import type { AddressPool, Diagnostic, ManifestConfig } from "../config/types";
 import { formatIp, parseIp, type Family, type Ip } from "../ip";
 import { quoteGo, quoteGoList } from "./go-format";
 import { IpTable } from "./ip-table";
-import { selectorMatches } from "./labels";
 import {
   freeCandidates,
   poolCapacity,
@@ -184,7 +184,7 @@ class AllocationRun {
 
   /** Pinned pools by priority, then unpinned ones; only the generic text on failure, as in MetalLB. */
   private allocateAuto(request: ServiceRequest): Outcome {
-    const pinned = this.pinned.filter((p) => compatible(p.pool, request));
+    const pinned = this.pinned.filter((p) => pinnedTo(p.pool, request) && compatible(p.pool, request));
     for (const pools of [pinned, this.unpinned]) {
       const candidates = this.bestCandidates(pools, request);
       if (!candidates) continue;
@@ -278,6 +278,18 @@ class AllocationRun {
   }
 }
 
+/**
+ * MetalLB's pinned-pool lookup (Pools.ByNamespace[ns] plus Pools.ByServiceSelector): listed namespaces or
+ * any service selector. A serviceAllocation with neither (its namespaceSelectors matched no Namespace)
+ * pins the pool to nobody, so auto-assign never uses it; the loader turns "no restriction at all" into a
+ * match-everything selector, as MetalLB does.
+ */
+function pinnedTo(pool: AddressPool, request: ServiceRequest): boolean {
+  const allocation = pool.serviceAllocation;
+  if (!allocation) return false;
+  return allocation.serviceSelectors.length > 0 || allocation.namespaces.includes(request.svc.namespace);
+}
+
 /** MetalLB's isPoolCompatibleWithService, applied on every path. */
 function compatible(pool: AddressPool, request: ServiceRequest): boolean {
   const allocation = pool.serviceAllocation;
@@ -285,7 +297,7 @@ function compatible(pool: AddressPool, request: ServiceRequest): boolean {
   const svc = request.svc;
   if (allocation.namespaces.length > 0 && !allocation.namespaces.includes(svc.namespace)) return false;
   if (allocation.serviceSelectors.length === 0) return true;
-  return allocation.serviceSelectors.some((selector) => selectorMatches(selector, svc.labels));
+  return allocation.serviceSelectors.some((selector) => matchesSelector(selector, svc.labels));
 }
 
 /** MetalLB's selectIPsForFamilyAndPolicy, with the primary family listed first. */

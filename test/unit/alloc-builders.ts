@@ -22,11 +22,14 @@ export interface PoolOptions {
   serviceSelectors?: LabelSelector[];
   /** Pinned with no restriction (serviceAllocation present, only a priority or nothing). */
   pinned?: boolean;
+  /** serviceAllocation whose namespaceSelectors matched no namespace: empty namespaces and selectors. */
+  unpinnable?: boolean;
 }
 
 export function pool(name: string, addresses: string[], options: PoolOptions = {}): AddressPool {
   const pinned =
     options.pinned ||
+    options.unpinnable ||
     options.priority !== undefined ||
     options.namespaces !== undefined ||
     options.serviceSelectors !== undefined;
@@ -40,7 +43,10 @@ export function pool(name: string, addresses: string[], options: PoolOptions = {
       ? {
           priority: options.priority ?? 0,
           namespaces: options.namespaces ?? [],
-          serviceSelectors: options.serviceSelectors ?? [],
+          // As the loader does (and MetalLB): no restriction at all means a match-everything selector.
+          serviceSelectors:
+            options.serviceSelectors ??
+            (options.namespaces === undefined && !options.unpinnable ? [selector({})] : []),
         }
       : undefined,
     source: here,

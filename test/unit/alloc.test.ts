@@ -354,6 +354,41 @@ test("auto-assign: pinned pools by priority, then unpinned, ties by pool name", 
         "prod/y": "10.0.4.1@rest",
       },
     },
+    {
+      name: "a serviceAllocation pinned to nobody is never auto-assigned, but explicit requests may use it",
+      pools: [pool("nobody", ["10.0.1.0/31"], { unpinnable: true }), pool("z", ["10.0.2.0/32"])],
+      services: [svc("a"), svc("b"), svc("c", { ips: ["10.0.1.1"] }), svc("d", { pool: "nobody" })],
+      want: {
+        "default/a": "10.0.2.0@z",
+        "default/b": "error: no available IPs",
+        "default/c": "10.0.1.1@nobody",
+        "default/d": "10.0.1.0@nobody",
+      },
+    },
+    {
+      name: "service selectors use full label-selector semantics (OR over selectors)",
+      pools: [
+        pool("sel", ["10.0.1.0/30"], {
+          serviceSelectors: [
+            { matchLabels: {}, matchExpressions: [{ key: "tier", operator: "In", values: ["web", "api"] }] },
+            { matchLabels: {}, matchExpressions: [{ key: "legacy", operator: "Exists", values: [] }] },
+          ],
+        }),
+        pool("z", ["10.0.2.0/30"]),
+      ],
+      services: [
+        svc("a", { labels: { tier: "api" } }),
+        svc("b", { labels: { legacy: "" } }),
+        svc("c", { labels: { tier: "db" } }),
+        svc("d", { labels: { tier: "db" }, pool: "sel" }),
+      ],
+      want: {
+        "default/a": "10.0.1.0@sel",
+        "default/b": "10.0.1.1@sel",
+        "default/c": "10.0.2.0@z",
+        "default/d": "error: pool sel not compatible for ip assignment",
+      },
+    },
   ]);
 });
 
