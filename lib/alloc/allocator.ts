@@ -70,8 +70,13 @@ export function allocate(config: ManifestConfig, previous: AllocationState | und
   // Phase 2: PreferDualStack services kept with one address try to gain the other family, as MetalLB's
   // controller does on every reconcile; still ahead of new services, which must not take it first.
   for (const request of requests) run.addMissingFamily(request);
-  // Phase 3: everyone else, in key order.
-  for (const request of requests) {
+  // Phase 3: everyone else in key order, explicit IP requests first: otherwise a new auto-assigned
+  // service sorting earlier could take the very address another new service asks for (MetalLB: a race).
+  const explicitFirst = [
+    ...requests.filter((r) => r.requested.length > 0),
+    ...requests.filter((r) => r.requested.length === 0),
+  ];
+  for (const request of explicitFirst) {
     if (!run.placements.has(request.service) && request.requestError === undefined) {
       const outcome = run.allocateNew(request);
       if ("error" in outcome) errors.push(errorFor(request, outcome.error));
@@ -107,15 +112,15 @@ class AllocationRun {
   keepPrevious(request: ServiceRequest, previousIps: readonly string[]): string | undefined {
     const ips: Ip[] = [];
     for (const text of previousIps) {
-      const ip = parseIp(text);
-      if (!ip) return `invalid previous address ${quoteGo(text)}`;
+      const ip = typeof text === "string" ? parseIp(text) : undefined;
+      if (!ip) return `invalid previous address ${quoteGo(String(text))}`;
       ips.push(ip);
     }
     const found = familyOfIps(ips);
     if (found.error !== undefined) return found.error;
     const dualAcceptsSingle = request.family === "dual" && request.policy === "PreferDualStack";
     if (found.family !== request.family && !dualAcceptsSingle) {
-      return `requested loadBalancer IP(s) ${quoteGoList(ips.map(formatIp))} does not match the ipFamily of the service`;
+      return `IP family of ${quoteGoList(ips.map(formatIp))} does not match the ipFamily of the service`;
     }
     const checked = this.check(request, ips);
     if ("error" in checked) return checked.error;
@@ -218,17 +223,17 @@ class AllocationRun {
     return primaryFallback ?? secondaryFallback;
   }
 
-  /** MetalLB's Assign without the commit: containing pool, compatibility, family pair, sharing. */
+  /**
+   * MetalLB's Assign without the commit: containing pool, compatibility, sharing. Its "more than two
+   * addresses" and "same family" checks cannot fire here: every caller has already passed the addresses
+   * through familyOfIps, which reports those cases with MetalLB's IPFamilyForAddresses texts.
+   */
   private check(request: ServiceRequest, ips: readonly Ip[]): { pool: ScannedPool } | { error: string } {
     const list = quoteGoList(ips.map(formatIp));
     const pool = this.pools.find((p) => ips.every((ip) => poolOffers(p, ip.family, ip.value)));
     if (!pool) return { error: `${list} is not allowed in config` };
     if (!compatible(pool.pool, request))
       return { error: `pool ${pool.pool.name} not compatible for ip assignment` };
-    if (ips.length > 2) return { error: `more than two addresses ${list}` };
-    const [a, b] = ips;
-    if (a && b && a.family === b.family)
-      return { error: `${quoteGo(formatIp(a))} ${quoteGo(formatIp(b))} has the same family` };
     for (const ip of ips) {
       const error = this.table.checkSharing(request, ip.family, ip.value);
       if (error !== undefined) return { error };

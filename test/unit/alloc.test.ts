@@ -130,6 +130,12 @@ test("decision order and explicit-IP errors use MetalLB's texts", () => {
       },
     },
     {
+      name: "new explicit requests are served before new auto-assigned services",
+      pools: [pool("p", ["10.0.5.0/31"])],
+      services: [svc("a-auto"), svc("z-explicit", { ips: ["10.0.5.0"] })],
+      want: { "default/a-auto": "10.0.5.1@p", "default/z-explicit": "10.0.5.0@p" },
+    },
+    {
       name: "requested family differs from ipFamilies",
       pools,
       services: [svc("s", { ips: ["10.0.0.1"], families: ["IPv6"] })],
@@ -588,7 +594,7 @@ test("stability: previous assignments are kept while the config allows them", ()
       previous: stateOf({ "default/s": [["10.0.0.4"], "p"] }),
       want: { "default/s": "2001:db8::@p" },
       warnings: [
-        'current IP for "default/s" not allowed by config, will attempt for new IP assignment: requested loadBalancer IP(s) ["10.0.0.4"] does not match the ipFamily of the service',
+        'current IP for "default/s" not allowed by config, will attempt for new IP assignment: IP family of ["10.0.0.4"] does not match the ipFamily of the service',
       ],
     },
     {
