@@ -32,7 +32,7 @@ export interface IpHolder {
 export class IpTable {
   private readonly byFamily: Record<Family, Map<bigint, IpHolder>> = { 4: new Map(), 6: new Map() };
   /** Holders grouped by sharing key, so shareable addresses are found without walking a pool. */
-  private readonly bySharingKey = new Map<string, IpHolder[]>();
+  private readonly bySharingKey = new Map<string, Set<IpHolder>>();
 
   holder(family: Family, value: bigint): IpHolder | undefined {
     return this.byFamily[family].get(value);
@@ -111,16 +111,17 @@ export class IpTable {
     return concat(this.byFamily[4].values(), this.byFamily[6].values());
   }
 
+  /** Only addresses under a non-empty key can ever be shared, so only those are indexed. */
   private index(holder: IpHolder): void {
+    if (holder.key.sharing === "") return;
     const k = indexKey(holder.key);
-    const list = this.bySharingKey.get(k);
-    if (!list) this.bySharingKey.set(k, [holder]);
-    else if (!list.includes(holder)) list.push(holder);
+    const set = this.bySharingKey.get(k);
+    if (set) set.add(holder);
+    else this.bySharingKey.set(k, new Set([holder]));
   }
 
   private unindex(holder: IpHolder): void {
-    const list = this.bySharingKey.get(indexKey(holder.key));
-    if (list) list.splice(list.indexOf(holder), 1);
+    this.bySharingKey.get(indexKey(holder.key))?.delete(holder);
   }
 }
 
