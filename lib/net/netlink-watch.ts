@@ -4,7 +4,7 @@
 // and the differences are emitted as ordinary events.
 import { createRtNetlink, rt, type NetlinkMessage, type RtNetlinkSocket } from "netlink";
 import type { AddressInfo, LinkInfo } from "./links";
-import { addressFromMessage, addressKey, linkFromMessage } from "./rtnl-convert";
+import { addressFromPayload, addressKey, dumpAddresses, linkFromMessage } from "./rtnl-convert";
 
 const RTM_NEWLINK = 16;
 const RTM_DELLINK = 17;
@@ -102,17 +102,14 @@ export class NetlinkWatch {
   }
 
   private async load(): Promise<void> {
-    const [links, addresses] = [await this.requests.getLinks(), await this.requests.getAddresses()];
+    const [links, addresses] = [await this.requests.getLinks(), await dumpAddresses(this.requests)];
     this.links.clear();
     this.addresses.clear();
     for (const m of links) {
       const link = linkFromMessage(m.data, m.attrs);
       if (link) this.links.set(link.index, link);
     }
-    for (const m of addresses) {
-      const address = addressFromMessage(m.data, m.attrs);
-      if (address) this.addresses.set(addressKey(address), address);
-    }
+    for (const address of addresses) this.addresses.set(addressKey(address), address);
   }
 
   private receive(messages: NetlinkMessage[]): void {
@@ -149,8 +146,7 @@ export class NetlinkWatch {
       }
       case RTM_NEWADDR:
       case RTM_DELADDR: {
-        const parsed = rt.parseAddressMessage(message.data);
-        const address = addressFromMessage(parsed.data, parsed.attrs);
+        const address = addressFromPayload(message.data);
         if (!address) return;
         if (message.type === RTM_NEWADDR) this.addresses.set(addressKey(address), address);
         else this.addresses.delete(addressKey(address));

@@ -1,5 +1,5 @@
 // rtnetlink messages -> LinkInfo / AddressInfo. Pure conversions over the `netlink` package's parsed structs.
-import type { ifla, rt } from "netlink";
+import { rt, type ifla, type RtNetlinkSocket } from "netlink";
 import { bytesToIp, bytesToMac } from "./wire";
 import type { AddressInfo, LinkInfo, OperState } from "./links";
 
@@ -50,6 +50,48 @@ export function linkKind(linkinfo: Buffer): string {
     at += (length + 3) & ~3;
   }
   return "";
+}
+
+/** Length of struct ifaddrmsg, after which the attributes start. */
+const IFADDRMSG_LENGTH = 8;
+const RTM_GETADDR = 22;
+const NLM_F_DUMP = 0x300;
+
+/**
+ * Parses a raw RTM_NEWADDR/RTM_DELADDR payload. The netlink package (0.3.0) drops attributes it does not
+ * know while parsing (its `__unparsed` list is never created), so IFA_PROTO is read from the raw bytes.
+ */
+export function addressFromPayload(payload: Buffer): AddressInfo | undefined {
+  const parsed = rt.parseAddressMessage(payload);
+  const address = addressFromMessage(parsed.data, parsed.attrs);
+  if (!address) return undefined;
+  const proto = rawAttribute(payload, IFADDRMSG_LENGTH, IFA_PROTO);
+  return { ...address, proto: proto && proto.length > 0 ? proto[0] : 0 };
+}
+
+/** Every address in the namespace, IFA_PROTO included (see addressFromPayload). */
+export async function dumpAddresses(socket: RtNetlinkSocket): Promise<AddressInfo[]> {
+  const [messages] = await socket.socket.request(RTM_GETADDR, Buffer.alloc(IFADDRMSG_LENGTH), {
+    flags: NLM_F_DUMP,
+  });
+  const out: AddressInfo[] = [];
+  for (const m of messages) {
+    if (m.type !== 20) continue; // RTM_NEWADDR
+    const a = addressFromPayload(m.data);
+    if (a) out.push(a);
+  }
+  return out;
+}
+
+/** The first attribute of `type` in a netlink payload whose fixed header is `headerLength` bytes. */
+export function rawAttribute(payload: Buffer, headerLength: number, type: number): Buffer | undefined {
+  for (let at = (headerLength + 3) & ~3; at + 4 <= payload.length;) {
+    const length = payload.readUInt16LE(at);
+    if (length < 4 || at + length > payload.length) return undefined;
+    if ((payload.readUInt16LE(at + 2) & 0x3fff) === type) return payload.subarray(at + 4, at + length);
+    at += (length + 3) & ~3;
+  }
+  return undefined;
 }
 
 export function addressFromMessage(data: rt.Address, attrs: rt.AddressAttrs): AddressInfo | undefined {

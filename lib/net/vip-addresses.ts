@@ -8,10 +8,10 @@
 //
 // Batching: rtnetlink has no bulk address request, so requests are pipelined: up to `window` are in flight
 // at once on one socket and the acknowledgements are matched by sequence number.
-import type { RtNetlinkSocket } from "netlink";
+import type { rt, RtNetlinkSocket } from "netlink";
 import { parseIp } from "../ip";
 import { VIPD_ADDRESS_PROTO, type AddressInfo } from "./links";
-import { AF_INET, AF_INET6, IFA_PROTO, addressFromMessage } from "./rtnl-convert";
+import { AF_INET, AF_INET6, IFA_PROTO, dumpAddresses } from "./rtnl-convert";
 import { ipToBytes } from "./wire";
 
 const NLM_F_EXCL = 0x200;
@@ -59,14 +59,16 @@ export class VipAddresses {
             index: p.ifindex,
             scope: 0,
           },
-          {
-            local: bytes,
-            address: bytes,
-            // NODAD: during a failover overlap the old owner may still answer for the VIP; DAD would then
-            // leave it `dadfailed` (keepalived adds VIPs the same way).
-            ...(family === 6 ? { flags: { nodad: true } } : {}),
-            __unparsed: [[IFA_PROTO, Buffer.from([this.proto])]],
-          },
+          withRawAttributes(
+            {
+              local: bytes,
+              address: bytes,
+              // NODAD: during a failover overlap the old owner may still answer for the VIP; DAD would then
+              // leave it `dadfailed` (keepalived adds VIPs the same way).
+              ...(family === 6 ? { flags: { nodad: true } } : {}),
+            },
+            [[IFA_PROTO, Buffer.from([this.proto])]],
+          ),
           { flags: NLM_F_CREATE | NLM_F_EXCL },
         );
       } catch (error) {
@@ -93,13 +95,7 @@ export class VipAddresses {
 
   /** Marked addresses currently in the kernel, from a fresh dump. */
   async listMarked(): Promise<AddressInfo[]> {
-    const messages = await this.socket.getAddresses();
-    const out: AddressInfo[] = [];
-    for (const m of messages) {
-      const a = addressFromMessage(m.data, m.attrs);
-      if (a && a.proto === this.proto) out.push(a);
-    }
-    return out;
+    return (await dumpAddresses(this.socket)).filter((a) => a.proto === this.proto);
   }
 
   private async pipeline(
@@ -121,6 +117,14 @@ export class VipAddresses {
     await Promise.all(Array.from({ length: Math.min(this.window, placements.length) }, worker));
     return failures;
   }
+}
+
+/**
+ * The netlink package has no field for IFA_PROTO but appends `__unparsed` attributes verbatim. Its encoder
+ * rejects unknown enumerable keys before it gets there, so the list is attached as a non-enumerable property.
+ */
+function withRawAttributes(attrs: rt.AddressAttrs, raw: Array<[number, Buffer]>): rt.AddressAttrs {
+  return Object.defineProperty(attrs, "__unparsed", { value: raw, enumerable: false });
 }
 
 function hostAddress(ip: string): { family: 4 | 6; bytes: Buffer } {
