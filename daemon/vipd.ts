@@ -1,0 +1,115 @@
+#!/usr/bin/env node
+// The `vipd` command. Each subcommand parses its flags here and hands off to lib/; nothing else lives here.
+import { hostname } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { allocate } from "../lib/alloc/allocator";
+import { readAllocationState } from "../lib/alloc/state-file";
+import { buildValidateReport, renderValidateReport } from "../lib/cli/validate-report";
+import { formatDiagnostic } from "../lib/config/diagnostics";
+import { loadManifests } from "../lib/config/load";
+import { loadSettings, type SettingsFlags } from "../lib/config/settings";
+import type { Diagnostic } from "../lib/config/types";
+
+const USAGE = `usage: vipd <command> [flags]
+
+commands:
+  run        start the daemon (default)
+  validate   load the config and print the allocation plan; exit 1 on errors
+  status     show who announces which IP, and why
+  keygen     print a new gossip key for the keyring file
+  version    print the version
+
+common flags:
+  --config PATH          daemon settings (default /etc/vipd/vipd.yaml)
+  --node-name NAME       --bind HOST:PORT      --join HOST:PORT (repeatable, or comma-separated)
+  --metrics-listen HOST:PORT                   --manifest PATH (repeatable)
+  --json                 machine-readable output (validate, status)
+`;
+
+const settingsOptions = {
+  config: { type: "string" },
+  "node-name": { type: "string" },
+  bind: { type: "string" },
+  join: { type: "string", multiple: true },
+  "metrics-listen": { type: "string" },
+  manifest: { type: "string", multiple: true },
+  json: { type: "boolean" },
+  help: { type: "boolean", short: "h" },
+} as const;
+
+type ParsedSettingsFlags = ReturnType<typeof parseSettingsArgs>["values"];
+
+function parseSettingsArgs(args: string[]) {
+  return parseArgs({ args, options: settingsOptions, allowPositionals: false, strict: true });
+}
+
+export function settingsFlagsFrom(values: ParsedSettingsFlags): SettingsFlags {
+  return {
+    config: values.config,
+    nodeName: values["node-name"],
+    bind: values.bind,
+    join: values.join
+      ?.flatMap((j) => j.split(","))
+      .map((j) => j.trim())
+      .filter((j) => j.length > 0),
+    metricsListen: values["metrics-listen"],
+    manifests: values.manifest,
+  };
+}
+
+function printDiagnostics(diagnostics: readonly Diagnostic[]): void {
+  for (const d of diagnostics) process.stderr.write(formatDiagnostic(d) + "\n");
+}
+
+function validate(args: string[]): number {
+  const { values } = parseSettingsArgs(args);
+  const loaded = loadSettings(settingsFlagsFrom(values));
+  if (!loaded.settings) {
+    printDiagnostics(loaded.diagnostics);
+    return 1;
+  }
+  const settings = loaded.settings;
+  const manifests = loadManifests(settings.manifests);
+  const previous = readAllocationState(join(settings.stateDir, "allocations.json"));
+  const extraWarnings: Diagnostic[] = [...loaded.diagnostics];
+  if (previous.warning) extraWarnings.push({ severity: "warning", message: previous.warning });
+  const allocation = manifests.config ? allocate(manifests.config, previous.state) : undefined;
+  const report = buildValidateReport(manifests, allocation, extraWarnings);
+  process.stdout.write(
+    values.json ? JSON.stringify(report, null, 2) + "\n" : renderValidateReport(report) + "\n",
+  );
+  return report.ok ? 0 : 1;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [first, ...rest] = argv;
+  const command = first === undefined || first.startsWith("-") ? "run" : first;
+  const args = command === first ? rest : argv;
+  if (args.includes("--help") || args.includes("-h") || command === "help") {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  switch (command) {
+    case "validate":
+      return validate(args);
+    case "version":
+      process.stdout.write(`vipd ${require("../../package.json").version} on ${hostname()}\n`);
+      return 0;
+    default:
+      process.stderr.write(`vipd: unknown command "${command}"\n\n${USAGE}`);
+      return 2;
+  }
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2)).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (err: unknown) => {
+      process.stderr.write(`vipd: ${err instanceof Error ? err.message : String(err)}\n`);
+      process.exitCode = 2;
+    },
+  );
+}

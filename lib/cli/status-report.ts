@@ -1,0 +1,81 @@
+// Renders `/status` the way `kubectl get svc` would: who has which IP at a glance, then members, events and
+// warnings; `--ip` explains one election candidate by candidate.
+import type { DaemonStatus, StatusVip } from "../daemon/status-types";
+import { renderTable } from "./table";
+
+export function renderStatus(status: DaemonStatus, now: Date = new Date()): string {
+  const vipRows = status.vips.flatMap((v) =>
+    v.services.map((service) => [
+      service,
+      v.ips.join(","),
+      v.pool,
+      v.owner ?? `<none: ${v.reason ?? "no eligible node"}>`,
+      v.interface ?? "",
+      v.since ? age(v.since, now) : "",
+    ]),
+  );
+  const sections = [
+    `node ${status.node}  config ${status.config.stale ? "STALE (last good config in force)" : "ok"}  digest ${status.config.digest.slice(0, 12)}`,
+    renderTable(["SERVICE", "IP", "POOL", "NODE", "INTERFACE", "SINCE"], vipRows),
+    renderTable(
+      ["NODE", "ADDRESS", "STATE", "VIPS"],
+      status.members.map((m) => [
+        m.name + (m.self ? " (this node)" : ""),
+        m.address,
+        m.state + (m.configMismatch ? " (config differs)" : ""),
+        String(m.vips),
+      ]),
+    ),
+  ];
+  if (status.events.length > 0) {
+    sections.push(
+      "EVENTS\n" +
+        renderTable(
+          ["AGE", "REASON", "MESSAGE"],
+          status.events.slice(-10).map((e) => [age(e.time, now), e.reason, e.message]),
+        ),
+    );
+  }
+  const warnings = [...status.config.errors, ...status.warnings];
+  for (const e of status.allocationErrors) warnings.push(`AllocationFailed ${e.service}: ${e.message}`);
+  if (warnings.length > 0) sections.push(`WARNINGS\n${warnings.map((w) => `- ${w}`).join("\n")}`);
+  return sections.join("\n\n");
+}
+
+export function renderIpExplanation(status: DaemonStatus, ip: string): string {
+  const vip = status.vips.find((v) => v.ips.includes(ip));
+  if (!vip) {
+    const pending = status.allocationErrors.map((e) => `${e.service}: ${e.message}`);
+    return (
+      `${ip} is not allocated to any service.` +
+      (pending.length ? `\nAllocation errors:\n${pending.join("\n")}` : "")
+    );
+  }
+  return [
+    `${ip}: ${describeOwner(vip)}`,
+    `services: ${vip.services.join(", ")}   pool: ${vip.pool}   moves with: ${vip.ips.join(", ")}`,
+    `candidates in election order (preference score, then sha256(node#${vip.ip})):`,
+    renderTable(
+      ["#", "NODE", "SCORE", "HASH", "VERDICT"],
+      vip.ranking.map((r, i) => [
+        r.skipped ? "-" : String(i + 1),
+        r.node,
+        String(r.score),
+        r.hash.slice(0, 8),
+        r.skipped ? `skipped: ${r.skipped}` : r.node === vip.owner ? "OWNER" : "standby",
+      ]),
+    ),
+  ].join("\n");
+}
+
+function describeOwner(vip: StatusVip): string {
+  if (!vip.owner) return `announced by nobody (${vip.reason ?? "no eligible node"})`;
+  return `announced by ${vip.owner}${vip.interface ? ` on ${vip.interface}` : ""}${vip.since ? ` since ${vip.since}` : ""}`;
+}
+
+function age(iso: string, now: Date): string {
+  const seconds = Math.max(0, Math.round((now.getTime() - Date.parse(iso)) / 1000));
+  if (seconds < 120) return `${seconds}s`;
+  if (seconds < 7200) return `${Math.round(seconds / 60)}m`;
+  return `${Math.round(seconds / 3600)}h`;
+}

@@ -1,0 +1,110 @@
+// Prometheus metrics. Names follow MetalLB's where one exists (allocator_*, config_*_bool, announced),
+// under the `vipd_` namespace. One registry per daemon so tests can run several in one process.
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+
+export interface Metrics {
+  readonly registry: Registry;
+  readonly announced: Gauge<"service" | "ip" | "node" | "interface">;
+  readonly gratuitousSent: Counter<"ip" | "interface">;
+  readonly ownershipChanges: Counter<"ip">;
+  readonly poolAddresses: Gauge<"pool">;
+  readonly poolAddressesInUse: Gauge<"pool">;
+  readonly members: Gauge<"state">;
+  readonly gossipPackets: Counter<"direction" | "type">;
+  readonly gossipRejected: Counter<"reason">;
+  readonly configLoaded: Gauge;
+  readonly configStale: Gauge;
+  readonly configLastReload: Gauge;
+  readonly configMismatch: Gauge<"node">;
+  readonly failoverSeconds: Histogram;
+  readonly allocationErrors: Gauge;
+}
+
+export function createMetrics(): Metrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const registers = [registry];
+  return {
+    registry,
+    announced: new Gauge({
+      name: "vipd_announced",
+      help: "1 for each (service, ip) this node announces, on the interface it announces it on",
+      labelNames: ["service", "ip", "node", "interface"],
+      registers,
+    }),
+    gratuitousSent: new Counter({
+      name: "vipd_gratuitous_sent_total",
+      help: "Gratuitous ARP frames and unsolicited Neighbor Advertisements sent",
+      labelNames: ["ip", "interface"],
+      registers,
+    }),
+    ownershipChanges: new Counter({
+      name: "vipd_ownership_changes_total",
+      help: "Times the owner of an IP changed, as seen by this node",
+      labelNames: ["ip"],
+      registers,
+    }),
+    poolAddresses: new Gauge({
+      name: "vipd_allocator_addresses_total",
+      help: "Usable addresses in the pool",
+      labelNames: ["pool"],
+      registers,
+    }),
+    poolAddressesInUse: new Gauge({
+      name: "vipd_allocator_addresses_in_use_total",
+      help: "Distinct addresses of the pool assigned to services",
+      labelNames: ["pool"],
+      registers,
+    }),
+    members: new Gauge({
+      name: "vipd_members",
+      help: "Cluster members by state, as seen by this node",
+      labelNames: ["state"],
+      registers,
+    }),
+    gossipPackets: new Counter({
+      name: "vipd_gossip_packets_total",
+      help: "Gossip packets by direction and message type",
+      labelNames: ["direction", "type"],
+      registers,
+    }),
+    gossipRejected: new Counter({
+      name: "vipd_gossip_rejected_total",
+      help: "Gossip packets dropped, by reason",
+      labelNames: ["reason"],
+      registers,
+    }),
+    configLoaded: new Gauge({
+      name: "vipd_config_loaded_bool",
+      help: "1 once a config has loaded successfully",
+      registers,
+    }),
+    configStale: new Gauge({
+      name: "vipd_config_stale_bool",
+      help: "1 while the latest config on disk failed to load and the previous one is still in force",
+      registers,
+    }),
+    configLastReload: new Gauge({
+      name: "vipd_config_last_reload_timestamp_seconds",
+      help: "Time of the last successful config load",
+      registers,
+    }),
+    configMismatch: new Gauge({
+      name: "vipd_config_mismatch_bool",
+      help: "1 for each member whose manifest digest differs from this node's",
+      labelNames: ["node"],
+      registers,
+    }),
+    failoverSeconds: new Histogram({
+      name: "vipd_failover_seconds",
+      help: "Time from detecting an owner's failure to this node's first gratuitous announcement",
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.25, 0.5, 1, 2.5, 5],
+      registers,
+    }),
+    allocationErrors: new Gauge({
+      name: "vipd_allocation_errors",
+      help: "Services that could not be given an IP",
+      registers,
+    }),
+  };
+}

@@ -1,0 +1,55 @@
+// The `/status` document: what `vipd status` prints. Plain JSON so other tools can read it too.
+import type { CandidateVerdict } from "../election/election";
+
+export interface StatusVip {
+  /** The IP elected on (first IP of the group); `ips` holds all that move with it. */
+  readonly ip: string;
+  readonly ips: readonly string[];
+  readonly services: readonly string[];
+  readonly pool: string;
+  readonly owner: string | null;
+  readonly interface: string | null;
+  /** ISO time this node first saw the current owner. */
+  readonly since: string | null;
+  readonly ranking: readonly CandidateVerdict[];
+  /** Why nobody announces it, when `owner` is null. */
+  readonly reason?: string;
+}
+
+export interface StatusMember {
+  readonly name: string;
+  readonly address: string;
+  readonly state: string;
+  readonly incarnation: number;
+  readonly manifestDigest: string;
+  readonly vips: number;
+  readonly self: boolean;
+  readonly configMismatch: boolean;
+}
+
+export interface StatusEvent {
+  readonly time: string;
+  readonly reason: string;
+  readonly message: string;
+  readonly ip?: string;
+  readonly service?: string;
+}
+
+export interface DaemonStatus {
+  readonly node: string;
+  readonly version: string;
+  readonly startedAt: string;
+  readonly ready: boolean;
+  readonly config: {
+    readonly loaded: boolean;
+    readonly stale: boolean;
+    readonly lastReload: string | null;
+    readonly digest: string;
+    readonly errors: readonly string[];
+  };
+  readonly members: readonly StatusMember[];
+  readonly vips: readonly StatusVip[];
+  readonly allocationErrors: readonly { service: string; message: string }[];
+  readonly warnings: readonly string[];
+  readonly events: readonly StatusEvent[];
+}

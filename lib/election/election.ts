@@ -1,0 +1,198 @@
+// Who announces which IP: a pure function of the membership view, each node's reported eligibility and the
+// config. Every node runs it on its own view; equal views give equal answers, so no coordination is needed.
+import { createHash } from "node:crypto";
+import type { Assignment } from "../alloc/types";
+import { matchesSelector } from "../config/selectors";
+import type { L2Advertisement, Labels, ManifestConfig, Service } from "../config/types";
+
+/** A set of IPs that must always have the same owner: a dual-stack pair, or an IP shared by services. */
+export interface VipGroup {
+  /** The IP whose hash orders the candidates: the first IP of the first service, as MetalLB does. */
+  readonly electionIp: string;
+  readonly ips: readonly string[];
+  /** Service keys, sorted. */
+  readonly services: readonly string[];
+  readonly pool: string;
+}
+
+export type MemberState = "alive" | "suspect" | "dead" | "left";
+
+export interface MemberInfo {
+  readonly name: string;
+  readonly state: MemberState;
+  readonly labels: Labels;
+}
+
+/** What a node says about itself for one IP: it has a usable interface, its health checks pass. */
+export interface EligibilityReport {
+  readonly eligible: boolean;
+  readonly reason?: string;
+  /** The interface the node would announce on, so every node's status can say where the owner announces. */
+  readonly interface?: string;
+}
+
+/** node -> ip -> report. A node that has not reported an IP is not eligible for it. */
+export type EligibilityView = ReadonlyMap<string, ReadonlyMap<string, EligibilityReport>>;
+
+export interface ElectionPolicy {
+  /** false = non-revertive: keep the current owner while it is still a candidate. */
+  readonly failback: boolean;
+  readonly currentOwner?: string;
+}
+
+export interface CandidateVerdict {
+  readonly node: string;
+  readonly score: number;
+  /** Hex SHA-256 of `node#electionIp`; lower wins among equal scores. */
+  readonly hash: string;
+  /** Why this node cannot own the IP; absent for candidates. */
+  readonly skipped?: string;
+}
+
+export interface ElectionResult {
+  readonly owner?: string;
+  /** Candidates in election order, then the skipped nodes with their reasons. */
+  readonly ranking: readonly CandidateVerdict[];
+  /** Why nobody owns the IP, when `owner` is absent. */
+  readonly reason?: string;
+  /** Interfaces named by the advertisements that select the owner; empty = choose by subnet. */
+  readonly interfaces: readonly string[];
+}
+
+export function electionHash(node: string, ip: string): string {
+  return createHash("sha256").update(`${node}#${ip}`).digest("hex");
+}
+
+/** Groups assignments so that IPs that must move together are elected once. Deterministic. */
+export function vipGroups(assignments: readonly Assignment[]): VipGroup[] {
+  const sorted = [...assignments].sort((a, b) => a.service.localeCompare(b.service));
+  const parent = new Map<string, string>();
+  const find = (ip: string): string => {
+    let root = ip;
+    while (parent.get(root) !== root) root = parent.get(root) ?? root;
+    parent.set(ip, root);
+    return root;
+  };
+  for (const a of sorted) {
+    for (const ip of a.ips) if (!parent.has(ip)) parent.set(ip, ip);
+    const [first, ...others] = a.ips;
+    if (first === undefined) continue;
+    for (const ip of others) {
+      const [ra, rb] = [find(first), find(ip)];
+      if (ra !== rb) parent.set(rb, ra);
+    }
+  }
+  const groups = new Map<
+    string,
+    { ips: Set<string>; services: string[]; electionIp: string; pool: string }
+  >();
+  for (const a of sorted) {
+    const first = a.ips[0];
+    if (first === undefined) continue;
+    const root = find(first);
+    let group = groups.get(root);
+    if (!group) {
+      group = { ips: new Set(), services: [], electionIp: first, pool: a.pool };
+      groups.set(root, group);
+    }
+    for (const ip of a.ips) group.ips.add(ip);
+    group.services.push(a.service);
+  }
+  return [...groups.values()]
+    .map((g) => ({ electionIp: g.electionIp, ips: [...g.ips], services: g.services, pool: g.pool }))
+    .sort((a, b) => a.electionIp.localeCompare(b.electionIp));
+}
+
+/** The L2Advertisements that apply to a service: those covering its pool whose serviceSelectors match it. */
+export function advertisementsFor(config: ManifestConfig, service: Service, pool: string): L2Advertisement[] {
+  return config.advertisements.filter(
+    (ad) =>
+      ad.pools.includes(pool) &&
+      (ad.serviceSelectors.length === 0 ||
+        ad.serviceSelectors.some((s) => matchesSelector(s, service.labels))),
+  );
+}
+
+const selectsNode = (ad: L2Advertisement, labels: Labels): boolean =>
+  ad.nodeSelectors.length === 0 || ad.nodeSelectors.some((s) => matchesSelector(s, labels));
+
+/**
+ * The owner of a VIP group. Candidates are alive or suspect members (a suspect may still be serving, as in
+ * MetalLB) that every service of the group advertises on and that report themselves eligible for every IP.
+ */
+export function ownerOf(
+  group: VipGroup,
+  members: readonly MemberInfo[],
+  eligibility: EligibilityView,
+  config: ManifestConfig,
+  policy: ElectionPolicy,
+): ElectionResult {
+  const servicesByKey = new Map(config.services.map((s) => [s.key, s]));
+  const adsPerService = group.services.map((key) => {
+    const service = servicesByKey.get(key);
+    return { service, ads: service ? advertisementsFor(config, service, group.pool) : [] };
+  });
+  const unannounced = (reason: string): ElectionResult => ({ ranking: [], reason, interfaces: [] });
+  const missing = adsPerService.find((s) => s.ads.length === 0);
+  if (missing) {
+    return unannounced(
+      `noMatchingAdvertisement: no L2Advertisement covers pool "${group.pool}" for service ${missing.service?.key ?? "?"}`,
+    );
+  }
+  const sharedWithSelectors = adsPerService.find(
+    (s) => s.service?.sharingKey !== undefined && s.ads.some((ad) => ad.serviceSelectors.length > 0),
+  );
+  if (sharedWithSelectors) {
+    return unannounced(
+      `sharedIPWithServiceSelector: ${sharedWithSelectors.service?.key ?? "?"} uses allow-shared-ip with an L2Advertisement that has serviceSelectors`,
+    );
+  }
+  const distinctAds = [...new Set(adsPerService.flatMap((s) => s.ads))];
+
+  const verdicts: CandidateVerdict[] = [];
+  for (const member of members) {
+    const hash = electionHash(member.name, group.electionIp);
+    const score = distinctAds
+      .filter((ad) => selectsNode(ad, member.labels))
+      .flatMap((ad) => ad.preferredNodeSelectors)
+      .filter((p) => matchesSelector(p.preference, member.labels))
+      .reduce((sum, p) => sum + p.weight, 0);
+    const skipped = skipReason(member, group, adsPerService, eligibility);
+    verdicts.push(skipped ? { node: member.name, score, hash, skipped } : { node: member.name, score, hash });
+  }
+  const candidates = verdicts
+    .filter((v) => v.skipped === undefined)
+    .sort((a, b) => b.score - a.score || (a.hash < b.hash ? -1 : a.hash > b.hash ? 1 : 0));
+  const skipped = verdicts
+    .filter((v) => v.skipped !== undefined)
+    .sort((a, b) => a.node.localeCompare(b.node));
+  const sticky = !policy.failback && candidates.find((c) => c.node === policy.currentOwner);
+  const owner = sticky ? sticky.node : candidates[0]?.node;
+  if (owner === undefined) {
+    return { ranking: skipped, reason: "no eligible node", interfaces: [] };
+  }
+  const ownerLabels = members.find((m) => m.name === owner)?.labels ?? {};
+  const ownerAds = distinctAds.filter((ad) => selectsNode(ad, ownerLabels));
+  const byAllInterfaces = ownerAds.some((ad) => ad.interfaces.length === 0);
+  const interfaces = byAllInterfaces ? [] : [...new Set(ownerAds.flatMap((ad) => ad.interfaces))].sort();
+  return { owner, ranking: [...candidates, ...skipped], interfaces };
+}
+
+function skipReason(
+  member: MemberInfo,
+  group: VipGroup,
+  adsPerService: readonly { service: Service | undefined; ads: readonly L2Advertisement[] }[],
+  eligibility: EligibilityView,
+): string | undefined {
+  if (member.state === "dead" || member.state === "left") return `member is ${member.state}`;
+  const unselected = adsPerService.find((s) => !s.ads.some((ad) => selectsNode(ad, member.labels)));
+  if (unselected)
+    return `not selected by the nodeSelectors of any L2Advertisement for ${unselected.service?.key}`;
+  const reports = eligibility.get(member.name);
+  for (const ip of group.ips) {
+    const report = reports?.get(ip);
+    if (!report) return `has not reported eligibility for ${ip}`;
+    if (!report.eligible) return report.reason ?? `not eligible for ${ip}`;
+  }
+  return undefined;
+}

@@ -1,0 +1,251 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import {
+  electionHash,
+  ownerOf,
+  vipGroups,
+  type EligibilityView,
+  type MemberInfo,
+  type VipGroup,
+} from "../../lib/election/election";
+import type { L2Advertisement, LabelSelector, ManifestConfig, Service } from "../../lib/config/types";
+
+const at = { file: "test.yaml", line: 1, column: 1 };
+const sel = (matchLabels: Record<string, string>): LabelSelector => ({ matchLabels, matchExpressions: [] });
+
+function service(key: string, extra: Partial<Service> = {}): Service {
+  const [namespace = "default", name = key] = key.split("/");
+  return {
+    namespace,
+    name,
+    key,
+    labels: {},
+    annotations: {},
+    ports: [],
+    requestedIPs: [],
+    backendKey: "",
+    ipFamilies: ["IPv4"],
+    ipFamilyPolicy: "SingleStack",
+    externalTrafficPolicy: "Cluster",
+    selector: {},
+    source: at,
+    ...extra,
+  };
+}
+
+function ad(name: string, extra: Partial<L2Advertisement> = {}): L2Advertisement {
+  return {
+    name,
+    pools: ["pool"],
+    nodeSelectors: [],
+    interfaces: [],
+    serviceSelectors: [],
+    preferredNodeSelectors: [],
+    annotations: {},
+    source: at,
+    ...extra,
+  };
+}
+
+function config(ads: L2Advertisement[], services: Service[] = [service("default/web")]): ManifestConfig {
+  return { pools: [], advertisements: ads, services, namespaces: {} };
+}
+
+const alive = (name: string, labels: Record<string, string> = {}): MemberInfo => ({
+  name,
+  state: "alive",
+  labels: { "kubernetes.io/hostname": name, ...labels },
+});
+
+function eligibleEverywhere(members: MemberInfo[], ips: string[]): EligibilityView {
+  return new Map(members.map((m) => [m.name, new Map(ips.map((ip) => [ip, { eligible: true }]))]));
+}
+
+const group = (ip: string, services = ["default/web"]): VipGroup => ({
+  electionIp: ip,
+  ips: [ip],
+  services,
+  pool: "pool",
+});
+
+test("MetalLB's test vector: node-a, node-c, node-b for 192.168.1.240", () => {
+  assert.ok(electionHash("node-a", "192.168.1.240").startsWith("0905ce28"));
+  assert.ok(electionHash("node-c", "192.168.1.240").startsWith("a6530f9d"));
+  assert.ok(electionHash("node-b", "192.168.1.240").startsWith("c5db6995"));
+  const members = ["node-a", "node-b", "node-c"].map((n) => alive(n));
+  const result = ownerOf(
+    group("192.168.1.240"),
+    members,
+    eligibleEverywhere(members, ["192.168.1.240"]),
+    config([ad("l2")]),
+    { failback: true },
+  );
+  assert.equal(result.owner, "node-a");
+  assert.deepEqual(
+    result.ranking.map((r) => r.node),
+    ["node-a", "node-c", "node-b"],
+  );
+});
+
+test("ownerOf table", () => {
+  const ip = "192.168.1.240";
+  const three = ["node-a", "node-b", "node-c"];
+  const cases: {
+    name: string;
+    members: MemberInfo[];
+    ads: L2Advertisement[];
+    eligibility?: EligibilityView;
+    policy?: { failback: boolean; currentOwner?: string };
+    owner: string | undefined;
+    reason?: RegExp;
+    skipped?: Record<string, RegExp>;
+  }[] = [
+    { name: "hash order decides", members: three.map((n) => alive(n)), ads: [ad("l2")], owner: "node-a" },
+    {
+      name: "dead and left members are skipped, suspects stay candidates",
+      members: [
+        { ...alive("node-a"), state: "dead" },
+        { ...alive("node-c"), state: "left" },
+        { ...alive("node-b"), state: "suspect" },
+      ],
+      ads: [ad("l2")],
+      owner: "node-b",
+      skipped: { "node-a": /member is dead/, "node-c": /member is left/ },
+    },
+    {
+      name: "nodeSelectors filter candidates",
+      members: [alive("node-a"), alive("node-b", { zone: "x" }), alive("node-c")],
+      ads: [ad("l2", { nodeSelectors: [sel({ zone: "x" })] })],
+      owner: "node-b",
+      skipped: { "node-a": /not selected by the nodeSelectors/ },
+    },
+    {
+      name: "preferred weights beat the hash",
+      members: [alive("node-a"), alive("node-b", { tier: "gold" }), alive("node-c", { tier: "silver" })],
+      ads: [
+        ad("l2", {
+          preferredNodeSelectors: [
+            { weight: 10, preference: sel({ tier: "silver" }) },
+            { weight: 50, preference: sel({ tier: "gold" }) },
+          ],
+        }),
+      ],
+      owner: "node-b",
+    },
+    {
+      name: "weights of several ads add up",
+      members: [alive("node-a", { tier: "silver" }), alive("node-b", { tier: "gold" }), alive("node-c")],
+      ads: [
+        ad("one", { preferredNodeSelectors: [{ weight: 30, preference: sel({ tier: "silver" }) }] }),
+        ad("two", { preferredNodeSelectors: [{ weight: 30, preference: sel({ tier: "silver" }) }] }),
+        ad("three", { preferredNodeSelectors: [{ weight: 50, preference: sel({ tier: "gold" }) }] }),
+      ],
+      owner: "node-a",
+    },
+    {
+      name: "an ineligible node reports its reason",
+      members: three.map((n) => alive(n)),
+      ads: [ad("l2")],
+      eligibility: new Map([
+        [
+          "node-a",
+          new Map([[ip, { eligible: false, reason: `no interface with a subnet containing ${ip}` }]]),
+        ],
+        ["node-b", new Map([[ip, { eligible: true }]])],
+        ["node-c", new Map()],
+      ]),
+      owner: "node-b",
+      skipped: { "node-a": /no interface with a subnet/, "node-c": /has not reported eligibility/ },
+    },
+    {
+      name: "no advertisement means no owner",
+      members: three.map((n) => alive(n)),
+      ads: [ad("other", { pools: ["elsewhere"] })],
+      owner: undefined,
+      reason: /noMatchingAdvertisement/,
+    },
+    {
+      name: "non-revertive keeps a live current owner",
+      members: three.map((n) => alive(n)),
+      ads: [ad("l2")],
+      policy: { failback: false, currentOwner: "node-b" },
+      owner: "node-b",
+    },
+    {
+      name: "non-revertive still moves off a dead owner",
+      members: [alive("node-a"), { ...alive("node-b"), state: "dead" }, alive("node-c")],
+      ads: [ad("l2")],
+      policy: { failback: false, currentOwner: "node-b" },
+      owner: "node-a",
+    },
+    {
+      name: "revertive ignores the current owner",
+      members: three.map((n) => alive(n)),
+      ads: [ad("l2")],
+      policy: { failback: true, currentOwner: "node-b" },
+      owner: "node-a",
+    },
+  ];
+  for (const c of cases) {
+    const eligibility = c.eligibility ?? eligibleEverywhere(c.members, [ip]);
+    const result = ownerOf(group(ip), c.members, eligibility, config(c.ads), c.policy ?? { failback: true });
+    assert.equal(result.owner, c.owner, c.name);
+    if (c.reason) assert.match(result.reason ?? "", c.reason, c.name);
+    for (const [node, why] of Object.entries(c.skipped ?? {})) {
+      assert.match(result.ranking.find((r) => r.node === node)?.skipped ?? "", why, `${c.name}: ${node}`);
+    }
+  }
+});
+
+test("interfaces come from the ads that select the owner; one ad without interfaces means all", () => {
+  const members = [alive("node-a", { rack: "1" })];
+  const ip = "192.168.1.240";
+  const elig = eligibleEverywhere(members, [ip]);
+  const two = config([ad("a", { interfaces: ["eth1"] }), ad("b", { interfaces: ["eth0", "eth1"] })]);
+  assert.deepEqual(ownerOf(group(ip), members, elig, two, { failback: true }).interfaces, ["eth0", "eth1"]);
+  const withAll = config([ad("a", { interfaces: ["eth1"] }), ad("b")]);
+  assert.deepEqual(ownerOf(group(ip), members, elig, withAll, { failback: true }).interfaces, []);
+  const otherRack = config([ad("a", { interfaces: ["eth9"], nodeSelectors: [sel({ rack: "2" })] }), ad("b")]);
+  assert.deepEqual(ownerOf(group(ip), members, elig, otherRack, { failback: true }).interfaces, []);
+});
+
+test("vipGroups joins dual-stack pairs and shared IPs, keyed by the first IP of the first service", () => {
+  const groups = vipGroups([
+    { service: "default/dns-udp", ips: ["192.168.10.6"], pool: "dns" },
+    { service: "default/dns-tcp", ips: ["192.168.10.6"], pool: "dns" },
+    { service: "default/web", ips: ["192.168.10.50", "2001:db8::50"], pool: "web" },
+    { service: "default/web6", ips: ["2001:db8::50"], pool: "web" },
+    { service: "default/alone", ips: ["192.168.10.51"], pool: "web" },
+  ]);
+  assert.deepEqual(groups, [
+    {
+      electionIp: "192.168.10.50",
+      ips: ["192.168.10.50", "2001:db8::50"],
+      services: ["default/web", "default/web6"],
+      pool: "web",
+    },
+    { electionIp: "192.168.10.51", ips: ["192.168.10.51"], services: ["default/alone"], pool: "web" },
+    {
+      electionIp: "192.168.10.6",
+      ips: ["192.168.10.6"],
+      services: ["default/dns-tcp", "default/dns-udp"],
+      pool: "dns",
+    },
+  ]);
+});
+
+test("every node computes the same owners from the same view", () => {
+  const members = ["n1", "n2", "n3", "n4", "n5"].map((n) => alive(n));
+  const ips = Array.from({ length: 200 }, (_, i) => `198.51.100.${i}`);
+  const elig = eligibleEverywhere(members, ips);
+  const cfg = config([ad("l2")]);
+  const owners = ips.map((ip) => ownerOf(group(ip), members, elig, cfg, { failback: true }).owner);
+  const shuffled = [...members].reverse();
+  assert.deepEqual(
+    ips.map((ip) => ownerOf(group(ip), shuffled, elig, cfg, { failback: true }).owner),
+    owners,
+  );
+  const counts = new Map<string, number>();
+  for (const o of owners) counts.set(o ?? "", (counts.get(o ?? "") ?? 0) + 1);
+  assert.equal(counts.size, 5, "200 VIPs spread over all 5 nodes");
+});
