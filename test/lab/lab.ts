@@ -189,6 +189,7 @@ export class Lab {
       const detail = (error as { stderr?: string }).stderr?.trim() || String(error);
       throw new Error(
         `lab: cannot create network namespace ${ns} (the lab needs root with CAP_SYS_ADMIN and CAP_NET_ADMIN): ${detail}`,
+        { cause: error },
       );
     }
     this.namespaces.push(ns);

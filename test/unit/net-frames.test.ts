@@ -1,0 +1,106 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import {
+  ARP_REPLY,
+  ARP_REQUEST,
+  buildArpFrame,
+  gratuitousArpFrames,
+  parseArpFrame,
+} from "../../lib/net/arp-frame";
+import {
+  buildNeighborAdvertisement,
+  icmpv6Checksum,
+  parseNeighborAdvertisementFrame,
+  unsolicitedNeighborAdvertisement,
+} from "../../lib/net/ndp-frame";
+import { linkKind, rawAttribute } from "../../lib/net/rtnl-convert";
+import { bytesToIp, ipToBytes, macToBytes } from "../../lib/net/wire";
+
+const hex = (s: string): Buffer => Buffer.from(s.replace(/\s+/g, ""), "hex");
+
+test("gratuitous ARP request and reply, byte by byte", () => {
+  const [request, reply] = gratuitousArpFrames("198.51.100.50", "02:00:00:00:01:02");
+  const common = "ffffffffffff 020000000102 0806 0001 0800 06 04";
+  const pad = "00".repeat(18);
+  assert.deepEqual(request, hex(`${common} 0001 020000000102 c6336432 000000000000 c6336432 ${pad}`));
+  assert.deepEqual(reply, hex(`${common} 0002 020000000102 c6336432 020000000102 c6336432 ${pad}`));
+  assert.equal(request.length, 60);
+});
+
+test("ARP frames round-trip through the parser; non-ARP frames are rejected", () => {
+  const frame = {
+    destination: "02:00:00:00:00:c8",
+    source: "02:00:00:00:01:01",
+    operation: ARP_REPLY,
+    senderMac: "02:00:00:00:01:01",
+    senderIp: "198.51.100.1",
+    targetMac: "02:00:00:00:00:c8",
+    targetIp: "198.51.100.200",
+  };
+  assert.deepEqual(parseArpFrame(buildArpFrame(frame)), frame);
+  const [request] = gratuitousArpFrames("203.0.113.9", "02:aa:bb:cc:dd:ee");
+  assert.equal(parseArpFrame(request)?.operation, ARP_REQUEST);
+  const ipv6 = Buffer.from(request);
+  ipv6.writeUInt16BE(0x86dd, 12);
+  assert.equal(parseArpFrame(ipv6), undefined);
+  assert.equal(parseArpFrame(request.subarray(0, 41)), undefined);
+});
+
+test("unsolicited NA: type 136, Override only, target and Target LLA option", () => {
+  const na = unsolicitedNeighborAdvertisement("2001:db8:100::50", "02:00:00:00:01:02");
+  assert.deepEqual(na, hex(`88 00 0000 20000000 20010db8010000000000000000000050 02 01 020000000102`));
+  const flags = buildNeighborAdvertisement({ router: true, solicited: true, override: false, target: "::1" });
+  assert.equal(flags.length, 24);
+  assert.equal(flags[4], 0xc0);
+});
+
+test("ICMPv6 checksum matches a hand-checked value and verifies to zero", () => {
+  const message = unsolicitedNeighborAdvertisement("2001:db8:100::50", "02:00:00:00:01:02");
+  const sum = icmpv6Checksum("fe80::1:2", "ff02::1", message);
+  const withSum = Buffer.from(message);
+  withSum.writeUInt16BE(sum, 2);
+  // Summing a message that carries its own checksum gives 0xffff, so the complement is 0.
+  assert.equal(icmpv6Checksum("fe80::1:2", "ff02::1", withSum), 0);
+  assert.notEqual(sum, 0);
+});
+
+test("NA frames parse with the IPv6 header fields", () => {
+  const icmp = unsolicitedNeighborAdvertisement("2001:db8:100::50", "02:00:00:00:01:02");
+  const ipHeader = Buffer.alloc(40);
+  ipHeader.writeUInt32BE(0x60000000, 0);
+  ipHeader.writeUInt16BE(icmp.length, 4);
+  ipHeader[6] = 58;
+  ipHeader[7] = 255;
+  ipToBytes("fe80::1:2", 6).copy(ipHeader, 8);
+  ipToBytes("ff02::1", 6).copy(ipHeader, 24);
+  const frame = Buffer.concat([
+    macToBytes("33:33:00:00:00:01"),
+    macToBytes("02:00:00:00:01:02"),
+    hex("86dd"),
+    ipHeader,
+    icmp,
+  ]);
+  const parsed = parseNeighborAdvertisementFrame(frame);
+  assert.ok(parsed);
+  assert.equal(parsed.destinationIp, "ff02::1");
+  assert.equal(parsed.sourceIp, "fe80::1:2");
+  assert.equal(parsed.hopLimit, 255);
+  assert.equal(parsed.target, "2001:db8:100::50");
+  assert.equal(parsed.targetMac, "02:00:00:00:01:02");
+  assert.deepEqual([parsed.router, parsed.solicited, parsed.override], [false, false, true]);
+});
+
+test("wire helpers reject malformed input", () => {
+  assert.throws(() => macToBytes("02:00:00:00:01"));
+  assert.throws(() => ipToBytes("2001:db8::1", 4));
+  assert.equal(bytesToIp(ipToBytes("2001:db8::1", 6)), "2001:db8::1");
+});
+
+test("raw netlink attributes: IFA_PROTO after an 8-byte ifaddrmsg, IFLA_INFO_KIND in linkinfo", () => {
+  // ifaddrmsg, IFA_LOCAL (len 8, type 2), IFA_PROTO (len 5, type 11) + padding
+  const payload = hex("02200000 03000000 0800 0200 c6336432 0500 0b00 56000000");
+  assert.deepEqual(rawAttribute(payload, 8, 11), Buffer.from([0x56]));
+  assert.equal(rawAttribute(payload, 8, 9), undefined);
+  const linkinfo = hex("0b00 0100 626f6e6400 0000 0800 0200 00000000");
+  assert.equal(linkKind(linkinfo), "bond");
+});
