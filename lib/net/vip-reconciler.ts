@@ -33,6 +33,7 @@ export class VipReconciler {
   private running: Promise<void> | undefined;
   private again = false;
   private retryTimer: NodeJS.Timeout | undefined;
+  private soon: NodeJS.Immediate | undefined;
   private readonly unsubscribe: () => void;
   private stopped = false;
 
@@ -88,6 +89,7 @@ export class VipReconciler {
     this.stopped = true;
     this.unsubscribe();
     if (this.retryTimer) clearTimeout(this.retryTimer);
+    if (this.soon) clearImmediate(this.soon);
   }
 
   private onChange(change: NetChange): void {
@@ -101,18 +103,30 @@ export class VipReconciler {
         this.externallyRemoved.add(a.ip);
       }
       // Our own adds and removes come back here too; a pass then finds nothing to do.
-      void this.reconcile();
+      this.reconcileSoon();
     } else if (change.change === "del") {
       for (const set of [this.unconfirmedAdds, this.unconfirmedRemoves]) {
         for (const key of set) if (key.endsWith(`|${change.link.index}`)) set.delete(key);
       }
-      void this.reconcile();
+      this.reconcileSoon();
     } else if (change.previous === undefined || change.previous.name !== change.link.name) {
-      void this.reconcile();
+      this.reconcileSoon();
     } else if (!change.previous.up && change.link.up) {
       // IPv6 addresses are flushed when a link goes down; put them back when it comes up.
-      void this.reconcile();
+      this.reconcileSoon();
     }
+  }
+
+  /**
+   * Notifications come one per address: thousands when many VIPs change at once. They are coalesced into
+   * one pass per event-loop turn instead of a pass each.
+   */
+  private reconcileSoon(): void {
+    if (this.soon || this.stopped) return;
+    this.soon = setImmediate(() => {
+      this.soon = undefined;
+      void this.reconcile();
+    });
   }
 
   private async pass(): Promise<void> {

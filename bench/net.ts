@@ -1,0 +1,124 @@
+// Adding, announcing and removing 3,000 VIPs on one interface, in a lab namespace. Writes
+// bench/results/net.json. Run: node dist/bench/net.js (root). The outer process builds the lab and runs
+// itself again inside the node namespace (`--inside`), where the measurements happen.
+import { execFileSync } from "node:child_process";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { formatValue, parseIp } from "../lib/ip";
+import { Announcer } from "../lib/net/announcer";
+import { KernelTransport } from "../lib/net/kernel-transport";
+import { NetlinkWatch } from "../lib/net/netlink-watch";
+import { VipAddresses } from "../lib/net/vip-addresses";
+import { VipReconciler } from "../lib/net/vip-reconciler";
+import { Lab } from "../test/lab/lab";
+
+const COUNT = 3000;
+const since = (t: number): number => Math.round((performance.now() - t) * 10) / 10;
+
+function ipv6Vips(count: number): string[] {
+  const base = parseIp("2001:db8:100::1:0")!.value;
+  return Array.from({ length: count }, (_, i) => formatValue(6, base + BigInt(i)));
+}
+
+function ipv4Vips(): string[] {
+  return Array.from({ length: 250 }, (_, i) => `203.0.113.${i + 2}`);
+}
+
+async function drained(announcer: Announcer): Promise<void> {
+  while (announcer.queuedFrames() > 0) await new Promise((r) => setTimeout(r, 1));
+}
+
+async function inside(): Promise<void> {
+  const watch = await NetlinkWatch.start();
+  const eth0 = watch.link("eth0")!;
+  const itf = { name: eth0.name, index: eth0.index, mac: eth0.mac };
+  const addresses = new VipAddresses(watch.requestSocket);
+  const results: Record<string, number | string> = {
+    vips: COUNT,
+    family: "IPv6 /128 nodad, IFA_PROTO-marked",
+  };
+  const vips = ipv6Vips(COUNT);
+
+  // 1. Raw batched netlink add and remove (pipelined, window 256).
+  let t = performance.now();
+  let failures = await addresses.add(vips.map((ip) => ({ ip, ifindex: eth0.index })));
+  results.addMs = since(t);
+  if (failures.length) throw new Error(`add failed: ${JSON.stringify(failures.slice(0, 3))}`);
+  t = performance.now();
+  failures = await addresses.remove(vips.map((ip) => ({ ip, ifindex: eth0.index })));
+  results.removeMs = since(t);
+  if (failures.length) throw new Error(`remove failed: ${JSON.stringify(failures.slice(0, 3))}`);
+
+  // 1b. IPv4: the lab may only use 198.51.100.0/24 and 203.0.113.0/24, so 250 VIPs, not 3,000.
+  const v4 = ipv4Vips();
+  t = performance.now();
+  failures = await addresses.add(v4.map((ip) => ({ ip, ifindex: eth0.index })));
+  results.ipv4Vips = v4.length;
+  results.ipv4AddMs = since(t);
+  t = performance.now();
+  failures.push(...(await addresses.remove(v4.map((ip) => ({ ip, ifindex: eth0.index })))));
+  results.ipv4RemoveMs = since(t);
+  if (failures.length) throw new Error(`IPv4 add/remove failed: ${JSON.stringify(failures.slice(0, 3))}`);
+
+  // 2. Through the reconciler (diff + add), then the first announcement round at default pacing.
+  const transport = new KernelTransport();
+  const announcer = new Announcer(transport);
+  const reconciler = new VipReconciler(watch, addresses, (r) => {
+    for (const a of r.added) announcer.announce(a.ip, [itf]);
+  });
+  t = performance.now();
+  await reconciler.setDesired(new Map(vips.map((ip) => [ip, "eth0"])));
+  results.reconcileAddMs = since(t);
+  // Pacing is per interface, 1,000 frames/s by default: 3,000 NAs take about 3 s by design.
+  await new Promise((r) => setTimeout(r, 0));
+  const pacedStart = performance.now();
+  await drained(announcer);
+  results.firstRoundPacedMs = Math.round(since(t));
+  results.firstRoundPacingWaitMs = Math.round(since(pacedStart));
+  announcer.stop();
+  t = performance.now();
+  await reconciler.setDesired(new Map());
+  results.reconcileRemoveMs = since(t);
+
+  // 3. Announcing with pacing off: the cost of building and sending the frames themselves.
+  const unpaced = new Announcer(transport, { maxFramesPerSecond: 0, rounds: 1 });
+  t = performance.now();
+  for (const ip of vips) unpaced.announce(ip, [itf]);
+  results.announceUnpacedNaMs = since(t);
+  t = performance.now();
+  for (const ip of v4) unpaced.announce(ip, [itf]);
+  results.announceUnpacedArpPer1000VipsMs = Math.round(((since(t) * 1000) / v4.length) * 10) / 10;
+  unpaced.stop();
+  results.watchResyncs = watch.resyncs;
+  reconciler.stop();
+  transport.close();
+  watch.close();
+  process.stdout.write(JSON.stringify(results) + "\n");
+}
+
+async function outside(): Promise<void> {
+  const lab = await Lab.create({ nodes: 1 });
+  try {
+    const out = execFileSync(
+      "ip",
+      ["netns", "exec", lab.node(1).ns, process.execPath, __filename, "--inside"],
+      { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] },
+    );
+    const results = {
+      ...JSON.parse(out.trim().split("\n").pop()!),
+      kernel: execFileSync("uname", ["-r"], { encoding: "utf8" }).trim(),
+      at: new Date().toISOString(),
+    };
+    const dir = join(__dirname, "..", "..", "bench", "results");
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, "net.json"), JSON.stringify(results, null, 2) + "\n");
+    console.log(results);
+  } finally {
+    await lab.destroy();
+  }
+}
+
+(process.argv.includes("--inside") ? inside() : outside()).catch((error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});

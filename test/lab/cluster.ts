@@ -1,0 +1,245 @@
+// A vipd cluster in the lab: one real daemon per node namespace, each with its own settings, manifests and
+// key, gossiping over the lab bridge. Shared by the daemon lab tests, `npm run lab` and bench/.
+import { execFile, type ChildProcess } from "node:child_process";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { generateKey } from "../../lib/gossip/keyring";
+import type { DaemonStatus } from "../../lib/daemon/status-types";
+import { DIST_ROOT, hostOf, type Lab, type LabMember } from "./lab";
+
+const execFileAsync = promisify(execFile);
+const VIPD = join(DIST_ROOT, "daemon", "vipd.js");
+export const GOSSIP_PORT = 7946;
+export const METRICS = "127.0.0.1:7472";
+
+/** The example manifests of etc/vipd, moved to lab addresses, plus an IPv6 service. */
+export const LAB_MANIFESTS = `
+apiVersion: metallb.io/v1beta1
+kind: IPAddressPool
+metadata: {name: default-pool}
+spec:
+  addresses: [198.51.100.50-198.51.100.60, 2001:db8:100::50-2001:db8:100::60]
+---
+apiVersion: metallb.io/v1beta1
+kind: IPAddressPool
+metadata: {name: dns-pool}
+spec: {addresses: [198.51.100.6/32], autoAssign: false}
+---
+apiVersion: metallb.io/v1beta1
+kind: L2Advertisement
+metadata: {name: default}
+spec: {ipAddressPools: [default-pool, dns-pool]}
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: dns-tcp
+  annotations: {metallb.io/loadBalancerIPs: 198.51.100.6, metallb.io/allow-shared-ip: dns-svc}
+spec: {type: LoadBalancer, ports: [{port: 53, protocol: TCP}]}
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: dns-udp
+  annotations: {metallb.io/loadBalancerIPs: 198.51.100.6, metallb.io/allow-shared-ip: dns-svc}
+spec: {type: LoadBalancer, ports: [{port: 53, protocol: UDP}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: traefik, namespace: kube-system}
+spec: {type: LoadBalancer, ports: [{port: 80, protocol: TCP}, {port: 443, protocol: TCP}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web6}
+spec: {type: LoadBalancer, ipFamilies: [IPv6], ports: [{port: 80, protocol: TCP}]}
+`;
+
+export interface ClusterNode {
+  readonly n: number;
+  readonly name: string;
+  readonly member: LabMember;
+  readonly dir: string;
+  readonly manifestPath: string;
+  process: ChildProcess | undefined;
+  log: string;
+}
+
+export class VipdCluster {
+  readonly nodes: ClusterNode[] = [];
+  private readonly root: string;
+
+  private constructor(
+    readonly lab: Lab,
+    manifests: string,
+  ) {
+    this.root = mkdtempSync(join(tmpdir(), `vipd-${lab.prefix}-`));
+    const key = generateKey();
+    for (const member of lab.nodes) {
+      const n = this.nodes.length + 1;
+      const dir = join(this.root, member.role);
+      mkdirSync(dir, { recursive: true });
+      const peers = lab.nodes.filter((m) => m !== member).map((m) => `${hostOf(m.eth0.ipv4)}:${GOSSIP_PORT}`);
+      writeFileSync(join(dir, "gossip.key"), key + "\n");
+      writeFileSync(join(dir, "pools.yaml"), manifests);
+      writeFileSync(
+        join(dir, "vipd.yaml"),
+        [
+          `nodeName: ${member.role}`,
+          `manifests: [pools.yaml]`,
+          `stateDir: state`,
+          `cluster:`,
+          `  bind: ${hostOf(member.eth0.ipv4)}:${GOSSIP_PORT}`,
+          `  join: [${peers.join(", ")}]`,
+          `  keyFile: gossip.key`,
+          `metrics:`,
+          `  listen: ${METRICS}`,
+          "",
+        ].join("\n"),
+      );
+      this.nodes.push({
+        n,
+        name: member.role,
+        member,
+        dir,
+        manifestPath: join(dir, "pools.yaml"),
+        process: undefined,
+        log: "",
+      });
+    }
+  }
+
+  static async start(lab: Lab, manifests = LAB_MANIFESTS): Promise<VipdCluster> {
+    const cluster = new VipdCluster(lab, manifests);
+    for (const node of cluster.nodes) cluster.launch(node);
+    await Promise.all(cluster.nodes.map((node) => cluster.waitReady(node)));
+    return cluster;
+  }
+
+  node(n: number): ClusterNode {
+    const node = this.nodes[n - 1];
+    if (!node) throw new Error(`cluster has no node ${n}`);
+    return node;
+  }
+
+  launch(node: ClusterNode): void {
+    const child = this.lab.spawnIn(node.member.ns, process.execPath, [
+      VIPD,
+      "run",
+      "--config",
+      join(node.dir, "vipd.yaml"),
+    ]);
+    node.process = child;
+    const append = (chunk: Buffer): void => {
+      node.log += chunk.toString();
+      if (node.log.length > 2_000_000) node.log = node.log.slice(-1_000_000);
+    };
+    child.stdout?.on("data", append);
+    child.stderr?.on("data", append);
+    child.on("exit", () => {
+      if (node.process === child) node.process = undefined;
+    });
+  }
+
+  async waitReady(node: ClusterNode, timeoutMs = 15_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const status = await this.status(node.n).catch(() => undefined);
+      if (status?.ready) return;
+      if (!node.process)
+        throw new Error(`${node.name} exited before it was ready:\n${node.log.slice(-3000)}`);
+      if (Date.now() > deadline)
+        throw new Error(`${node.name} not ready after ${timeoutMs} ms:\n${node.log.slice(-3000)}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  /** `/status` of node n, fetched from inside its namespace. */
+  async status(n: number): Promise<DaemonStatus> {
+    const { stdout } = await execFileAsync("ip", [
+      "netns",
+      "exec",
+      this.node(n).member.ns,
+      process.execPath,
+      VIPD,
+      "status",
+      "--json",
+      "--address",
+      `http://${METRICS}`,
+    ]);
+    return JSON.parse(stdout) as DaemonStatus;
+  }
+
+  async metrics(n: number): Promise<string> {
+    const { stdout } = await execFileAsync("ip", [
+      "netns",
+      "exec",
+      this.node(n).member.ns,
+      process.execPath,
+      "-e",
+      `fetch("http://${METRICS}/metrics").then(r => r.text()).then(t => process.stdout.write(t))`,
+    ]);
+    return stdout;
+  }
+
+  /** Nodes whose kernel holds `ip` right now (checked with `ip addr` in each namespace). */
+  async holders(ip: string): Promise<string[]> {
+    const out: string[] = [];
+    for (const node of this.nodes) {
+      const text = await this.lab.ip(node.member.ns, "-j", "addr", "show");
+      const links = JSON.parse(text) as Array<{ addr_info?: Array<{ local?: string }> }>;
+      if (links.some((l) => (l.addr_info ?? []).some((a) => a.local === ip))) out.push(node.name);
+    }
+    return out;
+  }
+
+  /** Polls until `predicate` holds; returns the elapsed ms, or throws with `what` after the timeout. */
+  async until(
+    what: string,
+    predicate: () => Promise<boolean>,
+    timeoutMs: number,
+    stepMs = 10,
+  ): Promise<number> {
+    const started = Date.now();
+    for (;;) {
+      if (await predicate()) return Date.now() - started;
+      if (Date.now() - started > timeoutMs)
+        throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+      await new Promise((r) => setTimeout(r, stepMs));
+    }
+  }
+
+  signal(n: number, signal: NodeJS.Signals): void {
+    this.node(n).process?.kill(signal);
+  }
+
+  async stopNode(n: number, signal: NodeJS.Signals = "SIGTERM"): Promise<void> {
+    const node = this.node(n);
+    const child = node.process;
+    if (!child) return;
+    await new Promise<void>((resolve) => {
+      child.once("exit", () => resolve());
+      // `ip netns exec` forwards nothing: signal the daemon itself, the child of ip.
+      void this.daemonPid(node).then((pid) => {
+        if (pid) process.kill(pid, signal);
+        else child.kill(signal);
+      });
+    });
+  }
+
+  /** The vipd process inside the node's namespace (ip netns exec execs, so usually the same pid). */
+  async daemonPid(node: ClusterNode): Promise<number | undefined> {
+    const { stdout } = await execFileAsync("ip", ["netns", "pids", node.member.ns]).catch(() => ({
+      stdout: "",
+    }));
+    const pids = stdout.split(/\s+/).filter(Boolean).map(Number);
+    return pids.find((pid) => pid === node.process?.pid) ?? pids[0];
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(this.nodes.map((n) => this.stopNode(n.n, "SIGKILL")));
+    rmSync(this.root, { recursive: true, force: true });
+  }
+}
