@@ -10,10 +10,11 @@
 // produced, as MetalLB keeps its last good config. Problems MetalLB reports per Service at allocation time
 // (unparsable or conflicting requested IPs) travel in `Service.requestError`, so one bad Service does not
 // block the others.
-import { isMap, LineCounter, parseAllDocuments, type Node } from "yaml";
+import { isMap, isScalar, LineCounter, parseAllDocuments, type Node } from "yaml";
 import { formatCidr } from "../ip";
 import { CidrRegistry } from "./addresses";
 import { canonicalJson, digestObjects } from "./digest";
+import { MAX_ALIAS_EXPANSION, parseAllFast, type FastDocument } from "./fastyaml";
 import { compareDiagnostics, diagnostic, hasErrors, quote } from "./diagnostics";
 import { checkLabels, readMetadata } from "./fields";
 import { readAdvertisement, type RawAdvertisement } from "./l2advertisement";
@@ -106,6 +107,29 @@ function parseFile(file: ManifestFile, collected: Collected, diagnostics: Diagno
     return;
   }
   const lines = new LineCounter();
+  let fast: FastDocument[] | undefined;
+  try {
+    fast = parseAllFast(file.text);
+  } catch {
+    fast = undefined; // malformed: the yaml package below gives the better, complete diagnostics
+  }
+  if (fast) {
+    lines.addNewLine(0);
+    for (let i = file.text.indexOf("\n"); i >= 0; i = file.text.indexOf("\n", i + 1)) lines.addNewLine(i + 1);
+    for (const doc of fast) {
+      const ctx = new ReadContext(file.path, lines, undefined, diagnostics);
+      if (doc.aliasOverflowAt !== undefined) {
+        ctx.error(
+          null,
+          `aliases expand this document beyond ${MAX_ALIAS_EXPANSION} nodes`,
+          ctx.sourceAt(doc.aliasOverflowAt),
+        );
+        continue;
+      }
+      if (doc.contents !== null) readObject(ctx, doc.contents, collected, 0);
+    }
+    return;
+  }
   const documents = parseAllDocuments(file.text, {
     lineCounter: lines,
     prettyErrors: false,
@@ -139,12 +163,20 @@ function firstLine(message: string): string {
   return message.split("\n")[0].replace(/ at line \d+, column \d+:?$/, "");
 }
 
-function peekName(ctx: ReadContext, metadata: Node | null): string {
-  if (!isMap(metadata)) return "";
-  const name = metadata.get("name", true);
-  const resolved = ctx.resolve(name);
-  return resolved !== null && "value" in resolved && typeof resolved.value === "string" ? resolved.value : "";
+/** A string entry of a mapping, read without reporting anything (for labelling objects early). */
+function peekString(ctx: ReadContext, map: Node | null, key: string): string {
+  if (!isMap(map)) return "";
+  for (const pair of map.items) {
+    const k = ctx.resolve(pair.key);
+    if (isScalar(k) && k.value === key) {
+      const v = ctx.resolve(pair.value);
+      return isScalar(v) && typeof v.value === "string" ? v.value : "";
+    }
+  }
+  return "";
 }
+
+const peekName = (ctx: ReadContext, metadata: Node | null): string => peekString(ctx, metadata, "name");
 
 function readObject(ctx: ReadContext, node: Node, collected: Collected, depth: number): void {
   ctx.object = undefined;
@@ -283,11 +315,7 @@ function readObject(ctx: ReadContext, node: Node, collected: Collected, depth: n
 }
 
 function serviceNamespace(ctx: ReadContext, metadata: Node | null): string {
-  if (!isMap(metadata)) return "default";
-  const ns = ctx.resolve(metadata.get("namespace", true));
-  return ns !== null && "value" in ns && typeof ns.value === "string" && ns.value !== ""
-    ? ns.value
-    : "default";
+  return peekString(ctx, metadata, "namespace") || "default";
 }
 
 function buildConfig(collected: Collected, diagnostics: Diagnostic[], anyFiles: boolean): ManifestConfig {

@@ -17,7 +17,8 @@ export class ReadContext {
   constructor(
     readonly file: string,
     readonly lines: LineCounter,
-    readonly doc: Document.Parsed,
+    /** Absent for trees built by the js-yaml fast path, which contain no Alias nodes. */
+    readonly doc: Document.Parsed | undefined,
     readonly diagnostics: Diagnostic[],
   ) {}
 
@@ -55,7 +56,7 @@ export class ReadContext {
         }
         return null;
       }
-      const target: unknown = current.resolve(this.doc);
+      const target: unknown = this.doc ? current.resolve(this.doc) : undefined;
       if (target === undefined) {
         this.error(current, `unknown alias *${current.source}`);
         return null;
