@@ -1,0 +1,1069 @@
+// Cluster membership: SWIM (Das et al. 2002) with Lifeguard (Dadgar et al. 2017), plus a heartbeat fast
+// path for sub-second failover. One instance per node; it owns no socket or timer directly (Transport and
+// Clock are injected), so it runs identically over UDP with real time and on the deterministic simulator.
+//
+// Failure detection has two detectors feeding one suspicion mechanism:
+//  - fast path: every member sends a tiny heartbeat to its k ring successors every heartbeatIntervalMs;
+//    a watcher that hears nothing from an armed predecessor for heartbeatTimeoutMs (× local health)
+//    raises a suspicion and tells everyone, the suspect included (so a live one refutes at once).
+//  - SWIM probe: ping / ping-req via helpers / nack, one target per probe interval, for local-health
+//    signals and as a second opinion.
+// A suspicion becomes a death after the Lifeguard timeout, which collapses from suspicionMaxMs to
+// suspicionMinMs when k independent watchers confirm. A crash is seen by all k watchers at nearly the same
+// moment (they all stop getting the same heartbeat round), so confirmations arrive within a millisecond and
+// detection ≈ heartbeatTimeoutMs; random loss makes one watcher suspect alone, the suspect refutes, and no
+// one dies.
+import { EventEmitter } from "node:events";
+import type { Clock, TimerHandle } from "./clock";
+import {
+  CodecError,
+  decodePacketBody,
+  decodePacketHeader,
+  encodeMessage,
+  encodePacket,
+  entrySize,
+  headerSize,
+  MESSAGE_TYPES,
+  type Message,
+  type PushPullEntry,
+} from "./codec";
+import { LAN, pushPullScale, retransmitLimit, suspicionScale, type GossipConfig } from "./config";
+import { Awareness } from "./awareness";
+import { NO_KEY_MESSAGE, SEAL_OVERHEAD, type Keyring } from "./keyring";
+import { decideAlive, decideDead, decideSuspect, type MemberRecord } from "./members";
+import {
+  decodeMetadata,
+  EMPTY_METADATA,
+  encodeMetadata,
+  metadataDigest,
+  type MemberMetadata,
+} from "./metadata";
+import { BroadcastQueue } from "./queue";
+import { ReplayGuard } from "./replay";
+import { ringNeighbours } from "./ring";
+import { Rng } from "./rng";
+import { newStats, type GossipStats, type RejectReason } from "./stats";
+import { Suspicion } from "./suspicion";
+import type { Transport } from "./transport";
+import type { MemberStateName } from "./codec";
+
+export interface MemberView {
+  readonly name: string;
+  readonly addr: string;
+  readonly state: MemberStateName;
+  readonly incarnation: number;
+  /** Latest decoded metadata; undefined until first fetched. */
+  readonly metadata: MemberMetadata | undefined;
+  readonly metadataDigest: string;
+  /** Clock time of the last state change. */
+  readonly since: number;
+}
+
+export interface MemberlistEvents {
+  join: [MemberView];
+  alive: [MemberView];
+  suspect: [MemberView];
+  dead: [MemberView];
+  leave: [MemberView];
+  metadata: [MemberView];
+}
+
+export interface MemberlistOptions {
+  /** Unique node name (≤ 255 bytes UTF-8). */
+  name: string;
+  /** "host:port" peers use to reach us. */
+  advertiseAddr: string;
+  config?: GossipConfig;
+  transport: Transport;
+  clock: Clock;
+  /** Seed for every random choice (probe order, gossip targets, jitter). */
+  seed?: number;
+  keyring?: Keyring;
+  /** Plaintext without a keyring; must be explicit. */
+  insecure?: boolean;
+  /** Bound into every packet (AAD); clusters with different labels never talk. Default "vipd". */
+  clusterLabel?: string;
+  metadata?: MemberMetadata;
+  /** Boot epoch for anti-replay; default wall-clock ms. Must grow across restarts. */
+  epoch?: number;
+}
+
+const INSECURE_VERSION = 0;
+const MESSAGE_OVERHEAD = 2;
+const EMPTY_ENCODED = encodeMetadata(EMPTY_METADATA);
+const EMPTY_DIGEST = metadataDigest(EMPTY_ENCODED);
+
+interface PendingProbe {
+  target: string;
+  acked: boolean;
+  nacks: number;
+  onAck?: () => void;
+}
+
+interface MetaFetch {
+  digest: string;
+  parts: (Buffer | undefined)[];
+  received: number;
+  retries: number;
+  timer: TimerHandle | undefined;
+}
+
+export class Memberlist extends EventEmitter<MemberlistEvents> {
+  readonly name: string;
+  readonly advertiseAddr: string;
+  readonly config: GossipConfig;
+  private readonly transport: Transport;
+  private readonly clock: Clock;
+  private readonly rng: Rng;
+  private readonly keyring: Keyring | undefined;
+  private readonly label: Buffer;
+  private readonly awareness: Awareness;
+  private readonly replay: ReplayGuard;
+  private readonly queue = new BroadcastQueue();
+  private readonly table = new Map<string, MemberRecord>();
+  private readonly suspicions = new Map<string, Suspicion>();
+  private readonly statsData: GossipStats = newStats();
+
+  private incarnation = 1;
+  private epoch: number;
+  private seq = 0;
+  private running = false;
+  private leaving = false;
+  private closed = false;
+
+  // fast path
+  private ringDirty = true;
+  private liveCached = 1;
+  private successors: string[] = [];
+  private predecessors: string[] = [];
+  private readonly armed = new Set<string>();
+  private readonly lastHeard = new Map<string, number>();
+  private readonly suspectedByMe = new Map<string, number>();
+  private lastStallAt = -Infinity;
+
+  // SWIM probe
+  private probeOrder: string[] = [];
+  private probeIndex = 0;
+  private probeSeq = 1;
+  private readonly probes = new Map<number, PendingProbe>();
+
+  // anti-entropy / join
+  private seeds: string[] = [];
+  private joinBackoff = 0;
+  private joinTimer: TimerHandle | undefined;
+  private readonly answered = new Map<string, number>();
+  private readonly pokedAt = new Map<string, number>();
+  private readonly metaFetches = new Map<string, MetaFetch>();
+
+  private readonly timers = new Set<TimerHandle>();
+
+  constructor(opts: MemberlistOptions) {
+    super();
+    if (!opts.keyring && !opts.insecure) throw new Error(NO_KEY_MESSAGE);
+    if (Buffer.byteLength(opts.name) === 0 || Buffer.byteLength(opts.name) > 255)
+      throw new Error("gossip: node name must be 1..255 bytes");
+    this.name = opts.name;
+    this.advertiseAddr = opts.advertiseAddr;
+    this.config = opts.config ?? LAN;
+    this.transport = opts.transport;
+    this.clock = opts.clock;
+    this.rng = new Rng(opts.seed ?? Math.floor(Math.random() * 2 ** 32));
+    this.keyring = opts.keyring;
+    this.label = Buffer.from(opts.clusterLabel ?? "vipd");
+    if (this.label.length > 255) throw new Error("gossip: cluster label must be ≤ 255 bytes");
+    this.awareness = new Awareness(this.config.awarenessMaxMultiplier);
+    this.replay = new ReplayGuard(this.config.replayWindow, this.config.replayEpochStaleMs);
+    this.epoch = opts.epoch ?? Date.now();
+    const meta = opts.metadata ?? EMPTY_METADATA;
+    const encoded = encodeMetadata(meta);
+    this.table.set(this.name, {
+      name: this.name,
+      addr: this.advertiseAddr,
+      state: "alive",
+      incarnation: this.incarnation,
+      metaDigest: metadataDigest(encoded),
+      metaEncoded: encoded,
+      meta,
+      since: this.clock.now(),
+    });
+    this.transport.onPacket((packet, from) => this.receive(packet, from));
+  }
+
+  // ------------------------------------------------------------------------------------------------------
+  // Public API
+
+  start(): void {
+    if (this.running || this.closed) return;
+    this.running = true;
+    this.schedule(this.config.heartbeatIntervalMs, () => this.heartbeatTick());
+    this.schedule(this.jitter(this.config.probeIntervalMs), () => this.probeTick());
+    this.schedule(this.config.gossipIntervalMs, () => this.gossipTick());
+    this.schedule(this.jitter(this.config.pushPullIntervalMs), () => this.pushPullTick());
+    this.schedule(this.jitter(this.config.reconnectIntervalMs), () => this.reconnectTick());
+    this.fdTick();
+  }
+
+  /** Contacts the seeds (push-pull); retried with backoff for as long as we are alone. */
+  join(seeds: readonly string[]): void {
+    this.seeds = seeds.filter((s) => s !== this.advertiseAddr);
+    this.joinBackoff = this.config.joinRetryInitialMs;
+    this.attemptJoin();
+  }
+
+  /** True when no other member is alive or suspect in our view. */
+  isAlone(): boolean {
+    for (const m of this.table.values())
+      if (m.name !== this.name && (m.state === "alive" || m.state === "suspect")) return false;
+    return true;
+  }
+
+  setMetadata(meta: MemberMetadata): void {
+    const encoded = encodeMetadata(meta);
+    const digest = metadataDigest(encoded);
+    const self = this.self();
+    if (digest === self.metaDigest) return;
+    self.metaDigest = digest;
+    self.metaEncoded = encoded;
+    self.meta = meta;
+    this.incarnation++;
+    self.incarnation = this.incarnation;
+    this.announceSelf(undefined);
+  }
+
+  /** Every known member, ourselves included. */
+  members(): MemberView[] {
+    return [...this.table.values()].map(view);
+  }
+
+  member(name: string): MemberView | undefined {
+    const m = this.table.get(name);
+    return m && view(m);
+  }
+
+  /** Broadcasts our leave and waits a little for it to spread; call stop() afterwards. */
+  async leave(): Promise<void> {
+    if (this.leaving || this.closed) return;
+    this.leaving = true;
+    const msg = encodeMessage({
+      type: "dead",
+      name: this.name,
+      incarnation: this.incarnation,
+      from: this.name,
+    });
+    this.self().state = "left";
+    this.ringDirty = true;
+    this.queue.enqueue(this.name, msg);
+    for (const m of this.table.values())
+      if (m.name !== this.name && (m.state === "alive" || m.state === "suspect")) this.sendTo(m.addr, [msg]);
+    await new Promise<void>((resolve) => this.clock.setTimer(this.config.leavePropagateMs, resolve));
+  }
+
+  stop(): void {
+    this.closed = true;
+    this.running = false;
+    for (const t of this.timers) this.clock.clearTimer(t);
+    this.timers.clear();
+    for (const s of this.suspicions.values()) s.cancel();
+    this.suspicions.clear();
+    for (const f of this.metaFetches.values()) this.clock.clearTimer(f.timer);
+    this.metaFetches.clear();
+    this.clock.clearTimer(this.joinTimer);
+  }
+
+  stats(): GossipStats {
+    return {
+      ...this.statsData,
+      messagesOut: { ...this.statsData.messagesOut },
+      messagesIn: { ...this.statsData.messagesIn },
+      rejected: { ...this.statsData.rejected },
+      awareness: this.awareness.score,
+    };
+  }
+
+  get localIncarnation(): number {
+    return this.incarnation;
+  }
+
+  get healthScore(): number {
+    return this.awareness.score;
+  }
+
+  // ------------------------------------------------------------------------------------------------------
+  // Timers
+
+  /** Every periodic timer goes through here so a late firing reveals that *we* stalled. */
+  private schedule(ms: number, fn: () => void): void {
+    if (this.closed) return;
+    const due = this.clock.now() + ms;
+    const handle = this.clock.setTimer(ms, () => {
+      this.timers.delete(handle);
+      if (this.closed) return;
+      const drift = this.clock.now() - due;
+      if (drift > this.config.stallThresholdMs) this.onStall(drift);
+      fn();
+    });
+    this.timers.add(handle);
+  }
+
+  private jitter(ms: number): number {
+    return ms * (0.75 + this.rng.next() * 0.5);
+  }
+
+  /** Our process was frozen: silence during the freeze proves nothing about peers. */
+  private onStall(driftMs: number): void {
+    const now = this.clock.now();
+    if (now - this.lastStallAt > this.config.stallThresholdMs) {
+      this.statsData.stallsDetected++;
+      this.awareness.apply(Math.min(3, 1 + Math.floor(driftMs / this.config.heartbeatTimeoutMs)));
+    }
+    this.lastStallAt = now;
+    for (const k of this.lastHeard.keys()) this.lastHeard.set(k, now);
+  }
+
+  private heartbeatTick(): void {
+    this.schedule(this.config.heartbeatIntervalMs, () => this.heartbeatTick());
+    if (this.leaving) return;
+    this.refreshRing();
+    if (this.successors.length === 0) return;
+    const hb = encodeMessage({ type: "heartbeat", incarnation: this.incarnation, stop: false });
+    for (const name of this.successors) {
+      const m = this.table.get(name);
+      if (m) this.sendTo(m.addr, [hb]);
+    }
+  }
+
+  /** Fires at the earliest heartbeat deadline; cheap because heartbeats only move timestamps. */
+  private fdTick(): void {
+    if (this.closed) return;
+    const now = this.clock.now();
+    const timeout = this.awareness.scale(this.config.heartbeatTimeoutMs);
+    let next = now + timeout;
+    if (!this.leaving) {
+      this.refreshRing();
+      for (const name of this.predecessors) {
+        if (!this.armed.has(name)) continue;
+        const m = this.table.get(name);
+        if (!m || (m.state !== "alive" && m.state !== "suspect")) continue;
+        const deadline = (this.lastHeard.get(name) ?? now) + timeout;
+        if (deadline <= now) {
+          if (this.suspectedByMe.get(name) !== m.incarnation) this.raiseSuspicion(m);
+        } else if (deadline < next) next = deadline;
+      }
+    }
+    this.schedule(Math.max(1, next - now), () => this.fdTick());
+  }
+
+  private refreshRing(): void {
+    if (!this.ringDirty) return;
+    this.ringDirty = false;
+    const live: string[] = [];
+    for (const m of this.table.values()) if (m.state === "alive" || m.state === "suspect") live.push(m.name);
+    if (!live.includes(this.name)) live.push(this.name);
+    this.liveCached = live.length;
+    const r = ringNeighbours(this.name, live, this.config.heartbeatObservers);
+    const before = new Set(this.predecessors);
+    // Tell members we stop heartbeating (a newcomer now sits between us) so they do not read our
+    // silence as a crash. If this is lost, they suspect us once and we refute.
+    const stop = encodeMessage({ type: "heartbeat", incarnation: this.incarnation, stop: true });
+    for (const s of this.successors)
+      if (!r.successors.includes(s)) {
+        const m = this.table.get(s);
+        if (m && (m.state === "alive" || m.state === "suspect")) this.sendTo(m.addr, [stop]);
+      }
+    this.successors = r.successors;
+    this.predecessors = r.predecessors;
+    for (const a of [...this.armed]) if (!r.predecessors.includes(a)) this.armed.delete(a);
+    const now = this.clock.now();
+    for (const p of r.predecessors) if (!before.has(p)) this.lastHeard.set(p, now);
+  }
+
+  private probeTick(): void {
+    this.schedule(this.awareness.scale(this.config.probeIntervalMs), () => this.probeTick());
+    if (this.leaving) return;
+    const target = this.nextProbeTarget();
+    if (target) this.probe(target);
+  }
+
+  private nextProbeTarget(): MemberRecord | undefined {
+    for (let tries = 0; tries < 2; tries++) {
+      while (this.probeIndex < this.probeOrder.length) {
+        const m = this.table.get(this.probeOrder[this.probeIndex++] as string);
+        if (m && m.name !== this.name && (m.state === "alive" || m.state === "suspect")) return m;
+      }
+      this.probeOrder = this.rng.shuffle([...this.table.keys()].filter((n) => n !== this.name));
+      this.probeIndex = 0;
+    }
+    return undefined;
+  }
+
+  private probe(target: MemberRecord): void {
+    const seq = this.nextProbeSeq();
+    const pending: PendingProbe = { target: target.name, acked: false, nacks: 0 };
+    this.probes.set(seq, pending);
+    this.sendTo(target.addr, [encodeMessage({ type: "ping", seq, target: target.name })]);
+    const timeout = this.awareness.scale(this.config.probeTimeoutMs);
+    this.schedule(timeout, () => {
+      if (pending.acked) {
+        this.probes.delete(seq);
+        this.awareness.apply(-1);
+        return;
+      }
+      const helpers = this.rng.sample(
+        [...this.table.values()].filter(
+          (m) => m.name !== this.name && m.name !== target.name && m.state === "alive",
+        ),
+        this.config.indirectChecks,
+      );
+      const req = encodeMessage({ type: "ping-req", seq, target: target.name, targetAddr: target.addr });
+      for (const h of helpers) this.sendTo(h.addr, [req]);
+      this.schedule(timeout * 2, () => {
+        this.probes.delete(seq);
+        if (pending.acked) return;
+        // Helpers that answered nack saw the target silent too; helpers that said nothing point at us.
+        this.awareness.apply(1 + (helpers.length - pending.nacks));
+        const cur = this.table.get(target.name);
+        if (cur && cur.state === "alive" && this.suspectedByMe.get(cur.name) !== cur.incarnation)
+          this.raiseSuspicion(cur);
+      });
+    });
+  }
+
+  private nextProbeSeq(): number {
+    this.probeSeq = (this.probeSeq + 1) >>> 0 || 1;
+    return this.probeSeq;
+  }
+
+  private gossipTick(): void {
+    this.schedule(this.config.gossipIntervalMs, () => this.gossipTick());
+    if (this.queue.length === 0) return;
+    for (const m of this.randomLive(this.config.gossipNodes)) this.sendTo(m.addr, [], "gossip");
+  }
+
+  private pushPullTick(): void {
+    const n = this.liveCount();
+    this.schedule(this.jitter(this.config.pushPullIntervalMs * pushPullScale(n)), () => this.pushPullTick());
+    if (this.leaving) return;
+    const [peer] = this.randomLive(1);
+    if (peer) this.pushPull(peer.addr, true, false);
+  }
+
+  private reconnectTick(): void {
+    this.schedule(this.jitter(this.config.reconnectIntervalMs), () => this.reconnectTick());
+    if (this.leaving) return;
+    const now = this.clock.now();
+    const dead: MemberRecord[] = [];
+    for (const m of this.table.values()) {
+      if (m.state !== "dead" && m.state !== "left") continue;
+      if (now - m.since > this.config.deadRetentionMs) {
+        this.table.delete(m.name);
+        this.lastHeard.delete(m.name);
+        this.replay.forget(m.name);
+        continue;
+      }
+      if (m.state === "dead") dead.push(m);
+    }
+    const pick = dead[this.rng.int(dead.length)];
+    if (pick) this.pushPull(pick.addr, true, false);
+    if (this.isAlone() && this.seeds.length > 0 && !this.joinTimer) this.attemptJoin();
+    for (const [k, at] of this.answered) if (now - at > 60_000) this.answered.delete(k);
+    for (const [k, at] of this.pokedAt) if (now - at > 60_000) this.pokedAt.delete(k);
+  }
+
+  private attemptJoin(): void {
+    this.clock.clearTimer(this.joinTimer);
+    this.joinTimer = undefined;
+    if (this.closed || this.leaving || this.seeds.length === 0) return;
+    if (!this.isAlone()) {
+      this.joinBackoff = this.config.joinRetryInitialMs;
+      return;
+    }
+    for (const s of this.seeds) this.pushPull(s, true, true);
+    const wait = this.jitter(this.joinBackoff);
+    this.joinBackoff = Math.min(this.config.joinRetryMaxMs, this.joinBackoff * 2);
+    this.joinTimer = this.clock.setTimer(wait, () => {
+      this.joinTimer = undefined;
+      this.attemptJoin();
+    });
+  }
+
+  // ------------------------------------------------------------------------------------------------------
+  // Sending
+
+  private self(): MemberRecord {
+    return this.table.get(this.name) as MemberRecord;
+  }
+
+  private liveCount(): number {
+    this.refreshRing();
+    return this.liveCached;
+  }
+
+  private randomLive(k: number, exclude?: string): MemberRecord[] {
+    const live: MemberRecord[] = [];
+    for (const m of this.table.values())
+      if (m.name !== this.name && m.name !== exclude && (m.state === "alive" || m.state === "suspect"))
+        live.push(m);
+    return this.rng.sample(live, k);
+  }
+
+  /**
+   * Builds, seals and sends one packet: `primary` messages plus queued broadcasts that fit. `gossip`
+   * marks a send to a randomly chosen member, the only kind that counts towards the retransmit limit.
+   */
+  private sendTo(
+    addr: string,
+    primary: readonly Buffer[],
+    piggyback: "free" | "gossip" | "none" = "free",
+  ): void {
+    if (this.closed) return;
+    const budget = this.config.maxPacketBytes - SEAL_OVERHEAD - (this.keyring ? 0 : 2 + this.label.length);
+    let left = budget - headerSize(this.name);
+    for (const m of primary) left -= m.length + MESSAGE_OVERHEAD;
+    const limit = retransmitLimit(this.config.retransmitMult, this.liveCount());
+    const extra =
+      piggyback !== "none" && left > 16 && this.queue.length > 0
+        ? this.queue.take(
+            left,
+            limit,
+            piggyback === "gossip",
+            MESSAGE_OVERHEAD,
+            255 - primary.length,
+            primary,
+          )
+        : [];
+    const messages = extra.length ? [...primary, ...extra] : primary;
+    if (messages.length === 0) return;
+    if (this.seq >= 0xffffffff) {
+      // Sequence space exhausted: a new epoch starts a fresh window at every receiver.
+      this.epoch = Math.max(this.epoch + 1, Date.now());
+      this.seq = 0;
+    }
+    const plain = encodePacket({ sender: this.name, epoch: this.epoch, seq: this.seq++ }, messages);
+    const packet = this.keyring
+      ? this.keyring.seal(plain, this.label)
+      : Buffer.concat([Buffer.of(INSECURE_VERSION, this.label.length), this.label, plain]);
+    this.statsData.packetsOut++;
+    this.statsData.bytesOut += packet.length;
+    for (const m of messages) {
+      const t = MESSAGE_TYPES[m[0] as number];
+      if (t) this.statsData.messagesOut[t]++;
+    }
+    this.transport.send(addr, packet);
+  }
+
+  /**
+   * Spreads fresh news: pushed at once to gossipNodes random members (everyone, when we originate it in a
+   * small cluster), then queued for the rest of its retransmits and free rides.
+   */
+  private broadcast(key: string, msg: Buffer, originated: boolean): void {
+    const n = this.liveCount();
+    let pushed = 0;
+    if (originated && n <= this.config.directBroadcastMax) {
+      for (const m of this.table.values())
+        if (m.name !== this.name && (m.state === "alive" || m.state === "suspect"))
+          this.sendTo(m.addr, [msg]);
+      pushed = this.config.gossipNodes;
+    } else {
+      for (const m of this.randomLive(this.config.gossipNodes)) {
+        this.sendTo(m.addr, [msg], "gossip");
+        pushed++;
+      }
+    }
+    this.queue.enqueue(key, msg, pushed);
+  }
+
+  private aliveMessage(m: MemberRecord): Buffer {
+    const inline =
+      m.metaEncoded && m.metaEncoded.length <= this.config.metadataInlineMaxBytes ? m.metaEncoded : undefined;
+    return encodeMessage({
+      type: "alive",
+      name: m.name,
+      addr: m.addr,
+      incarnation: m.incarnation,
+      metaDigest: m.metaDigest,
+      ...(inline ? { meta: inline } : {}),
+    });
+  }
+
+  /** Our own alive (after a refute or metadata change): also to dead members, so a healed partition hears it. */
+  private announceSelf(accuserAddr: string | undefined): void {
+    const msg = this.aliveMessage(this.self());
+    this.queue.enqueue(this.name, msg, this.config.gossipNodes);
+    const direct = this.liveCount() <= this.config.directBroadcastMax;
+    const targets = direct
+      ? [...this.table.values()].filter((m) => m.name !== this.name && m.state !== "left")
+      : this.randomLive(this.config.gossipNodes);
+    const sent = new Set<string>();
+    for (const m of targets) {
+      this.sendTo(m.addr, [msg], direct ? "free" : "gossip");
+      sent.add(m.addr);
+    }
+    if (accuserAddr && !sent.has(accuserAddr)) this.sendTo(accuserAddr, [msg]);
+  }
+
+  private pushPull(addr: string, wantReply: boolean, join: boolean, requestId?: number): void {
+    const id = requestId ?? this.rng.nextUint32();
+    const entries: PushPullEntry[] = [...this.table.values()].map((m) => ({
+      name: m.name,
+      addr: m.addr,
+      incarnation: m.incarnation,
+      state: m.state,
+      metaDigest: m.metaDigest,
+    }));
+    const budget =
+      this.config.maxPacketBytes -
+      SEAL_OVERHEAD -
+      (this.keyring ? 0 : 2 + this.label.length) -
+      headerSize(this.name) -
+      MESSAGE_OVERHEAD -
+      16;
+    const chunks: PushPullEntry[][] = [];
+    let cur: PushPullEntry[] = [];
+    let size = 0;
+    for (const e of entries) {
+      const s = entrySize(e);
+      if (cur.length > 0 && size + s > budget) {
+        chunks.push(cur);
+        cur = [];
+        size = 0;
+      }
+      cur.push(e);
+      size += s;
+    }
+    if (cur.length > 0) chunks.push(cur);
+    chunks.forEach((states, part) =>
+      this.sendTo(
+        addr,
+        [
+          encodeMessage({
+            type: "push-pull",
+            requestId: id,
+            reply: wantReply,
+            join,
+            part,
+            parts: chunks.length,
+            states,
+          }),
+        ],
+        "none",
+      ),
+    );
+  }
+
+  // ------------------------------------------------------------------------------------------------------
+  // Receiving: never throws; every drop is counted by reason.
+
+  /** Entry point for every datagram (public for the fuzz test). */
+  receive(packet: Buffer, from: string): void {
+    try {
+      this.receiveUnsafe(packet, from);
+    } catch {
+      this.reject("internal");
+    }
+  }
+
+  private reject(reason: RejectReason): void {
+    this.statsData.rejected[reason]++;
+  }
+
+  private receiveUnsafe(packet: Buffer, from: string): void {
+    if (this.closed) return;
+    if (packet.length > this.config.maxPacketBytes) return this.reject("oversized");
+    if (packet.length < 2) return this.reject("truncated");
+    let plain: Buffer;
+    if (this.keyring) {
+      if (packet[0] === INSECURE_VERSION) return this.reject("plaintext");
+      if (packet.length < SEAL_OVERHEAD + 1) return this.reject("truncated");
+      const opened = this.keyring.open(packet, this.label);
+      if (!opened) return this.reject("decrypt");
+      plain = opened;
+    } else {
+      if (packet[0] !== INSECURE_VERSION) return this.reject("encrypted");
+      const len = packet[1] as number;
+      if (packet.length < 2 + len) return this.reject("truncated");
+      if (!packet.subarray(2, 2 + len).equals(this.label)) return this.reject("label");
+      plain = packet.subarray(2 + len);
+    }
+    let parsed: ReturnType<typeof decodePacketHeader>;
+    try {
+      parsed = decodePacketHeader(plain);
+    } catch (e) {
+      return this.reject(e instanceof CodecError && e.message === "truncated" ? "truncated" : "malformed");
+    }
+    const { header, bodyStart } = parsed;
+    if (header.sender === this.name) return this.reject("self");
+    let messages: Message[];
+    try {
+      messages = decodePacketBody(plain, bodyStart);
+    } catch (e) {
+      return this.reject(e instanceof CodecError && e.message === "truncated" ? "truncated" : "malformed");
+    }
+    // Only a well-formed packet consumes its sequence number.
+    const verdict = this.replay.check(header.sender, header.epoch, header.seq, this.clock.now());
+    if (verdict !== "ok") return this.reject(verdict === "replay" ? "replay" : "stale-epoch");
+    this.statsData.packetsIn++;
+    this.statsData.bytesIn += packet.length;
+    this.heard(header.sender, from);
+    for (const m of messages) {
+      this.statsData.messagesIn[m.type]++;
+      if (this.closed) return;
+      this.handle(m, header.sender, from);
+    }
+  }
+
+  /** Any authenticated packet proves the sender is alive right now. */
+  private heard(sender: string, from: string): void {
+    const now = this.clock.now();
+    this.lastHeard.set(sender, now);
+    const m = this.table.get(sender);
+    if (m && (m.state === "dead" || m.state === "left")) {
+      // Someone we think dead is talking to us: sync state so it can refute (healed partition, restart).
+      const last = this.pokedAt.get(sender) ?? -Infinity;
+      if (now - last >= Math.max(250, this.config.reconnectIntervalMs / 2) && !this.leaving) {
+        this.pokedAt.set(sender, now);
+        this.pushPull(from, true, false);
+      }
+    }
+  }
+
+  private handle(m: Message, sender: string, from: string): void {
+    switch (m.type) {
+      case "ping":
+        if (m.target === this.name) this.sendTo(from, [encodeMessage({ type: "ack", seq: m.seq })]);
+        return;
+      case "ping-req":
+        return this.relayPing(m.seq, m.target, m.targetAddr, from);
+      case "ack": {
+        const p = this.probes.get(m.seq);
+        if (p) {
+          p.acked = true;
+          p.onAck?.();
+        }
+        return;
+      }
+      case "nack": {
+        const p = this.probes.get(m.seq);
+        if (p) p.nacks++;
+        return;
+      }
+      case "heartbeat":
+        // Only a heartbeat arms the watch: the sender has us among its successors.
+        if (m.stop) this.armed.delete(sender);
+        else if (this.predecessors.includes(sender)) this.armed.add(sender);
+        return;
+      case "alive":
+        return this.onAlive(m, from);
+      case "suspect":
+        return this.onSuspect(m.name, m.incarnation, m.from, from);
+      case "dead":
+        return this.onDead(m.name, m.incarnation, m.from, from);
+      case "push-pull":
+        return this.onPushPull(m, sender, from);
+      case "meta-req":
+        return this.onMetaRequest(m.name, m.digest, m.parts, from);
+      case "meta-chunk":
+        return this.onMetaChunk(m.name, m.digest, m.part, m.parts, m.data);
+    }
+  }
+
+  private relayPing(origSeq: number, target: string, targetAddr: string, requester: string): void {
+    const seq = this.nextProbeSeq();
+    const p: PendingProbe = {
+      target,
+      acked: false,
+      nacks: 0,
+      onAck: () => this.sendTo(requester, [encodeMessage({ type: "ack", seq: origSeq })]),
+    };
+    this.probes.set(seq, p);
+    this.sendTo(targetAddr, [encodeMessage({ type: "ping", seq, target })]);
+    this.schedule(this.config.probeTimeoutMs, () => {
+      this.probes.delete(seq);
+      if (!p.acked) this.sendTo(requester, [encodeMessage({ type: "nack", seq: origSeq })]);
+    });
+  }
+
+  // ------------------------------------------------------------------------------------------------------
+  // State changes
+
+  private raiseSuspicion(m: MemberRecord): void {
+    this.suspectedByMe.set(m.name, m.incarnation);
+    this.statsData.suspicionsRaised++;
+    this.onSuspect(m.name, m.incarnation, this.name, undefined, true);
+    // Buddy system: the suspect hears it directly and can refute at once (small clusters already got it).
+    if (this.liveCount() > this.config.directBroadcastMax)
+      this.sendTo(m.addr, [
+        encodeMessage({ type: "suspect", name: m.name, incarnation: m.incarnation, from: this.name }),
+      ]);
+  }
+
+  private refute(accusedIncarnation: number, accuserAddr: string | undefined): void {
+    this.incarnation = Math.max(this.incarnation, accusedIncarnation) + 1;
+    const self = this.self();
+    self.incarnation = this.incarnation;
+    this.statsData.refutes++;
+    this.awareness.apply(1);
+    this.announceSelf(accuserAddr);
+  }
+
+  private onAlive(
+    m: { name: string; addr: string; incarnation: number; metaDigest: string; meta?: Buffer },
+    from: string | undefined,
+  ): void {
+    const cur = this.table.get(m.name);
+    const isLocal = m.name === this.name;
+    const d = decideAlive(
+      cur,
+      m.incarnation,
+      isLocal,
+      this.incarnation,
+      m.metaDigest,
+      this.self().metaDigest,
+    );
+    if (d === "ignore") return;
+    if (d === "refute") return this.refute(m.incarnation, from);
+    const now = this.clock.now();
+    let rec: MemberRecord;
+    if (!cur) {
+      rec = {
+        name: m.name,
+        addr: m.addr,
+        state: "alive",
+        incarnation: m.incarnation,
+        metaDigest: m.metaDigest,
+        metaEncoded: undefined,
+        meta: undefined,
+        since: now,
+      };
+      this.table.set(m.name, rec);
+    } else {
+      rec = cur;
+      this.cancelSuspicion(m.name);
+      rec.addr = m.addr;
+      rec.incarnation = m.incarnation;
+      if (rec.state !== "alive") rec.since = now;
+      rec.state = "alive";
+      if (rec.metaDigest !== m.metaDigest) {
+        rec.metaDigest = m.metaDigest;
+        rec.metaEncoded = undefined;
+      }
+    }
+    this.suspectedByMe.delete(m.name);
+    this.ringDirty = true;
+    const hadMeta = rec.metaEncoded !== undefined;
+    if (!hadMeta) this.acceptMetadata(rec, m.meta, false);
+    if (d === "new" || d === "rejoin") this.emit("join", view(rec));
+    else if (d === "recover") this.emit("alive", view(rec));
+    if (!hadMeta && rec.metaEncoded) this.emit("metadata", view(rec));
+    else if (!rec.metaEncoded) this.fetchMetadata(rec, from);
+    this.broadcast(m.name, this.aliveMessage(rec), false);
+  }
+
+  /** `local`: raised by our own detector now (not our earlier message echoing back). */
+  private onSuspect(
+    name: string,
+    incarnation: number,
+    accuser: string,
+    from: string | undefined,
+    local = false,
+  ): void {
+    const cur = this.table.get(name);
+    const d = decideSuspect(cur, incarnation, name === this.name, this.incarnation);
+    if (d === "ignore" || !cur) return;
+    if (d === "refute") return this.refute(incarnation, from);
+    const msg = encodeMessage({ type: "suspect", name, incarnation, from: accuser });
+    if (d === "confirm") {
+      const s = this.suspicions.get(name);
+      const fresh = s ? s.confirm(accuser) : false;
+      // Our own independent observation is what lets others' timers collapse: send it at once.
+      if (local) this.broadcast(`${name}/suspect/${accuser}`, msg, true);
+      else if (fresh) this.queue.enqueue(`${name}/suspect/${accuser}`, msg);
+      return;
+    }
+    cur.state = "suspect";
+    cur.incarnation = incarnation;
+    cur.since = this.clock.now();
+    const n = this.liveCount();
+    const k = Math.max(0, Math.min(this.config.suspicionConfirmations, n - 2));
+    const scale = suspicionScale(n);
+    const s = new Suspicion(
+      this.clock,
+      accuser,
+      k,
+      this.config.suspicionMinMs * scale,
+      this.config.suspicionMaxMs * scale,
+      () => this.suspicionExpired(name, incarnation),
+    );
+    this.suspicions.set(name, s);
+    this.emit("suspect", view(cur));
+    this.broadcast(`${name}/suspect/${accuser}`, msg, local);
+  }
+
+  private suspicionExpired(name: string, incarnation: number): void {
+    this.suspicions.delete(name);
+    const cur = this.table.get(name);
+    if (!cur || cur.state !== "suspect" || cur.incarnation !== incarnation) return;
+    this.statsData.deadDeclared++;
+    this.onDead(name, incarnation, this.name, undefined);
+  }
+
+  private cancelSuspicion(name: string): void {
+    const s = this.suspicions.get(name);
+    if (s) {
+      s.cancel();
+      this.suspicions.delete(name);
+    }
+  }
+
+  private onDead(name: string, incarnation: number, accuser: string, from: string | undefined): void {
+    const cur = this.table.get(name);
+    const d = decideDead(cur, incarnation, accuser, name === this.name, this.incarnation, this.leaving);
+    if (d === "ignore" || !cur) return;
+    if (d === "refute") return this.refute(incarnation, from);
+    this.cancelSuspicion(name);
+    cur.state = d === "left" ? "left" : "dead";
+    cur.incarnation = incarnation;
+    cur.since = this.clock.now();
+    this.ringDirty = true;
+    this.suspectedByMe.delete(name);
+    this.armed.delete(name);
+    const f = this.metaFetches.get(name);
+    if (f) {
+      this.clock.clearTimer(f.timer);
+      this.metaFetches.delete(name);
+    }
+    this.emit(d === "left" ? "leave" : "dead", view(cur));
+    this.broadcast(
+      name,
+      encodeMessage({ type: "dead", name, incarnation, from: accuser }),
+      accuser === this.name,
+    );
+  }
+
+  private onPushPull(m: Extract<Message, { type: "push-pull" }>, sender: string, from: string): void {
+    if (m.reply && !this.leaving) {
+      const key = `${sender}/${m.requestId}`;
+      if (!this.answered.has(key)) {
+        this.answered.set(key, this.clock.now());
+        this.pushPull(from, false, false, m.requestId);
+      }
+    }
+    // `from` is passed as the accuser address: if the peer holds a wrong entry about us, the refutation goes
+    // straight back to it (it may be across a partition that just healed, where gossip cannot reach yet).
+    for (const e of m.states) {
+      if (e.state === "alive") this.onAlive(e, from);
+      else if (e.state === "left") this.onDead(e.name, e.incarnation, e.name, from);
+      // A remote "dead" is only a suspicion here (memberlist does the same): we may still hear from it.
+      else this.onSuspect(e.name, e.incarnation, sender, from);
+    }
+  }
+
+  // ------------------------------------------------------------------------------------------------------
+  // Metadata transfer
+
+  /** Uses inline bytes if they match the digest; returns whether rec now holds its current record. */
+  private acceptMetadata(rec: MemberRecord, encoded: Buffer | undefined, emit: boolean): boolean {
+    if (rec.metaDigest === EMPTY_DIGEST) encoded = EMPTY_ENCODED;
+    if (!encoded || metadataDigest(encoded) !== rec.metaDigest) return false;
+    try {
+      rec.meta = decodeMetadata(encoded);
+    } catch {
+      return false;
+    }
+    rec.metaEncoded = encoded;
+    if (emit) this.emit("metadata", view(rec));
+    return true;
+  }
+
+  private fetchMetadata(rec: MemberRecord, hint: string | undefined): void {
+    const existing = this.metaFetches.get(rec.name);
+    if (existing && existing.digest === rec.metaDigest) return;
+    if (existing) this.clock.clearTimer(existing.timer);
+    const f: MetaFetch = { digest: rec.metaDigest, parts: [], received: 0, retries: 0, timer: undefined };
+    this.metaFetches.set(rec.name, f);
+    this.requestMetadata(rec.name, f, hint);
+  }
+
+  private requestMetadata(name: string, f: MetaFetch, hint: string | undefined): void {
+    const rec = this.table.get(name);
+    if (!rec || rec.metaDigest !== f.digest || this.closed) {
+      this.metaFetches.delete(name);
+      return;
+    }
+    const missing: number[] = [];
+    if (f.parts.length > 0)
+      for (let i = 0; i < f.parts.length && missing.length < 500; i++) if (!f.parts[i]) missing.push(i);
+    // The owner first; on retries alternate with a random member (any holder of the digest can answer).
+    const alt = f.retries % 2 === 1 ? this.randomLive(1, name)[0]?.addr : undefined;
+    const target = alt ?? (f.retries === 0 && hint ? hint : rec.addr);
+    this.sendTo(target, [encodeMessage({ type: "meta-req", name, digest: f.digest, parts: missing })]);
+    if (target !== rec.addr && f.retries === 0) {
+      this.sendTo(rec.addr, [encodeMessage({ type: "meta-req", name, digest: f.digest, parts: missing })]);
+    }
+    f.timer = this.clock.setTimer(this.config.metadataRetryMs, () => {
+      f.timer = undefined;
+      if (this.metaFetches.get(name) !== f) return;
+      if (++f.retries > this.config.metadataMaxRetries) {
+        this.metaFetches.delete(name);
+        return;
+      }
+      this.requestMetadata(name, f, undefined);
+    });
+  }
+
+  private chunkBudget(name: string): number {
+    return (
+      this.config.maxPacketBytes -
+      SEAL_OVERHEAD -
+      (this.keyring ? 0 : 2 + this.label.length) -
+      headerSize(this.name) -
+      MESSAGE_OVERHEAD -
+      (1 + 1 + Buffer.byteLength(name) + 8 + 2 + 2 + 2)
+    );
+  }
+
+  private onMetaRequest(name: string, digest: string, wanted: number[], from: string): void {
+    const rec = this.table.get(name);
+    if (!rec || rec.metaDigest !== digest || !rec.metaEncoded) return;
+    const size = this.chunkBudget(name);
+    const parts = Math.max(1, Math.ceil(rec.metaEncoded.length / size));
+    if (parts > 0xffff) return;
+    const list = wanted.length > 0 ? wanted.filter((p) => p < parts) : [...Array(parts).keys()];
+    for (const part of list) {
+      const data = rec.metaEncoded.subarray(part * size, (part + 1) * size);
+      this.sendTo(from, [encodeMessage({ type: "meta-chunk", name, digest, part, parts, data })], "none");
+    }
+  }
+
+  private onMetaChunk(name: string, digest: string, part: number, parts: number, data: Buffer): void {
+    const f = this.metaFetches.get(name);
+    if (!f || f.digest !== digest) return;
+    if (f.parts.length === 0) f.parts = new Array<Buffer | undefined>(parts).fill(undefined);
+    if (f.parts.length !== parts || f.parts[part]) return;
+    f.parts[part] = data;
+    f.received++;
+    const total = f.received * this.chunkBudget(name);
+    if (total > this.config.metadataMaxBytes + this.chunkBudget(name)) {
+      this.clock.clearTimer(f.timer);
+      this.metaFetches.delete(name);
+      return;
+    }
+    if (f.received < parts) return;
+    this.clock.clearTimer(f.timer);
+    this.metaFetches.delete(name);
+    const rec = this.table.get(name);
+    if (!rec || rec.metaDigest !== digest) return;
+    this.acceptMetadata(rec, Buffer.concat(f.parts as Buffer[]), true);
+  }
+}
+
+function view(m: MemberRecord): MemberView {
+  return {
+    name: m.name,
+    addr: m.addr,
+    state: m.state,
+    incarnation: m.incarnation,
+    metadata: m.meta,
+    metadataDigest: m.metaDigest,
+    since: m.since,
+  };
+}

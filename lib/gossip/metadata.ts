@@ -1,0 +1,81 @@
+// Per-member metadata: labels, a digest of the member's manifests, and its eligibility (the VIPs it can
+// serve now, and why not for the others). Versioned by the member's incarnation: a change bumps it and is
+// gossiped as an alive message carrying an 8-byte digest. Small records ride inline in that message; big
+// ones (thousands of VIPs) are fetched by digest in chunks from the member, so gossip stays small.
+import { createHash } from "node:crypto";
+import { deflateRawSync, inflateRawSync } from "node:zlib";
+
+export interface Ineligible {
+  readonly vip: string;
+  readonly reason: string;
+}
+
+export interface MemberMetadata {
+  readonly labels: Readonly<Record<string, string>>;
+  readonly manifestDigest: string;
+  readonly eligibility: {
+    readonly eligible: readonly string[];
+    readonly ineligible: readonly Ineligible[];
+  };
+}
+
+export const EMPTY_METADATA: MemberMetadata = Object.freeze({
+  labels: {},
+  manifestDigest: "",
+  eligibility: { eligible: [], ineligible: [] },
+});
+
+const FORMAT = 1;
+
+/** Compact, deterministic encoding: JSON of a sorted tuple, raw-deflated (IP lists compress well). */
+export function encodeMetadata(m: MemberMetadata): Buffer {
+  const labels = Object.keys(m.labels)
+    .sort()
+    .map((k) => [k, m.labels[k]]);
+  const tuple = [
+    FORMAT,
+    labels,
+    m.manifestDigest,
+    [...m.eligibility.eligible],
+    m.eligibility.ineligible.map((x) => [x.vip, x.reason]),
+  ];
+  return deflateRawSync(Buffer.from(JSON.stringify(tuple)));
+}
+
+export class MetadataError extends Error {}
+
+function isStringArray(x: unknown): x is string[] {
+  return Array.isArray(x) && x.every((s) => typeof s === "string");
+}
+
+/** Decodes and validates; throws MetadataError on anything unexpected. */
+export function decodeMetadata(b: Buffer, maxInflated = 64 * 1024 * 1024): MemberMetadata {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(inflateRawSync(b, { maxOutputLength: maxInflated }).toString("utf8"));
+  } catch (e) {
+    throw new MetadataError(`metadata: ${(e as Error).message}`);
+  }
+  if (!Array.isArray(raw) || raw.length !== 5 || raw[0] !== FORMAT)
+    throw new MetadataError("metadata: bad format");
+  const [, labels, manifestDigest, eligible, ineligible] = raw as unknown[];
+  if (!Array.isArray(labels) || !labels.every((p) => isStringArray(p) && p.length === 2))
+    throw new MetadataError("metadata: bad labels");
+  if (typeof manifestDigest !== "string" || !isStringArray(eligible))
+    throw new MetadataError("metadata: bad fields");
+  if (!Array.isArray(ineligible) || !ineligible.every((p) => isStringArray(p) && p.length === 2))
+    throw new MetadataError("metadata: bad ineligible");
+  return {
+    labels: Object.fromEntries(labels as [string, string][]),
+    manifestDigest,
+    eligibility: {
+      eligible,
+      ineligible: (ineligible as [string, string][]).map(([vip, reason]) => ({ vip, reason })),
+    },
+  };
+}
+
+/** First 8 bytes of SHA-256 of the encoded record, as 16 hex chars. */
+export function metadataDigest(encoded: Buffer): string {
+  return createHash("sha256").update(encoded).digest("hex").slice(0, 16);
+}

@@ -1,0 +1,63 @@
+// Counters for metrics and tests: traffic by direction and message type, drops by reason.
+import { MESSAGE_TYPES, type MessageType } from "./codec";
+
+export const REJECT_REASONS = [
+  "oversized",
+  "truncated",
+  /** Failed authentication with every key (wrong key, wrong cluster label, forged, corrupted). */
+  "decrypt",
+  /** Plaintext packet while we require encryption. */
+  "plaintext",
+  /** Encrypted packet while we run insecure (no key). */
+  "encrypted",
+  /** Insecure mode: other cluster label. */
+  "label",
+  "malformed",
+  "replay",
+  "stale-epoch",
+  /** A packet claiming to come from ourselves. */
+  "self",
+  /** A handler failed on a well-formed packet (a bug, counted instead of crashing). */
+  "internal",
+] as const;
+export type RejectReason = (typeof REJECT_REASONS)[number];
+
+export interface GossipStats {
+  packetsOut: number;
+  bytesOut: number;
+  packetsIn: number;
+  bytesIn: number;
+  messagesOut: Record<MessageType, number>;
+  messagesIn: Record<MessageType, number>;
+  rejected: Record<RejectReason, number>;
+  refutes: number;
+  suspicionsRaised: number;
+  deadDeclared: number;
+  stallsDetected: number;
+  awareness: number;
+}
+
+function zeros<K extends string>(keys: readonly K[]): Record<K, number> {
+  return Object.fromEntries(keys.map((k) => [k, 0])) as Record<K, number>;
+}
+
+export function newStats(): GossipStats {
+  return {
+    packetsOut: 0,
+    bytesOut: 0,
+    packetsIn: 0,
+    bytesIn: 0,
+    messagesOut: zeros(MESSAGE_TYPES),
+    messagesIn: zeros(MESSAGE_TYPES),
+    rejected: zeros(REJECT_REASONS),
+    refutes: 0,
+    suspicionsRaised: 0,
+    deadDeclared: 0,
+    stallsDetected: 0,
+    awareness: 0,
+  };
+}
+
+export function totalRejected(s: GossipStats): number {
+  return Object.values(s.rejected).reduce((a, b) => a + b, 0);
+}
