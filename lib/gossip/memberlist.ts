@@ -133,7 +133,9 @@ export class Memberlist extends EventEmitter<MemberlistEvents> {
 
   // fast path
   private ringDirty = true;
-  private liveCached = 1;
+  private liveDirty = true;
+  /** Other members that are alive or suspect (cached; rebuilt after membership changes). */
+  private liveRecords: MemberRecord[] = [];
   private successors: string[] = [];
   private predecessors: string[] = [];
   private readonly armed = new Set<string>();
@@ -251,7 +253,7 @@ export class Memberlist extends EventEmitter<MemberlistEvents> {
       from: this.name,
     });
     this.self().state = "left";
-    this.ringDirty = true;
+    this.membershipChanged();
     this.queue.enqueue(this.name, msg);
     for (const m of this.table.values())
       if (m.name !== this.name && (m.state === "alive" || m.state === "suspect")) this.sendTo(m.addr, [msg]);
@@ -356,10 +358,8 @@ export class Memberlist extends EventEmitter<MemberlistEvents> {
   private refreshRing(): void {
     if (!this.ringDirty) return;
     this.ringDirty = false;
-    const live: string[] = [];
-    for (const m of this.table.values()) if (m.state === "alive" || m.state === "suspect") live.push(m.name);
-    if (!live.includes(this.name)) live.push(this.name);
-    this.liveCached = live.length;
+    const live = this.live().map((m) => m.name);
+    live.push(this.name);
     const r = ringNeighbours(this.name, live, this.config.heartbeatObservers);
     const before = new Set(this.predecessors);
     // Tell members we stop heartbeating (a newcomer now sits between us) so they do not read our
@@ -493,17 +493,29 @@ export class Memberlist extends EventEmitter<MemberlistEvents> {
     return this.table.get(this.name) as MemberRecord;
   }
 
+  private membershipChanged(): void {
+    this.ringDirty = true;
+    this.liveDirty = true;
+  }
+
+  private live(): MemberRecord[] {
+    if (this.liveDirty) {
+      this.liveDirty = false;
+      this.liveRecords = [];
+      for (const m of this.table.values())
+        if (m.name !== this.name && (m.state === "alive" || m.state === "suspect")) this.liveRecords.push(m);
+    }
+    return this.liveRecords;
+  }
+
+  /** Members alive or suspect, ourselves included. */
   private liveCount(): number {
-    this.refreshRing();
-    return this.liveCached;
+    return this.live().length + 1;
   }
 
   private randomLive(k: number, exclude?: string): MemberRecord[] {
-    const live: MemberRecord[] = [];
-    for (const m of this.table.values())
-      if (m.name !== this.name && m.name !== exclude && (m.state === "alive" || m.state === "suspect"))
-        live.push(m);
-    return this.rng.sample(live, k);
+    const live = this.live();
+    return this.rng.sample(exclude === undefined ? live : live.filter((m) => m.name !== exclude), k);
   }
 
   /**
@@ -848,7 +860,7 @@ export class Memberlist extends EventEmitter<MemberlistEvents> {
       }
     }
     this.suspectedByMe.delete(m.name);
-    this.ringDirty = true;
+    if (d === "new" || d === "rejoin") this.membershipChanged();
     const hadMeta = rec.metaEncoded !== undefined;
     if (!hadMeta) this.acceptMetadata(rec, m.meta, false);
     if (d === "new" || d === "rejoin") this.emit("join", view(rec));
@@ -896,6 +908,28 @@ export class Memberlist extends EventEmitter<MemberlistEvents> {
     this.suspicions.set(name, s);
     this.emit("suspect", view(cur));
     this.broadcast(`${name}/suspect/${accuser}`, msg, local);
+    if (!local) this.verifySuspicion(cur);
+  }
+
+  /**
+   * Someone else suspects `m`. If we have not heard from it lately either, check for ourselves with a
+   * direct ping: silence becomes an independent confirmation, which is what lets the Lifeguard timeout
+   * collapse even when the suspicion came from a single prober rather than the heartbeat watchers.
+   */
+  private verifySuspicion(m: MemberRecord): void {
+    const now = this.clock.now();
+    if (now - (this.lastHeard.get(m.name) ?? -Infinity) < this.config.heartbeatTimeoutMs) return;
+    const seq = this.nextProbeSeq();
+    const pending: PendingProbe = { target: m.name, acked: false, nacks: 0 };
+    this.probes.set(seq, pending);
+    const incarnation = m.incarnation;
+    this.sendTo(m.addr, [encodeMessage({ type: "ping", seq, target: m.name })]);
+    this.schedule(this.awareness.scale(this.config.probeTimeoutMs), () => {
+      this.probes.delete(seq);
+      const cur = this.table.get(m.name);
+      if (pending.acked || !cur || cur.state !== "suspect" || cur.incarnation !== incarnation) return;
+      if (this.suspectedByMe.get(cur.name) !== incarnation) this.raiseSuspicion(cur);
+    });
   }
 
   private suspicionExpired(name: string, incarnation: number): void {
@@ -923,7 +957,7 @@ export class Memberlist extends EventEmitter<MemberlistEvents> {
     cur.state = d === "left" ? "left" : "dead";
     cur.incarnation = incarnation;
     cur.since = this.clock.now();
-    this.ringDirty = true;
+    this.membershipChanged();
     this.suspectedByMe.delete(name);
     this.armed.delete(name);
     const f = this.metaFetches.get(name);
@@ -949,12 +983,16 @@ export class Memberlist extends EventEmitter<MemberlistEvents> {
     }
     // `from` is passed as the accuser address: if the peer holds a wrong entry about us, the refutation goes
     // straight back to it (it may be across a partition that just healed, where gossip cannot reach yet).
+    const wasAlone = this.isAlone();
     for (const e of m.states) {
       if (e.state === "alive") this.onAlive(e, from);
       else if (e.state === "left") this.onDead(e.name, e.incarnation, e.name, from);
       // A remote "dead" is only a suspicion here (memberlist does the same): we may still hear from it.
       else this.onSuspect(e.name, e.incarnation, sender, from);
     }
+    // Just joined: introduce ourselves to everyone we learned of, rather than trusting the seed's gossip
+    // alone to reach them all.
+    if (wasAlone && !this.isAlone() && !this.leaving) this.announceSelf(undefined);
   }
 
   // ------------------------------------------------------------------------------------------------------
@@ -962,7 +1000,12 @@ export class Memberlist extends EventEmitter<MemberlistEvents> {
 
   /** Uses inline bytes if they match the digest; returns whether rec now holds its current record. */
   private acceptMetadata(rec: MemberRecord, encoded: Buffer | undefined, emit: boolean): boolean {
-    if (rec.metaDigest === EMPTY_DIGEST) encoded = EMPTY_ENCODED;
+    if (rec.metaDigest === EMPTY_DIGEST) {
+      rec.meta = EMPTY_METADATA;
+      rec.metaEncoded = EMPTY_ENCODED;
+      if (emit) this.emit("metadata", view(rec));
+      return true;
+    }
     if (!encoded || metadataDigest(encoded) !== rec.metaDigest) return false;
     try {
       rec.meta = decodeMetadata(encoded);

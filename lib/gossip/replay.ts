@@ -11,7 +11,7 @@ export type ReplayVerdict = "ok" | "replay" | "stale-epoch";
 interface SenderWindow {
   epoch: number;
   max: number;
-  seen: Uint8Array;
+  seen: Uint32Array;
   lastAcceptedAt: number;
 }
 
@@ -28,8 +28,8 @@ export class ReplayGuard {
     let w = this.senders.get(sender);
     if (!w || epoch > w.epoch || (epoch < w.epoch && now - w.lastAcceptedAt > this.staleMs)) {
       if (!w && this.senders.size >= this.maxSenders) this.evictOldest();
-      w = { epoch, max: seq, seen: new Uint8Array(this.window), lastAcceptedAt: now };
-      w.seen[seq % this.window] = 1;
+      w = { epoch, max: seq, seen: new Uint32Array(Math.ceil(this.window / 32)), lastAcceptedAt: now };
+      this.mark(w, seq);
       this.senders.set(sender, w);
       return "ok";
     }
@@ -37,18 +37,32 @@ export class ReplayGuard {
     if (seq > w.max) {
       const gap = seq - w.max;
       if (gap >= this.window) w.seen.fill(0);
-      else for (let s = w.max + 1; s < seq; s++) w.seen[s % this.window] = 0;
+      else for (let s = w.max + 1; s < seq; s++) this.unmark(w, s);
       w.max = seq;
-      w.seen[seq % this.window] = 1;
+      this.mark(w, seq);
       w.lastAcceptedAt = now;
       return "ok";
     }
     if (w.max - seq >= this.window) return "replay";
-    const slot = seq % this.window;
-    if (w.seen[slot]) return "replay";
-    w.seen[slot] = 1;
+    if (this.isMarked(w, seq)) return "replay";
+    this.mark(w, seq);
     w.lastAcceptedAt = now;
     return "ok";
+  }
+
+  private mark(w: SenderWindow, seq: number): void {
+    const slot = seq % this.window;
+    w.seen[slot >>> 5] = (w.seen[slot >>> 5] as number) | (1 << (slot & 31));
+  }
+
+  private unmark(w: SenderWindow, seq: number): void {
+    const slot = seq % this.window;
+    w.seen[slot >>> 5] = (w.seen[slot >>> 5] as number) & ~(1 << (slot & 31));
+  }
+
+  private isMarked(w: SenderWindow, seq: number): boolean {
+    const slot = seq % this.window;
+    return ((w.seen[slot >>> 5] as number) & (1 << (slot & 31))) !== 0;
   }
 
   forget(sender: string): void {

@@ -20,11 +20,22 @@ export interface RingView {
   predecessors: string[];
 }
 
+const hashCache = new Map<string, number>();
+function cachedHash(name: string): number {
+  let h = hashCache.get(name);
+  if (h === undefined) {
+    if (hashCache.size > 100_000) hashCache.clear();
+    h = ringHash(name);
+    hashCache.set(name, h);
+  }
+  return h;
+}
+
 /** `members` must include `self`; order does not matter. */
 export function ringNeighbours(self: string, members: readonly string[], k: number): RingView {
-  const sorted = [...new Set(members)].sort(
-    (a, b) => ringHash(a) - ringHash(b) || (a < b ? -1 : a > b ? 1 : 0),
-  );
+  const keyed = [...new Set(members)].map((name) => ({ name, h: cachedHash(name) }));
+  keyed.sort((a, b) => a.h - b.h || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  const sorted = keyed.map((x) => x.name);
   const n = sorted.length;
   const i = sorted.indexOf(self);
   if (i < 0 || n <= 1) return { successors: [], predecessors: [] };

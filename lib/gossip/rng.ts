@@ -47,6 +47,18 @@ export class Rng {
   /** Up to k distinct items, in random order. */
   sample<T>(items: readonly T[], k: number): T[] {
     if (k >= items.length) return this.shuffle([...items]);
+    if (k * 4 < items.length) {
+      // Few from many: rejection sampling avoids copying the whole list.
+      const picked = new Set<number>();
+      const out: T[] = [];
+      while (out.length < k) {
+        const j = this.int(items.length);
+        if (picked.has(j)) continue;
+        picked.add(j);
+        out.push(items[j] as T);
+      }
+      return out;
+    }
     const copy = [...items];
     const out: T[] = [];
     for (let i = 0; i < k; i++) {

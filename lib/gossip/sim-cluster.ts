@@ -56,7 +56,9 @@ export class SimCluster {
     return `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}:7946`;
   }
 
+  /** Adds (and starts) a node; a crashed node's name may be reused, like a process restarted after a crash. */
   addNode(name: string, options: NodeOptions = {}): SimNode {
+    if (this.byName.get(name)?.crashed === false) throw new Error(`node ${name} is running`);
     const i = ++this.nodeSeq;
     const addr = SimCluster.addrOf(i);
     const clock = new NodeClock(this.sched);
