@@ -89,6 +89,11 @@ export interface MemberlistOptions {
 }
 
 const INSECURE_VERSION = 0;
+// Metadata chunks have one size cluster-wide (any member may serve any chunk of a record), chosen so a
+// chunk packet fits in 1400 bytes with the longest allowed name and label.
+const METADATA_CHUNK_BYTES = 960;
+const MAX_NAME_BYTES = 128;
+const MAX_LABEL_BYTES = 120;
 const MESSAGE_OVERHEAD = 2;
 const EMPTY_ENCODED = encodeMetadata(EMPTY_METADATA);
 const EMPTY_DIGEST = metadataDigest(EMPTY_ENCODED);
@@ -162,8 +167,8 @@ export class Memberlist extends EventEmitter<MemberlistEvents> {
   constructor(opts: MemberlistOptions) {
     super();
     if (!opts.keyring && !opts.insecure) throw new Error(NO_KEY_MESSAGE);
-    if (Buffer.byteLength(opts.name) === 0 || Buffer.byteLength(opts.name) > 255)
-      throw new Error("gossip: node name must be 1..255 bytes");
+    if (Buffer.byteLength(opts.name) === 0 || Buffer.byteLength(opts.name) > MAX_NAME_BYTES)
+      throw new Error(`gossip: node name must be 1..${MAX_NAME_BYTES} bytes`);
     this.name = opts.name;
     this.advertiseAddr = opts.advertiseAddr;
     this.config = opts.config ?? LAN;
@@ -172,7 +177,8 @@ export class Memberlist extends EventEmitter<MemberlistEvents> {
     this.rng = new Rng(opts.seed ?? Math.floor(Math.random() * 2 ** 32));
     this.keyring = opts.keyring;
     this.label = Buffer.from(opts.clusterLabel ?? "vipd");
-    if (this.label.length > 255) throw new Error("gossip: cluster label must be ≤ 255 bytes");
+    if (this.label.length > MAX_LABEL_BYTES)
+      throw new Error(`gossip: cluster label must be ≤ ${MAX_LABEL_BYTES} bytes`);
     this.awareness = new Awareness(this.config.awarenessMaxMultiplier);
     this.replay = new ReplayGuard(this.config.replayWindow, this.config.replayEpochStaleMs);
     this.epoch = opts.epoch ?? Date.now();
@@ -1053,21 +1059,10 @@ export class Memberlist extends EventEmitter<MemberlistEvents> {
     });
   }
 
-  private chunkBudget(name: string): number {
-    return (
-      this.config.maxPacketBytes -
-      SEAL_OVERHEAD -
-      (this.keyring ? 0 : 2 + this.label.length) -
-      headerSize(this.name) -
-      MESSAGE_OVERHEAD -
-      (1 + 1 + Buffer.byteLength(name) + 8 + 2 + 2 + 2)
-    );
-  }
-
   private onMetaRequest(name: string, digest: string, wanted: number[], from: string): void {
     const rec = this.table.get(name);
     if (!rec || rec.metaDigest !== digest || !rec.metaEncoded) return;
-    const size = this.chunkBudget(name);
+    const size = METADATA_CHUNK_BYTES;
     const parts = Math.max(1, Math.ceil(rec.metaEncoded.length / size));
     if (parts > 0xffff) return;
     const list = wanted.length > 0 ? wanted.filter((p) => p < parts) : [...Array(parts).keys()];
@@ -1084,8 +1079,7 @@ export class Memberlist extends EventEmitter<MemberlistEvents> {
     if (f.parts.length !== parts || f.parts[part]) return;
     f.parts[part] = data;
     f.received++;
-    const total = f.received * this.chunkBudget(name);
-    if (total > this.config.metadataMaxBytes + this.chunkBudget(name)) {
+    if (data.length > METADATA_CHUNK_BYTES || parts * METADATA_CHUNK_BYTES > this.config.metadataMaxBytes + METADATA_CHUNK_BYTES) {
       this.clock.clearTimer(f.timer);
       this.metaFetches.delete(name);
       return;
