@@ -603,19 +603,20 @@ export class Memberlist extends EventEmitter<MemberlistEvents> {
     });
   }
 
-  /** Our own alive (after a refute or metadata change): also to dead members, so a healed partition hears it. */
+  /**
+   * Our own alive (join, refute, metadata change) goes to every member we know, dead ones included: it is
+   * rare, it is the one message whose loss matters most (a missed join or refute only heals at the next
+   * push-pull), and a dead member may be across a partition that just healed.
+   */
   private announceSelf(accuserAddr: string | undefined): void {
     const msg = this.aliveMessage(this.self());
     this.queue.enqueue(this.name, msg, this.config.gossipNodes);
-    const direct = this.liveCount() <= this.config.directBroadcastMax;
-    const targets = direct
-      ? [...this.table.values()].filter((m) => m.name !== this.name && m.state !== "left")
-      : this.randomLive(this.config.gossipNodes);
     const sent = new Set<string>();
-    for (const m of targets) {
-      this.sendTo(m.addr, [msg], direct ? "free" : "gossip");
-      sent.add(m.addr);
-    }
+    for (const m of this.table.values())
+      if (m.name !== this.name && m.state !== "left") {
+        this.sendTo(m.addr, [msg]);
+        sent.add(m.addr);
+      }
     if (accuserAddr && !sent.has(accuserAddr)) this.sendTo(accuserAddr, [msg]);
   }
 
@@ -1079,7 +1080,10 @@ export class Memberlist extends EventEmitter<MemberlistEvents> {
     if (f.parts.length !== parts || f.parts[part]) return;
     f.parts[part] = data;
     f.received++;
-    if (data.length > METADATA_CHUNK_BYTES || parts * METADATA_CHUNK_BYTES > this.config.metadataMaxBytes + METADATA_CHUNK_BYTES) {
+    if (
+      data.length > METADATA_CHUNK_BYTES ||
+      parts * METADATA_CHUNK_BYTES > this.config.metadataMaxBytes + METADATA_CHUNK_BYTES
+    ) {
       this.clock.clearTimer(f.timer);
       this.metaFetches.delete(name);
       return;

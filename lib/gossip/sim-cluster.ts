@@ -162,3 +162,26 @@ export class SimCluster {
     }
   }
 }
+
+/**
+ * Crash one member of a freshly converged cluster at a seed-dependent phase; returns ms until every other
+ * member holds it dead (undefined if never within 10 s). Used by the detection tests and the bench.
+ */
+export function detectionRun(n: number, seed: number, insecure = false): number | undefined {
+  const c = SimCluster.build(
+    n,
+    { seed, insecure, link: { latencyMs: 0.5, jitterMs: 0.3, loss: 0 } },
+    n > 50 ? 2 : 5,
+  );
+  if (c.sched.runUntilTrue(() => c.converged(), 10_000, 10) === undefined) return undefined;
+  c.sched.advance(300 + ((seed * 7919) % 97));
+  const victim = `node-${1 + (seed % (n - 1))}`;
+  const t0 = c.sched.now();
+  c.crash(victim);
+  const done = c.sched.runUntilTrue(() => c.allSee(victim, "dead"), 10_000, 0.5);
+  return done === undefined ? undefined : done - t0;
+}
+
+export function percentile(sorted: readonly number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1))] as number;
+}

@@ -45,7 +45,10 @@ for (const intruder of ["wrong key", "other cluster label", "plaintext"] as cons
     assert.equal(bad.ml.members().length, 1, "the intruder learned nothing");
     assert.ok(bad.ml.isAlone());
     const reason = intruder === "plaintext" ? "plaintext" : "decrypt";
-    assert.ok(c.node("node-0").ml.stats().rejected[reason] >= 3, `seed counted ${reason} rejects (join retries)`);
+    assert.ok(
+      c.node("node-0").ml.stats().rejected[reason] >= 3,
+      `seed counted ${reason} rejects (join retries)`,
+    );
   });
 }
 
@@ -98,7 +101,14 @@ test("fuzz: 1.2M random and mutated packets never throw and are all counted as r
       parts: 1,
       states: [{ name: "y", addr: "y:1", incarnation: 2, state: "dead", metaDigest: "0011223344556677" }],
     }),
-    encodeMessage({ type: "meta-chunk", name: "x", digest: "0011223344556677", part: 0, parts: 2, data: rand(40) }),
+    encodeMessage({
+      type: "meta-chunk",
+      name: "x",
+      digest: "0011223344556677",
+      part: 0,
+      parts: 2,
+      data: rand(40),
+    }),
   ];
   const mutate = (b: Buffer): Buffer => {
     const out = Buffer.from(b);
@@ -139,7 +149,8 @@ test("fuzz: 1.2M random and mutated packets never throw and are all counted as r
       let p: Buffer;
       if (r === 0) p = rand(rng.int(1600));
       else if (r === 1) p = wrap(rand(rng.int(200)));
-      else if (r < 8 || mode === "encrypted") p = mode === "encrypted" && r < 5 ? mutate(wrap(packet())) : wrap(mutate(packet()));
+      else if (r < 8 || mode === "encrypted")
+        p = mode === "encrypted" && r < 5 ? mutate(wrap(packet())) : wrap(mutate(packet()));
       else p = mutate(wrap(packet()));
       inputs.push(p);
       if (inputs.length === 10_000 || i === total - 1) {
@@ -150,7 +161,9 @@ test("fuzz: 1.2M random and mutated packets never throw and are all counted as r
     // A replay of a well-formed packet must be refused too (fresh sender: in plaintext mode the fuzz
     // itself may have pushed sender "x" to a huge epoch, which is exactly what insecure mode cannot stop).
     const good = wrap(
-      encodePacket({ sender: "fresh", epoch: 5, seq: 1 }, [encodeMessage({ type: "ping", seq: 1, target: "victim" })]),
+      encodePacket({ sender: "fresh", epoch: 5, seq: 1 }, [
+        encodeMessage({ type: "ping", seq: 1, target: "victim" }),
+      ]),
     );
     ml.receive(good, "x:1");
     const before = ml.stats().rejected.replay;

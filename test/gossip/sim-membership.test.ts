@@ -25,7 +25,9 @@ function bigMetadata(tag: string, vips: number): MemberMetadata {
     manifestDigest: `sha256:${tag}`,
     eligibility: {
       eligible: Array.from({ length: vips }, (_, i) => `198.51.${100 + ((i >> 8) % 4)}.${i & 255}`),
-      ineligible: [{ vip: "203.0.113.7", reason: `${tag}: no interface with a subnet containing 203.0.113.7` }],
+      ineligible: [
+        { vip: "203.0.113.7", reason: `${tag}: no interface with a subnet containing 203.0.113.7` },
+      ],
     },
   };
 }
@@ -102,5 +104,8 @@ test("join retries with backoff while alone: a node whose seed is down joins onc
   c.sched.advance(3000);
   assert.ok(b.ml.isAlone());
   c.net.setDown(a.addr, false);
-  assert.ok(c.sched.runUntilTrue(() => c.converged(), 15_000, 10) !== undefined, "joined after the seed came up");
+  assert.ok(
+    c.sched.runUntilTrue(() => c.converged(), 15_000, 10) !== undefined,
+    "joined after the seed came up",
+  );
 });

@@ -1,6 +1,12 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { decodeMessage, decodePacket, encodeMessage, encodePacket, type Message } from "../../lib/gossip/codec";
+import {
+  decodeMessage,
+  decodePacket,
+  encodeMessage,
+  encodePacket,
+  type Message,
+} from "../../lib/gossip/codec";
 import { gossipProfile, LAN, retransmitLimit, suspicionScale, WAN } from "../../lib/gossip/config";
 import { generateKey, Keyring, KeyringError, NO_KEY_MESSAGE, parseKeyring } from "../../lib/gossip/keyring";
 import { decideAlive, decideDead, decideSuspect, type MemberRecord } from "../../lib/gossip/members";
@@ -43,7 +49,11 @@ test("keyring: seal/open binds the label; rotation add → use → remove", () =
   assert.equal(r2.open(sealed, label)?.toString(), "hello");
   r2.useKey(k2);
   assert.deepEqual(r2.list(), [k2, k1]);
-  assert.equal(r1.open(r2.seal(Buffer.from("x"), label), label), undefined, "old-only ring cannot read new primary");
+  assert.equal(
+    r1.open(r2.seal(Buffer.from("x"), label), label),
+    undefined,
+    "old-only ring cannot read new primary",
+  );
   assert.throws(() => r2.removeKey(k2), KeyringError);
   r2.removeKey(k1);
   assert.deepEqual(r2.list(), [k2]);
@@ -57,7 +67,14 @@ const samples: Message[] = [
   { type: "nack", seq: 2 },
   { type: "heartbeat", incarnation: 9, stop: true },
   { type: "alive", name: "nöde", addr: "198.51.100.1:7946", incarnation: 3, metaDigest: "0011223344556677" },
-  { type: "alive", name: "n", addr: "a:1", incarnation: 3, metaDigest: "0011223344556677", meta: Buffer.from([1, 2]) },
+  {
+    type: "alive",
+    name: "n",
+    addr: "a:1",
+    incarnation: 3,
+    metaDigest: "0011223344556677",
+    meta: Buffer.from([1, 2]),
+  },
   { type: "suspect", name: "a", incarnation: 5, from: "b" },
   { type: "dead", name: "a", incarnation: 5, from: "a" },
   {
@@ -75,7 +92,10 @@ const samples: Message[] = [
 
 test("codec: every message round-trips, in a packet too", () => {
   for (const m of samples) assert.deepEqual(decodeMessage(encodeMessage(m)), m);
-  const packet = encodePacket({ sender: "me", epoch: 1_700_000_000_123, seq: 42 }, samples.map(encodeMessage));
+  const packet = encodePacket(
+    { sender: "me", epoch: 1_700_000_000_123, seq: 42 },
+    samples.map(encodeMessage),
+  );
   const d = decodePacket(packet);
   assert.deepEqual(d.header, { sender: "me", epoch: 1_700_000_000_123, seq: 42 });
   assert.deepEqual(d.messages, samples);
@@ -114,7 +134,16 @@ test("config profiles: lan is fast, wan relaxed, overrides validated", () => {
 });
 
 function rec(state: MemberRecord["state"], incarnation: number, name = "b"): MemberRecord {
-  return { name, addr: "b:1", state, incarnation, metaDigest: "0", metaEncoded: undefined, meta: undefined, since: 0 };
+  return {
+    name,
+    addr: "b:1",
+    state,
+    incarnation,
+    metaDigest: "0",
+    metaEncoded: undefined,
+    meta: undefined,
+    since: 0,
+  };
 }
 
 test("state machine: incarnation rules", () => {
@@ -173,12 +202,18 @@ test("metadata: compact, deterministic, digest, validation", () => {
   const meta = {
     labels: { zone: "a", rack: "r1" },
     manifestDigest: "sha256:abc",
-    eligibility: { eligible, ineligible: [{ vip: "203.0.113.9", reason: "no interface with a subnet containing 203.0.113.9" }] },
+    eligibility: {
+      eligible,
+      ineligible: [{ vip: "203.0.113.9", reason: "no interface with a subnet containing 203.0.113.9" }],
+    },
   };
   const enc = encodeMetadata(meta);
   assert.ok(enc.length < 20_000, `5000 VIPs encode to ${enc.length} bytes`);
   assert.deepEqual(decodeMetadata(enc), meta);
-  assert.equal(metadataDigest(enc), metadataDigest(encodeMetadata({ ...meta, labels: { rack: "r1", zone: "a" } })));
+  assert.equal(
+    metadataDigest(enc),
+    metadataDigest(encodeMetadata({ ...meta, labels: { rack: "r1", zone: "a" } })),
+  );
   assert.throws(() => decodeMetadata(Buffer.from("garbage")), /metadata/);
 });
 

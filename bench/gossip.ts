@@ -1,0 +1,102 @@
+// Gossip bench on the simulator (LAN link profile, encrypted unless noted): steady-state traffic per member
+// at N=10 and N=250, CPU time spent inside one member's handlers (receive + timers, crypto included), and
+// crash-detection latency at N=50 and N=250. Writes bench/results/gossip.json.
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import type { Clock } from "../lib/gossip/clock";
+import { detectionRun, percentile, SimCluster } from "../lib/gossip/sim-cluster";
+
+interface Steady {
+  members: number;
+  encrypted: boolean;
+  simulatedSeconds: number;
+  perMember: {
+    packetsOutPerSec: number;
+    bytesOutPerSec: number;
+    packetsInPerSec: number;
+    bytesInPerSec: number;
+  };
+  oneMemberCpuMsPerSec: number;
+  oneMemberCpuPercent: number;
+}
+
+function steady(n: number, seconds: number, insecure: boolean): Steady {
+  const c = SimCluster.build(n, { seed: 4242 + n, insecure }, n > 50 ? 2 : 5);
+  if (c.sched.runUntilTrue(() => c.converged(), 10_000, 10) === undefined)
+    throw new Error(`N=${n} did not converge`);
+  c.sched.advance(2000);
+  // Time spent in node-0's callbacks: single-threaded, so wall time inside them is its CPU time.
+  const probe = c.node("node-0");
+  let cpuMs = 0;
+  const ml = probe.ml as unknown as { receive: (p: Buffer, f: string) => void };
+  const receive = ml.receive.bind(probe.ml);
+  ml.receive = (p, f) => {
+    const t = performance.now();
+    receive(p, f);
+    cpuMs += performance.now() - t;
+  };
+  const clock = probe.clock as Clock;
+  const setTimer = clock.setTimer.bind(clock);
+  clock.setTimer = (ms, fn) =>
+    setTimer(ms, () => {
+      const t = performance.now();
+      fn();
+      cpuMs += performance.now() - t;
+    });
+  const before = c.nodes.map((x) => x.ml.stats());
+  c.sched.advance(seconds * 1000);
+  const after = c.nodes.map((x) => x.ml.stats());
+  const sum = (k: "packetsOut" | "bytesOut" | "packetsIn" | "bytesIn") =>
+    after.reduce((s, a, i) => s + a[k] - (before[i] as (typeof before)[0])[k], 0) / n / seconds;
+  if (!c.converged()) throw new Error("lost convergence during the steady-state run");
+  return {
+    members: n,
+    encrypted: !insecure,
+    simulatedSeconds: seconds,
+    perMember: {
+      packetsOutPerSec: +sum("packetsOut").toFixed(1),
+      bytesOutPerSec: Math.round(sum("bytesOut")),
+      packetsInPerSec: +sum("packetsIn").toFixed(1),
+      bytesInPerSec: Math.round(sum("bytesIn")),
+    },
+    oneMemberCpuMsPerSec: +(cpuMs / seconds).toFixed(2),
+    oneMemberCpuPercent: +((cpuMs / seconds / 1000) * 100).toFixed(2),
+  };
+}
+
+function detection(n: number, runs: number, insecure: boolean) {
+  const times: number[] = [];
+  for (let r = 0; r < runs; r++) {
+    const t = detectionRun(n, 50_000 + n * 1000 + r, insecure);
+    if (t === undefined) throw new Error(`N=${n} run ${r} failed`);
+    times.push(t);
+  }
+  times.sort((a, b) => a - b);
+  return {
+    members: n,
+    runs,
+    encrypted: !insecure,
+    p50Ms: +percentile(times, 0.5).toFixed(1),
+    p99Ms: +percentile(times, 0.99).toFixed(1),
+    maxMs: +(times.at(-1) as number).toFixed(1),
+  };
+}
+
+const t0 = performance.now();
+const result = {
+  what: "vipd gossip (SWIM+Lifeguard+heartbeat fast path), lan profile, simulated LAN 0.5±0.3 ms",
+  steadyState: [steady(10, 30, false), steady(250, 5, false)],
+  detection: [
+    detection(3, 50, false),
+    detection(10, 50, false),
+    detection(50, 30, false),
+    detection(250, 8, true),
+  ],
+  node: process.version,
+  wallSeconds: 0,
+};
+result.wallSeconds = +((performance.now() - t0) / 1000).toFixed(1);
+const dir = join(__dirname, "..", "..", "bench", "results");
+mkdirSync(dir, { recursive: true });
+writeFileSync(join(dir, "gossip.json"), JSON.stringify(result, null, 2) + "\n");
+console.log(JSON.stringify(result, null, 2));
