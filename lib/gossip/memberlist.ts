@@ -220,9 +220,7 @@ export class Memberlist extends EventEmitter<MemberlistEvents> {
 
   /** True when no other member is alive or suspect in our view. */
   isAlone(): boolean {
-    for (const m of this.table.values())
-      if (m.name !== this.name && (m.state === "alive" || m.state === "suspect")) return false;
-    return true;
+    return this.live().length === 0;
   }
 
   setMetadata(meta: MemberMetadata): void {
@@ -735,14 +733,17 @@ export class Memberlist extends EventEmitter<MemberlistEvents> {
     const now = this.clock.now();
     this.lastHeard.set(sender, now);
     const m = this.table.get(sender);
-    if (m && (m.state === "dead" || m.state === "left")) {
-      // Someone we think dead is talking to us: sync state so it can refute (healed partition, restart).
-      const last = this.pokedAt.get(sender) ?? -Infinity;
-      if (now - last >= Math.max(250, this.config.reconnectIntervalMs / 2) && !this.leaving) {
-        this.pokedAt.set(sender, now);
-        this.pushPull(from, true, false);
-      }
-    }
+    // Someone we think dead is talking to us: sync state so it can refute (healed partition, restart).
+    if (m && (m.state === "dead" || m.state === "left")) this.poke(sender, from);
+  }
+
+  /** Push-pull with a peer whose state we seem to have missed, at most once per interval per peer. */
+  private poke(sender: string, from: string): void {
+    const now = this.clock.now();
+    const last = this.pokedAt.get(sender) ?? -Infinity;
+    if (now - last < Math.max(250, this.config.reconnectIntervalMs / 2) || this.leaving) return;
+    this.pokedAt.set(sender, now);
+    this.pushPull(from, true, false);
   }
 
   private handle(m: Message, sender: string, from: string): void {
@@ -765,11 +766,17 @@ export class Memberlist extends EventEmitter<MemberlistEvents> {
         if (p) p.nacks++;
         return;
       }
-      case "heartbeat":
+      case "heartbeat": {
         // Only a heartbeat arms the watch: the sender has us among its successors.
         if (m.stop) this.armed.delete(sender);
         else if (this.predecessors.includes(sender)) this.armed.add(sender);
+        // A sender we do not know, or at a newer incarnation than we hold, means we missed gossip:
+        // sync with it rather than wait for the periodic push-pull.
+        const known = this.table.get(sender);
+        if (!known || (known.state !== "dead" && known.state !== "left" && m.incarnation > known.incarnation))
+          this.poke(sender, from);
         return;
+      }
       case "alive":
         return this.onAlive(m, from);
       case "suspect":

@@ -3,6 +3,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { SimCluster } from "../../lib/gossip/sim-cluster";
 import type { MemberMetadata } from "../../lib/gossip/metadata";
+import { LAN, WAN } from "../../lib/gossip/config";
 
 for (const n of [3, 10, 50, 250]) {
   test(`convergence N=${n}: everyone sees everyone alive, and it stays so`, () => {
@@ -108,4 +109,21 @@ test("join retries with backoff while alone: a node whose seed is down joins onc
     c.sched.runUntilTrue(() => c.converged(), 15_000, 10) !== undefined,
     "joined after the seed came up",
   );
+});
+
+test("wan profile: relaxed timers still converge, detect a crash and tolerate 5% loss", () => {
+  const c = SimCluster.build(5, { seed: 3, config: WAN, link: { latencyMs: 30, jitterMs: 10, loss: 0 } }, 50);
+  assert.ok(c.sched.runUntilTrue(() => c.converged(), 30_000, 50) !== undefined);
+  c.net.defaults = { latencyMs: 30, jitterMs: 10, loss: 0.05 };
+  let deaths = 0;
+  c.on("dead", () => deaths++);
+  c.sched.advance(5 * 60_000);
+  assert.equal(deaths, 0);
+  c.sched.advance(10_000);
+  const t0 = c.sched.now();
+  c.crash("node-2");
+  const t = c.sched.runUntilTrue(() => c.allSee("node-2", "dead"), 120_000, 50);
+  assert.ok(t !== undefined);
+  console.log(`# wan: crash known everywhere after ${(t - t0).toFixed(0)} ms`);
+  assert.ok(t - t0 > LAN.heartbeatTimeoutMs * 10, "wan is deliberately slower than lan");
 });
