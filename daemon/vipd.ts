@@ -10,6 +10,11 @@ import { formatDiagnostic } from "../lib/config/diagnostics";
 import { loadManifests } from "../lib/config/load";
 import { loadSettings, type SettingsFlags } from "../lib/config/settings";
 import type { Diagnostic } from "../lib/config/types";
+import { renderIpExplanation, renderStatus } from "../lib/cli/status-report";
+import { Daemon } from "../lib/daemon/daemon";
+import { createLogger } from "../lib/daemon/log";
+import type { DaemonStatus } from "../lib/daemon/status-types";
+import { generateKey } from "../lib/gossip/keyring";
 
 const USAGE = `usage: vipd <command> [flags]
 
@@ -82,6 +87,84 @@ function validate(args: string[]): number {
   return report.ok ? 0 : 1;
 }
 
+async function run(args: string[]): Promise<number> {
+  const { values } = parseSettingsArgs(args);
+  const loaded = loadSettings(settingsFlagsFrom(values));
+  printDiagnostics(loaded.diagnostics);
+  if (!loaded.settings) return 1;
+  const settings = loaded.settings;
+  const logger = createLogger();
+  const daemon = new Daemon({
+    settings,
+    logger,
+    version: packageVersion(),
+    insecure: settings.cluster.insecure,
+    clusterLabel: settings.cluster.label,
+    profile: settings.cluster.profile,
+  });
+  try {
+    await daemon.start();
+  } catch (error) {
+    process.stderr.write(`vipd: ${error instanceof Error ? error.message : String(error)}\n`);
+    return 1;
+  }
+  return new Promise<number>(() => {
+    const stop = (signal: string): void => {
+      logger.log("info", "signal", `${signal}: stopping`);
+      // A graceful stop must never hang a restart: give up after the 2 s budget.
+      setTimeout(() => {
+        logger.log("error", "stopTimeout", "graceful stop took over 2 s, exiting");
+        process.exit(1);
+      }, 2000).unref();
+      daemon.stop().then(
+        () => process.exit(0),
+        (error: unknown) => {
+          logger.log("error", "stopFailed", String(error));
+          process.exit(1);
+        },
+      );
+    };
+    process.once("SIGTERM", () => stop("SIGTERM"));
+    process.once("SIGINT", () => stop("SIGINT"));
+    process.on("SIGHUP", () => daemon.reload("SIGHUP"));
+  });
+}
+
+async function status(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      address: { type: "string" },
+      json: { type: "boolean" },
+      ip: { type: "string" },
+      config: { type: "string" },
+    },
+    strict: true,
+  });
+  let address = values.address;
+  if (!address) {
+    const loaded = loadSettings({ config: values.config });
+    address = `http://${loaded.settings?.metrics.listen ?? "127.0.0.1:7472"}`;
+  }
+  let body: DaemonStatus;
+  try {
+    const response = await fetch(new URL("/status", address), { signal: AbortSignal.timeout(3000) });
+    if (!response.ok) throw new Error(`HTTP ${response.status}`);
+    body = (await response.json()) as DaemonStatus;
+  } catch (error) {
+    process.stderr.write(`vipd status: cannot reach the daemon at ${address}: ${(error as Error).message}\n`);
+    return 1;
+  }
+  if (values.json) process.stdout.write(JSON.stringify(body, null, 2) + "\n");
+  else if (values.ip) process.stdout.write(renderIpExplanation(body, values.ip) + "\n");
+  else process.stdout.write(renderStatus(body) + "\n");
+  return 0;
+}
+
+function packageVersion(): string {
+  return (require("../../package.json") as { version: string }).version;
+}
+
 async function main(argv: string[]): Promise<number> {
   const [first, ...rest] = argv;
   const command = first === undefined || first.startsWith("-") ? "run" : first;
@@ -93,8 +176,15 @@ async function main(argv: string[]): Promise<number> {
   switch (command) {
     case "validate":
       return validate(args);
+    case "run":
+      return run(args);
+    case "status":
+      return status(args);
+    case "keygen":
+      process.stdout.write(generateKey() + "\n");
+      return 0;
     case "version":
-      process.stdout.write(`vipd ${require("../../package.json").version} on ${hostname()}\n`);
+      process.stdout.write(`vipd ${packageVersion()} on ${hostname()}\n`);
       return 0;
     default:
       process.stderr.write(`vipd: unknown command "${command}"\n\n${USAGE}`);

@@ -18,7 +18,18 @@ export interface Settings {
   labels: Record<string, string>;
   manifests: string[];
   stateDir: string;
-  cluster: { bind: string; advertise: string | null; join: string[]; keyFile: string | null };
+  cluster: {
+    bind: string;
+    advertise: string | null;
+    join: string[];
+    keyFile: string | null;
+    /** Plaintext gossip without a key; must be explicit. */
+    insecure: boolean;
+    /** Bound into every gossip packet; clusters with different labels never merge. */
+    label: string;
+    /** Gossip timing profile. */
+    profile: "lan" | "wan";
+  };
   metrics: { listen: string };
 }
 
@@ -88,6 +99,9 @@ export const SETTINGS: readonly SettingRow[] = [
     flag: { name: "--join", field: "join" },
   },
   { key: "cluster.keyFile", kind: { type: "path" }, nullable: true, default: () => null },
+  { key: "cluster.insecure", kind: { type: "bool" }, default: () => false },
+  { key: "cluster.label", kind: { type: "name" }, default: () => "vipd" },
+  { key: "cluster.profile", kind: { type: "enum", values: ["lan", "wan"] }, default: () => "lan" },
   {
     key: "metrics.listen",
     kind: { type: "listen" },

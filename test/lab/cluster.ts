@@ -1,7 +1,7 @@
 // A vipd cluster in the lab: one real daemon per node namespace, each with its own settings, manifests and
 // key, gossiping over the lab bridge. Shared by the daemon lab tests, `npm run lab` and bench/.
 import { execFile, type ChildProcess } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { appendFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -134,6 +134,8 @@ export class VipdCluster {
     node.process = child;
     const append = (chunk: Buffer): void => {
       node.log += chunk.toString();
+      if (process.env.VIPD_LAB_LOGS)
+        appendFileSync(join(process.env.VIPD_LAB_LOGS, `${node.name}.log`), chunk);
       if (node.log.length > 2_000_000) node.log = node.log.slice(-1_000_000);
     };
     child.stdout?.on("data", append);

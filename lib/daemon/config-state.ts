@@ -1,0 +1,38 @@
+// The config in force: manifests, their allocation and the VIP groups to elect. A reload that fails keeps the
+// previous one whole, so a bad edit never costs a VIP.
+import { allocate } from "../alloc/allocator";
+import type { AllocationResult, AllocationState } from "../alloc/types";
+import { formatDiagnostic } from "../config/diagnostics";
+import type { LoadResult, ManifestConfig } from "../config/types";
+import { vipGroups, type VipGroup } from "../election/election";
+
+export interface ActiveConfig {
+  readonly load: LoadResult;
+  readonly config: ManifestConfig;
+  readonly allocation: AllocationResult;
+  readonly groups: readonly VipGroup[];
+  readonly loadedAt: Date;
+}
+
+export type ReloadOutcome =
+  | { readonly ok: true; readonly active: ActiveConfig }
+  | { readonly ok: false; readonly errors: readonly string[] };
+
+/** Pure: turn a load result plus the previous allocation into the config to run, or the reasons not to. */
+export function activate(load: LoadResult, previous: AllocationState | undefined, now: Date): ReloadOutcome {
+  if (!load.config) {
+    const errors = load.diagnostics.filter((d) => d.severity === "error").map(formatDiagnostic);
+    return { ok: false, errors: errors.length > 0 ? errors : ["configuration did not load"] };
+  }
+  const allocation = allocate(load.config, previous);
+  return {
+    ok: true,
+    active: {
+      load,
+      config: load.config,
+      allocation,
+      groups: vipGroups(allocation.assignments),
+      loadedAt: now,
+    },
+  };
+}

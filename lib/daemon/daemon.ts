@@ -1,0 +1,638 @@
+// The daemon: wires config, membership, election and node networking together. Every event (membership,
+// interface, config) and a 1 s tick run the same level-triggered reconcile: compute who should own each VIP
+// from the current view, then make the kernel match. Decisions live in the pure modules; this file only
+// moves data between them and the I/O edges.
+import { watch as watchFiles, type FSWatcher } from "chokidar";
+import { readFileSync } from "node:fs";
+import type { Server } from "node:http";
+import { join } from "node:path";
+import { readAllocationState, writeAllocationState } from "../alloc/state-file";
+import { loadManifests } from "../config/load";
+import { matchesSelector } from "../config/selectors";
+import type { Settings } from "../config/settings";
+import {
+  advertisementsFor,
+  ownerOf,
+  type EligibilityReport,
+  type ElectionResult,
+  type MemberInfo,
+  type VipGroup,
+} from "../election/election";
+import { RealClock } from "../gossip/clock";
+import { gossipProfile, type GossipProfileName } from "../gossip/config";
+import { INSECURE_WARNING, NO_KEY_MESSAGE, parseKeyring, type Keyring } from "../gossip/keyring";
+import { Memberlist, type MemberView } from "../gossip/memberlist";
+import type { MemberMetadata } from "../gossip/metadata";
+import type { GossipStats } from "../gossip/stats";
+import { UdpTransport } from "../gossip/udp-transport";
+import { Announcer, type AnnounceInterface } from "../net/announcer";
+import { EligibilityTracker } from "../net/eligibility";
+import { KernelTransport } from "../net/kernel-transport";
+import { NetlinkWatch } from "../net/netlink-watch";
+import { VipAddresses } from "../net/vip-addresses";
+import { VipReconciler, type ReconcileResult } from "../net/vip-reconciler";
+import { activate, type ActiveConfig } from "./config-state";
+import { startHttpServer } from "./http-server";
+import type { Logger } from "./log";
+import { createMetrics, type Metrics } from "./metrics";
+import type { DaemonStatus, StatusEvent, StatusVip } from "./status-types";
+
+export interface DaemonOptions {
+  readonly settings: Settings;
+  readonly logger: Logger;
+  readonly version: string;
+  /** How long to wait for peers before serving alone (readiness). */
+  readonly joinWaitMs?: number;
+  readonly profile?: GossipProfileName;
+  readonly insecure?: boolean;
+  readonly clusterLabel?: string;
+}
+
+interface Ownership {
+  owner: string | undefined;
+  since: Date;
+}
+
+const TICK_MS = 1000;
+const MAX_EVENTS = 50;
+
+export class Daemon {
+  readonly metrics: Metrics = createMetrics();
+  private readonly settings: Settings;
+  private readonly log: Logger;
+  private active!: ActiveConfig;
+  private stale = false;
+  private staleErrors: readonly string[] = [];
+  private memberlist!: Memberlist;
+  private watch!: NetlinkWatch;
+  private transport!: KernelTransport;
+  private announcer!: Announcer;
+  private eligibility!: EligibilityTracker;
+  private reconciler!: VipReconciler;
+  private http: Server | undefined;
+  private fileWatcher: FSWatcher | undefined;
+  private tick: NodeJS.Timeout | undefined;
+  private reloadTimer: NodeJS.Timeout | undefined;
+  private reconcileQueued = false;
+  private ready = false;
+  private stopping = false;
+  private readonly startedAt = new Date();
+  private lastLoopAt = Date.now();
+  private readonly ownership = new Map<string, Ownership>();
+  private readonly elections = new Map<string, ElectionResult>();
+  /** electionIp -> when the previous owner was seen failing, for the failover histogram. */
+  private readonly failedOwnerAt = new Map<string, number>();
+  private readonly events: StatusEvent[] = [];
+  private lastMetadata = "";
+  private readonly gossipSynced = new Map<string, number>();
+
+  constructor(private readonly options: DaemonOptions) {
+    this.settings = options.settings;
+    this.log = options.logger;
+  }
+
+  get nodeName(): string {
+    return this.settings.nodeName;
+  }
+
+  /** Loads the config (throws with every error on a bad one), then starts every edge and the loop. */
+  async start(): Promise<void> {
+    const statePath = join(this.settings.stateDir, "allocations.json");
+    const previous = readAllocationState(statePath);
+    if (previous.warning) this.log.log("warn", "stateFile", previous.warning, { path: statePath });
+    const first = activate(loadManifests(this.settings.manifests), previous.state, new Date());
+    if (!first.ok)
+      throw new Error(`configuration has errors, refusing to start:\n${first.errors.join("\n")}`);
+    this.active = first.active;
+    this.persistAllocation();
+    this.recordConfigMetrics();
+    this.logAllocation();
+
+    const keyring = this.readKeyring();
+    this.watch = await NetlinkWatch.start();
+    this.transport = new KernelTransport();
+    this.announcer = new Announcer(this.transport);
+    this.eligibility = new EligibilityTracker(this.watch);
+    this.eligibility.onChange(() => this.scheduleReconcile());
+    this.reconciler = new VipReconciler(this.watch, new VipAddresses(this.watch.requestSocket), (result) =>
+      this.onAddressesReconciled(result),
+    );
+    this.trackVips();
+
+    const [bindHost, bindPort] = splitListen(this.settings.cluster.bind);
+    const udp = await UdpTransport.listen({ bindHost, port: bindPort });
+    const advertise = this.settings.cluster.advertise ?? udp.localAddress;
+    this.memberlist = new Memberlist({
+      name: this.nodeName,
+      advertiseAddr: advertise,
+      config: gossipProfile(this.options.profile ?? "lan"),
+      transport: udp,
+      clock: new RealClock(),
+      keyring,
+      insecure: keyring === undefined,
+      clusterLabel: this.options.clusterLabel ?? "vipd",
+      metadata: this.localMetadata(),
+    });
+    for (const event of ["join", "alive", "suspect", "dead", "leave", "metadata"] as const) {
+      this.memberlist.on(event, (member) => this.onMemberEvent(event, member));
+    }
+    this.memberlist.start();
+    if (this.settings.cluster.join.length > 0) this.memberlist.join(this.settings.cluster.join);
+    const joinWait = this.settings.cluster.join.length === 0 ? 0 : (this.options.joinWaitMs ?? 3000);
+    setTimeout(() => this.markReady("gave up waiting for peers"), joinWait).unref();
+
+    // The first pass with an empty desired set removes stale marked addresses left by a crash.
+    await this.reconciler.setDesired(new Map());
+    this.http = await startHttpServer(this.settings.metrics.listen, {
+      registry: this.metrics.registry,
+      status: () => this.status(),
+      healthy: () => Date.now() - this.lastLoopAt < 5 * TICK_MS,
+      ready: () => this.ready,
+    });
+    this.watchManifests();
+    this.tick = setInterval(() => this.scheduleReconcile(), TICK_MS);
+    this.event("started", `vipd ${this.options.version} started as "${this.nodeName}"`);
+    this.scheduleReconcile();
+  }
+
+  /** Re-reads the manifests. A failure keeps the config in force and marks it stale. */
+  reload(trigger: string): void {
+    if (this.stopping) return;
+    const outcome = activate(
+      loadManifests(this.settings.manifests),
+      this.active.allocation.state,
+      new Date(),
+    );
+    if (!outcome.ok) {
+      this.stale = true;
+      this.staleErrors = outcome.errors;
+      this.metrics.configStale.set(1);
+      for (const e of outcome.errors) this.log.log("error", "configInvalid", e, { trigger });
+      this.event(
+        "configInvalid",
+        `reload (${trigger}) rejected, keeping the last good config: ${outcome.errors[0]}`,
+      );
+      return;
+    }
+    const changed = outcome.active.load.digest !== this.active.load.digest || this.stale;
+    this.active = outcome.active;
+    this.stale = false;
+    this.staleErrors = [];
+    this.persistAllocation();
+    this.recordConfigMetrics();
+    if (changed) {
+      this.logAllocation();
+      this.event(
+        "configLoaded",
+        `config reloaded (${trigger}), digest ${this.active.load.digest.slice(0, 12)}`,
+      );
+    }
+    this.trackVips();
+    this.scheduleReconcile();
+  }
+
+  /** Graceful stop: peers take over while this node still holds its addresses, then they go. */
+  async stop(): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    this.event("stopping", "leaving the cluster");
+    if (this.tick) clearInterval(this.tick);
+    if (this.reloadTimer) clearTimeout(this.reloadTimer);
+    await this.fileWatcher?.close();
+    // No frame from us after the new owner's first announcement.
+    this.announcer.stop();
+    await this.memberlist.leave();
+    await this.reconciler.releaseAll();
+    this.memberlist.stop();
+    this.eligibility.close();
+    this.watch.close();
+    this.transport.close();
+    await new Promise<void>((resolve) => (this.http ? this.http.close(() => resolve()) : resolve()));
+  }
+
+  status(): DaemonStatus {
+    const members = this.memberlist.members();
+    const ownerCounts = new Map<string, number>();
+    for (const o of this.ownership.values()) {
+      if (o.owner) ownerCounts.set(o.owner, (ownerCounts.get(o.owner) ?? 0) + 1);
+    }
+    const digest = this.active.load.digest;
+    const vips: StatusVip[] = this.active.groups.map((g) => {
+      const election = this.elections.get(g.electionIp);
+      const owned = this.ownership.get(g.electionIp);
+      const owner = election?.owner ?? null;
+      return {
+        ip: g.electionIp,
+        ips: g.ips,
+        services: g.services,
+        pool: g.pool,
+        owner,
+        interface: owner ? this.interfaceOf(owner, g.electionIp) : null,
+        since: owned?.owner ? owned.since.toISOString() : null,
+        ranking: election?.ranking ?? [],
+        ...(election?.reason ? { reason: election.reason } : {}),
+      };
+    });
+    const warnings: string[] = [];
+    for (const m of members) {
+      if (m.metadata && m.metadata.manifestDigest !== digest && m.state !== "dead" && m.state !== "left") {
+        warnings.push(
+          `configMismatch: node ${m.name} runs manifests ${m.metadata.manifestDigest.slice(0, 12)}, this node ${digest.slice(0, 12)}`,
+        );
+      }
+      for (const x of m.metadata?.eligibility.ineligible ?? [])
+        warnings.push(`${m.name} cannot serve ${x.vip}: ${x.reason}`);
+    }
+    for (const w of this.active.allocation.warnings) warnings.push(w.message);
+    return {
+      node: this.nodeName,
+      version: this.options.version,
+      startedAt: this.startedAt.toISOString(),
+      ready: this.ready,
+      config: {
+        loaded: true,
+        stale: this.stale,
+        lastReload: this.active.loadedAt.toISOString(),
+        digest,
+        errors: this.staleErrors,
+      },
+      members: members.map((m) => ({
+        name: m.name,
+        address: m.addr,
+        state: m.state,
+        incarnation: m.incarnation,
+        manifestDigest: m.metadata?.manifestDigest ?? "",
+        vips: ownerCounts.get(m.name) ?? 0,
+        self: m.name === this.nodeName,
+        configMismatch: m.metadata !== undefined && m.metadata.manifestDigest !== digest,
+      })),
+      vips,
+      allocationErrors: this.active.allocation.errors.map((e) => ({
+        service: e.service,
+        message: e.message,
+      })),
+      warnings,
+      events: [...this.events],
+    };
+  }
+
+  // ---- reconcile -------------------------------------------------------------------------------
+
+  private scheduleReconcile(): void {
+    if (this.reconcileQueued || this.stopping) return;
+    this.reconcileQueued = true;
+    setImmediate(() => {
+      this.reconcileQueued = false;
+      if (!this.stopping) this.reconcile();
+    });
+  }
+
+  private reconcile(): void {
+    this.lastLoopAt = Date.now();
+    this.publishMetadata();
+    const members = this.memberlist.members();
+    const memberInfos: MemberInfo[] = members.map((m) => ({
+      name: m.name,
+      state: m.state,
+      labels: m.name === this.nodeName ? this.settings.labels : (m.metadata?.labels ?? {}),
+    }));
+    const eligibilityView = this.eligibilityView(members);
+    const desired = new Map<string, string>();
+    const wanted = new Map<string, readonly string[]>();
+    for (const group of this.active.groups) {
+      const current = this.ownership.get(group.electionIp);
+      const result = ownerOf(group, memberInfos, eligibilityView, this.active.config, {
+        failback: true,
+        currentOwner: current?.owner,
+      });
+      const owner = this.ready ? result.owner : undefined;
+      this.elections.set(group.electionIp, result);
+      if (owner !== current?.owner) this.ownerChanged(group, current?.owner, owner);
+      if (owner !== this.nodeName) continue;
+      for (const ip of group.ips) {
+        const choice = this.eligibility.choice(ip);
+        if (!choice?.eligible) continue;
+        desired.set(ip, choice.interfaces[0] ?? "");
+        wanted.set(ip, choice.interfaces);
+      }
+    }
+    for (const ip of this.reconciler.desiredSet().keys()) if (!desired.has(ip)) this.announcer.withdraw(ip);
+    this.announcedMetric(desired);
+    this.countMembers(members);
+    void this.reconciler.setDesired(desired);
+  }
+
+  /** Eligibility as each member reports it; this node's own is read fresh from the tracker. */
+  private eligibilityView(members: readonly MemberView[]): Map<string, Map<string, EligibilityReport>> {
+    const view = new Map<string, Map<string, EligibilityReport>>();
+    const myDigest = this.active.load.digest;
+    const allIps = this.active.groups.flatMap((g) => g.ips);
+    for (const m of members) {
+      const reports = new Map<string, EligibilityReport>();
+      if (m.name === this.nodeName) {
+        for (const ip of allIps) reports.set(ip, this.localReport(ip));
+      } else if (m.metadata) {
+        for (const ip of m.metadata.eligibility.eligible) reports.set(ip, { eligible: true });
+        for (const x of m.metadata.eligibility.ineligible)
+          reports.set(x.vip, { eligible: false, reason: x.reason });
+        // A peer on the same manifests that has not reported a new IP yet is about to: count it in, so a
+        // fresh service is not briefly announced by two nodes.
+        if (m.metadata.manifestDigest === myDigest) {
+          for (const ip of allIps) if (!reports.has(ip)) reports.set(ip, { eligible: true });
+        }
+      }
+      view.set(m.name, reports);
+    }
+    return view;
+  }
+
+  private localReport(ip: string): EligibilityReport {
+    const choice = this.eligibility.choice(ip);
+    if (!choice) return { eligible: false, reason: "interfaces not known yet" };
+    return choice.eligible
+      ? { eligible: true, interface: choice.interfaces[0] }
+      : { eligible: false, reason: choice.reason };
+  }
+
+  private interfaceOf(owner: string, ip: string): string | null {
+    if (owner === this.nodeName) return this.localReport(ip).interface ?? null;
+    return null;
+  }
+
+  private ownerChanged(group: VipGroup, before: string | undefined, after: string | undefined): void {
+    this.ownership.set(group.electionIp, { owner: after, since: new Date() });
+    if (before === undefined && after === undefined) return;
+    for (const ip of group.ips) this.metrics.ownershipChanges.inc({ ip });
+    const fields = { ip: group.ips.join(","), services: group.services.join(","), from: before, to: after };
+    if (after === undefined) {
+      this.event("announceWithdrawn", `nobody announces ${group.ips.join(",")}`, fields);
+      return;
+    }
+    const itf = after === this.nodeName ? (this.localReport(group.electionIp).interface ?? "") : "";
+    for (const service of group.services) {
+      this.event(
+        "nodeAssigned",
+        `announcing from node "${after}" with protocol "layer2"`,
+        { ...fields, service, interface: itf || undefined },
+        service,
+        group.electionIp,
+      );
+    }
+  }
+
+  private onAddressesReconciled(result: ReconcileResult): void {
+    for (const added of result.added) {
+      const choice = this.eligibility.choice(added.ip);
+      if (!choice?.eligible || this.stopping) continue;
+      this.announcer.announce(added.ip, this.interfacesFor(choice.interfaces));
+      const group = this.active.groups.find((g) => g.ips.includes(added.ip));
+      const failedAt = group ? this.failedOwnerAt.get(group.electionIp) : undefined;
+      if (group && failedAt !== undefined) {
+        this.metrics.failoverSeconds.observe((performance.now() - failedAt) / 1000);
+        this.failedOwnerAt.delete(group.electionIp);
+      }
+      for (const itf of choice.interfaces) {
+        this.metrics.gratuitousSent.inc({ ip: added.ip, interface: itf }, added.ip.includes(":") ? 1 : 2);
+      }
+      this.log.log(
+        "info",
+        added.repaired ? "addressRepaired" : "addressAdded",
+        `${added.ip} on ${added.ifname}`,
+        {
+          ip: added.ip,
+          interface: added.ifname,
+        },
+      );
+    }
+    for (const removed of result.removed) {
+      this.log.log("info", "addressRemoved", `${removed.ip} from ${removed.ifname}`, { ip: removed.ip });
+    }
+    for (const failed of result.failed) {
+      this.log.log("warn", "addressFailed", `${failed.ip} on ${failed.ifname}: ${failed.error}`, {
+        ip: failed.ip,
+      });
+    }
+  }
+
+  private interfacesFor(names: readonly string[]): AnnounceInterface[] {
+    return names.flatMap((name) => {
+      const link = this.watch.link(name);
+      return link ? [{ name: link.name, index: link.index, mac: link.mac }] : [];
+    });
+  }
+
+  // ---- membership ------------------------------------------------------------------------------
+
+  private onMemberEvent(event: string, member: MemberView): void {
+    if (member.name === this.nodeName) return;
+    if (event === "dead" || event === "leave") {
+      for (const [ip, o] of this.ownership)
+        if (o.owner === member.name) this.failedOwnerAt.set(ip, performance.now());
+    }
+    if (event !== "metadata") {
+      this.event(
+        `member${event[0]?.toUpperCase()}${event.slice(1)}`,
+        `${member.name} (${member.addr}) is ${member.state}`,
+      );
+    }
+    if (event === "join" || event === "alive") this.reannounceOwned();
+    if (!this.ready && this.peersKnown()) this.markReady("joined the cluster");
+    this.scheduleReconcile();
+  }
+
+  /** A member that (re)appears may have been announcing our IPs during a partition: say ours again. */
+  private reannounceOwned(): void {
+    if (!this.ready) return;
+    for (const [ip, ifname] of this.reconciler.desiredSet()) {
+      const choice = this.eligibility.choice(ip);
+      this.announcer.announce(ip, this.interfacesFor(choice?.eligible ? choice.interfaces : [ifname]));
+    }
+  }
+
+  private peersKnown(): boolean {
+    const others = this.memberlist.members().filter((m) => m.name !== this.nodeName && m.state === "alive");
+    return others.length > 0 && others.every((m) => m.metadata !== undefined);
+  }
+
+  private markReady(why: string): void {
+    if (this.ready || this.stopping) return;
+    this.ready = true;
+    this.event("ready", why);
+    this.scheduleReconcile();
+  }
+
+  private localMetadata(): MemberMetadata {
+    const eligible: string[] = [];
+    const ineligible: { vip: string; reason: string }[] = [];
+    for (const ip of this.active.groups.flatMap((g) => g.ips)) {
+      const report = this.localReport(ip);
+      if (report.eligible) eligible.push(ip);
+      else ineligible.push({ vip: ip, reason: report.reason ?? "not eligible" });
+    }
+    return {
+      labels: this.settings.labels,
+      manifestDigest: this.active.load.digest,
+      eligibility: { eligible: eligible.sort(), ineligible },
+    };
+  }
+
+  private publishMetadata(): void {
+    const meta = this.localMetadata();
+    const key = JSON.stringify(meta);
+    if (key === this.lastMetadata) return;
+    this.lastMetadata = key;
+    this.memberlist.setMetadata(meta);
+  }
+
+  // ---- config ----------------------------------------------------------------------------------
+
+  /** Tells the tracker which VIPs to follow, with the interfaces named by the ads that select this node. */
+  private trackVips(): void {
+    const vips = new Map<string, readonly string[]>();
+    const myLabels = this.settings.labels;
+    const services = new Map(this.active.config.services.map((s) => [s.key, s]));
+    for (const group of this.active.groups) {
+      const ads = group.services.flatMap((key) => {
+        const service = services.get(key);
+        return service ? advertisementsFor(this.active.config, service, group.pool) : [];
+      });
+      const mine = ads.filter(
+        (ad) => ad.nodeSelectors.length === 0 || ad.nodeSelectors.some((s) => matchesSelector(s, myLabels)),
+      );
+      const interfaces = mine.some((ad) => ad.interfaces.length === 0)
+        ? []
+        : [...new Set(mine.flatMap((ad) => ad.interfaces))].sort();
+      for (const ip of group.ips) vips.set(ip, interfaces);
+    }
+    this.eligibility.setVips(vips);
+  }
+
+  private watchManifests(): void {
+    this.fileWatcher = watchFiles([...this.settings.manifests], { ignoreInitial: true, atomic: true });
+    const onChange = (): void => {
+      if (this.reloadTimer) clearTimeout(this.reloadTimer);
+      // Editors write in several steps; a short pause lets the last one land before we parse.
+      this.reloadTimer = setTimeout(() => this.reload("file change"), 20);
+    };
+    for (const e of ["add", "change", "unlink"] as const) this.fileWatcher.on(e, onChange);
+  }
+
+  private persistAllocation(): void {
+    const path = join(this.settings.stateDir, "allocations.json");
+    try {
+      writeAllocationState(path, this.active.allocation.state);
+    } catch (error) {
+      this.log.log("warn", "stateFile", `cannot write ${path}: ${(error as Error).message}`);
+    }
+  }
+
+  private recordConfigMetrics(): void {
+    this.metrics.configLoaded.set(1);
+    this.metrics.configStale.set(0);
+    this.metrics.configLastReload.set(this.active.loadedAt.getTime() / 1000);
+    this.metrics.allocationErrors.set(this.active.allocation.errors.length);
+    this.metrics.poolAddresses.reset();
+    this.metrics.poolAddressesInUse.reset();
+    for (const p of this.active.allocation.pools) {
+      this.metrics.poolAddresses.set({ pool: p.pool }, p.ipv4.total + p.ipv6.total);
+      this.metrics.poolAddressesInUse.set({ pool: p.pool }, p.ipv4.inUse + p.ipv6.inUse);
+    }
+  }
+
+  private logAllocation(): void {
+    for (const a of this.active.allocation.assignments) {
+      this.log.log("info", "IPAllocated", `Assigned IP [${a.ips.map((ip) => `"${ip}"`).join(" ")}]`, {
+        service: a.service,
+        pool: a.pool,
+      });
+    }
+    for (const e of this.active.allocation.errors) {
+      this.log.log("warn", "AllocationFailed", `Failed to allocate IP for "${e.service}": ${e.message}`, {
+        service: e.service,
+      });
+    }
+  }
+
+  private readKeyring(): Keyring | undefined {
+    const keyFile = this.settings.cluster.keyFile;
+    if (keyFile === null) {
+      if (!this.options.insecure) throw new Error(NO_KEY_MESSAGE);
+      this.log.log("warn", "insecureGossip", INSECURE_WARNING);
+      return undefined;
+    }
+    return parseKeyring(readFileSync(keyFile, "utf8"));
+  }
+
+  // ---- metrics and events ----------------------------------------------------------------------
+
+  private announcedMetric(desired: ReadonlyMap<string, string>): void {
+    this.metrics.announced.reset();
+    for (const group of this.active.groups) {
+      for (const ip of group.ips) {
+        const itf = desired.get(ip);
+        if (itf === undefined) continue;
+        for (const service of group.services) {
+          this.metrics.announced.set({ service, ip, node: this.nodeName, interface: itf }, 1);
+        }
+      }
+    }
+  }
+
+  private countMembers(members: readonly MemberView[]): void {
+    this.metrics.members.reset();
+    for (const state of ["alive", "suspect", "dead", "left"] as const) {
+      this.metrics.members.set({ state }, members.filter((m) => m.state === state).length);
+    }
+    this.metrics.configMismatch.reset();
+    for (const m of members) {
+      if (m.metadata && m.metadata.manifestDigest !== this.active.load.digest) {
+        this.metrics.configMismatch.set({ node: m.name }, 1);
+      }
+    }
+    this.syncGossipCounters(this.memberlist.stats());
+  }
+
+  /** prom-client counters only go up by increments: add what the gossip layer counted since last time. */
+  private syncGossipCounters(stats: GossipStats): void {
+    const add = (key: string, value: number, inc: (delta: number) => void): void => {
+      const delta = value - (this.gossipSynced.get(key) ?? 0);
+      if (delta > 0) inc(delta);
+      this.gossipSynced.set(key, value);
+    };
+    for (const [direction, counts] of [
+      ["in", stats.messagesIn],
+      ["out", stats.messagesOut],
+    ] as const) {
+      for (const [type, value] of Object.entries(counts)) {
+        add(`${direction}/${type}`, value, (d) => this.metrics.gossipPackets.inc({ direction, type }, d));
+      }
+    }
+    for (const [reason, value] of Object.entries(stats.rejected)) {
+      add(`rejected/${reason}`, value, (d) => this.metrics.gossipRejected.inc({ reason }, d));
+    }
+  }
+
+  private event(
+    reason: string,
+    message: string,
+    fields: Readonly<Record<string, string | undefined>> = {},
+    service?: string,
+    ip?: string,
+  ): void {
+    this.log.log("info", reason, message, fields);
+    this.events.push({
+      time: new Date().toISOString(),
+      reason,
+      message,
+      ...(service ? { service } : {}),
+      ...(ip ? { ip } : {}),
+    });
+    if (this.events.length > MAX_EVENTS) this.events.shift();
+  }
+}
+
+function splitListen(listen: string): [string, number] {
+  const match = /^\[?([^\]]*)\]?:(\d+)$/.exec(listen);
+  if (!match) throw new Error(`invalid bind address "${listen}"`);
+  return [match[1] ?? "0.0.0.0", Number(match[2])];
+}

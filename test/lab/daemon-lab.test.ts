@@ -1,0 +1,264 @@
+// The daemon end to end: three real vipd processes in network namespaces, a client watching the wire.
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { readFileSync, writeFileSync } from "node:fs";
+import { promisify } from "node:util";
+import type { AgentHandle } from "./agent-protocol";
+import { LAB_MANIFESTS, VipdCluster } from "./cluster";
+import { Lab } from "./lab";
+import { capturedGarps, capturedNas, startCapture } from "./lab-helpers";
+
+const V4 = "198.51.100.50"; // kube-system/traefik, the first address of default-pool
+const V6 = "2001:db8:100::50"; // default/web6
+
+let lab: Lab;
+let cluster: VipdCluster;
+let capture: AgentHandle;
+const execFileAsync = promisify(execFile);
+
+before(async () => {
+  lab = await Lab.create({ nodes: 3 });
+  capture = await startCapture(lab);
+  cluster = await VipdCluster.start(lab);
+});
+
+after(async () => {
+  await cluster?.stop();
+  await lab?.destroy();
+});
+
+const ownerName = async (ip: string, n = 1): Promise<string | null> =>
+  (await cluster.status(n)).vips.find((v) => v.ips.includes(ip))?.owner ?? null;
+
+async function singleHolder(ip: string, timeoutMs: number): Promise<string> {
+  let holder = "";
+  await cluster.until(
+    `exactly one holder of ${ip}`,
+    async () => {
+      const holders = await cluster.holders(ip);
+      holder = holders[0] ?? "";
+      return holders.length === 1;
+    },
+    timeoutMs,
+  );
+  return holder;
+}
+
+/**
+ * Sends a UDP datagram from the client to a closed port of `ip`: the holder's kernel answers with ICMP port
+ * unreachable, which a connected socket reports as ECONNREFUSED. So an answer proves a host holds the IP.
+ */
+async function reachable(ip: string): Promise<boolean> {
+  const script = `const s=require("dgram").createSocket(${JSON.stringify(ip.includes(":") ? "udp6" : "udp4")});
+s.on("error",e=>{console.log(e.code);process.exit(0)});
+s.connect(9,${JSON.stringify(ip)},()=>{const t=setInterval(()=>s.send("x"),50);setTimeout(()=>{clearInterval(t);console.log("silent");process.exit(0)},1500)});`;
+  const { stdout } = await execFileAsync("ip", [
+    "netns",
+    "exec",
+    lab.client.ns,
+    process.execPath,
+    "-e",
+    script,
+  ]);
+  return stdout.trim() === "ECONNREFUSED";
+}
+
+const nodeNumber = (name: string): number => Number(name.replace("node", ""));
+
+test("exactly one owner per VIP; the client reaches it and its neighbour entry names the owner", async () => {
+  for (const ip of [V4, V6]) {
+    const holder = await singleHolder(ip, 5000);
+    for (const n of [1, 2, 3])
+      assert.equal(await ownerName(ip, n), holder, `node${n} agrees on the owner of ${ip}`);
+    assert.equal(await reachable(ip), true, `the client reaches ${ip}`);
+    const neighbour = await lab.neighbour(ip);
+    assert.equal(
+      neighbour?.mac,
+      cluster.node(nodeNumber(holder)).member.eth0.mac,
+      `client's neighbour entry for ${ip}`,
+    );
+  }
+});
+
+test("crash: SIGKILL the owner, the new owner's GARP reaches the client within 1 s", async () => {
+  const owner = await singleHolder(V4, 5000);
+  const killedAt = process.hrtime.bigint();
+  cluster.signal(nodeNumber(owner), "SIGKILL");
+  const newOwner = await cluster.until(
+    "a GARP from a new owner",
+    async () =>
+      capturedGarps(capture, V4, killedAt).some(
+        (f) => f.senderMac !== cluster.node(nodeNumber(owner)).member.eth0.mac,
+      ),
+    1000,
+  );
+  assert.ok(newOwner <= 1000);
+  // The killed daemon's namespace still holds the address (a killed process cannot clean up), so look for
+  // the survivors: exactly one of them holds it.
+  await cluster.until(
+    "exactly one survivor holding the VIP",
+    async () => (await cluster.holders(V4)).filter((h) => h !== owner).length === 1,
+    2000,
+  );
+  // Restart: its stale address is gone and ownership settles with one owner.
+  cluster.launch(cluster.node(nodeNumber(owner)));
+  await cluster.waitReady(cluster.node(nodeNumber(owner)));
+  await singleHolder(V4, 3000);
+  await singleHolder(V6, 3000);
+});
+
+test("graceful stop: the new owner announces before the old one lets go, and the old one is silent after", async () => {
+  const owner = await singleHolder(V4, 5000);
+  const oldMac = cluster.node(nodeNumber(owner)).member.eth0.mac;
+  const stoppedAt = process.hrtime.bigint();
+  await cluster.stopNode(nodeNumber(owner), "SIGTERM");
+  const frames = capturedGarps(capture, V4, stoppedAt);
+  const firstNew = frames.find((f) => f.senderMac !== oldMac);
+  assert.ok(firstNew, "the new owner sent a GARP");
+  assert.equal(
+    frames.filter((f) => f.senderMac === oldMac && f.at > firstNew.at).length,
+    0,
+    "no frame from the old owner after the new owner's first GARP",
+  );
+  await singleHolder(V4, 2000);
+  cluster.launch(cluster.node(nodeNumber(owner)));
+  await cluster.waitReady(cluster.node(nodeNumber(owner)));
+  await singleHolder(V4, 3000);
+});
+
+test("link cut: the owner's veth goes down, another node takes over; after link up there is one owner", async () => {
+  const owner = await singleHolder(V6, 5000);
+  const member = cluster.node(nodeNumber(owner)).member;
+  const cutAt = process.hrtime.bigint();
+  await lab.ip(member.ns, "link", "set", "eth0", "down");
+  await cluster.until(
+    "an NA from another node",
+    async () => capturedNas(capture, V6, cutAt).some((na) => na.targetMac !== member.eth0.mac),
+    1000,
+  );
+  await lab.ip(member.ns, "link", "set", "eth0", "up");
+  await cluster.until(
+    "one holder after link up",
+    async () => (await cluster.holders(V6)).length === 1 && (await cluster.holders(V4)).length === 1,
+    2000,
+  );
+  // And it stays that way.
+  for (let i = 0; i < 10; i++) {
+    assert.ok((await cluster.holders(V6)).length <= 1);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+});
+
+test("stall: SIGSTOP the owner for 3 s; at most one owner within 2 s of SIGCONT", async () => {
+  const owner = await singleHolder(V4, 5000);
+  cluster.signal(nodeNumber(owner), "SIGSTOP");
+  await new Promise((r) => setTimeout(r, 3000));
+  cluster.signal(nodeNumber(owner), "SIGCONT");
+  await cluster.until(
+    "one holder after the stall",
+    async () => (await cluster.holders(V4)).length === 1,
+    2000,
+  );
+});
+
+test("reload: add a service, remove it, bad YAML keeps everything and sets stale, a fix clears it", async () => {
+  const extra = `---
+apiVersion: v1
+kind: Service
+metadata: {name: added}
+spec: {type: LoadBalancer, ports: [{port: 8080, protocol: TCP}]}
+`;
+  const write = (text: string): void => {
+    for (const node of cluster.nodes) writeFileSync(node.manifestPath, text);
+  };
+  const before = await cluster.status(1);
+  const used = new Set(before.vips.flatMap((v) => v.ips));
+  write(LAB_MANIFESTS + extra);
+  let added = "";
+  await cluster.until(
+    "the added service announced by one node",
+    async () => {
+      const vip = (await cluster.status(1)).vips.find((v) => v.services.includes("default/added"));
+      added = vip?.ip ?? "";
+      return added !== "" && (await cluster.holders(added)).length === 1;
+    },
+    1000,
+    20,
+  );
+  assert.ok(!used.has(added), "the new service got a free address");
+  write(LAB_MANIFESTS);
+  await cluster.until(
+    "the removed service gone everywhere",
+    async () => (await cluster.holders(added)).length === 0,
+    1000,
+    20,
+  );
+
+  const holdersBefore = await cluster.holders(V4);
+  write(LAB_MANIFESTS + "\n---\nkind: [unclosed\n");
+  await cluster.until(
+    "stale flag",
+    async () => /vipd_config_stale_bool 1/.test(await cluster.metrics(1)),
+    2000,
+    50,
+  );
+  assert.deepEqual(await cluster.holders(V4), holdersBefore, "a bad edit changes nothing");
+  const status = await cluster.status(1);
+  assert.equal(status.config.stale, true);
+  assert.match(status.config.errors.join("\n"), /pools\.yaml:\d+:\d+/);
+  write(LAB_MANIFESTS);
+  await cluster.until(
+    "stale cleared",
+    async () => /vipd_config_stale_bool 0/.test(await cluster.metrics(1)),
+    2000,
+    50,
+  );
+});
+
+test("split manifests: a node with different manifests is flagged, and no IP has two owners", async () => {
+  const node3 = cluster.node(3);
+  const original = readFileSync(node3.manifestPath, "utf8");
+  writeFileSync(
+    node3.manifestPath,
+    original.replace("198.51.100.50-198.51.100.60", "198.51.100.51-198.51.100.60"),
+  );
+  await cluster.until(
+    "mismatch flagged",
+    async () => (await cluster.status(1)).members.some((m) => m.name === "node3" && m.configMismatch),
+    3000,
+    50,
+  );
+  assert.match(await cluster.metrics(1), /vipd_config_mismatch_bool\{node="node3"\} 1/);
+  for (let i = 0; i < 10; i++) {
+    for (const v of (await cluster.status(1)).vips) {
+      for (const ip of v.ips)
+        assert.ok((await cluster.holders(ip)).length <= 1, `${ip} has at most one holder`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  writeFileSync(node3.manifestPath, original);
+});
+
+test("metrics and status carry the documented names, and vipd status prints the tables", async () => {
+  const metrics = await cluster.metrics(1);
+  for (const name of [
+    "vipd_announced",
+    "vipd_gratuitous_sent_total",
+    "vipd_ownership_changes_total",
+    "vipd_allocator_addresses_total",
+    "vipd_allocator_addresses_in_use_total",
+    "vipd_members",
+    "vipd_gossip_packets_total",
+    "vipd_gossip_rejected_total",
+    "vipd_config_loaded_bool",
+    "vipd_config_stale_bool",
+    "vipd_config_last_reload_timestamp_seconds",
+    "vipd_failover_seconds",
+  ]) {
+    assert.match(metrics, new RegExp(`^# TYPE ${name} `, "m"), name);
+  }
+  const status = await cluster.status(1);
+  assert.equal(status.members.length, 3);
+  assert.ok(status.vips.every((v) => Array.isArray(v.ranking) && v.pool !== ""));
+});
