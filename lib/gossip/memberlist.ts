@@ -467,7 +467,7 @@ export class Memberlist extends EventEmitter<MemberlistEvents> {
       if (m.state === "dead") dead.push(m);
     }
     const pick = dead[this.rng.int(dead.length)];
-    if (pick) this.pushPull(pick.addr, true, false);
+    if (pick) this.pushPull(pick.addr, true, false, undefined, true);
     if (this.isAlone() && this.seeds.length > 0 && !this.joinTimer) this.attemptJoin();
     for (const [k, at] of this.answered) if (now - at > 60_000) this.answered.delete(k);
     for (const [k, at] of this.pokedAt) if (now - at > 60_000) this.pokedAt.delete(k);
@@ -618,9 +618,16 @@ export class Memberlist extends EventEmitter<MemberlistEvents> {
     if (accuserAddr && !sent.has(accuserAddr)) this.sendTo(accuserAddr, [msg]);
   }
 
-  private pushPull(addr: string, wantReply: boolean, join: boolean, requestId?: number): void {
+  /** `selfOnly`: a one-packet knock (reconnect attempts to dead members) that still asks for their state. */
+  private pushPull(
+    addr: string,
+    wantReply: boolean,
+    join: boolean,
+    requestId?: number,
+    selfOnly = false,
+  ): void {
     const id = requestId ?? this.rng.nextUint32();
-    const entries: PushPullEntry[] = [...this.table.values()].map((m) => ({
+    const entries: PushPullEntry[] = (selfOnly ? [this.self()] : [...this.table.values()]).map((m) => ({
       name: m.name,
       addr: m.addr,
       incarnation: m.incarnation,
