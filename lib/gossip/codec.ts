@@ -407,7 +407,8 @@ export function decodePacketHeader(buf: Buffer): { header: PacketHeader; bodySta
 }
 
 /** Decodes all messages after the header; the whole packet is rejected if any one is malformed. */
-export function decodePacketBody(buf: Buffer, bodyStart: number): Message[] {
+/** `sizes`, if given, receives each message's encoded length (for per-type byte counters). */
+export function decodePacketBody(buf: Buffer, bodyStart: number, sizes?: number[]): Message[] {
   const r = new Reader(buf, buf.length, bodyStart);
   const count = r.u8();
   if (count === 0) throw new CodecError("empty packet");
@@ -417,6 +418,7 @@ export function decodePacketBody(buf: Buffer, bodyStart: number): Message[] {
     const start = r.pos;
     if (start + len > buf.length) throw new CodecError("truncated");
     out.push(decodeMessage(buf, start, start + len));
+    sizes?.push(len);
     r.pos = start + len;
   }
   r.finish();

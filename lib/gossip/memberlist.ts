@@ -281,6 +281,8 @@ export class Memberlist extends EventEmitter<MemberlistEvents> {
       ...this.statsData,
       messagesOut: { ...this.statsData.messagesOut },
       messagesIn: { ...this.statsData.messagesIn },
+      messageBytesOut: { ...this.statsData.messageBytesOut },
+      messageBytesIn: { ...this.statsData.messageBytesIn },
       rejected: { ...this.statsData.rejected },
       awareness: this.awareness.score,
     };
@@ -423,8 +425,9 @@ export class Memberlist extends EventEmitter<MemberlistEvents> {
       this.schedule(timeout * 2, () => {
         this.probes.delete(seq);
         if (pending.acked) return;
-        // Helpers that answered nack saw the target silent too; helpers that said nothing point at us.
-        this.awareness.apply(1 + (helpers.length - pending.nacks));
+        // Helpers that answered nack saw the target silent too (it is the target, not us); helpers that
+        // said nothing point at us being the slow or cut-off one (Lifeguard, as memberlist applies it).
+        this.awareness.apply(helpers.length > 0 ? helpers.length - pending.nacks : 1);
         const cur = this.table.get(target.name);
         if (cur && cur.state === "alive" && this.suspectedByMe.get(cur.name) !== cur.incarnation)
           this.raiseSuspicion(cur);
@@ -562,7 +565,10 @@ export class Memberlist extends EventEmitter<MemberlistEvents> {
     this.statsData.bytesOut += packet.length;
     for (const m of messages) {
       const t = MESSAGE_TYPES[m[0] as number];
-      if (t) this.statsData.messagesOut[t]++;
+      if (t) {
+        this.statsData.messagesOut[t]++;
+        this.statsData.messageBytesOut[t] += m.length;
+      }
     }
     this.transport.send(addr, packet);
   }
@@ -717,8 +723,9 @@ export class Memberlist extends EventEmitter<MemberlistEvents> {
     const { header, bodyStart } = parsed;
     if (header.sender === this.name) return this.reject("self");
     let messages: Message[];
+    const sizes: number[] = [];
     try {
-      messages = decodePacketBody(plain, bodyStart);
+      messages = decodePacketBody(plain, bodyStart, sizes);
     } catch (e) {
       return this.reject(e instanceof CodecError && e.message === "truncated" ? "truncated" : "malformed");
     }
@@ -728,8 +735,9 @@ export class Memberlist extends EventEmitter<MemberlistEvents> {
     this.statsData.packetsIn++;
     this.statsData.bytesIn += packet.length;
     this.heard(header.sender, from);
-    for (const m of messages) {
+    for (const [i, m] of messages.entries()) {
       this.statsData.messagesIn[m.type]++;
+      this.statsData.messageBytesIn[m.type] += sizes[i] as number;
       if (this.closed) return;
       this.handle(m, header.sender, from);
     }

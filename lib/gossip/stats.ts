@@ -29,6 +29,9 @@ export interface GossipStats {
   bytesIn: number;
   messagesOut: Record<MessageType, number>;
   messagesIn: Record<MessageType, number>;
+  /** Encoded message bytes by type (packet header and encryption overhead are only in bytesOut/In). */
+  messageBytesOut: Record<MessageType, number>;
+  messageBytesIn: Record<MessageType, number>;
   rejected: Record<RejectReason, number>;
   refutes: number;
   suspicionsRaised: number;
@@ -49,6 +52,8 @@ export function newStats(): GossipStats {
     bytesIn: 0,
     messagesOut: zeros(MESSAGE_TYPES),
     messagesIn: zeros(MESSAGE_TYPES),
+    messageBytesOut: zeros(MESSAGE_TYPES),
+    messageBytesIn: zeros(MESSAGE_TYPES),
     rejected: zeros(REJECT_REASONS),
     refutes: 0,
     suspicionsRaised: 0,

@@ -57,13 +57,15 @@ test("key rotation in 3 steps (add everywhere, use everywhere, remove old) loses
   const next = testKey(71, "new");
   const c = new SimCluster({ seed: 71 });
   const names = ["a", "b", "c", "d", "e"];
-  for (const n of names) c.addNode(n, { keyring: Keyring.fromBase64(old) });
+  // The daemon keeps the Keyring it handed to Memberlist and rotates it in place (add/use/remove).
+  const rings = new Map(names.map((n) => [n, Keyring.fromBase64(old)]));
+  for (const n of names) c.addNode(n, { keyring: rings.get(n) as Keyring });
   for (const n of names.slice(1)) c.node(n).ml.join([c.node("a").addr]);
   assert.ok(c.sched.runUntilTrue(() => c.converged(), 5000, 10) !== undefined);
   let bad = 0;
   c.on("dead", () => bad++);
   c.on("suspect", () => bad++);
-  const ring = (n: string) => (c.node(n).ml as unknown as { keyring: Keyring }).keyring;
+  const ring = (n: string) => rings.get(n) as Keyring;
   const step = (fn: (k: Keyring) => void) => {
     for (const n of names) {
       fn(ring(n));
