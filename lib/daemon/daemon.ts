@@ -109,6 +109,7 @@ export class Daemon {
     this.logAllocation();
 
     const keyring = this.readKeyring();
+    this.event("started", `vipd ${this.options.version} starting as "${this.nodeName}"`);
     this.watch = await NetlinkWatch.start();
     this.transport = new KernelTransport();
     this.announcer = new Announcer(this.transport);
@@ -151,7 +152,6 @@ export class Daemon {
     });
     this.watchManifests();
     this.tick = setInterval(() => this.scheduleReconcile(), TICK_MS);
-    this.event("started", `vipd ${this.options.version} started as "${this.nodeName}"`);
     this.scheduleReconcile();
   }
 
