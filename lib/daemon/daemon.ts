@@ -6,6 +6,7 @@ import { watch as watchFiles, type FSWatcher } from "chokidar";
 import { readFileSync } from "node:fs";
 import type { Server } from "node:http";
 import { join } from "node:path";
+import { allocationDigest, entriesFor, mergeAllocations, type AllocationEntry } from "../alloc/agreement";
 import { readAllocationState, writeAllocationState } from "../alloc/state-file";
 import { loadManifests } from "../config/load";
 import { matchesSelector } from "../config/selectors";
@@ -85,6 +86,11 @@ export class Daemon {
   private readonly events: StatusEvent[] = [];
   private lastMetadata = "";
   private readonly gossipSynced = new Map<string, number>();
+  /** This node's allocation table with each entry's `since`, as gossiped. */
+  private allocationEntries: AllocationEntry[] = [];
+  private allocationTableDigest = "";
+  /** Peers' table digests last merged, so an unchanged view is not merged again. */
+  private mergedPeersKey = "";
 
   constructor(private readonly options: DaemonOptions) {
     this.settings = options.settings;
@@ -104,6 +110,7 @@ export class Daemon {
     if (!first.ok)
       throw new Error(`configuration has errors, refusing to start:\n${first.errors.join("\n")}`);
     this.active = first.active;
+    this.refreshAllocationEntries(new Map());
     this.persistAllocation();
     this.recordConfigMetrics();
     this.logAllocation();
@@ -176,6 +183,8 @@ export class Daemon {
     }
     const changed = outcome.active.load.digest !== this.active.load.digest || this.stale;
     this.active = outcome.active;
+    this.refreshAllocationEntries(new Map(this.allocationEntries.map((e) => [e.service, e])));
+    this.mergedPeersKey = "";
     this.stale = false;
     this.staleErrors = [];
     this.persistAllocation();
@@ -289,6 +298,7 @@ export class Daemon {
 
   private reconcile(): void {
     this.lastLoopAt = Date.now();
+    this.adoptPeerAllocations();
     this.publishMetadata();
     const members = this.memberlist.members();
     const memberInfos: MemberInfo[] = members.map((m) => ({
@@ -356,7 +366,46 @@ export class Daemon {
 
   private interfaceOf(owner: string, ip: string): string | null {
     if (owner === this.nodeName) return this.localReport(ip).interface ?? null;
-    return null;
+    return this.memberlist.member(owner)?.metadata?.eligibility.interfaces?.[ip] ?? null;
+  }
+
+  private refreshAllocationEntries(known: ReadonlyMap<string, AllocationEntry>): void {
+    this.allocationEntries = entriesFor(this.active.allocation.assignments, known, Date.now());
+    this.allocationTableDigest = allocationDigest(this.allocationEntries);
+  }
+
+  /**
+   * Allocation agreement: when a live peer holds a different table, merge every table (per service the
+   * earliest allocation wins) and re-run the allocator with the merged table as `previous`.
+   */
+  private adoptPeerAllocations(): void {
+    const peers = this.memberlist
+      .members()
+      .filter((m) => m.name !== this.nodeName && (m.state === "alive" || m.state === "suspect"))
+      .flatMap((m) => (m.metadata?.allocation ? [{ node: m.name, table: m.metadata.allocation }] : []));
+    const differing = peers.filter((p) => p.table.digest !== this.allocationTableDigest);
+    if (differing.length === 0) return;
+    const key = `${this.allocationTableDigest}|${differing.map((p) => `${p.node}:${p.table.digest}`).join(",")}`;
+    if (key === this.mergedPeersKey) return;
+    this.mergedPeersKey = key;
+    const merged = mergeAllocations([
+      { node: this.nodeName, entries: this.allocationEntries },
+      ...peers.map((p) => ({ node: p.node, entries: p.table.entries })),
+    ]);
+    const outcome = activate(this.active.load, merged.state, this.active.loadedAt);
+    if (!outcome.ok) return;
+    const before = this.allocationTableDigest;
+    this.active = outcome.active;
+    this.refreshAllocationEntries(merged.entries);
+    if (this.allocationTableDigest === before) return;
+    this.mergedPeersKey = "";
+    this.persistAllocation();
+    this.recordConfigMetrics();
+    this.trackVips();
+    this.event(
+      "allocationMerged",
+      `adopted the cluster's allocation (merged with ${differing.map((p) => p.node).join(", ")})`,
+    );
   }
 
   private ownerChanged(group: VipGroup, before: string | undefined, after: string | undefined): void {
@@ -464,15 +513,19 @@ export class Daemon {
   private localMetadata(): MemberMetadata {
     const eligible: string[] = [];
     const ineligible: { vip: string; reason: string }[] = [];
+    const interfaces: Record<string, string> = {};
     for (const ip of this.active.groups.flatMap((g) => g.ips)) {
       const report = this.localReport(ip);
-      if (report.eligible) eligible.push(ip);
-      else ineligible.push({ vip: ip, reason: report.reason ?? "not eligible" });
+      if (report.eligible) {
+        eligible.push(ip);
+        if (report.interface) interfaces[ip] = report.interface;
+      } else ineligible.push({ vip: ip, reason: report.reason ?? "not eligible" });
     }
     return {
       labels: this.settings.labels,
       manifestDigest: this.active.load.digest,
-      eligibility: { eligible: eligible.sort(), ineligible },
+      eligibility: { eligible: eligible.sort(), ineligible, interfaces },
+      allocation: { digest: this.allocationTableDigest, entries: this.allocationEntries },
     };
   }
 

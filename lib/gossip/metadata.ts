@@ -4,6 +4,7 @@
 // ones (thousands of VIPs) are fetched by digest in chunks from the member, so gossip stays small.
 import { createHash } from "node:crypto";
 import { deflateRawSync, inflateRawSync } from "node:zlib";
+import type { AllocationEntry } from "../alloc/agreement";
 
 export interface Ineligible {
   readonly vip: string;
@@ -16,6 +17,13 @@ export interface MemberMetadata {
   readonly eligibility: {
     readonly eligible: readonly string[];
     readonly ineligible: readonly Ineligible[];
+    /** ip -> the interface the member would announce it on, for `vipd status` on every node. */
+    readonly interfaces?: Readonly<Record<string, string>>;
+  };
+  /** The member's allocation table, so members with different histories converge on one. */
+  readonly allocation?: {
+    readonly digest: string;
+    readonly entries: readonly AllocationEntry[];
   };
 }
 
@@ -38,6 +46,18 @@ export function encodeMetadata(m: MemberMetadata): Buffer {
     m.manifestDigest,
     [...m.eligibility.eligible],
     m.eligibility.ineligible.map((x) => [x.vip, x.reason]),
+    ...(m.eligibility.interfaces || m.allocation
+      ? [
+          m.eligibility.interfaces
+            ? Object.keys(m.eligibility.interfaces)
+                .sort()
+                .map((ip) => [ip, m.eligibility.interfaces?.[ip] ?? ""])
+            : null,
+          m.allocation
+            ? [m.allocation.digest, m.allocation.entries.map((e) => [e.service, [...e.ips], e.pool, e.since])]
+            : null,
+        ]
+      : []),
   ];
   return deflateRawSync(Buffer.from(JSON.stringify(tuple)));
 }
@@ -56,23 +76,51 @@ export function decodeMetadata(b: Buffer, maxInflated = 64 * 1024 * 1024): Membe
   } catch (e) {
     throw new MetadataError(`metadata: ${(e as Error).message}`);
   }
-  if (!Array.isArray(raw) || raw.length !== 5 || raw[0] !== FORMAT)
+  if (!Array.isArray(raw) || (raw.length !== 5 && raw.length !== 7) || raw[0] !== FORMAT)
     throw new MetadataError("metadata: bad format");
-  const [, labels, manifestDigest, eligible, ineligible] = raw as unknown[];
+  const [, labels, manifestDigest, eligible, ineligible, interfaces = null, allocation = null] =
+    raw as unknown[];
   if (!Array.isArray(labels) || !labels.every((p) => isStringArray(p) && p.length === 2))
     throw new MetadataError("metadata: bad labels");
   if (typeof manifestDigest !== "string" || !isStringArray(eligible))
     throw new MetadataError("metadata: bad fields");
   if (!Array.isArray(ineligible) || !ineligible.every((p) => isStringArray(p) && p.length === 2))
     throw new MetadataError("metadata: bad ineligible");
+  if (
+    interfaces !== null &&
+    (!Array.isArray(interfaces) || !interfaces.every((p) => isStringArray(p) && p.length === 2))
+  )
+    throw new MetadataError("metadata: bad interfaces");
+  const entries = decodeAllocation(allocation);
   return {
     labels: Object.fromEntries(labels as [string, string][]),
     manifestDigest,
     eligibility: {
       eligible,
       ineligible: (ineligible as [string, string][]).map(([vip, reason]) => ({ vip, reason })),
+      ...(interfaces !== null ? { interfaces: Object.fromEntries(interfaces as [string, string][]) } : {}),
     },
+    ...(entries ? { allocation: entries } : {}),
   };
+}
+
+function decodeAllocation(raw: unknown): MemberMetadata["allocation"] {
+  if (raw === null) return undefined;
+  if (!Array.isArray(raw) || raw.length !== 2 || typeof raw[0] !== "string" || !Array.isArray(raw[1]))
+    throw new MetadataError("metadata: bad allocation");
+  const entries = (raw[1] as unknown[]).map((e): AllocationEntry => {
+    if (
+      !Array.isArray(e) ||
+      e.length !== 4 ||
+      typeof e[0] !== "string" ||
+      !isStringArray(e[1]) ||
+      typeof e[2] !== "string" ||
+      typeof e[3] !== "number"
+    )
+      throw new MetadataError("metadata: bad allocation entry");
+    return { service: e[0], ips: e[1], pool: e[2], since: e[3] };
+  });
+  return { digest: raw[0], entries };
 }
 
 /** First 8 bytes of SHA-256 of the encoded record, as 16 hex chars. */

@@ -1,0 +1,72 @@
+// Allocation agreement across nodes. Every node runs the same allocator on the same manifests, but their
+// histories can differ (a node was down while a service was added, one node's file was edited). Each member
+// gossips its table; the tables are merged by one deterministic rule and fed back to the allocator as
+// `previous`, so members on the same manifests converge on the same IPs.
+//
+// Rule: per service, the earliest allocation wins (`since`, then the lower node name on a tie). The
+// allocator then re-validates the merged table against the local config: on a clash of IPs the earlier
+// service key keeps the IP and the other is reallocated, exactly as for a node's own previous state.
+import { createHash } from "node:crypto";
+import type { AllocationState, Assignment } from "./types";
+
+export interface AllocationEntry {
+  readonly service: string;
+  readonly ips: readonly string[];
+  readonly pool: string;
+  /** ms since the epoch when this allocation was first made. */
+  readonly since: number;
+}
+
+export interface MemberTable {
+  readonly node: string;
+  readonly entries: readonly AllocationEntry[];
+}
+
+/** The merged table, as the allocator's `previous`, plus the winning entries (to keep their `since`). */
+export function mergeAllocations(tables: readonly MemberTable[]): {
+  state: AllocationState;
+  entries: Map<string, AllocationEntry>;
+} {
+  const winners = new Map<string, { entry: AllocationEntry; node: string }>();
+  for (const table of tables) {
+    for (const entry of table.entries) {
+      const held = winners.get(entry.service);
+      const earlier =
+        !held ||
+        entry.since < held.entry.since ||
+        (entry.since === held.entry.since && table.node < held.node);
+      if (earlier) winners.set(entry.service, { entry, node: table.node });
+    }
+  }
+  const keys = [...winners.keys()].sort();
+  const assignments: Record<string, { ips: readonly string[]; pool: string }> = {};
+  const entries = new Map<string, AllocationEntry>();
+  for (const key of keys) {
+    const { entry } = winners.get(key)!;
+    assignments[key] = { ips: entry.ips, pool: entry.pool };
+    entries.set(key, entry);
+  }
+  return { state: { version: 1, assignments }, entries };
+}
+
+/** Entries for a fresh allocation: kept allocations keep their `since`, new or moved ones start now. */
+export function entriesFor(
+  assignments: readonly Assignment[],
+  known: ReadonlyMap<string, AllocationEntry>,
+  now: number,
+): AllocationEntry[] {
+  return assignments.map((a) => {
+    const before = known.get(a.service);
+    const same = before && before.pool === a.pool && before.ips.join(",") === a.ips.join(",");
+    return { service: a.service, ips: a.ips, pool: a.pool, since: same ? before.since : now };
+  });
+}
+
+/** Digest of who holds what (not when), so equal allocations compare equal whatever their history. */
+export function allocationDigest(entries: readonly AllocationEntry[]): string {
+  const canonical = [...entries]
+    .sort((a, b) => a.service.localeCompare(b.service))
+    .map((e) => `${e.service}=${e.ips.join(",")}@${e.pool}`)
+    .join("\n");
+  return createHash("sha256").update(canonical).digest("hex").slice(0, 16);
+}
