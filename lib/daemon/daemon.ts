@@ -3,12 +3,12 @@
 // from the current view, then make the kernel match. Decisions live in the pure modules; this file only
 // moves data between them and the I/O edges.
 import { watch as watchFiles, type FSWatcher } from "chokidar";
-import { readFileSync } from "node:fs";
+import { readFileSync, statSync } from "node:fs";
 import type { Server } from "node:http";
 import { join } from "node:path";
 import { allocationDigest, entriesFor, mergeAllocations, type AllocationEntry } from "../alloc/agreement";
 import { readAllocationState, writeAllocationState } from "../alloc/state-file";
-import { loadManifests } from "../config/load";
+import { expandPaths, loadManifests } from "../config/load";
 import { matchesSelector } from "../config/selectors";
 import type { Settings } from "../config/settings";
 import {
@@ -91,6 +91,7 @@ export class Daemon {
   private allocationTableDigest = "";
   /** Peers' table digests last merged, so an unchanged view is not merged again. */
   private mergedPeersKey = "";
+  private manifestStamp = "";
 
   constructor(private readonly options: DaemonOptions) {
     this.settings = options.settings;
@@ -158,13 +159,20 @@ export class Daemon {
       ready: () => this.ready,
     });
     this.watchManifests();
-    this.tick = setInterval(() => this.scheduleReconcile(), TICK_MS);
+    this.manifestStamp = manifestSignature(this.settings.manifests);
+    this.tick = setInterval(() => {
+      // A safety net under the watcher: a change it missed is still picked up within a tick.
+      if (manifestSignature(this.settings.manifests) !== this.manifestStamp)
+        this.reload("manifest changed on disk");
+      this.scheduleReconcile();
+    }, TICK_MS);
     this.scheduleReconcile();
   }
 
   /** Re-reads the manifests. A failure keeps the config in force and marks it stale. */
   reload(trigger: string): void {
     if (this.stopping) return;
+    this.manifestStamp = manifestSignature(this.settings.manifests);
     const outcome = activate(
       loadManifests(this.settings.manifests),
       this.active.allocation.state,
@@ -682,6 +690,20 @@ export class Daemon {
     });
     if (this.events.length > MAX_EVENTS) this.events.shift();
   }
+}
+
+/** Size and mtime of every manifest file: cheap to compute every tick, changes with any write. */
+function manifestSignature(paths: readonly string[]): string {
+  return expandPaths(paths, [])
+    .map((file) => {
+      try {
+        const st = statSync(file);
+        return `${file}:${st.size}:${st.mtimeMs}`;
+      } catch {
+        return `${file}:missing`;
+      }
+    })
+    .join("|");
 }
 
 function splitListen(listen: string): [string, number] {

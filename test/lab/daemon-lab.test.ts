@@ -7,7 +7,7 @@ import { promisify } from "node:util";
 import type { AgentHandle } from "./agent-protocol";
 import { LAB_MANIFESTS, VipdCluster } from "./cluster";
 import { Lab } from "./lab";
-import { capturedGarps, capturedNas, startCapture } from "./lab-helpers";
+import { capturedGarps, capturedNas, msBetween, startCapture } from "./lab-helpers";
 
 const V4 = "198.51.100.50"; // kube-system/traefik, the first address of default-pool
 const V6 = "2001:db8:100::50"; // default/web6
@@ -81,7 +81,7 @@ test("exactly one owner per VIP; the client reaches it and its neighbour entry n
   }
 });
 
-test("crash: SIGKILL the owner, the new owner's GARP reaches the client within 1 s", async () => {
+test("crash: SIGKILL the owner, the new owner's GARP reaches the client within 1 s", async (t) => {
   const owner = await singleHolder(V4, 5000);
   const killedAt = process.hrtime.bigint();
   cluster.signal(nodeNumber(owner), "SIGKILL");
@@ -94,6 +94,12 @@ test("crash: SIGKILL the owner, the new owner's GARP reaches the client within 1
     1000,
   );
   assert.ok(newOwner <= 1000);
+  const garp = capturedGarps(capture, V4, killedAt).find(
+    (f) => f.senderMac !== cluster.node(nodeNumber(owner)).member.eth0.mac,
+  );
+  t.diagnostic(
+    `failover: first GARP from the new owner ${garp ? msBetween(killedAt, garp.at).toFixed(1) : "?"} ms after SIGKILL`,
+  );
   // The killed daemon's namespace still holds the address (a killed process cannot clean up), so look for
   // the survivors: exactly one of them holds it.
   await cluster.until(
@@ -108,7 +114,7 @@ test("crash: SIGKILL the owner, the new owner's GARP reaches the client within 1
   await singleHolder(V6, 3000);
 });
 
-test("graceful stop: the new owner announces before the old one lets go, and the old one is silent after", async () => {
+test("graceful stop: the new owner announces before the old one lets go, and the old one is silent after", async (t) => {
   const owner = await singleHolder(V4, 5000);
   const oldMac = cluster.node(nodeNumber(owner)).member.eth0.mac;
   const stoppedAt = process.hrtime.bigint();
@@ -116,6 +122,9 @@ test("graceful stop: the new owner announces before the old one lets go, and the
   const frames = capturedGarps(capture, V4, stoppedAt);
   const firstNew = frames.find((f) => f.senderMac !== oldMac);
   assert.ok(firstNew, "the new owner sent a GARP");
+  t.diagnostic(
+    `graceful stop: new owner's first GARP ${msBetween(stoppedAt, firstNew.at).toFixed(1)} ms after SIGTERM`,
+  );
   assert.equal(
     frames.filter((f) => f.senderMac === oldMac && f.at > firstNew.at).length,
     0,
@@ -162,7 +171,7 @@ test("stall: SIGSTOP the owner for 3 s; at most one owner within 2 s of SIGCONT"
   );
 });
 
-test("reload: add a service, remove it, bad YAML keeps everything and sets stale, a fix clears it", async () => {
+test("reload: add a service, remove it, bad YAML keeps everything and sets stale, a fix clears it", async (t) => {
   const extra = `---
 apiVersion: v1
 kind: Service
@@ -174,6 +183,7 @@ spec: {type: LoadBalancer, ports: [{port: 8080, protocol: TCP}]}
   };
   const before = await cluster.status(1);
   const used = new Set(before.vips.flatMap((v) => v.ips));
+  const writtenAt = process.hrtime.bigint();
   write(LAB_MANIFESTS + extra);
   let added = "";
   await cluster.until(
@@ -187,6 +197,11 @@ spec: {type: LoadBalancer, ports: [{port: 8080, protocol: TCP}]}
     20,
   );
   assert.ok(!used.has(added), "the new service got a free address");
+  const firstGarp = capturedGarps(capture, added, writtenAt)[0];
+  assert.ok(firstGarp, "the winner announced the new service");
+  t.diagnostic(
+    `reload: the winner's first GARP for ${added} ${msBetween(writtenAt, firstGarp.at).toFixed(1)} ms after the write`,
+  );
   write(LAB_MANIFESTS);
   await cluster.until(
     "the removed service gone everywhere",
