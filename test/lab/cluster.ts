@@ -158,6 +158,22 @@ export class VipdCluster {
     }
   }
 
+  /** `vipd status` as an operator sees it on node n (text; extra flags such as `--ip X`). */
+  async statusText(n: number, ...flags: string[]): Promise<string> {
+    const { stdout } = await execFileAsync("ip", [
+      "netns",
+      "exec",
+      this.node(n).member.ns,
+      process.execPath,
+      VIPD,
+      "status",
+      "--address",
+      `http://${METRICS}`,
+      ...flags,
+    ]);
+    return stdout;
+  }
+
   /** `/status` of node n, fetched from inside its namespace. */
   async status(n: number): Promise<DaemonStatus> {
     const { stdout } = await execFileAsync("ip", [

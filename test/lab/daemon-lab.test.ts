@@ -276,4 +276,17 @@ test("metrics and status carry the documented names, and vipd status prints the 
   const status = await cluster.status(1);
   assert.equal(status.members.length, 3);
   assert.ok(status.vips.every((v) => Array.isArray(v.ranking) && v.pool !== ""));
+  const owner = status.vips.find((v) => v.ips.includes(V4))?.owner ?? "";
+  assert.notEqual(owner, "");
+  const text = await cluster.statusText(1);
+  assert.match(text, /^SERVICE\s+IP\s+POOL\s+NODE\s+INTERFACE\s+SINCE$/m);
+  assert.match(
+    text,
+    new RegExp(`^kube-system/traefik\\s+198\\.51\\.100\\.50\\s+default-pool\\s+${owner}\\s+eth0`, "m"),
+  );
+  assert.match(text, /^NODE\s+ADDRESS\s+STATE\s+VIPS$/m);
+  assert.match(text, /^EVENTS$/m);
+  const explain = await cluster.statusText(1, "--ip", V4);
+  assert.match(explain, new RegExp(`announced by ${owner}`));
+  assert.match(explain, new RegExp(`^1\\s+${owner}\\s+\\d+\\s+[0-9a-f]{8}\\s+OWNER$`, "m"));
 });
