@@ -85,7 +85,8 @@ export class Daemon {
   private readonly failedOwnerAt = new Map<string, number>();
   private readonly events: StatusEvent[] = [];
   private lastMetadata = "";
-  private readonly gossipSynced = new Map<string, number>();
+  /** Counter values already added to prom-client, by source key (gossip stats, announcer frames). */
+  private readonly syncedCounters = new Map<string, number>();
   /** This node's allocation table with each entry's `since`, as gossiped. */
   private allocationEntries: AllocationEntry[] = [];
   private allocationTableDigest = "";
@@ -448,9 +449,6 @@ export class Daemon {
         this.metrics.failoverSeconds.observe((performance.now() - failedAt) / 1000);
         this.failedOwnerAt.delete(group.electionIp);
       }
-      for (const itf of choice.interfaces) {
-        this.metrics.gratuitousSent.inc({ ip: added.ip, interface: itf }, added.ip.includes(":") ? 1 : 2);
-      }
       this.log.log(
         "info",
         added.repaired ? "addressRepaired" : "addressAdded",
@@ -651,14 +649,25 @@ export class Daemon {
       }
     }
     this.syncGossipCounters(this.memberlist.stats());
+    this.syncFrameCounters();
+  }
+
+  /** Every frame the announcer handed to the kernel, all rounds included, by ip and interface. */
+  private syncFrameCounters(): void {
+    for (const c of this.announcer.frameCounts()) {
+      const key = `frames/${c.ip}/${c.interface}/${c.kind}`;
+      const delta = c.count - (this.syncedCounters.get(key) ?? 0);
+      if (delta > 0) this.metrics.gratuitousSent.inc({ ip: c.ip, interface: c.interface }, delta);
+      this.syncedCounters.set(key, c.count);
+    }
   }
 
   /** prom-client counters only go up by increments: add what the gossip layer counted since last time. */
   private syncGossipCounters(stats: GossipStats): void {
     const add = (key: string, value: number, inc: (delta: number) => void): void => {
-      const delta = value - (this.gossipSynced.get(key) ?? 0);
+      const delta = value - (this.syncedCounters.get(key) ?? 0);
       if (delta > 0) inc(delta);
-      this.gossipSynced.set(key, value);
+      this.syncedCounters.set(key, value);
     };
     for (const [direction, counts] of [
       ["in", stats.messagesIn],
