@@ -12,7 +12,8 @@ import { loadSettings, type SettingsFlags } from "../lib/config/settings";
 import type { Diagnostic } from "../lib/config/types";
 import { renderIpExplanation, renderStatus } from "../lib/cli/status-report";
 import { Daemon } from "../lib/daemon/daemon";
-import { createLogger } from "../lib/daemon/log";
+import { createLogger, type Logger } from "../lib/daemon/log";
+import { ServiceNotifier } from "../lib/daemon/sd-notify";
 import type { DaemonStatus } from "../lib/daemon/status-types";
 import { generateKey } from "../lib/gossip/keyring";
 
@@ -94,6 +95,7 @@ async function run(args: string[]): Promise<number> {
   if (!loaded.settings) return 1;
   const settings = loaded.settings;
   const logger = createLogger();
+  const notifier = openNotifier(logger);
   const daemon = new Daemon({
     settings,
     logger,
@@ -101,11 +103,14 @@ async function run(args: string[]): Promise<number> {
     insecure: settings.cluster.insecure,
     clusterLabel: settings.cluster.label,
     profile: settings.cluster.profile,
+    notifier,
   });
   try {
     await daemon.start();
   } catch (error) {
-    process.stderr.write(`vipd: ${error instanceof Error ? error.message : String(error)}\n`);
+    const message = error instanceof Error ? error.message : String(error);
+    notifier?.status(`failed to start: ${message.split("\n")[0]}`);
+    process.stderr.write(`vipd: ${message}\n`);
     return 1;
   }
   return new Promise<number>(() => {
@@ -126,8 +131,31 @@ async function run(args: string[]): Promise<number> {
     };
     process.once("SIGTERM", () => stop("SIGTERM"));
     process.once("SIGINT", () => stop("SIGINT"));
-    process.on("SIGHUP", () => daemon.reload("SIGHUP"));
+    process.on("SIGHUP", () => {
+      notifier?.reloading();
+      daemon.reload("SIGHUP");
+      notifier?.reloaded();
+    });
   });
+}
+
+/** The systemd notifier when started by systemd (NOTIFY_SOCKET set); a broken one only costs a warning. */
+function openNotifier(logger: Logger): ServiceNotifier | undefined {
+  try {
+    const notifier = new ServiceNotifier();
+    if (!notifier.enabled) return undefined;
+    const pace = notifier.watchdogPaceMs;
+    logger.log(
+      "info",
+      "systemdNotify",
+      `notifying systemd through ${notifier.transportKind}` +
+        (pace === undefined ? ", no watchdog" : `, watchdog ping every ${pace} ms`),
+    );
+    return notifier;
+  } catch (error) {
+    logger.log("warn", "systemdNotify", `cannot notify systemd: ${(error as Error).message}`);
+    return undefined;
+  }
 }
 
 async function status(args: string[]): Promise<number> {

@@ -36,6 +36,7 @@ import { activate, type ActiveConfig } from "./config-state";
 import { startHttpServer } from "./http-server";
 import type { Logger } from "./log";
 import { createMetrics, type Metrics } from "./metrics";
+import type { ServiceNotifier } from "./sd-notify";
 import type { DaemonStatus, StatusEvent, StatusVip } from "./status-types";
 
 export interface DaemonOptions {
@@ -47,6 +48,8 @@ export interface DaemonOptions {
   readonly profile?: GossipProfileName;
   readonly insecure?: boolean;
   readonly clusterLabel?: string;
+  /** systemd readiness and watchdog; the reconcile loop feeds it. */
+  readonly notifier?: ServiceNotifier;
 }
 
 interface Ownership {
@@ -161,12 +164,14 @@ export class Daemon {
     });
     this.watchManifests();
     this.manifestStamp = manifestSignature(this.settings.manifests);
+    // The watchdog is fed by the loop, so the loop must run at least at the watchdog's pace.
+    const tickMs = Math.min(TICK_MS, this.options.notifier?.watchdogPaceMs ?? TICK_MS);
     this.tick = setInterval(() => {
       // A safety net under the watcher: a change it missed is still picked up within a tick.
       if (manifestSignature(this.settings.manifests) !== this.manifestStamp)
         this.reload("manifest changed on disk");
       this.scheduleReconcile();
-    }, TICK_MS);
+    }, tickMs);
     this.scheduleReconcile();
   }
 
@@ -213,6 +218,7 @@ export class Daemon {
   async stop(): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
+    this.options.notifier?.stopping();
     this.event("stopping", "leaving the cluster");
     if (this.tick) clearInterval(this.tick);
     if (this.reloadTimer) clearTimeout(this.reloadTimer);
@@ -339,6 +345,13 @@ export class Daemon {
     this.announcedMetric(desired);
     this.countMembers(members);
     void this.reconciler.setDesired(desired);
+    this.options.notifier?.loop({
+      ready: this.ready,
+      ownedIps: desired.size,
+      totalIps: this.active.groups.reduce((n, g) => n + g.ips.length, 0),
+      membersAlive: members.filter((m) => m.state === "alive").length,
+      members: members.filter((m) => m.state !== "left").length,
+    });
   }
 
   /** Eligibility as each member reports it; this node's own is read fresh from the tracker. */

@@ -67,13 +67,23 @@ export interface ClusterNode {
   log: string;
 }
 
+/**
+ * The command line that starts a node's daemon, given the `vipd run ...` arguments. Called right before
+ * each launch, so it may also prepare the node's folder (owner, modes). Default: this Node and dist/.
+ */
+export type Launcher = (node: ClusterNode, vipdArgs: readonly string[]) => readonly string[];
+
+const defaultLauncher: Launcher = (_node, vipdArgs) => [process.execPath, VIPD, ...vipdArgs];
+
 export class VipdCluster {
   readonly nodes: ClusterNode[] = [];
-  private readonly root: string;
+  /** Holds each node's folder; private to root (0700) unless a launcher opens it. */
+  readonly root: string;
 
   private constructor(
     readonly lab: Lab,
     manifests: string,
+    private readonly launcher: Launcher,
   ) {
     this.root = mkdtempSync(join(tmpdir(), `vipd-${lab.prefix}-`));
     const key = generateKey();
@@ -111,8 +121,12 @@ export class VipdCluster {
     }
   }
 
-  static async start(lab: Lab, manifests = LAB_MANIFESTS): Promise<VipdCluster> {
-    const cluster = new VipdCluster(lab, manifests);
+  static async start(
+    lab: Lab,
+    manifests = LAB_MANIFESTS,
+    launcher: Launcher = defaultLauncher,
+  ): Promise<VipdCluster> {
+    const cluster = new VipdCluster(lab, manifests, launcher);
     for (const node of cluster.nodes) cluster.launch(node);
     await Promise.all(cluster.nodes.map((node) => cluster.waitReady(node)));
     return cluster;
@@ -125,12 +139,9 @@ export class VipdCluster {
   }
 
   launch(node: ClusterNode): void {
-    const child = this.lab.spawnIn(node.member.ns, process.execPath, [
-      VIPD,
-      "run",
-      "--config",
-      join(node.dir, "vipd.yaml"),
-    ]);
+    const [command, ...args] = this.launcher(node, ["run", "--config", join(node.dir, "vipd.yaml")]);
+    if (!command) throw new Error("launcher returned an empty command");
+    const child = this.lab.spawnIn(node.member.ns, command, args);
     node.process = child;
     const append = (chunk: Buffer): void => {
       node.log += chunk.toString();

@@ -1,0 +1,121 @@
+#!/bin/sh
+# Installs a built vipd: the program under /opt/vipd (compiled dist/, production node_modules,
+# package.json), a `vipd` command, the systemd unit, the `vipd` system user and the example config.
+#
+#   sudo scripts/install.sh                 install or upgrade (restarts a running vipd)
+#   sudo scripts/install.sh --uninstall     remove the program and unit; /etc/vipd and /var/lib/vipd stay
+#   DESTDIR=/tmp/root scripts/install.sh    stage into a directory tree (packaging, tests): no user, no systemctl
+#
+# /etc/vipd is never overwritten: the example config is copied only when the folder does not exist yet.
+# Environment: DESTDIR, NODE (the node binary to run vipd with; default: the one on PATH),
+# VIPD_NO_BUILD=1 (use the existing dist/ instead of running `npm run build`).
+set -eu
+
+SRC=$(cd "$(dirname "$0")/.." && pwd)
+DESTDIR=${DESTDIR:-}
+PREFIX=/opt/vipd
+UNIT_DIR=/etc/systemd/system
+CONF_DIR=/etc/vipd
+
+say() { printf 'vipd install: %s\n' "$*"; }
+die() { printf 'vipd install: %s\n' "$*" >&2; exit 1; }
+
+# Only acts on the live system: never with DESTDIR, and only when systemd is the running init.
+systemd_running() { [ -z "$DESTDIR" ] && [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; }
+
+uninstall() {
+  if systemd_running; then
+    systemctl disable --now vipd.service || true
+  fi
+  rm -rf "$DESTDIR$PREFIX" "$DESTDIR$UNIT_DIR/vipd.service" "$DESTDIR/usr/lib/sysusers.d/vipd.conf"
+  if [ -L "$DESTDIR/usr/bin/vipd" ]; then rm -f "$DESTDIR/usr/bin/vipd"; fi
+  if systemd_running; then systemctl daemon-reload; fi
+  say "removed $PREFIX and the unit; kept $CONF_DIR and /var/lib/vipd (remove them, and the vipd user, by hand)"
+}
+
+if [ "${1:-}" = "--uninstall" ]; then
+  uninstall
+  exit 0
+fi
+[ $# -eq 0 ] || die "unknown argument $1 (usage: install.sh [--uninstall])"
+
+# The node binary. ProtectHome= hides /root and /home from the service, so a node installed there (nvm)
+# is copied next to vipd instead of being referenced.
+NODE=${NODE:-$(command -v node || true)}
+[ -n "$NODE" ] || die "node not found on PATH (set NODE=/path/to/node)"
+NODE=$(readlink -f "$NODE")
+
+if [ "${VIPD_NO_BUILD:-}" != 1 ]; then
+  (cd "$SRC" && npm run build --silent)
+fi
+[ -f "$SRC/dist/daemon/vipd.js" ] || die "$SRC/dist/daemon/vipd.js is missing: build first (npm run build)"
+[ -d "$SRC/node_modules" ] || die "$SRC/node_modules is missing: run npm ci first"
+
+# Stage the whole program next to its final place, then swap, so a running vipd never sees half a tree.
+TARGET="$DESTDIR$PREFIX"
+STAGE="$TARGET.new.$$"
+mkdir -p "$(dirname "$TARGET")"
+rm -rf "$STAGE"
+trap 'rm -rf "$STAGE"' EXIT
+mkdir -p "$STAGE/dist" "$STAGE/bin"
+cp -R "$SRC/dist/daemon" "$SRC/dist/lib" "$STAGE/dist/"
+find "$STAGE/dist" -name '*.map' -exec rm -f {} +
+cp "$SRC/package.json" "$SRC/package-lock.json" "$SRC/README.md" "$STAGE/"
+cp -R "$SRC/systemd" "$SRC/etc" "$STAGE/"
+cp -R "$SRC/node_modules" "$STAGE/"
+# Offline: drops the dev dependencies from the copied tree, keeps the native builds of the others.
+(cd "$STAGE" && npm prune --omit=dev --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null)
+find "$STAGE/node_modules" -depth -type d -empty -delete
+
+case "$NODE" in
+  /root/* | /home/*)
+    cp "$NODE" "$STAGE/bin/node"
+    RUN_NODE="$PREFIX/bin/node"
+    ;;
+  *) RUN_NODE=$NODE ;;
+esac
+cat >"$STAGE/bin/vipd" <<EOF
+#!/bin/sh
+exec $RUN_NODE $PREFIX/dist/daemon/vipd.js "\$@"
+EOF
+chmod 0755 "$STAGE/bin/vipd"
+chmod -R u=rwX,go=rX "$STAGE"
+
+if [ -e "$TARGET" ]; then
+  rm -rf "$TARGET.old"
+  mv "$TARGET" "$TARGET.old"
+fi
+mv "$STAGE" "$TARGET"
+rm -rf "$TARGET.old"
+trap - EXIT
+say "installed $PREFIX (node: $RUN_NODE)"
+
+mkdir -p "$DESTDIR/usr/bin"
+ln -sfn "$PREFIX/bin/vipd" "$DESTDIR/usr/bin/vipd"
+
+install -D -m 0644 "$SRC/systemd/vipd.service" "$DESTDIR$UNIT_DIR/vipd.service"
+install -D -m 0644 "$SRC/systemd/vipd.sysusers" "$DESTDIR/usr/lib/sysusers.d/vipd.conf"
+
+if [ -z "$DESTDIR" ] && ! getent passwd vipd >/dev/null 2>&1; then
+  useradd --system --user-group --no-create-home --home-dir /var/lib/vipd --shell /usr/sbin/nologin \
+    --comment "vipd virtual-IP daemon" vipd
+  say "created system user vipd"
+fi
+
+if [ -e "$DESTDIR$CONF_DIR" ]; then
+  say "$CONF_DIR exists: left as it is"
+else
+  mkdir -p "$DESTDIR$CONF_DIR"
+  cp "$SRC/etc/vipd/vipd.yaml" "$SRC/etc/vipd/pools.yaml" "$DESTDIR$CONF_DIR/"
+  chmod 0750 "$DESTDIR$CONF_DIR"
+  chmod 0640 "$DESTDIR$CONF_DIR"/*
+  # The gossip key will live here: readable by the daemon's group, by nobody else.
+  if [ -z "$DESTDIR" ]; then chgrp -R vipd "$CONF_DIR"; fi
+  say "installed the example config in $CONF_DIR"
+fi
+
+if systemd_running; then
+  systemctl daemon-reload
+  systemctl try-restart vipd.service
+  say "systemd reloaded; enable with: systemctl enable --now vipd"
+fi
