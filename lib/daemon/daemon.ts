@@ -96,6 +96,7 @@ export class Daemon {
   /** Peers' table digests last merged, so an unchanged view is not merged again. */
   private mergedPeersKey = "";
   private manifestStamp = "";
+  private keyring: Keyring | undefined;
 
   constructor(private readonly options: DaemonOptions) {
     this.settings = options.settings;
@@ -121,6 +122,7 @@ export class Daemon {
     this.logAllocation();
 
     const keyring = this.readKeyring();
+    this.keyring = keyring;
     this.event("started", `vipd ${this.options.version} starting as "${this.nodeName}"`);
     this.watch = await NetlinkWatch.start();
     this.transport = new KernelTransport();
@@ -178,6 +180,7 @@ export class Daemon {
   /** Re-reads the manifests. A failure keeps the config in force and marks it stale. */
   reload(trigger: string): void {
     if (this.stopping) return;
+    if (trigger === "SIGHUP") this.reloadKeyring();
     this.manifestStamp = manifestSignature(this.settings.manifests);
     const outcome = activate(
       loadManifests(this.settings.manifests),
@@ -600,7 +603,7 @@ export class Daemon {
 
   private recordConfigMetrics(): void {
     this.metrics.configLoaded.set(1);
-    this.metrics.configStale.set(0);
+    this.metrics.configStale.set(this.stale ? 1 : 0);
     this.metrics.configLastReload.set(this.active.loadedAt.getTime() / 1000);
     this.metrics.allocationErrors.set(this.active.allocation.errors.length);
     this.metrics.poolAddresses.reset();
@@ -622,6 +625,28 @@ export class Daemon {
       this.log.log("warn", "AllocationFailed", `Failed to allocate IP for "${e.service}": ${e.message}`, {
         service: e.service,
       });
+    }
+  }
+
+  /**
+   * Key rotation without restarts: the file's keys replace the running ones in place (new keys added, the
+   * first line made primary, keys no longer listed dropped). A bad file keeps the running keys.
+   */
+  private reloadKeyring(): void {
+    const keyFile = this.settings.cluster.keyFile;
+    if (!this.keyring || keyFile === null) return;
+    try {
+      const wanted = parseKeyring(readFileSync(keyFile, "utf8")).list();
+      for (const key of wanted) this.keyring.addKey(key);
+      this.keyring.useKey(wanted[0] ?? "");
+      for (const key of this.keyring.list()) if (!wanted.includes(key)) this.keyring.removeKey(key);
+      this.event("keyringReloaded", `gossip keyring reloaded: ${wanted.length} key(s)`);
+    } catch (error) {
+      this.log.log(
+        "error",
+        "keyringInvalid",
+        `${keyFile}: ${(error as Error).message}; keeping the running keys`,
+      );
     }
   }
 

@@ -3,7 +3,9 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { promisify } from "node:util";
+import { generateKey } from "../../lib/gossip/keyring";
 import type { AgentHandle } from "./agent-protocol";
 import { LAB_MANIFESTS, VipdCluster } from "./cluster";
 import { Lab } from "./lab";
@@ -214,7 +216,7 @@ spec: {type: LoadBalancer, ports: [{port: 8080, protocol: TCP}]}
   write(LAB_MANIFESTS + "\n---\nkind: [unclosed\n");
   await cluster.until(
     "stale flag",
-    async () => /vipd_config_stale_bool 1/.test(await cluster.metrics(1)),
+    async () => /^vipd_config_stale_bool 1$/m.test(await cluster.metrics(1)),
     2000,
     50,
   );
@@ -225,7 +227,7 @@ spec: {type: LoadBalancer, ports: [{port: 8080, protocol: TCP}]}
   write(LAB_MANIFESTS);
   await cluster.until(
     "stale cleared",
-    async () => /vipd_config_stale_bool 0/.test(await cluster.metrics(1)),
+    async () => /^vipd_config_stale_bool 0$/m.test(await cluster.metrics(1)),
     2000,
     50,
   );
@@ -253,6 +255,41 @@ test("split manifests: a node with different manifests is flagged, and no IP has
     await new Promise((r) => setTimeout(r, 100));
   }
   writeFileSync(node3.manifestPath, original);
+});
+
+test("key rotation through SIGHUP in three steps loses no member", async () => {
+  const oldKey = readFileSync(join(cluster.node(1).dir, "gossip.key"), "utf8").trim();
+  const newKey = generateKey();
+  const steps = [`${oldKey}\n${newKey}\n`, `${newKey}\n${oldKey}\n`, `${newKey}\n`];
+  for (const [i, keys] of steps.entries()) {
+    for (const node of cluster.nodes) {
+      writeFileSync(join(node.dir, "gossip.key"), keys);
+      cluster.signal(node.n, "SIGHUP");
+    }
+    const want = i === 2 ? "1 key(s)" : "2 key(s)";
+    await cluster.until(
+      `rotation step ${i + 1} applied everywhere`,
+      async () => {
+        for (const node of cluster.nodes) {
+          const status = await cluster.status(node.n);
+          const reloaded = status.events.filter((e) => e.reason === "keyringReloaded").at(-1);
+          if (!reloaded?.message.includes(want)) return false;
+        }
+        return true;
+      },
+      3000,
+      50,
+    );
+  }
+  await new Promise((r) => setTimeout(r, 500));
+  for (const node of cluster.nodes) {
+    const members = (await cluster.status(node.n)).members;
+    assert.deepEqual(
+      members.map((m) => m.state),
+      ["alive", "alive", "alive"],
+      `${node.name} still sees everyone alive on the new key alone`,
+    );
+  }
 });
 
 test("metrics and status carry the documented names, and vipd status prints the tables", async () => {
