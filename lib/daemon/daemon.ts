@@ -13,12 +13,14 @@ import { matchesSelector } from "../config/selectors";
 import type { Settings } from "../config/settings";
 import {
   advertisementsFor,
+  failbackFor,
   ownerOf,
   type EligibilityReport,
   type ElectionResult,
   type MemberInfo,
   type VipGroup,
 } from "../election/election";
+import { quorumOf, type QuorumVerdict } from "../election/quorum";
 import { RealClock } from "../gossip/clock";
 import { gossipProfile, type GossipProfileName } from "../gossip/config";
 import { INSECURE_WARNING, NO_KEY_MESSAGE, parseKeyring, type Keyring } from "../gossip/keyring";
@@ -92,6 +94,10 @@ export class Daemon {
   /** Peers' table digests last merged, so an unchanged view is not merged again. */
   private mergedPeersKey = "";
   private manifestStamp = "";
+  /** Election IPs this node holds, gossiped so (re)joining nodes learn the current owners. */
+  private ownedGroups: string[] = [];
+  private quorumOk = true;
+  private quorumReason: string | undefined;
 
   constructor(private readonly options: DaemonOptions) {
     this.settings = options.settings;
@@ -261,6 +267,7 @@ export class Daemon {
         warnings.push(`${m.name} cannot serve ${x.vip}: ${x.reason}`);
     }
     for (const w of this.active.allocation.warnings) warnings.push(w.message);
+    if (this.quorumReason) warnings.unshift(`${this.quorumReason}: this node holds no VIPs`);
     return {
       node: this.nodeName,
       version: this.options.version,
@@ -307,7 +314,6 @@ export class Daemon {
   private reconcile(): void {
     this.lastLoopAt = Date.now();
     this.adoptPeerAllocations();
-    this.publishMetadata();
     const members = this.memberlist.members();
     const memberInfos: MemberInfo[] = members.map((m) => ({
       name: m.name,
@@ -315,18 +321,28 @@ export class Daemon {
       labels: m.name === this.nodeName ? this.settings.labels : (m.metadata?.labels ?? {}),
     }));
     const eligibilityView = this.eligibilityView(members);
+    const quorum = this.checkQuorum(members);
+    const claims = this.peerClaims(members);
     const desired = new Map<string, string>();
     const wanted = new Map<string, readonly string[]>();
+    const owned: string[] = [];
     for (const group of this.active.groups) {
       const current = this.ownership.get(group.electionIp);
-      const result = ownerOf(group, memberInfos, eligibilityView, this.active.config, {
-        failback: true,
+      const mine = current?.owner === this.nodeName ? [this.nodeName] : [];
+      const elected = ownerOf(group, memberInfos, eligibilityView, this.active.config, {
+        failback: failbackFor(group, this.active.config, this.settings.cluster.failback),
         currentOwner: current?.owner,
+        claimants: [...mine, ...(claims.get(group.electionIp) ?? [])],
       });
+      // Without quorum this node cannot know who owns what: it holds nothing and says why.
+      const result: ElectionResult = quorum.ok
+        ? elected
+        : { ranking: elected.ranking, interfaces: [], reason: quorum.reason };
       const owner = this.ready ? result.owner : undefined;
       this.elections.set(group.electionIp, result);
       if (owner !== current?.owner) this.ownerChanged(group, current?.owner, owner);
       if (owner !== this.nodeName) continue;
+      owned.push(group.electionIp);
       for (const ip of group.ips) {
         const choice = this.eligibility.choice(ip);
         if (!choice?.eligible) continue;
@@ -334,10 +350,42 @@ export class Daemon {
         wanted.set(ip, choice.interfaces);
       }
     }
+    this.ownedGroups = owned.sort();
+    this.publishMetadata();
     for (const ip of this.reconciler.desiredSet().keys()) if (!desired.has(ip)) this.announcer.withdraw(ip);
     this.announcedMetric(desired);
     this.countMembers(members);
     void this.reconciler.setDesired(desired);
+  }
+
+  /** Election IPs each live peer says it holds now (gossiped as `owned`). */
+  private peerClaims(members: readonly MemberView[]): Map<string, string[]> {
+    const claims = new Map<string, string[]>();
+    for (const m of members) {
+      if (m.name === this.nodeName || (m.state !== "alive" && m.state !== "suspect")) continue;
+      for (const ip of m.metadata?.owned ?? []) claims.set(ip, [...(claims.get(ip) ?? []), m.name]);
+    }
+    return claims;
+  }
+
+  private checkQuorum(members: readonly MemberView[]): QuorumVerdict {
+    const cluster = this.settings.cluster;
+    const verdict = quorumOf(
+      members.map((m) => m.state),
+      { mode: cluster.quorum, expect: cluster.expect ?? cluster.join.length + 1 },
+    );
+    this.metrics.quorum.set(verdict.ok ? 1 : 0);
+    if (verdict.ok !== this.quorumOk) {
+      this.quorumOk = verdict.ok;
+      if (verdict.ok)
+        this.event(
+          "quorumRegained",
+          `sees ${verdict.seen} members (${verdict.needed} needed): may hold VIPs`,
+        );
+      else this.event("quorumLost", `${verdict.reason ?? "no quorum"}: releasing every VIP`);
+    }
+    this.quorumReason = verdict.reason;
+    return verdict;
   }
 
   /** Eligibility as each member reports it; this node's own is read fresh from the tracker. */
@@ -534,6 +582,7 @@ export class Daemon {
       manifestDigest: this.active.load.digest,
       eligibility: { eligible: eligible.sort(), ineligible, interfaces },
       allocation: { digest: this.allocationTableDigest, entries: this.allocationEntries },
+      owned: this.ownedGroups,
     };
   }
 
