@@ -25,6 +25,9 @@ import { RealClock } from "../gossip/clock";
 import { gossipProfile, type GossipProfileName } from "../gossip/config";
 import { INSECURE_WARNING, NO_KEY_MESSAGE, parseKeyring, type Keyring } from "../gossip/keyring";
 import { Memberlist, type MemberView } from "../gossip/memberlist";
+import { HealthMonitor, type HealthEntry } from "../health/monitor";
+import type { HealthCheckSpec } from "../health/spec";
+import type { HealthState } from "../health/state";
 import type { MemberMetadata } from "../gossip/metadata";
 import type { GossipStats } from "../gossip/stats";
 import { UdpTransport } from "../gossip/udp-transport";
@@ -97,6 +100,9 @@ export class Daemon {
   /** Election IPs this node holds, gossiped so (re)joining nodes learn the current owners. */
   private ownedGroups: string[] = [];
   private quorumOk = true;
+  private readonly health = new HealthMonitor();
+  /** ip -> the services on it that have a health check. */
+  private checkedServicesByIp = new Map<string, string[]>();
   private quorumReason: string | undefined;
 
   constructor(private readonly options: DaemonOptions) {
@@ -133,6 +139,11 @@ export class Daemon {
       this.onAddressesReconciled(result),
     );
     this.trackVips();
+    this.health.onChange((entry, previous) => this.onHealthChange(entry, previous));
+    this.syncHealthChecks();
+    // Peers should learn this node's real health with its first metadata, not a "pending" that flips.
+    const longest = Math.max(0, ...this.health.entries().map((e) => e.spec.timeoutMs));
+    await this.health.firstRound(longest + 200);
 
     const [bindHost, bindPort] = splitListen(this.settings.cluster.bind);
     const udp = await UdpTransport.listen({ bindHost, port: bindPort });
@@ -211,6 +222,7 @@ export class Daemon {
       );
     }
     this.trackVips();
+    this.syncHealthChecks();
     this.scheduleReconcile();
   }
 
@@ -225,6 +237,7 @@ export class Daemon {
     // No frame from us after the new owner's first announcement.
     this.announcer.stop();
     await this.memberlist.leave();
+    this.health.close();
     await this.reconciler.releaseAll();
     this.memberlist.stop();
     this.eligibility.close();
@@ -296,6 +309,13 @@ export class Daemon {
         message: e.message,
       })),
       warnings,
+      health: this.health.entries().map((e) => ({
+        service: e.service,
+        check: e.spec.text,
+        status: e.state.status,
+        since: e.since.toISOString(),
+        ...(e.state.detail && e.state.status === "down" ? { detail: e.state.detail } : {}),
+      })),
       events: [...this.events],
     };
   }
@@ -312,6 +332,8 @@ export class Daemon {
   }
 
   private reconcile(): void {
+    // Health results can arrive while start() is still bringing up the gossip layer.
+    if (this.memberlist === undefined) return;
     this.lastLoopAt = Date.now();
     this.adoptPeerAllocations();
     const members = this.memberlist.members();
@@ -415,9 +437,67 @@ export class Daemon {
   private localReport(ip: string): EligibilityReport {
     const choice = this.eligibility.choice(ip);
     if (!choice) return { eligible: false, reason: "interfaces not known yet" };
-    return choice.eligible
-      ? { eligible: true, interface: choice.interfaces[0] }
-      : { eligible: false, reason: choice.reason };
+    if (!choice.eligible) return { eligible: false, reason: choice.reason };
+    const unhealthy = this.unhealthyReason(ip);
+    if (unhealthy) return { eligible: false, reason: unhealthy };
+    return { eligible: true, interface: choice.interfaces[0] };
+  }
+
+  /** Why a service on `ip` is not healthy on this node, or undefined when all of them are. */
+  private unhealthyReason(ip: string): string | undefined {
+    for (const service of this.checkedServicesByIp.get(ip) ?? []) {
+      const entry = this.health.state(service);
+      if (!entry || entry.state.status === "up") continue;
+      return entry.state.status === "pending"
+        ? `health check ${entry.spec.text} of ${service} has no result yet`
+        : `health check ${entry.spec.text} failing: ${entry.state.detail ?? "failed"}`;
+    }
+    return undefined;
+  }
+
+  /** Runs the checks of the services that have an IP; every node runs them, owner or not. */
+  private syncHealthChecks(): void {
+    const specs = new Map<string, HealthCheckSpec>();
+    const byIp = new Map<string, string[]>();
+    const services = new Map(this.active.config.services.map((s) => [s.key, s]));
+    for (const group of this.active.groups) {
+      for (const key of group.services) {
+        const spec = services.get(key)?.healthCheck;
+        if (!spec) continue;
+        specs.set(key, spec);
+        for (const ip of group.ips) byIp.set(ip, [...(byIp.get(ip) ?? []), key]);
+      }
+    }
+    this.checkedServicesByIp = byIp;
+    this.health.setChecks(specs);
+    this.metrics.healthCheckUp.reset();
+    for (const entry of this.health.entries()) this.recordHealth(entry);
+  }
+
+  private recordHealth(entry: HealthEntry): void {
+    if (entry.state.status === "pending") this.metrics.healthCheckUp.remove({ service: entry.service });
+    else this.metrics.healthCheckUp.set({ service: entry.service }, entry.state.status === "up" ? 1 : 0);
+  }
+
+  private onHealthChange(entry: HealthEntry, previous: HealthState): void {
+    this.recordHealth(entry);
+    const fields = { service: entry.service, check: entry.spec.text };
+    if (entry.state.status === "down") {
+      this.event(
+        "healthCheckFailing",
+        `health check ${entry.spec.text} of ${entry.service} failing: ${entry.state.detail ?? "failed"}`,
+        fields,
+        entry.service,
+      );
+    } else if (entry.state.status === "up" && previous.status === "down") {
+      this.event(
+        "healthCheckPassing",
+        `health check ${entry.spec.text} of ${entry.service} passes again`,
+        fields,
+        entry.service,
+      );
+    }
+    this.scheduleReconcile();
   }
 
   private interfaceOf(owner: string, ip: string): string | null {
@@ -458,6 +538,7 @@ export class Daemon {
     this.persistAllocation();
     this.recordConfigMetrics();
     this.trackVips();
+    this.syncHealthChecks();
     this.event(
       "allocationMerged",
       `adopted the cluster's allocation (merged with ${differing.map((p) => p.node).join(", ")})`,

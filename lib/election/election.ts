@@ -194,7 +194,13 @@ export function ownerOf(
   const sticky = policy.failback ? undefined : (claimed ?? remembered);
   const owner = sticky ? sticky.node : candidates[0]?.node;
   if (owner === undefined) {
-    return { ranking: skipped, reason: "no eligible node", interfaces: [] };
+    // Say why per node, so "failing everywhere" reads as such in every node's status.
+    const why = skipped.map((v) => `${v.node}: ${v.skipped}`).join("; ");
+    return {
+      ranking: skipped,
+      reason: why ? `no eligible node (${why})` : "no eligible node",
+      interfaces: [],
+    };
   }
   const ownerLabels = members.find((m) => m.name === owner)?.labels ?? {};
   const ownerAds = distinctAds.filter((ad) => selectsNode(ad, ownerLabels));

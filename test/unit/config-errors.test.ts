@@ -446,7 +446,10 @@ test("vipd.io/failback on an L2Advertisement must be true or false", () => {
     bad[0]?.message ?? "",
     /annotation vipd\.io\/failback: expected "true" or "false", got "nope"/,
   );
-  const line = sticky("nope").split("\n").findIndex((l) => l.includes("vipd.io/failback")) + 1;
+  const line =
+    sticky("nope")
+      .split("\n")
+      .findIndex((l) => l.includes("vipd.io/failback")) + 1;
   assert.equal(bad[0]?.source?.line, line);
   assert.equal(bad[0]?.object, "L2Advertisement/l2");
 });
