@@ -100,6 +100,9 @@ export class Daemon {
   /** Election IPs this node holds, gossiped so (re)joining nodes learn the current owners. */
   private ownedGroups: string[] = [];
   private quorumOk = true;
+  private reannouncePending = false;
+  /** electionIp -> peers that still claim an IP this node owns. */
+  private readonly contested = new Map<string, readonly string[]>();
   private readonly health = new HealthMonitor();
   /** ip -> the services on it that have a health check. */
   private checkedServicesByIp = new Map<string, string[]>();
@@ -374,6 +377,12 @@ export class Daemon {
     }
     this.ownedGroups = owned.sort();
     this.publishMetadata();
+    this.resolveContested(owned, claims);
+    if (this.reannouncePending) {
+      this.reannouncePending = false;
+      // A member that (re)appears may have been announcing our IPs during a partition: say ours again.
+      this.reannounce(desired.keys(), "a member joined or came back");
+    }
     for (const ip of this.reconciler.desiredSet().keys()) if (!desired.has(ip)) this.announcer.withdraw(ip);
     this.announcedMetric(desired);
     this.countMembers(members);
@@ -388,6 +397,33 @@ export class Daemon {
       for (const ip of m.metadata?.owned ?? []) claims.set(ip, [...(claims.get(ip) ?? []), m.name]);
     }
     return claims;
+  }
+
+  /**
+   * Member-vs-member conflicts: while a peer still claims an IP this node won by election order, remember
+   * it; once the peer lets go, re-send our burst so the last word on the wire is the winner's.
+   */
+  private resolveContested(owned: readonly string[], claims: ReadonlyMap<string, readonly string[]>): void {
+    const mine = new Set(owned);
+    for (const ip of [...this.contested.keys()]) if (!mine.has(ip)) this.contested.delete(ip);
+    for (const electionIp of owned) {
+      const rivals = claims.get(electionIp) ?? [];
+      if (rivals.length > 0) {
+        // Also the normal tail of a handover (the old owner has not let go yet), so a log line, not an event.
+        if (!this.contested.has(electionIp)) {
+          this.log.log("info", "ownershipContested", `${rivals.join(", ")} still holds ${electionIp}`, {
+            ip: electionIp,
+            rivals: rivals.join(","),
+          });
+        }
+        this.contested.set(electionIp, rivals);
+      } else if (this.contested.has(electionIp)) {
+        const was = this.contested.get(electionIp) ?? [];
+        this.contested.delete(electionIp);
+        const group = this.active.groups.find((g) => g.electionIp === electionIp);
+        this.reannounce(group?.ips ?? [electionIp], `${was.join(", ")} released it`);
+      }
+    }
   }
 
   private checkQuorum(members: readonly MemberView[]): QuorumVerdict {
@@ -621,18 +657,27 @@ export class Daemon {
         `${member.name} (${member.addr}) is ${member.state}`,
       );
     }
-    if (event === "join" || event === "alive") this.reannounceOwned();
+    // Re-announce after the reconcile this event triggers has decided, so a node that is about to lose an IP
+    // (a healed partition) does not send the last word.
+    if (event === "join" || event === "alive") this.reannouncePending = true;
     if (!this.ready && this.peersKnown()) this.markReady("joined the cluster");
     this.scheduleReconcile();
   }
 
-  /** A member that (re)appears may have been announcing our IPs during a partition: say ours again. */
-  private reannounceOwned(): void {
+  /** Announces again IPs this node already holds (new ones get their takeover burst anyway). */
+  private reannounce(ips: Iterable<string>, why: string): void {
     if (!this.ready) return;
-    for (const [ip, ifname] of this.reconciler.desiredSet()) {
+    const held = this.reconciler.desiredSet();
+    const sent: string[] = [];
+    for (const ip of ips) {
+      const ifname = held.get(ip);
+      if (ifname === undefined) continue;
       const choice = this.eligibility.choice(ip);
       this.announcer.announce(ip, this.interfacesFor(choice?.eligible ? choice.interfaces : [ifname]));
+      sent.push(ip);
     }
+    if (sent.length > 0)
+      this.log.log("info", "reannounce", `${sent.join(",")}: ${why}`, { ip: sent.join(",") });
   }
 
   private peersKnown(): boolean {

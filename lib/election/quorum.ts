@@ -10,7 +10,7 @@ export interface QuorumPolicy {
 
 export interface QuorumVerdict {
   readonly ok: boolean;
-  /** Alive and suspect members this node sees, itself included. */
+  /** Alive members this node sees, itself included. */
   readonly seen: number;
   /** Members needed for a strict majority of `expect`. */
   readonly needed: number;
@@ -19,8 +19,10 @@ export interface QuorumVerdict {
 }
 
 export function quorumOf(states: readonly MemberState[], policy: QuorumPolicy): QuorumVerdict {
-  // A suspect may still be up: counting it avoids dropping every VIP on one missed probe.
-  const seen = states.filter((s) => s === "alive" || s === "suspect").length;
+  // Suspects do not count: when every peer turns suspect at once, this node is the one cut off, and waiting
+  // for their suspicion to expire (up to the suspicion maximum) would keep two owners on the wire that long.
+  // One suspect in a healthy cluster still leaves a majority.
+  const seen = states.filter((s) => s === "alive").length;
   const needed = Math.floor(policy.expect / 2) + 1;
   if (policy.mode === "none" || seen >= needed) return { ok: true, seen, needed };
   return {

@@ -67,6 +67,11 @@ export interface ClusterNode {
   log: string;
 }
 
+export interface ClusterOptions {
+  /** Extra `cluster:` settings for every node, e.g. `{ quorum: "majority", failback: false }`. */
+  readonly cluster?: Readonly<Record<string, string | number | boolean>>;
+}
+
 export class VipdCluster {
   readonly nodes: ClusterNode[] = [];
   private readonly root: string;
@@ -74,6 +79,7 @@ export class VipdCluster {
   private constructor(
     readonly lab: Lab,
     manifests: string,
+    options: ClusterOptions,
   ) {
     this.root = mkdtempSync(join(tmpdir(), `vipd-${lab.prefix}-`));
     const key = generateKey();
@@ -94,6 +100,7 @@ export class VipdCluster {
           `  bind: ${hostOf(member.eth0.ipv4)}:${GOSSIP_PORT}`,
           `  join: [${peers.join(", ")}]`,
           `  keyFile: gossip.key`,
+          ...Object.entries(options.cluster ?? {}).map(([k, v]) => `  ${k}: ${String(v)}`),
           `metrics:`,
           `  listen: ${METRICS}`,
           "",
@@ -111,8 +118,12 @@ export class VipdCluster {
     }
   }
 
-  static async start(lab: Lab, manifests = LAB_MANIFESTS): Promise<VipdCluster> {
-    const cluster = new VipdCluster(lab, manifests);
+  static async start(
+    lab: Lab,
+    manifests = LAB_MANIFESTS,
+    options: ClusterOptions = {},
+  ): Promise<VipdCluster> {
+    const cluster = new VipdCluster(lab, manifests, options);
     for (const node of cluster.nodes) cluster.launch(node);
     await Promise.all(cluster.nodes.map((node) => cluster.waitReady(node)));
     return cluster;

@@ -308,11 +308,12 @@ test("failbackFor: the global setting or any applying advertisement annotated fa
   );
 });
 
-test("quorum: strict majority of the expected members, suspects count", () => {
+test("quorum: strict majority of the expected members that are alive", () => {
   const cases: { states: MemberState[]; expect: number; ok: boolean }[] = [
     { states: ["alive"], expect: 3, ok: false },
     { states: ["alive", "alive"], expect: 3, ok: true },
-    { states: ["alive", "suspect", "dead"], expect: 3, ok: true },
+    { states: ["alive", "alive", "suspect"], expect: 3, ok: true },
+    { states: ["alive", "suspect", "suspect"], expect: 3, ok: false },
     { states: ["alive", "dead", "dead"], expect: 3, ok: false },
     { states: ["alive", "alive"], expect: 4, ok: false },
     { states: ["alive", "alive", "left"], expect: 4, ok: false },
