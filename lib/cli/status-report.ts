@@ -27,6 +27,24 @@ export function renderStatus(status: DaemonStatus, now: Date = new Date()): stri
       ]),
     ),
   ];
+  if ((status.health ?? []).length > 0) {
+    sections.push(
+      "HEALTH CHECKS (this node)\n" +
+        renderTable(
+          ["SERVICE", "CHECK", "STATUS", "SINCE"],
+          (status.health ?? []).map((h) => [
+            h.service,
+            h.check,
+            h.status === "down"
+              ? `failing: ${h.detail ?? "failed"}`
+              : h.status === "up"
+                ? "passing"
+                : "pending",
+            age(h.since, now),
+          ]),
+        ),
+    );
+  }
   if (status.events.length > 0) {
     sections.push(
       "EVENTS\n" +

@@ -5,6 +5,9 @@ import { quote } from "./diagnostics";
 import { readSelector, readSelectorList, type Metadata, type ReadSelector } from "./fields";
 import { selectorDuplicateProblems, selectorString, validateSelector } from "./selectors";
 import type { PreferredNodeSelector, SourceRef } from "./types";
+
+/** `vipd.io/failback: "false"` makes the IPs this advertisement covers non-revertive. */
+export const FAILBACK_ANNOTATION = "vipd.io/failback";
 import { readInt, readList, readMap, readStringList, type ReadContext } from "./yamlread";
 
 export interface RawAdvertisement {
@@ -126,6 +129,15 @@ export function readAdvertisement(
     if (weight !== undefined && preference && preferenceNode !== null)
       preferredNodeSelectors.push({ weight, preference });
   });
+
+  const failback = meta.annotations[FAILBACK_ANNOTATION];
+  if (failback !== undefined && failback !== "true" && failback !== "false") {
+    ctx.error(
+      meta.annotationNodes.get(FAILBACK_ANNOTATION) ?? null,
+      `annotation ${FAILBACK_ANNOTATION}: expected "true" or "false", got ${quote(failback)}`,
+      source,
+    );
+  }
 
   return {
     name,

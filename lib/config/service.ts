@@ -2,6 +2,7 @@
 // and the requested-IP parsing whose failures are per-service errors, not configuration errors.
 import type { Node } from "yaml";
 import { canonicalIp, parseIp } from "../ip";
+import { HEALTH_ANNOTATIONS, parseHealthCheck } from "../health/spec";
 import { quote, quoteList } from "./diagnostics";
 import type { Metadata } from "./fields";
 import { didYouMean, unknownKeyMessage } from "./suggest";
@@ -33,6 +34,7 @@ export const ANNOTATION = {
 } as const;
 const PREFIX = "metallb.io/";
 const DEPRECATED_PREFIX = "metallb.universe.tf/";
+const VIPD_PREFIX = "vipd.io/";
 const KNOWN_ANNOTATION_NAMES = Object.values(ANNOTATION).map((a) => a.slice(PREFIX.length));
 
 /** Kubernetes ServiceSpec fields; all accepted so `kubectl get svc -o yaml` loads, only some are used. */
@@ -185,6 +187,13 @@ export function readService(
     }
   }
 
+  const health = parseHealthCheck(meta.annotations);
+  for (const e of health.errors) ctx.error(meta.annotationNodes.get(e.annotation) ?? null, e.message, source);
+  for (const [key, node] of meta.annotationNodes) {
+    if (key.startsWith(VIPD_PREFIX) && !HEALTH_ANNOTATIONS.includes(key))
+      ctx.warn(node, unknownKeyMessage("vipd Service annotation", key, HEALTH_ANNOTATIONS));
+  }
+
   const ports: ServicePort[] = [];
   const seenPorts = new Set<string>();
   const portItems = readList(ctx, spec.get("ports")?.value ?? null, "spec.ports") ?? [];
@@ -256,6 +265,7 @@ export function readService(
     ipFamilyPolicy,
     externalTrafficPolicy,
     selector,
+    ...(health.spec ? { healthCheck: health.spec } : {}),
     source,
   };
 }

@@ -29,6 +29,12 @@ export interface Settings {
     label: string;
     /** Gossip timing profile. */
     profile: "lan" | "wan";
+    /** false = non-revertive: an IP stays with its owner while that owner is alive and eligible. */
+    failback: boolean;
+    /** "majority": hold VIPs only while this node sees a strict majority of `expect` members. */
+    quorum: "none" | "majority";
+    /** Expected cluster size for the quorum; null = the join list plus this node. */
+    expect: number | null;
   };
   metrics: { listen: string };
 }
@@ -102,6 +108,14 @@ export const SETTINGS: readonly SettingRow[] = [
   { key: "cluster.insecure", kind: { type: "bool" }, default: () => false },
   { key: "cluster.label", kind: { type: "name" }, default: () => "vipd" },
   { key: "cluster.profile", kind: { type: "enum", values: ["lan", "wan"] }, default: () => "lan" },
+  { key: "cluster.failback", kind: { type: "bool" }, default: () => true },
+  { key: "cluster.quorum", kind: { type: "enum", values: ["none", "majority"] }, default: () => "none" },
+  {
+    key: "cluster.expect",
+    kind: { type: "int", min: 1, max: 10_000 },
+    nullable: true,
+    default: () => null,
+  },
   {
     key: "metrics.listen",
     kind: { type: "listen" },

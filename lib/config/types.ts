@@ -1,5 +1,6 @@
 // The data model of a loaded configuration: plain, immutable data shared by the pure core
 // (allocation, election) and produced by the manifest loader. Nothing here does I/O.
+import type { HealthCheckSpec } from "../health/spec";
 import type { Cidr, Family } from "../ip";
 
 /** Where an object or field came from, for messages an operator can act on. */
@@ -112,6 +113,8 @@ export interface Service {
   readonly ipFamilyPolicy: IpFamilyPolicy;
   readonly externalTrafficPolicy: "Cluster" | "Local";
   readonly selector: Labels;
+  /** `vipd.io/health-check` and friends: a node serves the service's IP only while this passes there. */
+  readonly healthCheck?: HealthCheckSpec;
   readonly source: SourceRef;
 }
 

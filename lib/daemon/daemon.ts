@@ -13,16 +13,21 @@ import { matchesSelector } from "../config/selectors";
 import type { Settings } from "../config/settings";
 import {
   advertisementsFor,
+  failbackFor,
   ownerOf,
   type EligibilityReport,
   type ElectionResult,
   type MemberInfo,
   type VipGroup,
 } from "../election/election";
+import { quorumOf, type QuorumVerdict } from "../election/quorum";
 import { RealClock } from "../gossip/clock";
 import { gossipProfile, type GossipProfileName } from "../gossip/config";
 import { INSECURE_WARNING, NO_KEY_MESSAGE, parseKeyring, type Keyring } from "../gossip/keyring";
 import { Memberlist, type MemberView } from "../gossip/memberlist";
+import { HealthMonitor, type HealthEntry } from "../health/monitor";
+import type { HealthCheckSpec } from "../health/spec";
+import type { HealthState } from "../health/state";
 import type { MemberMetadata } from "../gossip/metadata";
 import type { GossipStats } from "../gossip/stats";
 import { UdpTransport } from "../gossip/udp-transport";
@@ -97,6 +102,16 @@ export class Daemon {
   private mergedPeersKey = "";
   private manifestStamp = "";
   private keyring: Keyring | undefined;
+  /** Election IPs this node holds, gossiped so (re)joining nodes learn the current owners. */
+  private ownedGroups: string[] = [];
+  private quorumOk = true;
+  private reannouncePending = false;
+  /** electionIp -> peers that still claim an IP this node owns. */
+  private readonly contested = new Map<string, readonly string[]>();
+  private readonly health = new HealthMonitor();
+  /** ip -> the services on it that have a health check. */
+  private checkedServicesByIp = new Map<string, string[]>();
+  private quorumReason: string | undefined;
 
   constructor(private readonly options: DaemonOptions) {
     this.settings = options.settings;
@@ -133,6 +148,11 @@ export class Daemon {
       this.onAddressesReconciled(result),
     );
     this.trackVips();
+    this.health.onChange((entry, previous) => this.onHealthChange(entry, previous));
+    this.syncHealthChecks();
+    // Peers should learn this node's real health with its first metadata, not a "pending" that flips.
+    const longest = Math.max(0, ...this.health.entries().map((e) => e.spec.timeoutMs));
+    await this.health.firstRound(longest + 200);
 
     const [bindHost, bindPort] = splitListen(this.settings.cluster.bind);
     const udp = await UdpTransport.listen({ bindHost, port: bindPort });
@@ -214,6 +234,7 @@ export class Daemon {
       );
     }
     this.trackVips();
+    this.syncHealthChecks();
     this.scheduleReconcile();
   }
 
@@ -229,6 +250,7 @@ export class Daemon {
     // No frame from us after the new owner's first announcement.
     this.announcer.stop();
     await this.memberlist.leave();
+    this.health.close();
     await this.reconciler.releaseAll();
     this.memberlist.stop();
     this.eligibility.close();
@@ -271,6 +293,7 @@ export class Daemon {
         warnings.push(`${m.name} cannot serve ${x.vip}: ${x.reason}`);
     }
     for (const w of this.active.allocation.warnings) warnings.push(w.message);
+    if (this.quorumReason) warnings.unshift(`${this.quorumReason}: this node holds no VIPs`);
     return {
       node: this.nodeName,
       version: this.options.version,
@@ -299,6 +322,13 @@ export class Daemon {
         message: e.message,
       })),
       warnings,
+      health: this.health.entries().map((e) => ({
+        service: e.service,
+        check: e.spec.text,
+        status: e.state.status,
+        since: e.since.toISOString(),
+        ...(e.state.detail && e.state.status === "down" ? { detail: e.state.detail } : {}),
+      })),
       events: [...this.events],
     };
   }
@@ -315,9 +345,10 @@ export class Daemon {
   }
 
   private reconcile(): void {
+    // Health results can arrive while start() is still bringing up the gossip layer.
+    if (this.memberlist === undefined) return;
     this.lastLoopAt = Date.now();
     this.adoptPeerAllocations();
-    this.publishMetadata();
     const members = this.memberlist.members();
     const memberInfos: MemberInfo[] = members.map((m) => ({
       name: m.name,
@@ -325,24 +356,42 @@ export class Daemon {
       labels: m.name === this.nodeName ? this.settings.labels : (m.metadata?.labels ?? {}),
     }));
     const eligibilityView = this.eligibilityView(members);
+    const quorum = this.checkQuorum(members);
+    const claims = this.peerClaims(members);
     const desired = new Map<string, string>();
     const wanted = new Map<string, readonly string[]>();
+    const owned: string[] = [];
     for (const group of this.active.groups) {
       const current = this.ownership.get(group.electionIp);
-      const result = ownerOf(group, memberInfos, eligibilityView, this.active.config, {
-        failback: true,
+      const mine = current?.owner === this.nodeName ? [this.nodeName] : [];
+      const elected = ownerOf(group, memberInfos, eligibilityView, this.active.config, {
+        failback: failbackFor(group, this.active.config, this.settings.cluster.failback),
         currentOwner: current?.owner,
+        claimants: [...mine, ...(claims.get(group.electionIp) ?? [])],
       });
+      // Without quorum this node cannot know who owns what: it holds nothing and says why.
+      const result: ElectionResult = quorum.ok
+        ? elected
+        : { ranking: elected.ranking, interfaces: [], reason: quorum.reason };
       const owner = this.ready ? result.owner : undefined;
       this.elections.set(group.electionIp, result);
       if (owner !== current?.owner) this.ownerChanged(group, current?.owner, owner);
       if (owner !== this.nodeName) continue;
+      owned.push(group.electionIp);
       for (const ip of group.ips) {
         const choice = this.eligibility.choice(ip);
         if (!choice?.eligible) continue;
         desired.set(ip, choice.interfaces[0] ?? "");
         wanted.set(ip, choice.interfaces);
       }
+    }
+    this.ownedGroups = owned.sort();
+    this.publishMetadata();
+    this.resolveContested(owned, claims);
+    if (this.reannouncePending) {
+      this.reannouncePending = false;
+      // A member that (re)appears may have been announcing our IPs during a partition: say ours again.
+      this.reannounce(desired.keys(), "a member joined or came back");
     }
     for (const ip of this.reconciler.desiredSet().keys()) if (!desired.has(ip)) this.announcer.withdraw(ip);
     this.announcedMetric(desired);
@@ -355,6 +404,63 @@ export class Daemon {
       membersAlive: members.filter((m) => m.state === "alive").length,
       members: members.filter((m) => m.state !== "left").length,
     });
+  }
+
+  /** Election IPs each live peer says it holds now (gossiped as `owned`). */
+  private peerClaims(members: readonly MemberView[]): Map<string, string[]> {
+    const claims = new Map<string, string[]>();
+    for (const m of members) {
+      if (m.name === this.nodeName || (m.state !== "alive" && m.state !== "suspect")) continue;
+      for (const ip of m.metadata?.owned ?? []) claims.set(ip, [...(claims.get(ip) ?? []), m.name]);
+    }
+    return claims;
+  }
+
+  /**
+   * Member-vs-member conflicts: while a peer still claims an IP this node won by election order, remember
+   * it; once the peer lets go, re-send our burst so the last word on the wire is the winner's.
+   */
+  private resolveContested(owned: readonly string[], claims: ReadonlyMap<string, readonly string[]>): void {
+    const mine = new Set(owned);
+    for (const ip of [...this.contested.keys()]) if (!mine.has(ip)) this.contested.delete(ip);
+    for (const electionIp of owned) {
+      const rivals = claims.get(electionIp) ?? [];
+      if (rivals.length > 0) {
+        // Also the normal tail of a handover (the old owner has not let go yet), so a log line, not an event.
+        if (!this.contested.has(electionIp)) {
+          this.log.log("info", "ownershipContested", `${rivals.join(", ")} still holds ${electionIp}`, {
+            ip: electionIp,
+            rivals: rivals.join(","),
+          });
+        }
+        this.contested.set(electionIp, rivals);
+      } else if (this.contested.has(electionIp)) {
+        const was = this.contested.get(electionIp) ?? [];
+        this.contested.delete(electionIp);
+        const group = this.active.groups.find((g) => g.electionIp === electionIp);
+        this.reannounce(group?.ips ?? [electionIp], `${was.join(", ")} released it`);
+      }
+    }
+  }
+
+  private checkQuorum(members: readonly MemberView[]): QuorumVerdict {
+    const cluster = this.settings.cluster;
+    const verdict = quorumOf(
+      members.map((m) => m.state),
+      { mode: cluster.quorum, expect: cluster.expect ?? cluster.join.length + 1 },
+    );
+    this.metrics.quorum.set(verdict.ok ? 1 : 0);
+    if (verdict.ok !== this.quorumOk) {
+      this.quorumOk = verdict.ok;
+      if (verdict.ok)
+        this.event(
+          "quorumRegained",
+          `sees ${verdict.seen} members (${verdict.needed} needed): may hold VIPs`,
+        );
+      else this.event("quorumLost", `${verdict.reason ?? "no quorum"}: releasing every VIP`);
+    }
+    this.quorumReason = verdict.reason;
+    return verdict;
   }
 
   /** Eligibility as each member reports it; this node's own is read fresh from the tracker. */
@@ -384,9 +490,67 @@ export class Daemon {
   private localReport(ip: string): EligibilityReport {
     const choice = this.eligibility.choice(ip);
     if (!choice) return { eligible: false, reason: "interfaces not known yet" };
-    return choice.eligible
-      ? { eligible: true, interface: choice.interfaces[0] }
-      : { eligible: false, reason: choice.reason };
+    if (!choice.eligible) return { eligible: false, reason: choice.reason };
+    const unhealthy = this.unhealthyReason(ip);
+    if (unhealthy) return { eligible: false, reason: unhealthy };
+    return { eligible: true, interface: choice.interfaces[0] };
+  }
+
+  /** Why a service on `ip` is not healthy on this node, or undefined when all of them are. */
+  private unhealthyReason(ip: string): string | undefined {
+    for (const service of this.checkedServicesByIp.get(ip) ?? []) {
+      const entry = this.health.state(service);
+      if (!entry || entry.state.status === "up") continue;
+      return entry.state.status === "pending"
+        ? `health check ${entry.spec.text} of ${service} has no result yet`
+        : `health check ${entry.spec.text} failing: ${entry.state.detail ?? "failed"}`;
+    }
+    return undefined;
+  }
+
+  /** Runs the checks of the services that have an IP; every node runs them, owner or not. */
+  private syncHealthChecks(): void {
+    const specs = new Map<string, HealthCheckSpec>();
+    const byIp = new Map<string, string[]>();
+    const services = new Map(this.active.config.services.map((s) => [s.key, s]));
+    for (const group of this.active.groups) {
+      for (const key of group.services) {
+        const spec = services.get(key)?.healthCheck;
+        if (!spec) continue;
+        specs.set(key, spec);
+        for (const ip of group.ips) byIp.set(ip, [...(byIp.get(ip) ?? []), key]);
+      }
+    }
+    this.checkedServicesByIp = byIp;
+    this.health.setChecks(specs);
+    this.metrics.healthCheckUp.reset();
+    for (const entry of this.health.entries()) this.recordHealth(entry);
+  }
+
+  private recordHealth(entry: HealthEntry): void {
+    if (entry.state.status === "pending") this.metrics.healthCheckUp.remove({ service: entry.service });
+    else this.metrics.healthCheckUp.set({ service: entry.service }, entry.state.status === "up" ? 1 : 0);
+  }
+
+  private onHealthChange(entry: HealthEntry, previous: HealthState): void {
+    this.recordHealth(entry);
+    const fields = { service: entry.service, check: entry.spec.text };
+    if (entry.state.status === "down") {
+      this.event(
+        "healthCheckFailing",
+        `health check ${entry.spec.text} of ${entry.service} failing: ${entry.state.detail ?? "failed"}`,
+        fields,
+        entry.service,
+      );
+    } else if (entry.state.status === "up" && previous.status === "down") {
+      this.event(
+        "healthCheckPassing",
+        `health check ${entry.spec.text} of ${entry.service} passes again`,
+        fields,
+        entry.service,
+      );
+    }
+    this.scheduleReconcile();
   }
 
   private interfaceOf(owner: string, ip: string): string | null {
@@ -427,6 +591,7 @@ export class Daemon {
     this.persistAllocation();
     this.recordConfigMetrics();
     this.trackVips();
+    this.syncHealthChecks();
     this.event(
       "allocationMerged",
       `adopted the cluster's allocation (merged with ${differing.map((p) => p.node).join(", ")})`,
@@ -506,18 +671,27 @@ export class Daemon {
         `${member.name} (${member.addr}) is ${member.state}`,
       );
     }
-    if (event === "join" || event === "alive") this.reannounceOwned();
+    // Re-announce after the reconcile this event triggers has decided, so a node that is about to lose an IP
+    // (a healed partition) does not send the last word.
+    if (event === "join" || event === "alive") this.reannouncePending = true;
     if (!this.ready && this.peersKnown()) this.markReady("joined the cluster");
     this.scheduleReconcile();
   }
 
-  /** A member that (re)appears may have been announcing our IPs during a partition: say ours again. */
-  private reannounceOwned(): void {
+  /** Announces again IPs this node already holds (new ones get their takeover burst anyway). */
+  private reannounce(ips: Iterable<string>, why: string): void {
     if (!this.ready) return;
-    for (const [ip, ifname] of this.reconciler.desiredSet()) {
+    const held = this.reconciler.desiredSet();
+    const sent: string[] = [];
+    for (const ip of ips) {
+      const ifname = held.get(ip);
+      if (ifname === undefined) continue;
       const choice = this.eligibility.choice(ip);
       this.announcer.announce(ip, this.interfacesFor(choice?.eligible ? choice.interfaces : [ifname]));
+      sent.push(ip);
     }
+    if (sent.length > 0)
+      this.log.log("info", "reannounce", `${sent.join(",")}: ${why}`, { ip: sent.join(",") });
   }
 
   private peersKnown(): boolean {
@@ -548,6 +722,7 @@ export class Daemon {
       manifestDigest: this.active.load.digest,
       eligibility: { eligible: eligible.sort(), ineligible, interfaces },
       allocation: { digest: this.allocationTableDigest, entries: this.allocationEntries },
+      owned: this.ownedGroups,
     };
   }
 

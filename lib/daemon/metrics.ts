@@ -18,6 +18,8 @@ export interface Metrics {
   readonly configMismatch: Gauge<"node">;
   readonly failoverSeconds: Histogram;
   readonly allocationErrors: Gauge;
+  readonly healthCheckUp: Gauge<"service">;
+  readonly quorum: Gauge;
 }
 
 export function createMetrics(): Metrics {
@@ -104,6 +106,17 @@ export function createMetrics(): Metrics {
     allocationErrors: new Gauge({
       name: "vipd_allocation_errors",
       help: "Services that could not be given an IP",
+      registers,
+    }),
+    healthCheckUp: new Gauge({
+      name: "vipd_health_check_up",
+      help: "1 while the service's health check passes on this node, 0 while it fails (pending: absent)",
+      labelNames: ["service"],
+      registers,
+    }),
+    quorum: new Gauge({
+      name: "vipd_quorum_bool",
+      help: "1 while this node may hold VIPs under cluster.quorum (always 1 with quorum: none)",
       registers,
     }),
   };

@@ -51,5 +51,17 @@ export interface DaemonStatus {
   readonly vips: readonly StatusVip[];
   readonly allocationErrors: readonly { service: string; message: string }[];
   readonly warnings: readonly string[];
+  /** This node's health checks (absent from daemons that predate them). */
+  readonly health?: readonly StatusHealth[];
   readonly events: readonly StatusEvent[];
+}
+
+export interface StatusHealth {
+  readonly service: string;
+  readonly check: string;
+  readonly status: "pending" | "up" | "down";
+  /** ISO time of the last status change. */
+  readonly since: string;
+  /** Why it fails, when down. */
+  readonly detail?: string;
 }

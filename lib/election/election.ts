@@ -3,6 +3,7 @@
 import { createHash } from "node:crypto";
 import type { Assignment } from "../alloc/types";
 import { matchesSelector } from "../config/selectors";
+import { FAILBACK_ANNOTATION } from "../config/l2advertisement";
 import type { L2Advertisement, Labels, ManifestConfig, Service } from "../config/types";
 
 /** A set of IPs that must always have the same owner: a dual-stack pair, or an IP shared by services. */
@@ -37,7 +38,29 @@ export type EligibilityView = ReadonlyMap<string, ReadonlyMap<string, Eligibilit
 export interface ElectionPolicy {
   /** false = non-revertive: keep the current owner while it is still a candidate. */
   readonly failback: boolean;
+  /** The owner as this node last computed it. */
   readonly currentOwner?: string;
+  /**
+   * Members that say (in their gossiped metadata) that they hold the IP now. Non-revertive mode keeps the
+   * best-ranked claimant that is still a candidate, so a node that just (re)joined adopts the owner the
+   * cluster already has instead of its own ranking, and two claimants after a healed partition agree.
+   */
+  readonly claimants?: readonly string[];
+}
+
+/** Non-revertive when the global setting says so or any advertisement that applies to the group does. */
+export function failbackFor(group: VipGroup, config: ManifestConfig, globalFailback: boolean): boolean {
+  if (!globalFailback) return false;
+  const services = new Map(config.services.map((s) => [s.key, s]));
+  return !group.services.some((key) => {
+    const service = services.get(key);
+    return (
+      service !== undefined &&
+      advertisementsFor(config, service, group.pool).some(
+        (ad) => ad.annotations[FAILBACK_ANNOTATION] === "false",
+      )
+    );
+  });
 }
 
 export interface CandidateVerdict {
@@ -166,10 +189,18 @@ export function ownerOf(
   const skipped = verdicts
     .filter((v) => v.skipped !== undefined)
     .sort((a, b) => a.node.localeCompare(b.node));
-  const sticky = !policy.failback && candidates.find((c) => c.node === policy.currentOwner);
+  const claimed = candidates.find((c) => policy.claimants?.includes(c.node));
+  const remembered = candidates.find((c) => c.node === policy.currentOwner);
+  const sticky = policy.failback ? undefined : (claimed ?? remembered);
   const owner = sticky ? sticky.node : candidates[0]?.node;
   if (owner === undefined) {
-    return { ranking: skipped, reason: "no eligible node", interfaces: [] };
+    // Say why per node, so "failing everywhere" reads as such in every node's status.
+    const why = skipped.map((v) => `${v.node}: ${v.skipped}`).join("; ");
+    return {
+      ranking: skipped,
+      reason: why ? `no eligible node (${why})` : "no eligible node",
+      interfaces: [],
+    };
   }
   const ownerLabels = members.find((m) => m.name === owner)?.labels ?? {};
   const ownerAds = distinctAds.filter((ad) => selectsNode(ad, ownerLabels));

@@ -25,6 +25,11 @@ export interface MemberMetadata {
     readonly digest: string;
     readonly entries: readonly AllocationEntry[];
   };
+  /**
+   * The IPs (election IPs of their groups) the member holds now, so a (re)joining node learns the current
+   * owners: non-revertive mode keeps them, and after a partition heals every node sees the double claims.
+   */
+  readonly owned?: readonly string[];
 }
 
 export const EMPTY_METADATA: MemberMetadata = Object.freeze({
@@ -46,7 +51,7 @@ export function encodeMetadata(m: MemberMetadata): Buffer {
     m.manifestDigest,
     [...m.eligibility.eligible],
     m.eligibility.ineligible.map((x) => [x.vip, x.reason]),
-    ...(m.eligibility.interfaces || m.allocation
+    ...(m.eligibility.interfaces || m.allocation || m.owned
       ? [
           m.eligibility.interfaces
             ? Object.keys(m.eligibility.interfaces)
@@ -58,6 +63,7 @@ export function encodeMetadata(m: MemberMetadata): Buffer {
             : null,
         ]
       : []),
+    ...(m.owned ? [[...m.owned]] : []),
   ];
   return deflateRawSync(Buffer.from(JSON.stringify(tuple)));
 }
@@ -76,10 +82,11 @@ export function decodeMetadata(b: Buffer, maxInflated = 64 * 1024 * 1024): Membe
   } catch (e) {
     throw new MetadataError(`metadata: ${(e as Error).message}`);
   }
-  if (!Array.isArray(raw) || (raw.length !== 5 && raw.length !== 7) || raw[0] !== FORMAT)
+  if (!Array.isArray(raw) || ![5, 7, 8].includes(raw.length) || raw[0] !== FORMAT)
     throw new MetadataError("metadata: bad format");
-  const [, labels, manifestDigest, eligible, ineligible, interfaces = null, allocation = null] =
+  const [, labels, manifestDigest, eligible, ineligible, interfaces = null, allocation = null, owned = null] =
     raw as unknown[];
+  if (owned !== null && !isStringArray(owned)) throw new MetadataError("metadata: bad owned");
   if (!Array.isArray(labels) || !labels.every((p) => isStringArray(p) && p.length === 2))
     throw new MetadataError("metadata: bad labels");
   if (typeof manifestDigest !== "string" || !isStringArray(eligible))
@@ -101,6 +108,7 @@ export function decodeMetadata(b: Buffer, maxInflated = 64 * 1024 * 1024): Membe
       ...(interfaces !== null ? { interfaces: Object.fromEntries(interfaces as [string, string][]) } : {}),
     },
     ...(entries ? { allocation: entries } : {}),
+    ...(owned !== null ? { owned } : {}),
   };
 }
 

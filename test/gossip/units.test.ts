@@ -215,6 +215,18 @@ test("metadata: compact, deterministic, digest, validation", () => {
     metadataDigest(encodeMetadata({ ...meta, labels: { rack: "r1", zone: "a" } })),
   );
   assert.throws(() => decodeMetadata(Buffer.from("garbage")), /metadata/);
+  const withOwned = { ...meta, owned: ["198.51.100.6"] };
+  assert.deepEqual(
+    decodeMetadata(encodeMetadata(withOwned)),
+    withOwned,
+    "owned without interfaces/allocation",
+  );
+  const full = {
+    ...withOwned,
+    eligibility: { ...meta.eligibility, interfaces: { "198.51.100.6": "eth0" } },
+    allocation: { digest: "d", entries: [{ service: "a/b", ips: ["198.51.100.6"], pool: "p", since: 1 }] },
+  };
+  assert.deepEqual(decodeMetadata(encodeMetadata(full)), full);
 });
 
 test("virtual clock and rng are deterministic", () => {

@@ -75,16 +75,24 @@ export type Launcher = (node: ClusterNode, vipdArgs: readonly string[]) => reado
 
 const defaultLauncher: Launcher = (_node, vipdArgs) => [process.execPath, VIPD, ...vipdArgs];
 
+export interface ClusterOptions {
+  /** Extra `cluster:` settings for every node, e.g. `{ quorum: "majority", failback: false }`. */
+  readonly cluster?: Readonly<Record<string, string | number | boolean>>;
+  readonly launcher?: Launcher;
+}
+
 export class VipdCluster {
   readonly nodes: ClusterNode[] = [];
   /** Holds each node's folder; private to root (0700) unless a launcher opens it. */
   readonly root: string;
+  private readonly launcher: Launcher;
 
   private constructor(
     readonly lab: Lab,
     manifests: string,
-    private readonly launcher: Launcher,
+    options: ClusterOptions,
   ) {
+    this.launcher = options.launcher ?? defaultLauncher;
     this.root = mkdtempSync(join(tmpdir(), `vipd-${lab.prefix}-`));
     const key = generateKey();
     for (const member of lab.nodes) {
@@ -104,6 +112,7 @@ export class VipdCluster {
           `  bind: ${hostOf(member.eth0.ipv4)}:${GOSSIP_PORT}`,
           `  join: [${peers.join(", ")}]`,
           `  keyFile: gossip.key`,
+          ...Object.entries(options.cluster ?? {}).map(([k, v]) => `  ${k}: ${String(v)}`),
           `metrics:`,
           `  listen: ${METRICS}`,
           "",
@@ -124,9 +133,9 @@ export class VipdCluster {
   static async start(
     lab: Lab,
     manifests = LAB_MANIFESTS,
-    launcher: Launcher = defaultLauncher,
+    options: ClusterOptions = {},
   ): Promise<VipdCluster> {
-    const cluster = new VipdCluster(lab, manifests, launcher);
+    const cluster = new VipdCluster(lab, manifests, options);
     for (const node of cluster.nodes) cluster.launch(node);
     await Promise.all(cluster.nodes.map((node) => cluster.waitReady(node)));
     return cluster;

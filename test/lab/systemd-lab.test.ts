@@ -28,14 +28,16 @@ describe("sd_notify from a real daemon", () => {
     // A file socket: unlike an abstract one it is reachable from inside the node's network namespace.
     receiver = new NotifyReceiver(join(folder, "notify.sock"));
     lab = await Lab.create({ nodes: 1 });
-    cluster = await VipdCluster.start(lab, LAB_MANIFESTS, (_node, args) => [
-      "env",
-      `NOTIFY_SOCKET=${receiver.path}`,
-      `WATCHDOG_USEC=${WATCHDOG_USEC}`,
-      process.execPath,
-      VIPD,
-      ...args,
-    ]);
+    cluster = await VipdCluster.start(lab, LAB_MANIFESTS, {
+      launcher: (_node, args) => [
+        "env",
+        `NOTIFY_SOCKET=${receiver.path}`,
+        `WATCHDOG_USEC=${WATCHDOG_USEC}`,
+        process.execPath,
+        VIPD,
+        ...args,
+      ],
+    });
   });
 
   after(async () => {
@@ -114,23 +116,25 @@ describe("an unprivileged node with only CAP_NET_ADMIN and CAP_NET_RAW", () => {
     const installedVipd = join(destdir, "opt/vipd/dist/daemon/vipd.js");
     lab = await Lab.create({ nodes: 1 });
     capture = await startCapture(lab);
-    cluster = await VipdCluster.start(lab, LAB_MANIFESTS, (node: ClusterNode, args) => {
-      // The user needs its folder (state/ is created inside) and a way through the cluster's private root.
-      chmodSync(dirname(node.dir), 0o711);
-      chownTree(node.dir, NOBODY);
-      return [
-        "setpriv",
-        `--reuid=${NOBODY}`,
-        `--regid=${NOBODY}`,
-        "--clear-groups",
-        "--inh-caps=-all,+net_admin,+net_raw",
-        "--ambient-caps=-all,+net_admin,+net_raw",
-        "--bounding-set=-all,+net_admin,+net_raw",
-        "--no-new-privs",
-        nodeBinary,
-        installedVipd,
-        ...args,
-      ];
+    cluster = await VipdCluster.start(lab, LAB_MANIFESTS, {
+      launcher: (node: ClusterNode, args) => {
+        // The user needs its folder (state/ is created inside) and a way through the cluster's private root.
+        chmodSync(dirname(node.dir), 0o711);
+        chownTree(node.dir, NOBODY);
+        return [
+          "setpriv",
+          `--reuid=${NOBODY}`,
+          `--regid=${NOBODY}`,
+          "--clear-groups",
+          "--inh-caps=-all,+net_admin,+net_raw",
+          "--ambient-caps=-all,+net_admin,+net_raw",
+          "--bounding-set=-all,+net_admin,+net_raw",
+          "--no-new-privs",
+          nodeBinary,
+          installedVipd,
+          ...args,
+        ];
+      },
     });
   });
 

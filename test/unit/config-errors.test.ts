@@ -432,3 +432,24 @@ test("one run reports every error, each with file, line, column and object", () 
   assert.ok(cidr?.source);
   assert.ok(lines[cidr.source.line - 1].slice(cidr.source.column - 1).startsWith('"10.0.0.0/33"'));
 });
+
+test("vipd.io/failback on an L2Advertisement must be true or false", () => {
+  const sticky = (value: string): string =>
+    docs(
+      pool("p", ["10.0.0.0/24"]),
+      `apiVersion: metallb.io/v1beta1\nkind: L2Advertisement\nmetadata:\n  name: l2\n  annotations: {vipd.io/failback: "${value}"}\nspec: {}`,
+    );
+  assert.deepEqual(errors(parse(sticky("false"))), []);
+  const bad = errors(parse(sticky("nope")));
+  assert.equal(bad.length, 1);
+  assert.match(
+    bad[0]?.message ?? "",
+    /annotation vipd\.io\/failback: expected "true" or "false", got "nope"/,
+  );
+  const line =
+    sticky("nope")
+      .split("\n")
+      .findIndex((l) => l.includes("vipd.io/failback")) + 1;
+  assert.equal(bad[0]?.source?.line, line);
+  assert.equal(bad[0]?.object, "L2Advertisement/l2");
+});

@@ -146,3 +146,26 @@ test("loadSettings: missing default file = defaults, missing explicit file = err
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("resilience settings: failback, quorum, expect", () => {
+  const defaults = parseSettings(undefined, "v.yaml", {}, "h").settings;
+  assert.equal(defaults?.cluster.failback, true);
+  assert.equal(defaults?.cluster.quorum, "none");
+  assert.equal(defaults?.cluster.expect, null);
+  const set = parseSettings(
+    "cluster:\n  failback: false\n  quorum: majority\n  expect: 5\n",
+    "v.yaml",
+    {},
+    "h",
+  );
+  assert.deepEqual(
+    [set.settings?.cluster.failback, set.settings?.cluster.quorum, set.settings?.cluster.expect],
+    [false, "majority", 5],
+  );
+  const bad = parseSettings("cluster:\n  failback: no\n  quorum: most\n  expect: 0\n", "v.yaml", {}, "h");
+  assert.deepEqual(bad.diagnostics.map(formatDiagnostic), [
+    'v.yaml:2:13: error: cluster.failback: expected true or false, got string "no"',
+    'v.yaml:3:11: error: cluster.quorum: expected one of none, majority, got string "most"',
+    "v.yaml:4:11: error: cluster.expect: 0 is out of range 1..10000",
+  ]);
+});

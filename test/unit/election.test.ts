@@ -2,12 +2,16 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import {
   electionHash,
+  failbackFor,
   ownerOf,
   vipGroups,
+  type ElectionPolicy,
   type EligibilityView,
+  type MemberState,
   type MemberInfo,
   type VipGroup,
 } from "../../lib/election/election";
+import { quorumOf } from "../../lib/election/quorum";
 import type { L2Advertisement, LabelSelector, ManifestConfig, Service } from "../../lib/config/types";
 
 const at = { file: "test.yaml", line: 1, column: 1 };
@@ -248,4 +252,78 @@ test("every node computes the same owners from the same view", () => {
   const counts = new Map<string, number>();
   for (const o of owners) counts.set(o ?? "", (counts.get(o ?? "") ?? 0) + 1);
   assert.equal(counts.size, 5, "200 VIPs spread over all 5 nodes");
+});
+
+test("non-revertive: the best-ranked live claimant keeps the IP; a returning node adopts it", () => {
+  const ip = "192.168.1.240"; // ranking node-a, node-c, node-b
+  const members = ["node-a", "node-b", "node-c"].map((n) => alive(n));
+  const elig = eligibleEverywhere(members, [ip]);
+  const cfg = config([ad("l2")]);
+  const cases: { name: string; policy: ElectionPolicy; owner: string }[] = [
+    {
+      name: "node-a just restarted and hears node-b claim",
+      policy: { failback: false, claimants: ["node-b"] },
+      owner: "node-b",
+    },
+    {
+      name: "a claim beats this node's memory",
+      policy: { failback: false, currentOwner: "node-a", claimants: ["node-c"] },
+      owner: "node-c",
+    },
+    {
+      name: "two claimants after a healed partition: election order decides",
+      policy: { failback: false, claimants: ["node-b", "node-c"] },
+      owner: "node-c",
+    },
+    {
+      name: "a claimant that is no candidate is ignored",
+      policy: { failback: false, claimants: ["node-x"], currentOwner: "node-b" },
+      owner: "node-b",
+    },
+    {
+      name: "revertive mode ignores claims",
+      policy: { failback: true, claimants: ["node-b"] },
+      owner: "node-a",
+    },
+  ];
+  for (const c of cases)
+    assert.equal(ownerOf(group(ip), members, elig, cfg, c.policy).owner, c.owner, c.name);
+});
+
+test("failbackFor: the global setting or any applying advertisement annotated false", () => {
+  const g = group("192.168.1.240");
+  const sticky = ad("sticky", { annotations: { "vipd.io/failback": "false" } });
+  assert.equal(failbackFor(g, config([ad("l2")]), true), true);
+  assert.equal(failbackFor(g, config([ad("l2")]), false), false);
+  assert.equal(failbackFor(g, config([ad("l2"), sticky]), true), false);
+  assert.equal(
+    failbackFor(g, config([ad("l2", { annotations: { "vipd.io/failback": "true" } })]), true),
+    true,
+  );
+  const elsewhere = ad("other", { pools: ["elsewhere"], annotations: { "vipd.io/failback": "false" } });
+  assert.equal(
+    failbackFor(g, config([ad("l2"), elsewhere]), true),
+    true,
+    "an ad for another pool does not apply",
+  );
+});
+
+test("quorum: strict majority of the expected members that are alive", () => {
+  const cases: { states: MemberState[]; expect: number; ok: boolean }[] = [
+    { states: ["alive"], expect: 3, ok: false },
+    { states: ["alive", "alive"], expect: 3, ok: true },
+    { states: ["alive", "alive", "suspect"], expect: 3, ok: true },
+    { states: ["alive", "suspect", "suspect"], expect: 3, ok: false },
+    { states: ["alive", "dead", "dead"], expect: 3, ok: false },
+    { states: ["alive", "alive"], expect: 4, ok: false },
+    { states: ["alive", "alive", "left"], expect: 4, ok: false },
+    { states: ["alive", "alive", "alive"], expect: 4, ok: true },
+    { states: ["alive"], expect: 1, ok: true },
+  ];
+  for (const c of cases) {
+    const verdict = quorumOf(c.states, { mode: "majority", expect: c.expect });
+    assert.equal(verdict.ok, c.ok, `${c.states.join(",")} of ${c.expect}`);
+    if (!c.ok) assert.match(verdict.reason ?? "", /no quorum: this node sees \d+ of \d+ expected members/);
+    assert.equal(quorumOf(c.states, { mode: "none", expect: c.expect }).ok, true);
+  }
 });
