@@ -294,10 +294,11 @@ export class Daemon {
     await this.fileWatcher?.close();
     // No frame from us after the new owner's first announcement.
     this.announcer.stop();
-    this.conflictMonitor.close();
     await this.memberlist.leave();
     this.health.close();
     await this.reconciler.releaseAll();
+    // Closing a packet socket waits for an RCU grace period (~10 ms): only after peers have taken over.
+    this.conflictMonitor.close();
     this.memberlist.stop();
     this.eligibility.close();
     this.watch.close();
