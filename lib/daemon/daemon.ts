@@ -145,6 +145,8 @@ export class Daemon {
   private readonly probing = new Set<string>();
   /** ip -> when a probe last found nobody answering. */
   private readonly probedClearAt = new Map<string, number>();
+  /** electionIp -> when this node stopped holding it (gossiped as `released` for HANDOVER_WINDOW_MS). */
+  private readonly releasedAt = new Map<string, number>();
   /** electionIp -> the member last seen claiming it (gossiped `owned`), and when. */
   private readonly lastHolders = new Map<string, { member: string; at: number }>();
   /** ip -> a foreign device claiming an IP this node holds. */
@@ -413,6 +415,10 @@ export class Daemon {
     const claims = this.peerClaims(members);
     const now = performance.now();
     for (const [ip, names] of claims) this.lastHolders.set(ip, { member: names[0] ?? "", at: now });
+    for (const m of members) {
+      if (m.name === this.nodeName || (m.state !== "alive" && m.state !== "suspect")) continue;
+      for (const ip of m.metadata?.released ?? []) this.lastHolders.set(ip, { member: m.name, at: now });
+    }
     const desired = new Map<string, string>();
     const wanted = new Map<string, readonly string[]>();
     const owned: string[] = [];
@@ -450,6 +456,7 @@ export class Daemon {
     this.reprobeConflicts(now);
     this.forgetHeldConflicts(desired, now);
     this.conflictMonitor.watch([...desired.keys()].filter((ip) => parseIp(ip)?.family === 4));
+    this.trackReleases(owned, now);
     this.ownedGroups = owned.sort();
     this.publishMetadata();
     this.resolveContested(owned, claims);
@@ -549,6 +556,13 @@ export class Daemon {
       ms: elapsedMs.toFixed(1),
     });
     this.scheduleReconcile();
+  }
+
+  private trackReleases(owned: readonly string[], now: number): void {
+    const still = new Set(owned);
+    for (const ip of this.ownedGroups) if (!still.has(ip)) this.releasedAt.set(ip, now);
+    for (const ip of owned) this.releasedAt.delete(ip);
+    for (const [ip, at] of this.releasedAt) if (now - at > HANDOVER_WINDOW_MS) this.releasedAt.delete(ip);
   }
 
   /** Conflicted IPs whose re-probe is due (every node that found the device re-probes on its own). */
@@ -941,6 +955,7 @@ export class Daemon {
       allocation: { digest: this.allocationTableDigest, entries: this.allocationEntries },
       owned: this.ownedGroups,
       macs: [...this.localMacs()].filter((mac) => mac !== ZERO_MAC).sort(),
+      ...(this.releasedAt.size > 0 ? { released: [...this.releasedAt.keys()].sort() } : {}),
     };
   }
 

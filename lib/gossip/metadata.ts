@@ -35,6 +35,11 @@ export interface MemberMetadata {
    * the election) or a foreign device (an address conflict).
    */
   readonly macs?: readonly string[];
+  /**
+   * Election IPs the member let go of recently: a node that takes one over knows it is a handover from a
+   * member (no conflict probe), even when it never saw the member's claim.
+   */
+  readonly released?: readonly string[];
 }
 
 export const EMPTY_METADATA: MemberMetadata = Object.freeze({
@@ -56,7 +61,7 @@ export function encodeMetadata(m: MemberMetadata): Buffer {
     m.manifestDigest,
     [...m.eligibility.eligible],
     m.eligibility.ineligible.map((x) => [x.vip, x.reason]),
-    ...(m.eligibility.interfaces || m.allocation || m.owned || m.macs
+    ...(m.eligibility.interfaces || m.allocation || m.owned || m.macs || m.released
       ? [
           m.eligibility.interfaces
             ? Object.keys(m.eligibility.interfaces)
@@ -68,8 +73,9 @@ export function encodeMetadata(m: MemberMetadata): Buffer {
             : null,
         ]
       : []),
-    ...(m.owned || m.macs ? [m.owned ? [...m.owned] : null] : []),
-    ...(m.macs ? [[...m.macs]] : []),
+    ...(m.owned || m.macs || m.released ? [m.owned ? [...m.owned] : null] : []),
+    ...(m.macs || m.released ? [m.macs ? [...m.macs] : null] : []),
+    ...(m.released ? [[...m.released]] : []),
   ];
   return deflateRawSync(Buffer.from(JSON.stringify(tuple)));
 }
@@ -88,7 +94,7 @@ export function decodeMetadata(b: Buffer, maxInflated = 64 * 1024 * 1024): Membe
   } catch (e) {
     throw new MetadataError(`metadata: ${(e as Error).message}`);
   }
-  if (!Array.isArray(raw) || ![5, 7, 8, 9].includes(raw.length) || raw[0] !== FORMAT)
+  if (!Array.isArray(raw) || ![5, 7, 8, 9, 10].includes(raw.length) || raw[0] !== FORMAT)
     throw new MetadataError("metadata: bad format");
   const [
     ,
@@ -100,9 +106,11 @@ export function decodeMetadata(b: Buffer, maxInflated = 64 * 1024 * 1024): Membe
     allocation = null,
     owned = null,
     macs = null,
+    released = null,
   ] = raw as unknown[];
   if (owned !== null && !isStringArray(owned)) throw new MetadataError("metadata: bad owned");
   if (macs !== null && !isStringArray(macs)) throw new MetadataError("metadata: bad macs");
+  if (released !== null && !isStringArray(released)) throw new MetadataError("metadata: bad released");
   if (!Array.isArray(labels) || !labels.every((p) => isStringArray(p) && p.length === 2))
     throw new MetadataError("metadata: bad labels");
   if (typeof manifestDigest !== "string" || !isStringArray(eligible))
@@ -126,6 +134,7 @@ export function decodeMetadata(b: Buffer, maxInflated = 64 * 1024 * 1024): Membe
     ...(entries ? { allocation: entries } : {}),
     ...(owned !== null ? { owned } : {}),
     ...(macs !== null ? { macs } : {}),
+    ...(released !== null ? { released } : {}),
   };
 }
 

@@ -97,7 +97,7 @@ test("who a claimant is: this node, a member, or a foreign device", () => {
   );
 });
 
-test("members gossip their MACs, with or without the other optional fields", () => {
+test("members gossip their MACs and recent releases, with or without the other optional fields", () => {
   const base: MemberMetadata = {
     labels: { zone: "a" },
     manifestDigest: "d",
@@ -107,6 +107,8 @@ test("members gossip their MACs, with or without the other optional fields", () 
     { ...base, macs: [OURS] },
     { ...base, owned: [VIP], macs: [OURS, "02:00:00:00:11:01"] },
     { ...base, owned: [VIP] },
+    { ...base, released: [VIP] },
+    { ...base, owned: [VIP], macs: [OURS], released: ["198.51.100.61"] },
     base,
   ]) {
     assert.deepEqual(decodeMetadata(encodeMetadata(meta)), meta);
