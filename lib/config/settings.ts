@@ -35,6 +35,13 @@ export interface Settings {
     quorum: "none" | "majority";
     /** Expected cluster size for the quorum; null = the join list plus this node. */
     expect: number | null;
+    /**
+     * RFC 5227 probe before taking an IPv4 VIP that no member held: how long to listen for a device that
+     * already answers for it (ms); 0 = no probe.
+     */
+    arpProbeMs: number;
+    /** How often an IP held by a foreign device is probed again, to take it once the device is gone (ms). */
+    conflictReprobeMs: number;
   };
   metrics: { listen: string };
 }
@@ -115,6 +122,12 @@ export const SETTINGS: readonly SettingRow[] = [
     kind: { type: "int", min: 1, max: 10_000 },
     nullable: true,
     default: () => null,
+  },
+  { key: "cluster.arpProbeMs", kind: { type: "int", min: 0, max: 5000 }, default: () => 150 },
+  {
+    key: "cluster.conflictReprobeMs",
+    kind: { type: "int", min: 500, max: 3_600_000 },
+    default: () => 10_000,
   },
   {
     key: "metrics.listen",

@@ -31,7 +31,13 @@ import type { HealthState } from "../health/state";
 import type { MemberMetadata } from "../gossip/metadata";
 import type { GossipStats } from "../gossip/stats";
 import { UdpTransport } from "../gossip/udp-transport";
+import { parseIp } from "../ip";
 import { Announcer, type AnnounceInterface } from "../net/announcer";
+import { claimOrigin, conflictReason } from "../net/arp-conflict";
+import { ArpListener } from "../net/arp-listener";
+import { ConflictMonitor, type ObservedClaim } from "../net/conflict-monitor";
+import { PacketSocket } from "../net/packet-socket";
+import { ZERO_MAC } from "../net/wire";
 import { EligibilityTracker } from "../net/eligibility";
 import { KernelTransport } from "../net/kernel-transport";
 import { NetlinkWatch } from "../net/netlink-watch";
@@ -64,6 +70,27 @@ interface Ownership {
 
 const TICK_MS = 1000;
 const MAX_EVENTS = 50;
+/** A clean probe lets the reconcile right after it take the IP; later takeovers probe again. */
+const PROBE_RESULT_VALID_MS = 1000;
+/**
+ * A takeover from a member seen holding the IP (or failing) this recently is a handover: no probe, so
+ * failovers and moves stay as fast as without conflict detection.
+ */
+const HANDOVER_WINDOW_MS = 30_000;
+/** A foreign claim on an IP this node holds stays in the status this long after its last frame. */
+const HELD_CONFLICT_SHOWN_MS = 60_000;
+
+interface ForeignConflict {
+  readonly mac: string;
+  readonly since: Date;
+  nextProbeAt: number;
+}
+
+interface HeldConflict {
+  readonly mac: string;
+  readonly since: Date;
+  lastSeen: number;
+}
 
 export class Daemon {
   readonly metrics: Metrics = createMetrics();
@@ -112,6 +139,20 @@ export class Daemon {
   /** ip -> the services on it that have a health check. */
   private checkedServicesByIp = new Map<string, string[]>();
   private quorumReason: string | undefined;
+  private conflictMonitor!: ConflictMonitor;
+  /** ip -> the foreign device a probe found answering for it: not taken, probed again later. */
+  private readonly conflicts = new Map<string, ForeignConflict>();
+  private readonly probing = new Set<string>();
+  /** ip -> when a probe last found nobody answering. */
+  private readonly probedClearAt = new Map<string, number>();
+  /** electionIp -> when this node stopped holding it (gossiped as `released` for HANDOVER_WINDOW_MS). */
+  private readonly releasedAt = new Map<string, number>();
+  /** electionIp -> the member last seen claiming it (gossiped `owned`), and when. */
+  private readonly lastHolders = new Map<string, { member: string; at: number }>();
+  /** ip -> a foreign device claiming an IP this node holds. */
+  private readonly heldConflicts = new Map<string, HeldConflict>();
+  /** "ip|member" pairs already answered with a re-announce while this node holds the IP. */
+  private readonly memberClaimsAnswered = new Set<string>();
 
   constructor(private readonly options: DaemonOptions) {
     this.settings = options.settings;
@@ -142,6 +183,12 @@ export class Daemon {
     this.watch = await NetlinkWatch.start();
     this.transport = new KernelTransport();
     this.announcer = new Announcer(this.transport);
+    this.conflictMonitor = new ConflictMonitor(
+      () => new ArpListener(),
+      () => new PacketSocket(),
+      { probeMs: this.settings.cluster.arpProbeMs },
+    );
+    this.conflictMonitor.onClaim((claim) => this.onHeldClaim(claim));
     this.eligibility = new EligibilityTracker(this.watch);
     this.eligibility.onChange(() => this.scheduleReconcile());
     this.reconciler = new VipReconciler(this.watch, new VipAddresses(this.watch.requestSocket), (result) =>
@@ -252,6 +299,8 @@ export class Daemon {
     await this.memberlist.leave();
     this.health.close();
     await this.reconciler.releaseAll();
+    // Closing a packet socket waits for an RCU grace period (~10 ms): only after peers have taken over.
+    this.conflictMonitor.close();
     this.memberlist.stop();
     this.eligibility.close();
     this.watch.close();
@@ -294,6 +343,12 @@ export class Daemon {
     }
     for (const w of this.active.allocation.warnings) warnings.push(w.message);
     if (this.quorumReason) warnings.unshift(`${this.quorumReason}: this node holds no VIPs`);
+    for (const [ip, c] of this.conflicts)
+      warnings.unshift(`addressConflict: ${conflictReason(ip, c.mac)}; this node does not take it`);
+    for (const [ip, c] of this.heldConflicts)
+      warnings.unshift(
+        `addressConflict: ${ip} held by this node is also claimed by ${c.mac} (not a cluster member) since ${c.since.toISOString()}`,
+      );
     return {
       node: this.nodeName,
       version: this.options.version,
@@ -358,6 +413,12 @@ export class Daemon {
     const eligibilityView = this.eligibilityView(members);
     const quorum = this.checkQuorum(members);
     const claims = this.peerClaims(members);
+    const now = performance.now();
+    for (const [ip, names] of claims) this.lastHolders.set(ip, { member: names[0] ?? "", at: now });
+    for (const m of members) {
+      if (m.name === this.nodeName || (m.state !== "alive" && m.state !== "suspect")) continue;
+      for (const ip of m.metadata?.released ?? []) this.lastHolders.set(ip, { member: m.name, at: now });
+    }
     const desired = new Map<string, string>();
     const wanted = new Map<string, readonly string[]>();
     const owned: string[] = [];
@@ -377,14 +438,25 @@ export class Daemon {
       this.elections.set(group.electionIp, result);
       if (owner !== current?.owner) this.ownerChanged(group, current?.owner, owner);
       if (owner !== this.nodeName) continue;
-      owned.push(group.electionIp);
+      let probing = false;
       for (const ip of group.ips) {
         const choice = this.eligibility.choice(ip);
         if (!choice?.eligible) continue;
+        if (this.mustProbe(ip, group.electionIp, now)) {
+          this.startProbe(ip, choice.interfaces);
+          probing = true;
+          continue;
+        }
         desired.set(ip, choice.interfaces[0] ?? "");
         wanted.set(ip, choice.interfaces);
       }
+      // Claimed in gossip only once held: peers then know a probe, not a member, found a foreign device.
+      if (!probing) owned.push(group.electionIp);
     }
+    this.reprobeConflicts(now);
+    this.forgetHeldConflicts(desired, now);
+    this.conflictMonitor.watch([...desired.keys()].filter((ip) => parseIp(ip)?.family === 4));
+    this.trackReleases(owned, now);
     this.ownedGroups = owned.sort();
     this.publishMetadata();
     this.resolveContested(owned, claims);
@@ -404,6 +476,163 @@ export class Daemon {
       membersAlive: members.filter((m) => m.state === "alive").length,
       members: members.filter((m) => m.state !== "left").length,
     });
+  }
+
+  // ---- address conflicts -----------------------------------------------------------------------
+
+  /**
+   * An IPv4 VIP this node is about to take is probed first (RFC 5227) unless it is already held here or
+   * the takeover is a handover from a member: one that held it, or failed or left, recently.
+   */
+  private mustProbe(ip: string, electionIp: string, now: number): boolean {
+    if (this.settings.cluster.arpProbeMs === 0 || parseIp(ip)?.family !== 4) return false;
+    if (this.reconciler.desiredSet().has(ip)) return false;
+    const failedAt = this.failedOwnerAt.get(electionIp);
+    if (failedAt !== undefined && now - failedAt < HANDOVER_WINDOW_MS) return false;
+    const holder = this.lastHolders.get(electionIp);
+    if (holder !== undefined && now - holder.at < HANDOVER_WINDOW_MS) return false;
+    const clearAt = this.probedClearAt.get(ip);
+    return clearAt === undefined || now - clearAt > PROBE_RESULT_VALID_MS;
+  }
+
+  private startProbe(ip: string, interfaces: readonly string[]): void {
+    if (this.probing.has(ip) || this.stopping) return;
+    this.probing.add(ip);
+    const started = performance.now();
+    this.conflictMonitor.probe(ip, this.interfacesFor(interfaces)).then(
+      (claims) => this.onProbeDone(ip, claims, performance.now() - started),
+      (error: unknown) => {
+        this.probing.delete(ip);
+        // Not being able to probe must not keep a VIP down: take it, and say why there was no probe.
+        this.log.log("warn", "probeFailed", `${ip}: ${(error as Error).message}; taking it unprobed`, { ip });
+        this.probedClearAt.set(ip, performance.now());
+        this.scheduleReconcile();
+      },
+    );
+  }
+
+  private onProbeDone(ip: string, claims: readonly ObservedClaim[], elapsedMs: number): void {
+    this.probing.delete(ip);
+    if (this.stopping) return;
+    const localMacs = this.localMacs();
+    const memberByMac = this.memberMacs();
+    const foreign = claims.find((c) => claimOrigin(c.mac, localMacs, memberByMac).kind === "foreign");
+    const reprobeMs = this.settings.cluster.conflictReprobeMs;
+    const previous = this.conflicts.get(ip);
+    const electionIp = this.active.groups.find((g) => g.ips.includes(ip))?.electionIp;
+    if (foreign) {
+      this.conflicts.set(ip, {
+        mac: foreign.mac,
+        since: previous?.mac === foreign.mac ? previous.since : new Date(),
+        nextProbeAt: performance.now() + reprobeMs,
+      });
+      // Re-probe on time, not on the next 1 s tick.
+      setTimeout(() => this.scheduleReconcile(), reprobeMs + 1).unref();
+      if (previous?.mac !== foreign.mac) {
+        this.metrics.addressConflicts.inc({ ip });
+        this.event(
+          "addressConflict",
+          `${conflictReason(ip, foreign.mac)}: not taking it, probing again every ${reprobeMs / 1000} s`,
+          { ip, mac: foreign.mac },
+          undefined,
+          electionIp,
+        );
+      }
+    } else {
+      this.probedClearAt.set(ip, performance.now());
+      if (previous) {
+        this.conflicts.delete(ip);
+        this.event(
+          "addressConflictResolved",
+          `${ip}: ${previous.mac} no longer answers for it, this node may take it`,
+          { ip, mac: previous.mac },
+          undefined,
+          electionIp,
+        );
+      }
+    }
+    this.log.log("info", "arpProbe", `${ip}: ${foreign ? `held by ${foreign.mac}` : "free"}`, {
+      ip,
+      ms: elapsedMs.toFixed(1),
+    });
+    this.scheduleReconcile();
+  }
+
+  private trackReleases(owned: readonly string[], now: number): void {
+    const still = new Set(owned);
+    for (const ip of this.ownedGroups) if (!still.has(ip)) this.releasedAt.set(ip, now);
+    for (const ip of owned) this.releasedAt.delete(ip);
+    for (const [ip, at] of this.releasedAt) if (now - at > HANDOVER_WINDOW_MS) this.releasedAt.delete(ip);
+  }
+
+  /** Conflicted IPs whose re-probe is due (every node that found the device re-probes on its own). */
+  private reprobeConflicts(now: number): void {
+    const configured = new Set(this.active.groups.flatMap((g) => g.ips));
+    for (const [ip, conflict] of this.conflicts) {
+      if (!configured.has(ip)) {
+        this.conflicts.delete(ip);
+        continue;
+      }
+      if (conflict.nextProbeAt > now || this.probing.has(ip)) continue;
+      const choice = this.eligibility.choice(ip);
+      if (choice?.eligible) this.startProbe(ip, choice.interfaces);
+    }
+  }
+
+  private forgetHeldConflicts(desired: ReadonlyMap<string, string>, now: number): void {
+    for (const [ip, c] of this.heldConflicts)
+      if (!desired.has(ip) || now - c.lastSeen > HELD_CONFLICT_SHOWN_MS) this.heldConflicts.delete(ip);
+    for (const key of this.memberClaimsAnswered)
+      if (!desired.has(key.slice(0, key.indexOf("|")))) this.memberClaimsAnswered.delete(key);
+  }
+
+  /**
+   * Someone else's ARP claims an IP this node holds. A foreign device is reported and answered with one
+   * more burst, never fought with endless announcements; a live member that still answers although it
+   * lost the election gets one burst from us (the winner) so clients settle on it.
+   */
+  private onHeldClaim(claim: ObservedClaim): void {
+    if (this.stopping || !this.reconciler.desiredSet().has(claim.ip)) return;
+    const origin = claimOrigin(claim.mac, this.localMacs(), this.memberMacs());
+    if (origin.kind === "self") return;
+    if (origin.kind === "member") {
+      const key = `${claim.ip}|${origin.member}`;
+      const state = this.memberlist.member(origin.member)?.state;
+      if (state !== "alive" || this.memberClaimsAnswered.has(key)) return;
+      this.memberClaimsAnswered.add(key);
+      this.reannounce([claim.ip], `member ${origin.member} still answers for it`);
+      return;
+    }
+    const known = this.heldConflicts.get(claim.ip);
+    if (known?.mac === claim.mac) {
+      known.lastSeen = performance.now();
+      return;
+    }
+    this.heldConflicts.set(claim.ip, { mac: claim.mac, since: new Date(), lastSeen: performance.now() });
+    this.metrics.addressConflicts.inc({ ip: claim.ip });
+    this.event(
+      "addressConflict",
+      `${claim.ip} held by this node is also claimed by ${claim.mac} (not a cluster member): announcing once more, then only reporting`,
+      { ip: claim.ip, mac: claim.mac },
+      undefined,
+      this.active.groups.find((g) => g.ips.includes(claim.ip))?.electionIp,
+    );
+    this.reannounce([claim.ip], `foreign device ${claim.mac} claimed it`);
+  }
+
+  /** Every MAC of this node's links (bridges, bonds and their ports share MACs). */
+  private localMacs(): Set<string> {
+    return new Set(this.watch.snapshot().links.map((l) => l.mac.toLowerCase()));
+  }
+
+  /** mac -> member, from the MACs every member gossips; members in any state count. */
+  private memberMacs(): Map<string, string> {
+    const byMac = new Map<string, string>();
+    for (const m of this.memberlist.members()) {
+      if (m.name === this.nodeName) continue;
+      for (const mac of m.metadata?.macs ?? []) byMac.set(mac.toLowerCase(), m.name);
+    }
+    return byMac;
   }
 
   /** Election IPs each live peer says it holds now (gossiped as `owned`). */
@@ -491,6 +720,8 @@ export class Daemon {
     const choice = this.eligibility.choice(ip);
     if (!choice) return { eligible: false, reason: "interfaces not known yet" };
     if (!choice.eligible) return { eligible: false, reason: choice.reason };
+    const conflict = this.conflicts.get(ip);
+    if (conflict) return { eligible: false, reason: conflictReason(ip, conflict.mac) };
     const unhealthy = this.unhealthyReason(ip);
     if (unhealthy) return { eligible: false, reason: unhealthy };
     return { eligible: true, interface: choice.interfaces[0] };
@@ -723,6 +954,8 @@ export class Daemon {
       eligibility: { eligible: eligible.sort(), ineligible, interfaces },
       allocation: { digest: this.allocationTableDigest, entries: this.allocationEntries },
       owned: this.ownedGroups,
+      macs: [...this.localMacs()].filter((mac) => mac !== ZERO_MAC).sort(),
+      ...(this.releasedAt.size > 0 ? { released: [...this.releasedAt.keys()].sort() } : {}),
     };
   }
 

@@ -20,6 +20,7 @@ export interface Metrics {
   readonly allocationErrors: Gauge;
   readonly healthCheckUp: Gauge<"service">;
   readonly quorum: Gauge;
+  readonly addressConflicts: Counter<"ip">;
 }
 
 export function createMetrics(): Metrics {
@@ -117,6 +118,12 @@ export function createMetrics(): Metrics {
     quorum: new Gauge({
       name: "vipd_quorum_bool",
       help: "1 while this node may hold VIPs under cluster.quorum (always 1 with quorum: none)",
+      registers,
+    }),
+    addressConflicts: new Counter({
+      name: "vipd_address_conflicts_total",
+      help: "Times a device that is not a cluster member was found answering for a VIP (probe or while owning)",
+      labelNames: ["ip"],
       registers,
     }),
   };

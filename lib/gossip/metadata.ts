@@ -30,6 +30,16 @@ export interface MemberMetadata {
    * owners: non-revertive mode keeps them, and after a partition heals every node sees the double claims.
    */
   readonly owned?: readonly string[];
+  /**
+   * The MACs of the member's interfaces, so an ARP claim on a VIP can be told apart: a member (resolved by
+   * the election) or a foreign device (an address conflict).
+   */
+  readonly macs?: readonly string[];
+  /**
+   * Election IPs the member let go of recently: a node that takes one over knows it is a handover from a
+   * member (no conflict probe), even when it never saw the member's claim.
+   */
+  readonly released?: readonly string[];
 }
 
 export const EMPTY_METADATA: MemberMetadata = Object.freeze({
@@ -51,7 +61,7 @@ export function encodeMetadata(m: MemberMetadata): Buffer {
     m.manifestDigest,
     [...m.eligibility.eligible],
     m.eligibility.ineligible.map((x) => [x.vip, x.reason]),
-    ...(m.eligibility.interfaces || m.allocation || m.owned
+    ...(m.eligibility.interfaces || m.allocation || m.owned || m.macs || m.released
       ? [
           m.eligibility.interfaces
             ? Object.keys(m.eligibility.interfaces)
@@ -63,7 +73,9 @@ export function encodeMetadata(m: MemberMetadata): Buffer {
             : null,
         ]
       : []),
-    ...(m.owned ? [[...m.owned]] : []),
+    ...(m.owned || m.macs || m.released ? [m.owned ? [...m.owned] : null] : []),
+    ...(m.macs || m.released ? [m.macs ? [...m.macs] : null] : []),
+    ...(m.released ? [[...m.released]] : []),
   ];
   return deflateRawSync(Buffer.from(JSON.stringify(tuple)));
 }
@@ -82,11 +94,23 @@ export function decodeMetadata(b: Buffer, maxInflated = 64 * 1024 * 1024): Membe
   } catch (e) {
     throw new MetadataError(`metadata: ${(e as Error).message}`);
   }
-  if (!Array.isArray(raw) || ![5, 7, 8].includes(raw.length) || raw[0] !== FORMAT)
+  if (!Array.isArray(raw) || ![5, 7, 8, 9, 10].includes(raw.length) || raw[0] !== FORMAT)
     throw new MetadataError("metadata: bad format");
-  const [, labels, manifestDigest, eligible, ineligible, interfaces = null, allocation = null, owned = null] =
-    raw as unknown[];
+  const [
+    ,
+    labels,
+    manifestDigest,
+    eligible,
+    ineligible,
+    interfaces = null,
+    allocation = null,
+    owned = null,
+    macs = null,
+    released = null,
+  ] = raw as unknown[];
   if (owned !== null && !isStringArray(owned)) throw new MetadataError("metadata: bad owned");
+  if (macs !== null && !isStringArray(macs)) throw new MetadataError("metadata: bad macs");
+  if (released !== null && !isStringArray(released)) throw new MetadataError("metadata: bad released");
   if (!Array.isArray(labels) || !labels.every((p) => isStringArray(p) && p.length === 2))
     throw new MetadataError("metadata: bad labels");
   if (typeof manifestDigest !== "string" || !isStringArray(eligible))
@@ -109,6 +133,8 @@ export function decodeMetadata(b: Buffer, maxInflated = 64 * 1024 * 1024): Membe
     },
     ...(entries ? { allocation: entries } : {}),
     ...(owned !== null ? { owned } : {}),
+    ...(macs !== null ? { macs } : {}),
+    ...(released !== null ? { released } : {}),
   };
 }
 

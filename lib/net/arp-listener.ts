@@ -1,0 +1,62 @@
+// Receives ARP frames on every interface of the namespace through one AF_PACKET socket (protocol ETH_P_ARP,
+// so the kernel hands it nothing else). Non-blocking: the caller drains it on its own timer, because Node
+// cannot watch a packet socket's fd for readability.
+import { AF_PACKET, errnoName, libc, SOCK_CLOEXEC, SOCK_NONBLOCK, SOCK_RAW, SOCKADDR_LL_SIZE } from "./libc";
+import { ETHERTYPE_ARP } from "./arp-frame";
+
+/** sll_pkttype of a frame this host sent (linux/if_packet.h PACKET_OUTGOING). */
+export const PACKET_OUTGOING = 4;
+
+export interface ReceivedFrame {
+  readonly ifindex: number;
+  /** sll_pkttype: 0 to us, 1 broadcast, 2 multicast, 3 to another host, 4 sent by us. */
+  readonly pkttype: number;
+  readonly bytes: Buffer;
+}
+
+/** Where received frames come from; the conflict monitor depends on this, tests fake it. */
+export interface FrameSource {
+  /** Every frame queued now (at most `max`), oldest first; [] when none. */
+  receive(max: number): ReceivedFrame[];
+  close(): void;
+}
+
+export class ArpListener implements FrameSource {
+  private fd: number;
+  private readonly buffer = Buffer.alloc(2048);
+  private readonly from = Buffer.alloc(SOCKADDR_LL_SIZE);
+  private readonly fromLength = Buffer.alloc(4);
+
+  constructor() {
+    const protocol = ((ETHERTYPE_ARP & 0xff) << 8) | (ETHERTYPE_ARP >> 8); // htons
+    const fd = libc().socket(AF_PACKET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, protocol);
+    if (fd < 0)
+      throw new Error(`socket(AF_PACKET, ARP) failed: ${errnoName(libc().errno())} (needs CAP_NET_RAW)`);
+    this.fd = fd;
+  }
+
+  receive(max: number): ReceivedFrame[] {
+    const out: ReceivedFrame[] = [];
+    while (this.fd >= 0 && out.length < max) {
+      this.fromLength.writeUInt32LE(this.from.length, 0);
+      const n = libc().recvfrom(this.fd, this.buffer, this.buffer.length, 0, this.from, this.fromLength);
+      if (n < 0) {
+        const name = errnoName(libc().errno());
+        if (name === "EINTR") continue;
+        if (name === "EAGAIN" || name === "EWOULDBLOCK") break;
+        throw new Error(`recvfrom(AF_PACKET, ARP) failed: ${name}`);
+      }
+      out.push({
+        ifindex: this.from.readInt32LE(4),
+        pkttype: this.from.readUInt8(10),
+        bytes: Buffer.from(this.buffer.subarray(0, n)),
+      });
+    }
+    return out;
+  }
+
+  close(): void {
+    if (this.fd >= 0) libc().close(this.fd);
+    this.fd = -1;
+  }
+}

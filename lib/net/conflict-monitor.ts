@@ -1,0 +1,146 @@
+// Address conflict detection, the timing: RFC 5227-style probes before taking an IPv4 VIP, and a watch on
+// the VIPs this node holds. It only reports who claimed what; whether a claimant is this node, a member or
+// a foreign device is the daemon's call (claimOrigin). The sockets are opened on first use, so a node that
+// never probes or holds an IPv4 VIP never opens them.
+import { parseArpFrame } from "./arp-frame";
+import { arpClaim, arpProbeFrame, type ArpClaim } from "./arp-conflict";
+import { PACKET_OUTGOING, type FrameSource } from "./arp-listener";
+import { systemClock, type AnnounceInterface, type Clock } from "./announcer";
+import type { FrameSink } from "./packet-socket";
+
+export interface ConflictMonitorOptions {
+  /** How long a probe listens for an answer; a second probe goes out half-way. */
+  readonly probeMs: number;
+  /** How often received frames are read while something is probed or watched. */
+  readonly pollMs: number;
+}
+
+export const DEFAULT_CONFLICT_OPTIONS: ConflictMonitorOptions = { probeMs: 150, pollMs: 50 };
+
+export interface ObservedClaim extends ArpClaim {
+  readonly ifindex: number;
+}
+
+interface Probe {
+  readonly claims: ObservedClaim[];
+}
+
+/** Frames read per poll at most, so a flood cannot stall the event loop; the rest waits for the next poll. */
+const MAX_FRAMES_PER_POLL = 2000;
+
+export class ConflictMonitor {
+  private readonly options: ConflictMonitorOptions;
+  private source: FrameSource | undefined;
+  private sink: FrameSink | undefined;
+  private readonly probes = new Map<string, Probe>();
+  private watched = new Set<string>();
+  private readonly listeners = new Set<(claim: ObservedClaim) => void>();
+  private pollTimer: unknown;
+  private closed = false;
+
+  constructor(
+    private readonly openSource: () => FrameSource,
+    private readonly openSink: () => FrameSink,
+    options: Partial<ConflictMonitorOptions> = {},
+    private readonly clock: Clock = systemClock,
+  ) {
+    this.options = { ...DEFAULT_CONFLICT_OPTIONS, ...options };
+  }
+
+  /**
+   * Probes `ip` on `interfaces` and resolves, after `probeMs`, with every claim on it heard meanwhile
+   * (own frames included when another local interface hears them). Rejects when a socket cannot be used.
+   */
+  probe(ip: string, interfaces: readonly AnnounceInterface[]): Promise<ObservedClaim[]> {
+    if (this.closed) return Promise.resolve([]);
+    if (this.probes.has(ip)) return Promise.reject(new Error(`a probe for ${ip} is already running`));
+    try {
+      this.source ??= this.openSource();
+      this.sink ??= this.openSink();
+    } catch (error) {
+      return Promise.reject(error instanceof Error ? error : new Error(String(error)));
+    }
+    const probe: Probe = { claims: [] };
+    this.probes.set(ip, probe);
+    this.schedulePoll();
+    return new Promise<ObservedClaim[]>((resolve, reject) => {
+      const send = (): boolean => {
+        try {
+          for (const itf of interfaces) this.sink?.send(itf.index, arpProbeFrame(ip, itf.mac));
+          return true;
+        } catch (error) {
+          this.probes.delete(ip);
+          reject(error instanceof Error ? error : new Error(String(error)));
+          return false;
+        }
+      };
+      if (!send()) return;
+      this.clock.setTimeout(() => {
+        if (this.probes.get(ip) === probe) send();
+      }, this.options.probeMs / 2);
+      this.clock.setTimeout(() => {
+        if (this.probes.get(ip) !== probe) return;
+        this.poll();
+        this.probes.delete(ip);
+        resolve(probe.claims);
+      }, this.options.probeMs);
+    });
+  }
+
+  /** The IPs this node holds now: claims on them are reported to the listeners as they arrive. */
+  watch(ips: Iterable<string>): void {
+    this.watched = new Set(ips);
+    if (this.watched.size === 0 || this.closed) return;
+    try {
+      this.source ??= this.openSource();
+    } catch {
+      return; // the probe path reports the missing capability; watching is best effort
+    }
+    this.schedulePoll();
+  }
+
+  onClaim(listener: (claim: ObservedClaim) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  close(): void {
+    this.closed = true;
+    if (this.pollTimer !== undefined) this.clock.clearTimeout(this.pollTimer);
+    this.pollTimer = undefined;
+    this.probes.clear();
+    this.source?.close();
+    this.sink?.close();
+    this.source = undefined;
+    this.sink = undefined;
+  }
+
+  private schedulePoll(): void {
+    if (this.pollTimer !== undefined || this.closed) return;
+    this.pollTimer = this.clock.setTimeout(() => {
+      this.pollTimer = undefined;
+      this.poll();
+      if (this.probes.size > 0 || this.watched.size > 0) this.schedulePoll();
+    }, this.options.pollMs);
+  }
+
+  private poll(): void {
+    if (!this.source) return;
+    let frames;
+    try {
+      frames = this.source.receive(MAX_FRAMES_PER_POLL);
+    } catch {
+      return;
+    }
+    for (const frame of frames) {
+      if (frame.pkttype === PACKET_OUTGOING) continue;
+      const arp = parseArpFrame(frame.bytes);
+      if (!arp) continue;
+      const claim = arpClaim(arp, { probing: this.probes.has(arp.targetIp) });
+      if (!claim) continue;
+      const observed = { ...claim, ifindex: frame.ifindex };
+      this.probes.get(claim.ip)?.claims.push(observed);
+      if (this.watched.has(claim.ip)) for (const listener of this.listeners) listener(observed);
+    }
+  }
+}

@@ -1,0 +1,183 @@
+// Address conflicts end to end: a foreign device (the client namespace) holds a VIP before vipd starts.
+// vipd's ARP probe finds it, no node takes the IP, every node says why; once the device lets go, the
+// periodic re-probe finds the IP free and a node takes it. Then the device claims it again with a GARP
+// while a node holds it: reported, answered with one burst, not fought.
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import type { AgentHandle } from "./agent-protocol";
+import { VipdCluster } from "./cluster";
+import { DIST_ROOT, Lab } from "./lab";
+import { capturedGarps, sleep, startCapture } from "./lab-helpers";
+
+const execFileAsync = promisify(execFile);
+const SQUATTED = "198.51.100.60"; // held by the client before vipd starts
+const FREE = "198.51.100.61";
+const REPROBE_MS = 2000;
+
+const MANIFESTS = `
+apiVersion: metallb.io/v1beta1
+kind: IPAddressPool
+metadata: {name: pool}
+spec: {addresses: [${SQUATTED}-${FREE}]}
+---
+apiVersion: metallb.io/v1beta1
+kind: L2Advertisement
+metadata: {name: l2}
+spec: {ipAddressPools: [pool]}
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: squatted
+  annotations: {metallb.io/loadBalancerIPs: ${SQUATTED}}
+spec: {type: LoadBalancer, ports: [{port: 80, protocol: TCP}]}
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: free
+  annotations: {metallb.io/loadBalancerIPs: ${FREE}}
+spec: {type: LoadBalancer, ports: [{port: 80, protocol: TCP}]}
+`;
+
+let lab: Lab;
+let cluster: VipdCluster;
+let capture: AgentHandle;
+
+before(async () => {
+  lab = await Lab.create({ nodes: 3 });
+  capture = await startCapture(lab);
+  await lab.ip(lab.client.ns, "addr", "add", `${SQUATTED}/32`, "dev", "eth0");
+  cluster = await VipdCluster.start(lab, MANIFESTS, { cluster: { conflictReprobeMs: REPROBE_MS } });
+});
+
+after(async () => {
+  await cluster?.stop();
+  await lab?.destroy();
+});
+
+const conflictCount = async (n: number, ip: string): Promise<number> => {
+  const match = new RegExp(
+    `^vipd_address_conflicts_total\\{ip="${ip.replace(/\./g, "\\.")}"\\} (\\d+)`,
+    "m",
+  ).exec(await cluster.metrics(n));
+  return match ? Number(match[1]) : 0;
+};
+
+/** ms each node's start-up probe of `ip` took, from its `arpProbe` log lines. */
+function probeTimes(ip: string): number[] {
+  return cluster.nodes.flatMap((node) =>
+    node.log
+      .split("\n")
+      .filter((line) => line.includes('"event":"arpProbe"') && line.includes(`"ip":"${ip}"`))
+      .map((line) => Number((JSON.parse(line) as { ms: string }).ms)),
+  );
+}
+
+test("a VIP a foreign device already holds is not taken, and the conflict is reported", async (t) => {
+  // The free IP is probed and taken: the probe does not block an unclaimed IP.
+  await cluster.until(
+    "one holder of the free IP",
+    async () => (await cluster.holders(FREE)).length === 1,
+    5000,
+  );
+  const freeProbes = probeTimes(FREE);
+  assert.ok(freeProbes.length >= 1, "the free IP was probed before it was taken");
+  t.diagnostic(`start-up probe of a free IP took ${freeProbes.map((ms) => ms.toFixed(1)).join(", ")} ms`);
+
+  const reason = `address conflict: ${SQUATTED} is held by ${lab.client.eth0.mac} (not a cluster member)`;
+  await cluster.until(
+    "every node reports the conflict and nobody owns the squatted IP",
+    async () => {
+      const statuses = await Promise.all([1, 2, 3].map((n) => cluster.status(n)));
+      return statuses.every(
+        (s) =>
+          s.warnings.some((w) => w.includes(reason)) && s.vips.find((v) => v.ip === SQUATTED)?.owner === null,
+      );
+    },
+    5000,
+    100,
+  );
+  const status = await cluster.status(1);
+  assert.ok(
+    status.events.some((e) => e.reason === "addressConflict" && e.message.includes(reason)),
+    "an addressConflict event names the device",
+  );
+  const text = await cluster.statusText(1);
+  assert.match(text, new RegExp(`addressConflict: ${reason.replace(/[.()]/g, "\\$&")}`));
+  const counts = await Promise.all([1, 2, 3].map((n) => conflictCount(n, SQUATTED)));
+  assert.ok(
+    counts.every((c) => c >= 1),
+    `vipd_address_conflicts_total{ip="${SQUATTED}"} >= 1 on every node, got ${counts.join(",")}`,
+  );
+  // Re-probes keep finding the device: across more than a re-probe period nobody takes the IP.
+  const watchUntil = Date.now() + REPROBE_MS + 500;
+  while (Date.now() < watchUntil) {
+    assert.deepEqual(await cluster.holders(SQUATTED), [], "no node holds the squatted IP");
+    await sleep(100);
+  }
+});
+
+test("once the device lets go, a node takes the IP within the re-probe period + 1 s", async (t) => {
+  await lab.ip(lab.client.ns, "addr", "del", `${SQUATTED}/32`, "dev", "eth0");
+  const took = await cluster.until(
+    "one node holds the released IP",
+    async () => (await cluster.holders(SQUATTED)).length === 1,
+    REPROBE_MS + 1000,
+    20,
+  );
+  t.diagnostic(`taken ${took} ms after the device released it (re-probe period ${REPROBE_MS} ms)`);
+  await cluster.until(
+    "the conflict warning is gone",
+    async () => !(await cluster.status(1)).warnings.some((w) => w.includes("address conflict")),
+    2000,
+    50,
+  );
+});
+
+test("a foreign GARP for a held VIP is reported and answered with one burst, not fought", async () => {
+  const [holder] = await cluster.holders(SQUATTED);
+  assert.ok(holder, "a node holds the IP");
+  const n = Number(holder.replace("node", ""));
+  const holderMac = cluster.node(n).member.eth0.mac;
+  const before = await conflictCount(n, SQUATTED);
+  const sentAt = process.hrtime.bigint();
+  // One gratuitous ARP reply from the client's MAC, as a misconfigured device would send.
+  const script = `const {PacketSocket}=require(${JSON.stringify(join(DIST_ROOT, "lib/net/packet-socket.js"))});
+const {gratuitousArpFrames}=require(${JSON.stringify(join(DIST_ROOT, "lib/net/arp-frame.js"))});
+const {libc}=require(${JSON.stringify(join(DIST_ROOT, "lib/net/libc.js"))});
+const s=new PacketSocket();s.send(libc().if_nametoindex("eth0"),gratuitousArpFrames(${JSON.stringify(SQUATTED)},${JSON.stringify(lab.client.eth0.mac)})[1]);s.close();`;
+  await execFileAsync("ip", ["netns", "exec", lab.client.ns, process.execPath, "-e", script]);
+  await cluster.until(
+    "the holder counts the foreign claim",
+    async () => (await conflictCount(n, SQUATTED)) > before,
+    2000,
+    50,
+  );
+  const status = await cluster.status(n);
+  assert.ok(
+    status.warnings.some((w) =>
+      w.includes(`${SQUATTED} held by this node is also claimed by ${lab.client.eth0.mac}`),
+    ),
+    "the holder's status names the foreign device",
+  );
+  assert.deepEqual(await cluster.holders(SQUATTED), [holder], "the holder keeps the IP");
+  assert.match(
+    cluster.node(n).log,
+    new RegExp(`"event":"reannounce".*foreign device ${lab.client.eth0.mac} claimed it`),
+    "the holder answered with a burst",
+  );
+  // Further foreign frames are counted in the same episode, not answered again.
+  await execFileAsync("ip", ["netns", "exec", lab.client.ns, process.execPath, "-e", script]);
+  await sleep(300);
+  const answers = cluster
+    .node(n)
+    .log.split("\n")
+    .filter((l) => l.includes(`foreign device ${lab.client.eth0.mac}`));
+  assert.equal(answers.length, 1, "one re-announce for the episode, not one per foreign frame");
+  assert.equal(await conflictCount(n, SQUATTED), before + 1, "one conflict counted for the episode");
+  assert.ok(capturedGarps(capture, SQUATTED, sentAt).some((f) => f.senderMac === holderMac));
+});

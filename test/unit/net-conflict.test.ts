@@ -1,0 +1,239 @@
+// Address conflict detection: the RFC 5227 probe frame, what an ARP frame claims, who a claimant is, the
+// MACs members gossip, and the monitor's probe and watch timing on a fake clock and fake sockets.
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { formatDiagnostic } from "../../lib/config/diagnostics";
+import { parseSettings } from "../../lib/config/settings";
+import { decodeMetadata, encodeMetadata, type MemberMetadata } from "../../lib/gossip/metadata";
+import type { Clock } from "../../lib/net/announcer";
+import { arpClaim, arpProbeFrame, claimOrigin, conflictReason } from "../../lib/net/arp-conflict";
+import {
+  ARP_REPLY,
+  ARP_REQUEST,
+  buildArpFrame,
+  gratuitousArpFrames,
+  parseArpFrame,
+} from "../../lib/net/arp-frame";
+import { PACKET_OUTGOING, type FrameSource, type ReceivedFrame } from "../../lib/net/arp-listener";
+import { ConflictMonitor, type ObservedClaim } from "../../lib/net/conflict-monitor";
+import type { FrameSink } from "../../lib/net/packet-socket";
+
+const hex = (s: string): Buffer => Buffer.from(s.replace(/\s+/g, ""), "hex");
+const OURS = "02:00:00:00:01:01";
+const FOREIGN = "02:00:00:00:02:00";
+const VIP = "198.51.100.60";
+
+test("ARP probe: broadcast request, sender IP 0.0.0.0, target MAC zero, target IP the VIP", () => {
+  const frame = arpProbeFrame(VIP, OURS);
+  assert.deepEqual(
+    frame,
+    hex(
+      `ffffffffffff 020000000101 0806 0001 0800 06 04 0001 020000000101 00000000 000000000000 c633643c ${"00".repeat(18)}`,
+    ),
+  );
+});
+
+test("what an ARP frame claims", () => {
+  const base = {
+    destination: "ff:ff:ff:ff:ff:ff",
+    source: FOREIGN,
+    senderMac: FOREIGN,
+    targetMac: "00:00:00:00:00:00",
+  };
+  const cases: Array<
+    [string, Parameters<typeof buildArpFrame>[0], boolean, { ip: string; mac: string } | undefined]
+  > = [
+    [
+      "reply to our probe",
+      { ...base, operation: ARP_REPLY, senderIp: VIP, targetIp: "0.0.0.0" },
+      true,
+      { ip: VIP, mac: FOREIGN },
+    ],
+    [
+      "gratuitous request",
+      { ...base, operation: ARP_REQUEST, senderIp: VIP, targetIp: VIP },
+      false,
+      { ip: VIP, mac: FOREIGN },
+    ],
+    [
+      "ordinary request: claims its sender IP",
+      { ...base, operation: ARP_REQUEST, senderIp: "198.51.100.200", targetIp: VIP },
+      false,
+      { ip: "198.51.100.200", mac: FOREIGN },
+    ],
+    [
+      "another host's probe while we probe",
+      { ...base, operation: ARP_REQUEST, senderIp: "0.0.0.0", targetIp: VIP },
+      true,
+      { ip: VIP, mac: FOREIGN },
+    ],
+    [
+      "another host's probe while we hold it",
+      { ...base, operation: ARP_REQUEST, senderIp: "0.0.0.0", targetIp: VIP },
+      false,
+      undefined,
+    ],
+  ];
+  for (const [name, fields, probing, want] of cases) {
+    const parsed = parseArpFrame(buildArpFrame(fields));
+    assert.ok(parsed, name);
+    assert.deepEqual(arpClaim(parsed, { probing }), want, name);
+  }
+});
+
+test("who a claimant is: this node, a member, or a foreign device", () => {
+  const local = new Set([OURS, "02:00:00:00:11:01"]);
+  const members = new Map([["02:00:00:00:01:02", "node2"]]);
+  assert.deepEqual(claimOrigin("02:00:00:00:11:01", local, members), { kind: "self" });
+  assert.deepEqual(claimOrigin("02:00:00:00:01:02", local, members), { kind: "member", member: "node2" });
+  assert.deepEqual(claimOrigin("02:00:00:00:01:02".toUpperCase(), local, members), {
+    kind: "member",
+    member: "node2",
+  });
+  assert.deepEqual(claimOrigin(FOREIGN, local, members), { kind: "foreign" });
+  assert.equal(
+    conflictReason(VIP, FOREIGN),
+    `address conflict: ${VIP} is held by ${FOREIGN} (not a cluster member)`,
+  );
+});
+
+test("members gossip their MACs and recent releases, with or without the other optional fields", () => {
+  const base: MemberMetadata = {
+    labels: { zone: "a" },
+    manifestDigest: "d",
+    eligibility: { eligible: [VIP], ineligible: [] },
+  };
+  for (const meta of [
+    { ...base, macs: [OURS] },
+    { ...base, owned: [VIP], macs: [OURS, "02:00:00:00:11:01"] },
+    { ...base, owned: [VIP] },
+    { ...base, released: [VIP] },
+    { ...base, owned: [VIP], macs: [OURS], released: ["198.51.100.61"] },
+    base,
+  ]) {
+    assert.deepEqual(decodeMetadata(encodeMetadata(meta)), meta);
+  }
+});
+
+/** A clock whose timers fire only when the test advances it. */
+class FakeClock implements Clock {
+  private time = 0;
+  private timers: Array<{ at: number; fn: () => void; id: number }> = [];
+  private nextId = 1;
+  now(): number {
+    return this.time;
+  }
+  setTimeout(fn: () => void, ms: number): unknown {
+    const id = this.nextId++;
+    this.timers.push({ at: this.time + ms, fn, id });
+    return id;
+  }
+  clearTimeout(handle: unknown): void {
+    this.timers = this.timers.filter((t) => t.id !== handle);
+  }
+  advance(ms: number): void {
+    const end = this.time + ms;
+    for (;;) {
+      const due = this.timers.filter((t) => t.at <= end).sort((a, b) => a.at - b.at)[0];
+      if (!due) break;
+      this.timers = this.timers.filter((t) => t !== due);
+      this.time = due.at;
+      due.fn();
+    }
+    this.time = end;
+  }
+}
+
+function fakes(): {
+  source: FrameSource & { queue: ReceivedFrame[] };
+  sent: Array<[number, Buffer]>;
+  sink: FrameSink;
+} {
+  const queue: ReceivedFrame[] = [];
+  const sent: Array<[number, Buffer]> = [];
+  return {
+    source: { queue, receive: (max) => queue.splice(0, max), close: () => {} },
+    sent,
+    sink: { send: (ifindex, frame) => (sent.push([ifindex, frame]), true), close: () => {} },
+  };
+}
+
+const received = (bytes: Buffer, pkttype = 1): ReceivedFrame => ({ ifindex: 2, pkttype, bytes });
+const itf = { name: "eth0", index: 2, mac: OURS };
+
+test("a probe sends twice and resolves after probeMs with the claims heard meanwhile", async () => {
+  const clock = new FakeClock();
+  const { source, sink, sent } = fakes();
+  const monitor = new ConflictMonitor(
+    () => source,
+    () => sink,
+    { probeMs: 150, pollMs: 50 },
+    clock,
+  );
+  let result: ObservedClaim[] | undefined;
+  void monitor.probe(VIP, [itf]).then((claims) => (result = claims));
+  assert.deepEqual(sent, [[2, arpProbeFrame(VIP, OURS)]]);
+  // Our own probe as the socket sees it (outgoing) is not a claim; a foreign reply is.
+  source.queue.push(received(arpProbeFrame(VIP, OURS), PACKET_OUTGOING));
+  clock.advance(75);
+  assert.equal(sent.length, 2, "second probe half-way");
+  source.queue.push(received(gratuitousArpFrames(VIP, FOREIGN)[1], 0));
+  clock.advance(75);
+  await Promise.resolve();
+  assert.deepEqual(result, [{ ip: VIP, mac: FOREIGN, ifindex: 2 }]);
+  monitor.close();
+});
+
+test("a probe nobody answers resolves empty; watched IPs report claims as they arrive", async () => {
+  const clock = new FakeClock();
+  const { source, sink } = fakes();
+  const monitor = new ConflictMonitor(
+    () => source,
+    () => sink,
+    { probeMs: 100, pollMs: 50 },
+    clock,
+  );
+  let result: ObservedClaim[] | undefined;
+  void monitor.probe(VIP, [itf]).then((claims) => (result = claims));
+  clock.advance(100);
+  await Promise.resolve();
+  assert.deepEqual(result, []);
+
+  const heard: ObservedClaim[] = [];
+  monitor.onClaim((c) => heard.push(c));
+  monitor.watch([VIP]);
+  source.queue.push(received(gratuitousArpFrames("198.51.100.61", FOREIGN)[0]));
+  source.queue.push(received(gratuitousArpFrames(VIP, FOREIGN)[0]));
+  clock.advance(50);
+  assert.deepEqual(heard, [{ ip: VIP, mac: FOREIGN, ifindex: 2 }], "only the watched IP");
+  monitor.watch([]);
+  source.queue.push(received(gratuitousArpFrames(VIP, FOREIGN)[0]));
+  clock.advance(200);
+  assert.equal(heard.length, 1, "no more polling once nothing is watched");
+  monitor.close();
+});
+
+test("a probe that cannot open its socket rejects (the daemon then takes the IP unprobed)", async () => {
+  const monitor = new ConflictMonitor(
+    () => {
+      throw new Error("socket(AF_PACKET, ARP) failed: EPERM");
+    },
+    () => fakes().sink,
+    {},
+    new FakeClock(),
+  );
+  await assert.rejects(monitor.probe(VIP, [itf]), /EPERM/);
+});
+
+test("probe settings: defaults, 0 turns the probe off, out-of-range values are errors", () => {
+  const defaults = parseSettings("", "v.yaml", {}, "h").settings;
+  assert.equal(defaults?.cluster.arpProbeMs, 150);
+  assert.equal(defaults?.cluster.conflictReprobeMs, 10_000);
+  const off = parseSettings("cluster:\n  arpProbeMs: 0\n  conflictReprobeMs: 2000\n", "v.yaml", {}, "h");
+  assert.deepEqual([off.settings?.cluster.arpProbeMs, off.settings?.cluster.conflictReprobeMs], [0, 2000]);
+  const bad = parseSettings("cluster:\n  arpProbeMs: 9000\n  conflictReprobeMs: 10\n", "v.yaml", {}, "h");
+  assert.deepEqual(bad.diagnostics.map(formatDiagnostic), [
+    "v.yaml:2:15: error: cluster.arpProbeMs: 9000 is out of range 0..5000",
+    "v.yaml:3:22: error: cluster.conflictReprobeMs: 10 is out of range 500..3600000",
+  ]);
+});
