@@ -123,7 +123,7 @@ export const SETTINGS: readonly SettingRow[] = [
     nullable: true,
     default: () => null,
   },
-  { key: "cluster.arpProbeMs", kind: { type: "int", min: 0, max: 5000 }, default: () => 150 },
+  { key: "cluster.arpProbeMs", kind: { type: "int", min: 0, max: 5000 }, default: () => 100 },
   {
     key: "cluster.conflictReprobeMs",
     kind: { type: "int", min: 500, max: 3_600_000 },

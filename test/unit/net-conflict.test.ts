@@ -227,7 +227,7 @@ test("a probe that cannot open its socket rejects (the daemon then takes the IP 
 
 test("probe settings: defaults, 0 turns the probe off, out-of-range values are errors", () => {
   const defaults = parseSettings("", "v.yaml", {}, "h").settings;
-  assert.equal(defaults?.cluster.arpProbeMs, 150);
+  assert.equal(defaults?.cluster.arpProbeMs, 100);
   assert.equal(defaults?.cluster.conflictReprobeMs, 10_000);
   const off = parseSettings("cluster:\n  arpProbeMs: 0\n  conflictReprobeMs: 2000\n", "v.yaml", {}, "h");
   assert.deepEqual([off.settings?.cluster.arpProbeMs, off.settings?.cluster.conflictReprobeMs], [0, 2000]);
