@@ -233,6 +233,21 @@ export class VipdCluster {
     return out;
   }
 
+  /** Waits until exactly one node's kernel holds `ip`; returns that node's name. */
+  async singleHolder(ip: string, timeoutMs: number): Promise<string> {
+    let holder = "";
+    await this.until(
+      `exactly one holder of ${ip}`,
+      async () => {
+        const holders = await this.holders(ip);
+        holder = holders[0] ?? "";
+        return holders.length === 1;
+      },
+      timeoutMs,
+    );
+    return holder;
+  }
+
   /** Polls until `predicate` holds; returns the elapsed ms, or throws with `what` after the timeout. */
   async until(
     what: string,

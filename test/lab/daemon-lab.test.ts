@@ -33,19 +33,7 @@ after(async () => {
 const ownerName = async (ip: string, n = 1): Promise<string | null> =>
   (await cluster.status(n)).vips.find((v) => v.ips.includes(ip))?.owner ?? null;
 
-async function singleHolder(ip: string, timeoutMs: number): Promise<string> {
-  let holder = "";
-  await cluster.until(
-    `exactly one holder of ${ip}`,
-    async () => {
-      const holders = await cluster.holders(ip);
-      holder = holders[0] ?? "";
-      return holders.length === 1;
-    },
-    timeoutMs,
-  );
-  return holder;
-}
+const singleHolder = (ip: string, timeoutMs: number): Promise<string> => cluster.singleHolder(ip, timeoutMs);
 
 /**
  * Sends a UDP datagram from the client to a closed port of `ip`: the holder's kernel answers with ICMP port

@@ -103,19 +103,7 @@ after(async () => {
 const nodeNumber = (name: string): number => Number(name.replace("node", ""));
 const macOf = (name: string): string => cluster.node(nodeNumber(name)).member.eth0.mac;
 
-async function singleHolder(ip: string, timeoutMs: number): Promise<string> {
-  let holder = "";
-  await cluster.until(
-    `exactly one holder of ${ip}`,
-    async () => {
-      const holders = await cluster.holders(ip);
-      holder = holders[0] ?? "";
-      return holders.length === 1;
-    },
-    timeoutMs,
-  );
-  return holder;
-}
+const singleHolder = (ip: string, timeoutMs: number): Promise<string> => cluster.singleHolder(ip, timeoutMs);
 
 /** ms from `since` to the first GARP for `ip` from a MAC other than `notMac`. */
 async function firstGarpFromOther(

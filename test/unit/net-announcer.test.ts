@@ -1,36 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { Announcer, type Clock, type OutgoingPacket, type PacketTransport } from "../../lib/net/announcer";
-
-/** A manual clock: timers fire only when the test advances time. */
-class FakeClock implements Clock {
-  time = 0;
-  private timers: Array<{ at: number; fn: () => void; id: number }> = [];
-  private nextId = 1;
-  now(): number {
-    return this.time;
-  }
-  setTimeout(fn: () => void, ms: number): unknown {
-    const id = this.nextId++;
-    this.timers.push({ at: this.time + ms, fn, id });
-    return id;
-  }
-  clearTimeout(handle: unknown): void {
-    this.timers = this.timers.filter((t) => t.id !== handle);
-  }
-  advance(ms: number): void {
-    const end = this.time + ms;
-    for (;;) {
-      this.timers.sort((a, b) => a.at - b.at || a.id - b.id);
-      const next = this.timers[0];
-      if (!next || next.at > end) break;
-      this.timers.shift();
-      this.time = next.at;
-      next.fn();
-    }
-    this.time = end;
-  }
-}
+import { Announcer, type OutgoingPacket, type PacketTransport } from "../../lib/net/announcer";
+import { FakeClock } from "./fake-clock";
 
 class RecordingTransport implements PacketTransport {
   sent: Array<OutgoingPacket & { at: number }> = [];

@@ -5,7 +5,7 @@ import { test } from "node:test";
 import { formatDiagnostic } from "../../lib/config/diagnostics";
 import { parseSettings } from "../../lib/config/settings";
 import { decodeMetadata, encodeMetadata, type MemberMetadata } from "../../lib/gossip/metadata";
-import type { Clock } from "../../lib/net/announcer";
+import { FakeClock } from "./fake-clock";
 import { arpClaim, arpProbeFrame, claimOrigin, conflictReason } from "../../lib/net/arp-conflict";
 import {
   ARP_REPLY,
@@ -114,35 +114,6 @@ test("members gossip their MACs and recent releases, with or without the other o
     assert.deepEqual(decodeMetadata(encodeMetadata(meta)), meta);
   }
 });
-
-/** A clock whose timers fire only when the test advances it. */
-class FakeClock implements Clock {
-  private time = 0;
-  private timers: Array<{ at: number; fn: () => void; id: number }> = [];
-  private nextId = 1;
-  now(): number {
-    return this.time;
-  }
-  setTimeout(fn: () => void, ms: number): unknown {
-    const id = this.nextId++;
-    this.timers.push({ at: this.time + ms, fn, id });
-    return id;
-  }
-  clearTimeout(handle: unknown): void {
-    this.timers = this.timers.filter((t) => t.id !== handle);
-  }
-  advance(ms: number): void {
-    const end = this.time + ms;
-    for (;;) {
-      const due = this.timers.filter((t) => t.at <= end).sort((a, b) => a.at - b.at)[0];
-      if (!due) break;
-      this.timers = this.timers.filter((t) => t !== due);
-      this.time = due.at;
-      due.fn();
-    }
-    this.time = end;
-  }
-}
 
 function fakes(): {
   source: FrameSource & { queue: ReceivedFrame[] };
