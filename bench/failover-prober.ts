@@ -39,21 +39,41 @@ const tick = (): void => {
 };
 let timer = setTimeout(tick, 0);
 
+/** True once the last `count` probes sent after `sinceNs` all came back (older ones have had 20+ ms). */
+const flowing = (sinceNs: bigint, count: number): boolean => {
+  let answered = 0;
+  for (let seq = sentAt.length - 5; seq >= 0 && sentAt[seq] >= sinceNs; seq--) {
+    if (!answeredBy.has(seq)) return false;
+    if (++answered >= count) return true;
+  }
+  return false;
+};
+
+// "stop <ns>": stop once probes flow again after that monotonic time (or 10 s later), then report.
 createInterface({ input: process.stdin }).on("line", (line) => {
-  if (line.trim() !== "stop") return;
-  clearTimeout(timer);
-  setTimeout(() => {
-    const lost: number[] = [];
-    for (let seq = 0; seq < sentAt.length; seq++) if (!answeredBy.has(seq)) lost.push(seq);
-    process.stdout.write(
-      JSON.stringify({
-        event: "summary",
-        sent: sentAt.length,
-        sentAt: sentAt.map(String),
-        lost,
-      }) + "\n",
-    );
-    process.exit(0);
-  }, 150);
+  const [command, sinceText = "0"] = line.trim().split(/\s+/);
+  if (command !== "stop") return;
+  const since = BigInt(sinceText);
+  const giveUp = Date.now() + 10_000;
+  const poll = setInterval(() => {
+    const recovered = flowing(since, 20);
+    if (!recovered && Date.now() < giveUp) return;
+    clearInterval(poll);
+    clearTimeout(timer);
+    setTimeout(() => {
+      const lost: number[] = [];
+      for (let seq = 0; seq < sentAt.length; seq++) if (!answeredBy.has(seq)) lost.push(seq);
+      process.stdout.write(
+        JSON.stringify({
+          event: "summary",
+          sent: sentAt.length,
+          sentAt: sentAt.map(String),
+          lost,
+          recovered,
+        }) + "\n",
+      );
+      process.exit(0);
+    }, 100);
+  }, 10);
 });
 socket.bind(0);

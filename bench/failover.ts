@@ -59,6 +59,8 @@ interface Round {
   failoverMs: number;
   lostProbes: number;
   outageMs: number;
+  /** False when probes had not flowed again 10 s after the GARP (lostProbes is then a lower bound). */
+  recovered: boolean;
   breakdown?: Breakdown;
 }
 
@@ -355,9 +357,8 @@ async function runSystem(lab: Lab, capture: AgentHandle, system: System): Promis
         await sleep(2);
       }
       if (!garp) throw new Error(`${system.name} ${scenario} round ${round}: no GARP from a new owner`);
-      await sleep(300);
-      prober.child.stdin?.write("stop\n");
-      const summary = await prober.waitEvent((e) => e.event === "summary", 3000, "probe summary");
+      prober.child.stdin?.write(`stop ${garp.at}\n`);
+      const summary = await prober.waitEvent((e) => e.event === "summary", 12_000, "probe summary");
       const sentAt = (summary.sentAt as string[]).map(BigInt);
       const lost = (summary.lost as number[]).filter((seq) => (sentAt[seq] ?? 0n) >= faultAt);
       let longest = 0;
@@ -375,6 +376,7 @@ async function runSystem(lab: Lab, capture: AgentHandle, system: System): Promis
         failoverMs: Math.round(failoverMs * 10) / 10,
         lostProbes: lost.length,
         outageMs: longest * PROBE_INTERVAL_MS,
+        recovered: summary.recovered === true,
       };
       const breakdown = system.breakdown?.(to, home, faultWall, faultWall + failoverMs);
       if (breakdown) r.breakdown = breakdown;
