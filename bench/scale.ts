@@ -107,7 +107,7 @@ async function main(): Promise<void> {
   try {
     const capture = await startCapture(lab);
     const startAt = process.hrtime.bigint();
-    const cluster = await VipdCluster.start(lab, manifest(false));
+    const cluster = await VipdCluster.start(lab, manifest(false), { readyTimeoutMs: 120_000 });
     let held: Array<Set<string>> = [];
     const allHeldMs = await cluster.until(
       `all ${VIPS} VIPs held`,

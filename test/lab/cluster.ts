@@ -79,6 +79,8 @@ export interface ClusterOptions {
   /** Extra `cluster:` settings for every node, e.g. `{ quorum: "majority", failback: false }`. */
   readonly cluster?: Readonly<Record<string, string | number | boolean>>;
   readonly launcher?: Launcher;
+  /** How long start() waits for each daemon to be ready (default 15 s; big manifests need more). */
+  readonly readyTimeoutMs?: number;
 }
 
 export class VipdCluster {
@@ -137,7 +139,7 @@ export class VipdCluster {
   ): Promise<VipdCluster> {
     const cluster = new VipdCluster(lab, manifests, options);
     for (const node of cluster.nodes) cluster.launch(node);
-    await Promise.all(cluster.nodes.map((node) => cluster.waitReady(node)));
+    await Promise.all(cluster.nodes.map((node) => cluster.waitReady(node, options.readyTimeoutMs)));
     return cluster;
   }
 
@@ -196,17 +198,22 @@ export class VipdCluster {
 
   /** `/status` of node n, fetched from inside its namespace. */
   async status(n: number): Promise<DaemonStatus> {
-    const { stdout } = await execFileAsync("ip", [
-      "netns",
-      "exec",
-      this.node(n).member.ns,
-      process.execPath,
-      VIPD,
-      "status",
-      "--json",
-      "--address",
-      `http://${METRICS}`,
-    ]);
+    const { stdout } = await execFileAsync(
+      "ip",
+      [
+        "netns",
+        "exec",
+        this.node(n).member.ns,
+        process.execPath,
+        VIPD,
+        "status",
+        "--json",
+        "--address",
+        `http://${METRICS}`,
+        // 10,000 services make a status of several MB (execFile's default cap is 1 MB).
+      ],
+      { maxBuffer: 256 << 20 },
+    );
     return JSON.parse(stdout) as DaemonStatus;
   }
 
