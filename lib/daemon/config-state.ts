@@ -11,6 +11,8 @@ export interface ActiveConfig {
   readonly config: ManifestConfig;
   readonly allocation: AllocationResult;
   readonly groups: readonly VipGroup[];
+  /** Every IP of every group -> its group: the reconcile and address callbacks look IPs up per event. */
+  readonly groupByIp: ReadonlyMap<string, VipGroup>;
   readonly loadedAt: Date;
 }
 
@@ -25,13 +27,15 @@ export function activate(load: LoadResult, previous: AllocationState | undefined
     return { ok: false, errors: errors.length > 0 ? errors : ["configuration did not load"] };
   }
   const allocation = allocate(load.config, previous);
+  const groups = vipGroups(allocation.assignments);
   return {
     ok: true,
     active: {
       load,
       config: load.config,
       allocation,
-      groups: vipGroups(allocation.assignments),
+      groups,
+      groupByIp: new Map(groups.flatMap((g) => g.ips.map((ip) => [ip, g] as const))),
       loadedAt: now,
     },
   };

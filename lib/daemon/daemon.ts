@@ -9,10 +9,10 @@ import { join } from "node:path";
 import { allocationDigest, entriesFor, mergeAllocations, type AllocationEntry } from "../alloc/agreement";
 import { readAllocationState, writeAllocationState } from "../alloc/state-file";
 import { expandPaths, loadManifests } from "../config/load";
-import { matchesSelector } from "../config/selectors";
 import type { Settings } from "../config/settings";
 import {
   advertisementsFor,
+  selectsNode,
   failbackFor,
   ownerOf,
   type EligibilityReport,
@@ -44,7 +44,7 @@ import { NetlinkWatch } from "../net/netlink-watch";
 import { VipAddresses } from "../net/vip-addresses";
 import { VipReconciler, type ReconcileResult } from "../net/vip-reconciler";
 import { activate, type ActiveConfig } from "./config-state";
-import { startHttpServer } from "./http-server";
+import { splitHostPort, startHttpServer } from "./http-server";
 import type { Logger } from "./log";
 import { createMetrics, type Metrics } from "./metrics";
 import type { ServiceNotifier } from "./sd-notify";
@@ -201,7 +201,7 @@ export class Daemon {
     const longest = Math.max(0, ...this.health.entries().map((e) => e.spec.timeoutMs));
     await this.health.firstRound(longest + 200);
 
-    const [bindHost, bindPort] = splitListen(this.settings.cluster.bind);
+    const { host: bindHost, port: bindPort } = splitHostPort(this.settings.cluster.bind);
     const udp = await UdpTransport.listen({ bindHost, port: bindPort });
     const advertise = this.settings.cluster.advertise ?? udp.localAddress;
     this.memberlist = new Memberlist({
@@ -519,7 +519,7 @@ export class Daemon {
     const foreign = claims.find((c) => claimOrigin(c.mac, localMacs, memberByMac).kind === "foreign");
     const reprobeMs = this.settings.cluster.conflictReprobeMs;
     const previous = this.conflicts.get(ip);
-    const electionIp = this.active.groups.find((g) => g.ips.includes(ip))?.electionIp;
+    const electionIp = this.active.groupByIp.get(ip)?.electionIp;
     if (foreign) {
       this.conflicts.set(ip, {
         mac: foreign.mac,
@@ -615,7 +615,7 @@ export class Daemon {
       `${claim.ip} held by this node is also claimed by ${claim.mac} (not a cluster member): announcing once more, then only reporting`,
       { ip: claim.ip, mac: claim.mac },
       undefined,
-      this.active.groups.find((g) => g.ips.includes(claim.ip))?.electionIp,
+      this.active.groupByIp.get(claim.ip)?.electionIp,
     );
     this.reannounce([claim.ip], `foreign device ${claim.mac} claimed it`);
   }
@@ -666,7 +666,7 @@ export class Daemon {
       } else if (this.contested.has(electionIp)) {
         const was = this.contested.get(electionIp) ?? [];
         this.contested.delete(electionIp);
-        const group = this.active.groups.find((g) => g.electionIp === electionIp);
+        const group = this.active.groupByIp.get(electionIp);
         this.reannounce(group?.ips ?? [electionIp], `${was.join(", ")} released it`);
       }
     }
@@ -855,7 +855,7 @@ export class Daemon {
       const choice = this.eligibility.choice(added.ip);
       if (!choice?.eligible || this.stopping) continue;
       this.announcer.announce(added.ip, this.interfacesFor(choice.interfaces));
-      const group = this.active.groups.find((g) => g.ips.includes(added.ip));
+      const group = this.active.groupByIp.get(added.ip);
       const failedAt = group ? this.failedOwnerAt.get(group.electionIp) : undefined;
       if (group && failedAt !== undefined) {
         this.metrics.failoverSeconds.observe((performance.now() - failedAt) / 1000);
@@ -979,9 +979,7 @@ export class Daemon {
         const service = services.get(key);
         return service ? advertisementsFor(this.active.config, service, group.pool) : [];
       });
-      const mine = ads.filter(
-        (ad) => ad.nodeSelectors.length === 0 || ad.nodeSelectors.some((s) => matchesSelector(s, myLabels)),
-      );
+      const mine = ads.filter((ad) => selectsNode(ad, myLabels));
       const interfaces = mine.some((ad) => ad.interfaces.length === 0)
         ? []
         : [...new Set(mine.flatMap((ad) => ad.interfaces))].sort();
@@ -1159,10 +1157,4 @@ function manifestSignature(paths: readonly string[]): string {
       }
     })
     .join("|");
-}
-
-function splitListen(listen: string): [string, number] {
-  const match = /^\[?([^\]]*)\]?:(\d+)$/.exec(listen);
-  if (!match) throw new Error(`invalid bind address "${listen}"`);
-  return [match[1] ?? "0.0.0.0", Number(match[2])];
 }

@@ -2,7 +2,7 @@
 // config. Every node runs it on its own view; equal views give equal answers, so no coordination is needed.
 import { createHash } from "node:crypto";
 import type { Assignment } from "../alloc/types";
-import { matchesSelector } from "../config/selectors";
+import { matchesSelector, selectorsMatchAny } from "../config/selectors";
 import { FAILBACK_ANNOTATION } from "../config/l2advertisement";
 import type { L2Advertisement, Labels, ManifestConfig, Service } from "../config/types";
 
@@ -129,15 +129,13 @@ export function vipGroups(assignments: readonly Assignment[]): VipGroup[] {
 /** The L2Advertisements that apply to a service: those covering its pool whose serviceSelectors match it. */
 export function advertisementsFor(config: ManifestConfig, service: Service, pool: string): L2Advertisement[] {
   return config.advertisements.filter(
-    (ad) =>
-      ad.pools.includes(pool) &&
-      (ad.serviceSelectors.length === 0 ||
-        ad.serviceSelectors.some((s) => matchesSelector(s, service.labels))),
+    (ad) => ad.pools.includes(pool) && selectorsMatchAny(ad.serviceSelectors, service.labels),
   );
 }
 
-const selectsNode = (ad: L2Advertisement, labels: Labels): boolean =>
-  ad.nodeSelectors.length === 0 || ad.nodeSelectors.some((s) => matchesSelector(s, labels));
+/** The advertisement's nodeSelectors pick this node (none = every node). */
+export const selectsNode = (ad: L2Advertisement, labels: Labels): boolean =>
+  selectorsMatchAny(ad.nodeSelectors, labels);
 
 /**
  * The owner of a VIP group. Candidates are alive or suspect members (a suspect may still be serving, as in
