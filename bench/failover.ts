@@ -5,7 +5,8 @@
 // timers (VRRPv2, advert_int 1) and tuned (VRRPv3, advert_int 0.1), both with vrrp_garp_master_delay 0.
 // For vipd each round is also broken down from the new owner's log: detection (member declared dead/left),
 // decision (nodeAssigned), netlink (addressAdded) and send (first GARP at the client).
-// Writes bench/results/failover.json. Run: node dist/bench/failover.js (root). BENCH_ROUNDS overrides 20.
+// Writes bench/results/failover.json. Run: node dist/bench/failover.js (root). BENCH_ROUNDS overrides 20;
+// BENCH_SYSTEMS and BENCH_SCENARIOS (comma-separated names) narrow a diagnostic run, which then only prints.
 import { execFileSync, spawnSync, type ChildProcess } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
@@ -18,8 +19,14 @@ import { capturedGarps, msBetween, sleep, startCapture } from "../test/lab/lab-h
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 20);
 const PROBE_PORT = 7777;
 const PROBE_INTERVAL_MS = 5;
-const SCENARIOS = ["crash", "link", "graceful"] as const;
-type Scenario = (typeof SCENARIOS)[number];
+const ALL_SCENARIOS = ["crash", "link", "graceful"] as const;
+type Scenario = (typeof ALL_SCENARIOS)[number];
+const only = (v: string | undefined): ((name: string) => boolean) => {
+  const names = v ? v.split(",") : undefined;
+  return (name) => names === undefined || names.includes(name);
+};
+const SCENARIOS = ALL_SCENARIOS.filter(only(process.env.BENCH_SCENARIOS));
+const PARTIAL = process.env.BENCH_SYSTEMS !== undefined || process.env.BENCH_SCENARIOS !== undefined;
 const SCENARIO_TEXT: Record<Scenario, string> = {
   crash: "SIGKILL of the owner's daemon",
   link: "owner's link set down",
@@ -439,7 +446,7 @@ async function main(): Promise<void> {
       version: 2,
       advertInt: "1",
     }),
-  ];
+  ].filter((s) => only(process.env.BENCH_SYSTEMS)(s.name));
   const out: Record<string, unknown> = {};
   try {
     startResponders(lab);
@@ -463,6 +470,10 @@ async function main(): Promise<void> {
     }
   } finally {
     await lab.destroy();
+  }
+  if (PARTIAL) {
+    console.log(JSON.stringify(out, null, 2));
+    return;
   }
   const ratio = (s: Scenario, p: string): number => {
     const v = (out.vipd as Record<Scenario, { failoverMs: Record<string, number> }>)[s].failoverMs[p];

@@ -218,6 +218,11 @@ export class Daemon {
     for (const event of ["join", "alive", "suspect", "dead", "leave", "metadata"] as const) {
       this.memberlist.on(event, (member) => this.onMemberEvent(event, member));
     }
+    // A score above 0 stretches detection; logging each move (with its cause) is what explains a slow failover.
+    this.memberlist.on("health", (score, cause) => {
+      this.metrics.localHealth.set(score);
+      this.log.log("info", "localHealth", `local health score ${score} (${cause})`, { cause });
+    });
     this.memberlist.start();
     if (this.settings.cluster.join.length > 0) this.memberlist.join(this.settings.cluster.join);
     const joinWait = this.settings.cluster.join.length === 0 ? 0 : (this.options.joinWaitMs ?? 3000);

@@ -21,6 +21,7 @@ export interface Metrics {
   readonly healthCheckUp: Gauge<"service">;
   readonly quorum: Gauge;
   readonly addressConflicts: Counter<"ip">;
+  readonly localHealth: Gauge;
 }
 
 export function createMetrics(): Metrics {
@@ -124,6 +125,11 @@ export function createMetrics(): Metrics {
       name: "vipd_address_conflicts_total",
       help: "Times a device that is not a cluster member was found answering for a VIP (probe or while owning)",
       labelNames: ["ip"],
+      registers,
+    }),
+    localHealth: new Gauge({
+      name: "vipd_gossip_local_health_score",
+      help: "Lifeguard local-health score (0 healthy, up to 7): gossip timeouts on this node are stretched by score + 1",
       registers,
     }),
   };

@@ -37,6 +37,8 @@ export interface GossipConfig {
   // --- Local health (Lifeguard awareness) ---------------------------------------------------------------
   /** Saturating multiplier bound: timeouts stretch up to this factor when we are the slow one. */
   readonly awarenessMaxMultiplier: number;
+  /** A refute forced by a member that came back from dead within this long does not raise our score. */
+  readonly staleAccusationMs: number;
 
   // --- Dissemination ------------------------------------------------------------------------------------
   /** Gossip round: queued broadcasts go to gossipNodes random members. */
@@ -93,6 +95,7 @@ export const LAN: GossipConfig = Object.freeze({
   suspicionMaxMs: 1500,
   suspicionConfirmations: 2,
   awarenessMaxMultiplier: 8,
+  staleAccusationMs: 3_000,
   gossipIntervalMs: 50,
   gossipNodes: 3,
   retransmitMult: 4,
@@ -125,6 +128,7 @@ export const WAN: GossipConfig = Object.freeze({
   suspicionMaxMs: 30_000,
   suspicionConfirmations: 2,
   awarenessMaxMultiplier: 8,
+  staleAccusationMs: 30_000,
   gossipIntervalMs: 500,
   gossipNodes: 4,
   retransmitMult: 4,

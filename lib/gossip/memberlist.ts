@@ -28,7 +28,7 @@ import {
   type PushPullEntry,
 } from "./codec";
 import { LAN, pushPullScale, retransmitLimit, suspicionScale, type GossipConfig } from "./config";
-import { Awareness } from "./awareness";
+import { Awareness, refuteCountsAgainstUs, type HealthCause } from "./awareness";
 import { NO_KEY_MESSAGE, SEAL_OVERHEAD, type Keyring } from "./keyring";
 import { decideAlive, decideDead, decideSuspect, type MemberRecord } from "./members";
 import {
@@ -66,6 +66,8 @@ export interface MemberlistEvents {
   dead: [MemberView];
   leave: [MemberView];
   metadata: [MemberView];
+  /** Our Lifeguard local-health score moved (0 = healthy; timeouts stretch by score + 1). */
+  health: [score: number, cause: HealthCause];
 }
 
 export interface MemberlistOptions {
@@ -322,7 +324,7 @@ export class Memberlist extends EventEmitter<MemberlistEvents> {
     const now = this.clock.now();
     if (now - this.lastStallAt > this.config.stallThresholdMs) {
       this.statsData.stallsDetected++;
-      this.awareness.apply(Math.min(3, 1 + Math.floor(driftMs / this.config.heartbeatTimeoutMs)));
+      this.adjustHealth(Math.min(3, 1 + Math.floor(driftMs / this.config.heartbeatTimeoutMs)), "stall");
     }
     this.lastStallAt = now;
     for (const k of this.lastHeard.keys()) this.lastHeard.set(k, now);
@@ -411,7 +413,7 @@ export class Memberlist extends EventEmitter<MemberlistEvents> {
     this.schedule(timeout, () => {
       if (pending.acked) {
         this.probes.delete(seq);
-        this.awareness.apply(-1);
+        this.adjustHealth(-1, "probe-ok");
         return;
       }
       const helpers = this.rng.sample(
@@ -427,7 +429,7 @@ export class Memberlist extends EventEmitter<MemberlistEvents> {
         if (pending.acked) return;
         // Helpers that answered nack saw the target silent too (it is the target, not us); helpers that
         // said nothing point at us being the slow or cut-off one (Lifeguard, as memberlist applies it).
-        this.awareness.apply(helpers.length > 0 ? helpers.length - pending.nacks : 1);
+        this.adjustHealth(helpers.length > 0 ? helpers.length - pending.nacks : 1, "probe-failed");
         const cur = this.table.get(target.name);
         if (cur && cur.state === "alive" && this.suspectedByMe.get(cur.name) !== cur.incarnation)
           this.raiseSuspicion(cur);
@@ -793,11 +795,11 @@ export class Memberlist extends EventEmitter<MemberlistEvents> {
         return;
       }
       case "alive":
-        return this.onAlive(m, from);
+        return this.onAlive(m, sender, from);
       case "suspect":
         return this.onSuspect(m.name, m.incarnation, m.from, from);
       case "dead":
-        return this.onDead(m.name, m.incarnation, m.from, from);
+        return this.onDead(m.name, m.incarnation, m.from, sender, from);
       case "push-pull":
         return this.onPushPull(m, sender, from);
       case "meta-req":
@@ -837,17 +839,25 @@ export class Memberlist extends EventEmitter<MemberlistEvents> {
       ]);
   }
 
-  private refute(accusedIncarnation: number, accuserAddr: string | undefined): void {
+  private adjustHealth(delta: number, cause: HealthCause): void {
+    if (this.awareness.apply(delta)) this.emit("health", this.awareness.score, cause);
+  }
+
+  /** `accuser`: the member whose view of us was wrong (its name), `accuserAddr`: where to answer. */
+  private refute(accusedIncarnation: number, accuser: string, accuserAddr: string | undefined): void {
     this.incarnation = Math.max(this.incarnation, accusedIncarnation) + 1;
     const self = this.self();
     self.incarnation = this.incarnation;
     this.statsData.refutes++;
-    this.awareness.apply(1);
+    if (refuteCountsAgainstUs(this.table.get(accuser), this.clock.now(), this.config.staleAccusationMs))
+      this.adjustHealth(1, "refute");
+    else this.statsData.staleRefutes++;
     this.announceSelf(accuserAddr);
   }
 
   private onAlive(
     m: { name: string; addr: string; incarnation: number; metaDigest: string; meta?: Buffer },
+    relayer: string,
     from: string | undefined,
   ): void {
     const cur = this.table.get(m.name);
@@ -861,7 +871,7 @@ export class Memberlist extends EventEmitter<MemberlistEvents> {
       this.self().metaDigest,
     );
     if (d === "ignore") return;
-    if (d === "refute") return this.refute(m.incarnation, from);
+    if (d === "refute") return this.refute(m.incarnation, relayer, from);
     const now = this.clock.now();
     let rec: MemberRecord;
     if (!cur) {
@@ -881,6 +891,7 @@ export class Memberlist extends EventEmitter<MemberlistEvents> {
       this.cancelSuspicion(m.name);
       rec.addr = m.addr;
       rec.incarnation = m.incarnation;
+      if (d === "rejoin") rec.returnedAt = now;
       if (rec.state !== "alive") rec.since = now;
       rec.state = "alive";
       if (rec.metaDigest !== m.metaDigest) {
@@ -910,7 +921,7 @@ export class Memberlist extends EventEmitter<MemberlistEvents> {
     const cur = this.table.get(name);
     const d = decideSuspect(cur, incarnation, name === this.name, this.incarnation);
     if (d === "ignore" || !cur) return;
-    if (d === "refute") return this.refute(incarnation, from);
+    if (d === "refute") return this.refute(incarnation, accuser, from);
     const msg = encodeMessage({ type: "suspect", name, incarnation, from: accuser });
     if (d === "confirm") {
       const s = this.suspicions.get(name);
@@ -966,7 +977,7 @@ export class Memberlist extends EventEmitter<MemberlistEvents> {
     const cur = this.table.get(name);
     if (!cur || cur.state !== "suspect" || cur.incarnation !== incarnation) return;
     this.statsData.deadDeclared++;
-    this.onDead(name, incarnation, this.name, undefined);
+    this.onDead(name, incarnation, this.name, this.name, undefined);
   }
 
   private cancelSuspicion(name: string): void {
@@ -977,11 +988,18 @@ export class Memberlist extends EventEmitter<MemberlistEvents> {
     }
   }
 
-  private onDead(name: string, incarnation: number, accuser: string, from: string | undefined): void {
+  /** `accuser === name` is a leave; `relayer` is who told us (the one to blame if the claim is about us). */
+  private onDead(
+    name: string,
+    incarnation: number,
+    accuser: string,
+    relayer: string,
+    from: string | undefined,
+  ): void {
     const cur = this.table.get(name);
     const d = decideDead(cur, incarnation, accuser, name === this.name, this.incarnation, this.leaving);
     if (d === "ignore" || !cur) return;
-    if (d === "refute") return this.refute(incarnation, from);
+    if (d === "refute") return this.refute(incarnation, accuser === name ? relayer : accuser, from);
     this.cancelSuspicion(name);
     cur.state = d === "left" ? "left" : "dead";
     cur.incarnation = incarnation;
@@ -1014,8 +1032,8 @@ export class Memberlist extends EventEmitter<MemberlistEvents> {
     // straight back to it (it may be across a partition that just healed, where gossip cannot reach yet).
     const wasAlone = this.isAlone();
     for (const e of m.states) {
-      if (e.state === "alive") this.onAlive(e, from);
-      else if (e.state === "left") this.onDead(e.name, e.incarnation, e.name, from);
+      if (e.state === "alive") this.onAlive(e, sender, from);
+      else if (e.state === "left") this.onDead(e.name, e.incarnation, e.name, sender, from);
       // A remote "dead" is only a suspicion here (memberlist does the same): we may still hear from it.
       else this.onSuspect(e.name, e.incarnation, sender, from);
     }

@@ -16,6 +16,8 @@ export interface MemberRecord {
   meta: MemberMetadata | undefined;
   /** Clock time of the last state change. */
   since: number;
+  /** Clock time it last came back from dead or left (undefined if it never did). */
+  returnedAt?: number;
 }
 
 export type AliveDecision =

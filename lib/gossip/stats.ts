@@ -34,6 +34,8 @@ export interface GossipStats {
   messageBytesIn: Record<MessageType, number>;
   rejected: Record<RejectReason, number>;
   refutes: number;
+  /** Refutes of accusations raised by a member while it was the one cut off (not counted in local health). */
+  staleRefutes: number;
   suspicionsRaised: number;
   deadDeclared: number;
   stallsDetected: number;
@@ -56,6 +58,7 @@ export function newStats(): GossipStats {
     messageBytesIn: zeros(MESSAGE_TYPES),
     rejected: zeros(REJECT_REASONS),
     refutes: 0,
+    staleRefutes: 0,
     suspicionsRaised: 0,
     deadDeclared: 0,
     stallsDetected: 0,

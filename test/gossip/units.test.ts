@@ -7,6 +7,7 @@ import {
   encodePacket,
   type Message,
 } from "../../lib/gossip/codec";
+import { refuteCountsAgainstUs } from "../../lib/gossip/awareness";
 import { gossipProfile, LAN, retransmitLimit, suspicionScale, WAN } from "../../lib/gossip/config";
 import { generateKey, Keyring, KeyringError, NO_KEY_MESSAGE, parseKeyring } from "../../lib/gossip/keyring";
 import { decideAlive, decideDead, decideSuspect, type MemberRecord } from "../../lib/gossip/members";
@@ -246,4 +247,21 @@ test("virtual clock and rng are deterministic", () => {
   const counts = new Array(10).fill(0);
   for (let i = 0; i < 10_000; i++) for (const x of a.sample([0, 1, 2, 3, 4, 5, 6, 7, 8, 9], 3)) counts[x]++;
   for (const c of counts) assert.ok(c > 2500 && c < 3500, `uniform sample, got ${counts}`);
+});
+
+test("refuteCountsAgainstUs: accusations from a member that was itself cut off do not raise local health", () => {
+  const window = 3000;
+  const now = 100_000;
+  const table: Array<[string, Parameters<typeof refuteCountsAgainstUs>[0], boolean]> = [
+    ["unknown accuser", undefined, true],
+    ["alive, never came back from dead", { state: "alive" }, true],
+    ["suspect, never dead", { state: "suspect" }, true],
+    ["accuser we hold dead", { state: "dead" }, false],
+    ["accuser that left", { state: "left" }, false],
+    ["back from dead 1 ms ago", { state: "alive", returnedAt: now - 1 }, false],
+    ["back from dead just inside the window", { state: "alive", returnedAt: now - window + 1 }, false],
+    ["back from dead a window ago", { state: "alive", returnedAt: now - window }, true],
+  ];
+  for (const [name, accuser, expected] of table)
+    assert.equal(refuteCountsAgainstUs(accuser, now, window), expected, name);
 });
