@@ -261,10 +261,11 @@ class KeepalivedSystem implements System {
       parent?.kill("SIGTERM");
       return;
     }
-    // The parent restarts a VRRP child that dies: kill both, parent first, back to back.
+    // The VRRP child first: killed first, the parent makes the child (PR_SET_PDEATHSIG) stop gracefully
+    // and send a priority-0 advert, which is not a crash. Back to back, so the parent cannot respawn it.
     const child = this.vrrpPid(n);
-    parent?.kill("SIGKILL");
     if (child) process.kill(child, "SIGKILL");
+    parent?.kill("SIGKILL");
   }
 
   async restore(n: number, scenario: Scenario): Promise<void> {

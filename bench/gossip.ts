@@ -1,13 +1,14 @@
-// Gossip bench on the simulator (LAN link profile, encrypted unless noted): steady-state traffic per member
-// at N=10 and N=250, CPU time spent inside one member's handlers (receive + timers, crypto included), and
-// crash-detection latency at N=50 and N=250. Writes bench/results/gossip.json.
+// Gossip bench on the simulator (LAN link profile, encrypted unless noted): for N = 10, 50 and 250, crash
+// detection (every member holds the crashed one dead), dissemination (a metadata change, and a new member,
+// known to every member) and steady-state bytes per member per second; CPU time inside one member's handlers
+// (receive + timers, crypto included); 10 real members over loopback UDP. Writes bench/results/gossip.json.
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { RealClock, type Clock } from "../lib/gossip/clock";
 import { generateKey, Keyring } from "../lib/gossip/keyring";
 import { Memberlist } from "../lib/gossip/memberlist";
 import { UdpTransport } from "../lib/gossip/udp-transport";
-import { detectionRun, percentile, SimCluster } from "../lib/gossip/sim-cluster";
+import { detectionRun, disseminationRun, percentile, SimCluster } from "../lib/gossip/sim-cluster";
 
 interface Steady {
   members: number;
@@ -67,10 +68,10 @@ function steady(n: number, seconds: number, insecure: boolean): Steady {
   };
 }
 
-function detection(n: number, runs: number, insecure: boolean) {
+function latencies(n: number, runs: number, encrypted: boolean, run: (seed: number) => number | undefined) {
   const times: number[] = [];
   for (let r = 0; r < runs; r++) {
-    const t = detectionRun(n, 50_000 + n * 1000 + r, insecure);
+    const t = run(50_000 + n * 1000 + r);
     if (t === undefined) throw new Error(`N=${n} run ${r} failed`);
     times.push(t);
   }
@@ -78,11 +79,20 @@ function detection(n: number, runs: number, insecure: boolean) {
   return {
     members: n,
     runs,
-    encrypted: !insecure,
+    encrypted,
     p50Ms: +percentile(times, 0.5).toFixed(1),
     p99Ms: +percentile(times, 0.99).toFixed(1),
     maxMs: +(times.at(-1) as number).toFixed(1),
   };
+}
+
+function detection(n: number, runs: number, insecure: boolean) {
+  return latencies(n, runs, !insecure, (seed) => detectionRun(n, seed, insecure));
+}
+
+/** Above 50 members the simulator runs without crypto to keep the bench short (as detection at 250). */
+function dissemination(n: number, runs: number, kind: "metadata" | "join") {
+  return { kind, ...latencies(n, runs, n <= 50, (seed) => disseminationRun(n, seed, kind)) };
 }
 
 /** N real memberlists over UDP on 127.0.0.1 in this process: average CPU per member (process.cpuUsage). */
@@ -128,12 +138,20 @@ const result = {
   what:
     "vipd gossip (SWIM+Lifeguard+heartbeat fast path), lan profile, simulated LAN 0.5±0.3 ms; " +
     "realUdpLoopback = 10 real members in one process on 127.0.0.1 (CPU includes syscalls and crypto)",
-  steadyState: [steady(10, 30, false), steady(250, 5, false)],
+  steadyState: [steady(10, 30, false), steady(50, 10, false), steady(250, 5, false)],
   detection: [
     detection(3, 50, false),
     detection(10, 50, false),
     detection(50, 30, false),
     detection(250, 8, true),
+  ],
+  dissemination: [
+    dissemination(10, 30, "metadata"),
+    dissemination(50, 12, "metadata"),
+    dissemination(250, 4, "metadata"),
+    dissemination(10, 30, "join"),
+    dissemination(50, 12, "join"),
+    dissemination(250, 4, "join"),
   ],
   realUdpLoopback: undefined as Awaited<ReturnType<typeof realUdp>> | undefined,
   node: process.version,

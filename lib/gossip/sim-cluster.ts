@@ -185,3 +185,35 @@ export function detectionRun(n: number, seed: number, insecure = false): number 
 export function percentile(sorted: readonly number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1))] as number;
 }
+
+/**
+ * News spreading through a freshly converged cluster, at a seed-dependent phase; returns ms until every other
+ * member has it (undefined if not within 10 s). "metadata": one member changes its metadata (what vipd does
+ * when a VIP becomes ineligible there); "join": a new member joins through node-0 and must be known alive.
+ */
+export function disseminationRun(n: number, seed: number, kind: "metadata" | "join"): number | undefined {
+  const c = SimCluster.build(n, { seed, insecure: n > 50 }, n > 50 ? 2 : 5);
+  if (c.sched.runUntilTrue(() => c.converged(), 10_000, 10) === undefined) return undefined;
+  c.sched.advance(300 + ((seed * 7919) % 97));
+  const t0 = c.sched.now();
+  let done: number | undefined;
+  if (kind === "metadata") {
+    const source = c.node(`node-${1 + (seed % (n - 1))}`);
+    const tag = `seed-${seed}`;
+    source.ml.setMetadata({
+      labels: { news: tag },
+      manifestDigest: "",
+      eligibility: { eligible: [], ineligible: [] },
+    });
+    done = c.sched.runUntilTrue(
+      () => c.running().every((o) => o === source || o.ml.member(source.name)?.metadata?.labels.news === tag),
+      10_000,
+      0.5,
+    );
+  } else {
+    const joiner = c.addNode("newcomer");
+    joiner.ml.join([c.node("node-0").addr]);
+    done = c.sched.runUntilTrue(() => c.allSee("newcomer", "alive"), 10_000, 0.5);
+  }
+  return done === undefined ? undefined : done - t0;
+}

@@ -1,7 +1,7 @@
 // Membership on the simulator (fixed seeds): convergence, metadata dissemination, graceful leave, rejoin.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { SimCluster } from "../../lib/gossip/sim-cluster";
+import { disseminationRun, SimCluster } from "../../lib/gossip/sim-cluster";
 import type { MemberMetadata } from "../../lib/gossip/metadata";
 import { LAN, WAN } from "../../lib/gossip/config";
 
@@ -126,4 +126,13 @@ test("wan profile: relaxed timers still converge, detect a crash and tolerate 5%
   assert.ok(t !== undefined);
   console.log(`# wan: crash known everywhere after ${(t - t0).toFixed(0)} ms`);
   assert.ok(t - t0 > LAN.heartbeatTimeoutMs * 10, "wan is deliberately slower than lan");
+});
+
+test("dissemination N=10: a metadata change and a new member reach every member within 50 ms", () => {
+  for (const kind of ["metadata", "join"] as const) {
+    for (let seed = 1; seed <= 5; seed++) {
+      const t = disseminationRun(10, 900 + seed, kind);
+      assert.ok(t !== undefined && t <= 50, `${kind} seed ${seed}: ${t} ms`);
+    }
+  }
 });
