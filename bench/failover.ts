@@ -7,14 +7,15 @@
 // decision (nodeAssigned), netlink (addressAdded) and send (first GARP at the client).
 // Writes bench/results/failover.json. Run: node dist/bench/failover.js (root). BENCH_ROUNDS overrides 20;
 // BENCH_SYSTEMS and BENCH_SCENARIOS (comma-separated names) narrow a diagnostic run, which then only prints.
-import { execFileSync, spawnSync, type ChildProcess } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { cpus, tmpdir } from "node:os";
+import { execFileSync } from "node:child_process";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { cpus } from "node:os";
 import { join } from "node:path";
 import { VipdCluster } from "../test/lab/cluster";
 import { startAgent, type AgentHandle } from "../test/lab/agent-protocol";
 import { Lab, type LabMember } from "../test/lab/lab";
 import { capturedGarps, msBetween, sleep, startCapture } from "../test/lab/lab-helpers";
+import { ensureKeepalived, KeepalivedNodes, vrrpConfig, waitExit, type VrrpTimers } from "./keepalived";
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 20);
 const PROBE_PORT = 7777;
@@ -92,11 +93,6 @@ async function linkDown(lab: Lab, n: number, up: boolean): Promise<void> {
   await lab.ip(lab.node(n).ns, "link", "set", "eth0", up ? "up" : "down");
 }
 
-async function waitExit(child: ChildProcess | undefined, timeoutMs: number): Promise<void> {
-  if (!child || child.exitCode !== null || child.signalCode !== null) return;
-  await Promise.race([new Promise((r) => child.once("exit", r)), sleep(timeoutMs)]);
-}
-
 class VipdSystem implements System {
   readonly name = "vipd";
   readonly description = "vipd, default profile (lan)";
@@ -172,130 +168,35 @@ class VipdSystem implements System {
 
 /** keepalived 2.x, VRRP only, one instance holding the VIP, priorities 100/99/98, preemption on. */
 class KeepalivedSystem implements System {
-  private readonly dir: string;
-  private readonly children = new Map<number, ChildProcess>();
-  private readonly logs = new Map<number, string>();
+  private readonly nodes: KeepalivedNodes;
   constructor(
     private readonly lab: Lab,
     readonly name: string,
     readonly description: string,
     readonly vip: string,
-    private readonly timers: { version: 2 | 3; advertInt: string },
+    timers: VrrpTimers,
   ) {
-    this.dir = mkdtempSync(join(tmpdir(), `vipd-bench-${name}-`));
-  }
-
-  private paths(n: number): { conf: string; pid: string; vrrpPid: string; checkersPid: string } {
-    const base = join(this.dir, `node${n}`);
-    return {
-      conf: `${base}.conf`,
-      pid: `${base}.pid`,
-      vrrpPid: `${base}-vrrp.pid`,
-      checkersPid: `${base}-checkers.pid`,
-    };
-  }
-
-  config(n: number): string {
-    return [
-      "global_defs {",
-      `  router_id bench-node${n}`,
-      `  vrrp_version ${this.timers.version}`,
-      "  vrrp_garp_master_delay 0",
-      "}",
-      "vrrp_instance bench {",
-      // The usual deployment: the highest priority starts as MASTER (so a restart takes over at once).
-      `  state ${n === 1 ? "MASTER" : "BACKUP"}`,
-      "  interface eth0",
-      "  virtual_router_id 51",
-      `  priority ${101 - n}`,
-      `  advert_int ${this.timers.advertInt}`,
-      "  virtual_ipaddress {",
-      `    ${this.vip}/32 dev eth0`,
-      "  }",
-      "}",
-      "",
-    ].join("\n");
-  }
-
-  private launch(n: number): void {
-    const p = this.paths(n);
-    for (const f of [p.pid, p.vrrpPid, p.checkersPid]) rmSync(f, { force: true });
-    writeFileSync(p.conf, this.config(n));
-    const child = this.lab.spawnIn(this.lab.node(n).ns, "keepalived", [
-      "--dont-fork",
-      "--log-console",
-      "--log-detail",
-      "--vrrp",
-      "--use-file",
-      p.conf,
-      "--pid",
-      p.pid,
-      "--vrrp_pid",
-      p.vrrpPid,
-      "--checkers_pid",
-      p.checkersPid,
-    ]);
-    this.children.set(n, child);
-    const append = (chunk: Buffer): void => {
-      this.logs.set(n, ((this.logs.get(n) ?? "") + chunk.toString()).slice(-200_000));
-    };
-    child.stdout?.on("data", append);
-    child.stderr?.on("data", append);
+    const instance = { name: "bench", vrid: 51, masterNode: 1, addresses: [`${vip}/32`] };
+    this.nodes = new KeepalivedNodes(lab, name, (n) => vrrpConfig(n, timers, [instance]));
   }
 
   async start(): Promise<void> {
-    for (const n of [1, 2, 3]) this.launch(n);
-  }
-
-  private vrrpPid(n: number): number | undefined {
-    const file = this.paths(n).vrrpPid;
-    if (!existsSync(file)) return undefined;
-    const pid = Number(readFileSync(file, "utf8").trim());
-    return pid > 0 ? pid : undefined;
+    for (const n of [1, 2, 3]) this.nodes.launch(n);
   }
 
   async fault(n: number, scenario: Scenario): Promise<void> {
-    const parent = this.children.get(n);
     if (scenario === "link") return linkDown(this.lab, n, false);
-    if (scenario === "graceful") {
-      parent?.kill("SIGTERM");
-      return;
-    }
-    // The VRRP child first: killed first, the parent makes the child (PR_SET_PDEATHSIG) stop gracefully
-    // and send a priority-0 advert, which is not a crash. Back to back, so the parent cannot respawn it.
-    const child = this.vrrpPid(n);
-    if (child) process.kill(child, "SIGKILL");
-    parent?.kill("SIGKILL");
+    if (scenario === "graceful") this.nodes.terminate(n);
+    else this.nodes.crash(n);
   }
 
   async restore(n: number, scenario: Scenario): Promise<void> {
     if (scenario === "link") return linkDown(this.lab, n, true);
-    await waitExit(this.children.get(n), 5000);
-    for (let i = 0; i < 100; i++) {
-      const child = this.vrrpPid(n);
-      if (!child || !alive(child)) break;
-      await sleep(20);
-    }
-    this.launch(n);
+    await this.nodes.restart(n);
   }
 
   async stop(): Promise<void> {
-    for (const [, child] of this.children) child.kill("SIGTERM");
-    for (const [, child] of this.children) await waitExit(child, 3000);
-    rmSync(this.dir, { recursive: true, force: true });
-  }
-
-  log(n: number): string {
-    return this.logs.get(n) ?? "";
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
+    await this.nodes.stop();
   }
 }
 
@@ -415,21 +316,6 @@ function stats(values: readonly number[]): Record<string, number> {
     p99: r(percentile(sorted, 99)),
     max: r(sorted[sorted.length - 1] ?? NaN),
   };
-}
-
-function ensureKeepalived(): string {
-  const found = spawnSync("keepalived", ["--version"], { encoding: "utf8" });
-  if (found.status !== 0 && found.error) {
-    console.log("keepalived is missing: installing it with apt-get");
-    let r = spawnSync("apt-get", ["install", "-y", "keepalived"], { stdio: "inherit" });
-    if (r.status !== 0) {
-      spawnSync("apt-get", ["update"], { stdio: "inherit" });
-      r = spawnSync("apt-get", ["install", "-y", "keepalived"], { stdio: "inherit" });
-    }
-    if (r.status !== 0) throw new Error("cannot install keepalived with apt-get");
-  }
-  const version = spawnSync("keepalived", ["--version"], { encoding: "utf8" });
-  return `${version.stdout}${version.stderr}`.split("\n")[0].trim();
 }
 
 async function main(): Promise<void> {
