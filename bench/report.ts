@@ -176,6 +176,197 @@ function failoverChart(result: FailoverResult, scenario: string): string {
   return out.join("\n") + "\n";
 }
 
+interface Series {
+  name: string;
+  points: ReadonlyArray<readonly [number, number]>;
+}
+
+/** Line chart on linear axes; `xTicks` labels the x values given (e.g. cluster sizes). */
+function xyChart(opts: {
+  title: string;
+  xLabel: string;
+  yLabel: string;
+  series: readonly Series[];
+  footer: string;
+  xTicks?: readonly number[];
+  xPosition?: (x: number) => number;
+}): string {
+  const width = 760;
+  const height = 360;
+  const left = 70;
+  const right = 170;
+  const top = 40;
+  const bottom = 60;
+  const pos = opts.xPosition ?? ((v: number) => v);
+  const xs = opts.series.flatMap((s) => s.points.map((p) => pos(p[0])));
+  const ys = opts.series.flatMap((s) => s.points.map((p) => p[1]));
+  const x0 = Math.min(...xs);
+  const x1 = Math.max(...xs) === x0 ? x0 + 1 : Math.max(...xs);
+  const yMax = niceCeil(Math.max(...ys, 1));
+  const x = (v: number): number => left + ((pos(v) - x0) / (x1 - x0)) * (width - left - right);
+  const y = (v: number): number => top + (1 - v / yMax) * (height - top - bottom);
+  const out: string[] = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="12">`,
+    `<rect width="${width}" height="${height}" fill="white"/>`,
+    `<text x="${left}" y="20" font-size="14" font-weight="bold">${escapeXml(opts.title)}</text>`,
+  ];
+  for (let i = 0; i <= 5; i++) {
+    const v = (yMax / 5) * i;
+    out.push(
+      `<line x1="${left}" y1="${y(v).toFixed(1)}" x2="${width - right}" y2="${y(v).toFixed(1)}" stroke="#eee"/>`,
+      `<text x="${left - 6}" y="${(y(v) + 4).toFixed(1)}" text-anchor="end" fill="#444">${cell(v)}</text>`,
+    );
+  }
+  const ticks = opts.xTicks ?? Array.from({ length: 6 }, (_, i) => x0 + ((x1 - x0) / 5) * i);
+  for (const t of ticks)
+    out.push(
+      `<text x="${x(t).toFixed(1)}" y="${height - bottom + 18}" text-anchor="middle" fill="#444">${cell(t)}</text>`,
+    );
+  out.push(
+    `<line x1="${left}" y1="${height - bottom}" x2="${width - right}" y2="${height - bottom}" stroke="#888"/>`,
+    `<text x="${(left + width - right) / 2}" y="${height - bottom + 36}" text-anchor="middle">${escapeXml(opts.xLabel)}</text>`,
+    `<text x="14" y="${(top + height - bottom) / 2}" transform="rotate(-90 14 ${(top + height - bottom) / 2})" text-anchor="middle">${escapeXml(opts.yLabel)}</text>`,
+  );
+  opts.series.forEach((s, i) => {
+    const color = COLORS[i % COLORS.length];
+    const d = s.points.map((p, j) => `${j === 0 ? "M" : "L"}${x(p[0]).toFixed(1)},${y(p[1]).toFixed(1)}`);
+    out.push(`<path d="${d.join(" ")}" fill="none" stroke="${color}" stroke-width="2"/>`);
+    if (s.points.length <= 12)
+      for (const p of s.points)
+        out.push(`<circle cx="${x(p[0]).toFixed(1)}" cy="${y(p[1]).toFixed(1)}" r="3" fill="${color}"/>`);
+    out.push(
+      `<line x1="${width - right + 12}" y1="${top + 10 + i * 18}" x2="${width - right + 30}" y2="${top + 10 + i * 18}" stroke="${color}" stroke-width="3"/>`,
+      `<text x="${width - right + 36}" y="${top + 14 + i * 18}">${escapeXml(s.name)}</text>`,
+    );
+  });
+  out.push(`<text x="${left}" y="${height - 6}" fill="#666">${escapeXml(opts.footer)}</text>`, "</svg>");
+  return out.join("\n") + "\n";
+}
+
+function niceCeil(v: number): number {
+  const p = Math.pow(10, Math.floor(Math.log10(v)));
+  for (const m of [1, 2, 2.5, 5, 10]) if (m * p >= v) return m * p;
+  return 10 * p;
+}
+
+function machineLine(data: JsonObject): string {
+  const p = data.provenance as unknown as Provenance | undefined;
+  return p ? `${p.machine.cores} cores, Linux ${p.machine.kernel}, ${p.at}` : "provenance not recorded";
+}
+
+// ---- gossip ---------------------------------------------------------------------------------------
+
+interface Latency {
+  members: number;
+  runs: number;
+  encrypted: boolean;
+  p50Ms: number;
+  p99Ms: number;
+  maxMs: number;
+  kind?: string;
+}
+interface GossipResult {
+  steadyState: Array<{ members: number; perMember: { packetsOutPerSec: number; bytesOutPerSec: number } }>;
+  detection: Latency[];
+  dissemination: Latency[];
+  realUdpLoopback?: { members: number; packetsOutPerMemberPerSec: number; cpuMsPerMemberPerSec: number };
+}
+
+function gossipSection(data: JsonObject): string {
+  const g = data as unknown as GossipResult;
+  const sizes = [...new Set(g.steadyState.map((s) => s.members))].sort((a, b) => a - b);
+  const find = (list: Latency[], n: number, kind?: string): Latency | undefined =>
+    list.find((l) => l.members === n && (kind === undefined || l.kind === kind));
+  const rows = sizes.map((n) => {
+    const d = find(g.detection, n);
+    const meta = find(g.dissemination, n, "metadata");
+    const join = find(g.dissemination, n, "join");
+    const steady = g.steadyState.find((s) => s.members === n);
+    const pair = (l: Latency | undefined): string => (l ? `${cell(l.p50Ms)} / ${cell(l.p99Ms)}` : "");
+    return [
+      String(n),
+      pair(d),
+      pair(meta),
+      pair(join),
+      cell(steady?.perMember.bytesOutPerSec),
+      cell(steady?.perMember.packetsOutPerSec),
+      d?.encrypted === false || join?.encrypted === false ? "no (sim speed)" : "yes",
+    ];
+  });
+  const file = "gossip-latency.svg";
+  const series = (
+    name: string,
+    list: Latency[],
+    kind: string | undefined,
+    key: "p50Ms" | "p99Ms",
+  ): Series => ({
+    name,
+    points: sizes.flatMap((n) => {
+      const l = find(list, n, kind);
+      return l ? [[n, l[key]] as const] : [];
+    }),
+  });
+  writeFileSync(
+    join(CHARTS, file),
+    xyChart({
+      title: "Membership on the simulator: ms until every member knows",
+      xLabel: "members (N)",
+      yLabel: "ms",
+      xTicks: sizes,
+      xPosition: (n) => Math.log10(n),
+      series: [
+        series("crash, p50", g.detection, undefined, "p50Ms"),
+        series("crash, p99", g.detection, undefined, "p99Ms"),
+        series("new member, p50", g.dissemination, "join", "p50Ms"),
+        series("new member, p99", g.dissemination, "join", "p99Ms"),
+        series("metadata, p99", g.dissemination, "metadata", "p99Ms"),
+      ],
+      footer: `simulated LAN 0.5±0.3 ms, lan profile; ${machineLine(data)}`,
+    }),
+  );
+  const parts = [
+    "## Membership (simulator)",
+    "",
+    provenanceLine("gossip", data),
+    "",
+    "vipd's gossip (SWIM + Lifeguard + the ring-heartbeat fast path, `lan` profile) on the deterministic " +
+      "simulator: simulated LAN latency 0.5 ± 0.3 ms, virtual clock, the real code and packets. Detection: a " +
+      "member is crashed at a random phase; time until every other member holds it dead. Dissemination: a " +
+      "member changes its metadata (what a node does when a VIP becomes ineligible there), or a new member " +
+      "joins; time until every member has it. Traffic: steady state, per member, encrypted packets as sent.",
+    "",
+    table(
+      [
+        "N",
+        "crash detected, p50 / p99 ms",
+        "metadata change, p50 / p99 ms",
+        "new member known, p50 / p99 ms",
+        "bytes/s out per member",
+        "packets/s out per member",
+        "latency runs encrypted",
+      ],
+      rows,
+    ),
+    "",
+    `![membership latency](benchmarks/${file})`,
+    "",
+  ];
+  const extraDetection = g.detection.filter((d) => !sizes.includes(d.members));
+  for (const d of extraDetection)
+    parts.push(
+      `Detection at N=${d.members}: p50 ${cell(d.p50Ms)} ms, p99 ${cell(d.p99Ms)} ms (${d.runs} runs).`,
+      "",
+    );
+  if (g.realUdpLoopback)
+    parts.push(
+      `Real UDP on loopback, ${g.realUdpLoopback.members} members in one process: ` +
+        `${cell(g.realUdpLoopback.packetsOutPerMemberPerSec)} packets/s and ` +
+        `${cell(g.realUdpLoopback.cpuMsPerMemberPerSec)} ms of CPU per member per second (crypto and syscalls included).`,
+      "",
+    );
+  return parts.join("\n");
+}
+
 function escapeXml(s: string): string {
   return s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
 }
@@ -265,10 +456,10 @@ function main(): void {
   const failover = files.includes("failover.json");
   if (failover)
     sections.push(failoverSection(JSON.parse(readFileSync(join(RESULTS, "failover.json"), "utf8"))));
+  const special: Record<string, (data: JsonObject) => string> = { "gossip.json": gossipSection };
   for (const f of files.filter((name) => name !== "failover.json")) {
-    sections.push(
-      genericSection(f.replace(/\.json$/, ""), JSON.parse(readFileSync(join(RESULTS, f), "utf8"))),
-    );
+    const data = JSON.parse(readFileSync(join(RESULTS, f), "utf8")) as JsonObject;
+    sections.push(special[f]?.(data) ?? genericSection(f.replace(/\.json$/, ""), data));
   }
   const doc = [
     "# vipd benchmarks",
