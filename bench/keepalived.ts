@@ -140,6 +140,13 @@ export class KeepalivedNodes {
     return pid > 0 ? pid : undefined;
   }
 
+  /** The node's keepalived processes (parent and VRRP child) that are running. */
+  pids(n: number): number[] {
+    return [this.children.get(n)?.pid, this.vrrpPid(n)].filter(
+      (pid): pid is number => pid !== undefined && alive(pid),
+    );
+  }
+
   /** SIGKILL of the VRRP child and its parent: nothing is resigned, the backups must time the master out. */
   crash(n: number): void {
     // The VRRP child first: killed first, the parent makes the child (PR_SET_PDEATHSIG) stop gracefully

@@ -11,6 +11,8 @@ export const ETH_P_ALL = 0x0003;
 export const SOL_SOCKET = 1;
 export const SO_RCVBUF = 8;
 export const SO_SNDBUF = 7;
+/** Root may set a receive buffer beyond net.core.rmem_max. */
+export const SO_RCVBUFFORCE = 33;
 export const SOCKADDR_LL_SIZE = 20;
 
 export interface Libc {

@@ -8,8 +8,10 @@ import {
   ETH_P_ALL,
   libc,
   sockaddrLl,
+  SO_RCVBUFFORCE,
   SOCK_CLOEXEC,
   SOCK_RAW,
+  SOL_SOCKET,
 } from "../../lib/net/libc";
 
 const ifname = process.argv[2] ?? "eth0";
@@ -18,6 +20,12 @@ const ifindex = c.if_nametoindex(ifname);
 if (ifindex === 0) throw new Error(`capture: no interface ${ifname}`);
 const fd = c.socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0x0300 /* htons(ETH_P_ALL) */);
 if (fd < 0) throw new Error(`capture: socket failed: ${errnoName(c.errno())}`);
+// A failover of thousands of VIPs arrives as a burst of thousands of frames, faster than one JSON line per
+// frame can be written: a 64 MiB buffer (root ignores rmem_max with FORCE) holds the burst instead of dropping it.
+const rcvbuf = Buffer.alloc(4);
+rcvbuf.writeInt32LE(64 * 1024 * 1024, 0);
+if (c.setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, rcvbuf, 4) < 0)
+  throw new Error(`capture: SO_RCVBUFFORCE failed: ${errnoName(c.errno())}`);
 const bindAddress = sockaddrLl(ifindex, ETH_P_ALL);
 if (c.bind(fd, bindAddress, bindAddress.length) < 0)
   throw new Error(`capture: bind failed: ${errnoName(c.errno())}`);
@@ -27,24 +35,38 @@ const write = (line: string): void => {
 };
 write(JSON.stringify({ event: "ready", at: process.hrtime.bigint().toString(), ifindex }));
 
+// Frames are stamped as recvfrom returns, but written in batches: while more frames are queued they are read
+// without blocking, and the lines go out in one write once the queue is empty (one write per frame could not
+// keep up with a failover burst of thousands of NAs).
+const MSG_DONTWAIT = 0x40;
 const frame = Buffer.alloc(65536);
 const from = Buffer.alloc(20);
 const fromLength = Buffer.alloc(4);
+let pending: string[] = [];
 for (;;) {
   fromLength.writeUInt32LE(from.length, 0);
-  const n = c.recvfrom(fd, frame, frame.length, 0, from, fromLength);
+  const n = c.recvfrom(fd, frame, frame.length, pending.length > 0 ? MSG_DONTWAIT : 0, from, fromLength);
   const at = process.hrtime.bigint();
   if (n < 0) {
     const name = errnoName(c.errno());
+    if (name === "EAGAIN" || name === "EWOULDBLOCK") {
+      process.stdout.write(pending.join(""));
+      pending = [];
+      continue;
+    }
     if (name === "EINTR") continue;
     throw new Error(`capture: recvfrom failed: ${name}`);
   }
-  write(
+  pending.push(
     JSON.stringify({
       event: "frame",
       at: at.toString(),
       pkttype: from[10],
       hex: frame.subarray(0, n).toString("hex"),
-    }),
+    }) + "\n",
   );
+  if (pending.length >= 512) {
+    process.stdout.write(pending.join(""));
+    pending = [];
+  }
 }

@@ -1,0 +1,116 @@
+// What the scale bench measures the same way for vipd and for keepalived: the first unsolicited Neighbor
+// Advertisement per VIP at the client, and a process's memory and CPU from /proc.
+import { execFileSync } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { parseNeighborAdvertisementFrame } from "../lib/net/ndp-frame";
+import type { AgentHandle } from "../test/lab/agent-protocol";
+import type { Lab } from "../test/lab/lab";
+import { msBetween } from "../test/lab/lab-helpers";
+
+/** First NA per target since `since` from a MAC other than `exceptMac`, read incrementally from the capture. */
+export class FirstAnnouncements {
+  private index = 0;
+  readonly firstSeen = new Map<string, bigint>();
+  constructor(
+    private readonly capture: AgentHandle,
+    private readonly since: bigint,
+    private readonly exceptMac: string,
+  ) {}
+
+  update(): void {
+    const events = this.capture.events;
+    for (; this.index < events.length; this.index++) {
+      const e = events[this.index];
+      if (e.event !== "frame" || BigInt(e.at) < this.since || e.pkttype === 4) continue;
+      const na = parseNeighborAdvertisementFrame(Buffer.from(String(e.hex), "hex"));
+      if (!na || na.sourceMac === this.exceptMac || this.firstSeen.has(na.target)) continue;
+      this.firstSeen.set(na.target, BigInt(e.at));
+    }
+  }
+
+  missing(targets: Iterable<string>): number {
+    let n = 0;
+    for (const t of targets) if (!this.firstSeen.has(t)) n++;
+    return n;
+  }
+
+  /** ms after `since` at which each target was first announced, ascending. */
+  times(targets: Iterable<string>): number[] {
+    return [...targets]
+      .map((t) => msBetween(this.since, this.firstSeen.get(t) ?? this.since))
+      .sort((a, b) => a - b);
+  }
+}
+
+/** How many VIPs had been announced by each time: ~`points` steps of the sorted times, for a chart. */
+export function announceCurve(sortedMs: readonly number[], points = 60): Array<[number, number]> {
+  if (sortedMs.length === 0) return [];
+  const step = Math.max(1, Math.floor(sortedMs.length / points));
+  const out: Array<[number, number]> = [[0, 0]];
+  for (let i = step - 1; i < sortedMs.length; i += step) out.push([round1(sortedMs[i]), i + 1]);
+  const last = sortedMs.length;
+  if (out[out.length - 1][1] !== last) out.push([round1(sortedMs[last - 1]), last]);
+  return out;
+}
+
+const round1 = (v: number): number => Math.round(v * 10) / 10;
+
+export interface ProcSample {
+  rssMb: number;
+  peakRssMb: number;
+  cpuTicks: number;
+}
+
+export function procSample(pid: number): ProcSample {
+  const status = readFileSync(`/proc/${pid}/status`, "utf8");
+  const kb = (key: string): number => Number(new RegExp(`${key}:\\s+(\\d+)`).exec(status)?.[1] ?? NaN);
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return {
+    rssMb: round1(kb("VmRSS") / 1024),
+    peakRssMb: round1(kb("VmHWM") / 1024),
+    cpuTicks: Number(fields[11]) + Number(fields[12]),
+  };
+}
+
+/** CPU % of one core and RSS of each process group over a window in steady state. */
+export async function steadyState(
+  groups: ReadonlyArray<{ node: string; pids: readonly number[] }>,
+  windowS: number,
+): Promise<Array<{ node: string; rssMb: number; peakRssMb: number; cpuPercent: number }>> {
+  const ticksPerS = Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim());
+  const sum = (pids: readonly number[]): ProcSample =>
+    pids.map(procSample).reduce((a, b) => ({
+      rssMb: round1(a.rssMb + b.rssMb),
+      peakRssMb: round1(a.peakRssMb + b.peakRssMb),
+      cpuTicks: a.cpuTicks + b.cpuTicks,
+    }));
+  const before = groups.map((g) => sum(g.pids));
+  await new Promise((r) => setTimeout(r, windowS * 1000));
+  return groups.map((g, i) => {
+    const after = sum(g.pids);
+    return {
+      node: g.node,
+      rssMb: after.rssMb,
+      peakRssMb: after.peakRssMb,
+      cpuPercent: round1(((after.cpuTicks - before[i].cpuTicks) / ticksPerS / windowS) * 100),
+    };
+  });
+}
+
+/** The VIPs (from `prefix`) each lab node holds on eth0 now. */
+export async function heldBy(lab: Lab, prefix: string): Promise<Array<Set<string>>> {
+  const out: Array<Set<string>> = [];
+  for (const member of lab.nodes) {
+    const text = await lab.ip(member.ns, "-j", "addr", "show", "dev", "eth0");
+    const links = JSON.parse(text) as Array<{ addr_info?: Array<{ local?: string }> }>;
+    out.push(
+      new Set(
+        links
+          .flatMap((l) => (l.addr_info ?? []).map((a) => a.local ?? ""))
+          .filter((ip) => ip.startsWith(prefix)),
+      ),
+    );
+  }
+  return out;
+}

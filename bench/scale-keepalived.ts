@@ -1,0 +1,136 @@
+// The keepalived side of the scale bench, in the same lab and run as vipd's: the same VIPs spread over three
+// VRRP instances (one master per node, tuned timers: VRRPv3, advert_int 0.1), the bulk in
+// virtual_ipaddress_excluded as keepalived's docs advise for many addresses. Measures what vipd's side
+// measures: start-up to every VIP held, steady-state RSS and CPU, the crash of the node holding a third of
+// the VIPs (first unsolicited NA per VIP from a survivor), and a reload that adds one IPv4 VIP (SIGHUP).
+import type { AgentHandle } from "../test/lab/agent-protocol";
+import type { Lab } from "../test/lab/lab";
+import { capturedGarps, msBetween, sleep } from "../test/lab/lab-helpers";
+import { KeepalivedNodes, vrrpConfig, type VrrpInstance, type VrrpTimers } from "./keepalived";
+import { announceCurve, FirstAnnouncements, heldBy, steadyState } from "./scale-common";
+
+const TUNED: VrrpTimers = { version: 3, advertInt: "0.1" };
+
+async function until(
+  what: string,
+  check: () => Promise<boolean> | boolean,
+  timeoutMs: number,
+  everyMs: number,
+) {
+  const started = Date.now();
+  for (;;) {
+    if (await check()) return Date.now() - started;
+    if (Date.now() - started > timeoutMs) throw new Error(`keepalived: ${what} not within ${timeoutMs} ms`);
+    await sleep(everyMs);
+  }
+}
+
+export async function keepalivedAtScale(
+  lab: Lab,
+  capture: AgentHandle,
+  vips: readonly string[],
+  vipPrefix: string,
+  reloadVip: string,
+): Promise<Record<string, unknown>> {
+  const third = Math.ceil(vips.length / 3);
+  const instances = (withReload: boolean): VrrpInstance[] =>
+    [1, 2, 3].map((node) => ({
+      name: `scale${node}`,
+      vrid: 60 + node,
+      masterNode: node,
+      addresses: [`203.0.113.${200 + node}/32`],
+      excluded: [
+        ...vips.slice((node - 1) * third, node * third).map((ip) => `${ip}/128`),
+        ...(withReload && node === 1 ? [`${reloadVip}/32`] : []),
+      ],
+    }));
+  const nodes = new KeepalivedNodes(lab, "keepalived-scale", (n) => vrrpConfig(n, TUNED, instances(false)));
+  const result: Record<string, unknown> = {
+    system:
+      "keepalived, 3 VRRP instances (one master per node), VRRPv3 advert_int 0.1, VIPs in virtual_ipaddress_excluded",
+  };
+  try {
+    const startAt = process.hrtime.bigint();
+    for (const n of [1, 2, 3]) nodes.launch(n);
+    let held: Array<Set<string>> = [];
+    await until(
+      `all ${vips.length} VIPs held`,
+      async () => {
+        held = await heldBy(lab, vipPrefix);
+        return held.reduce((n, s) => n + s.size, 0) >= vips.length;
+      },
+      180_000,
+      500,
+    );
+    result.startToAllHeldMs = Math.round(msBetween(startAt, process.hrtime.bigint()));
+    result.perNode = held.map((s) => s.size);
+    await sleep(3000);
+    result.steadyState = await steadyState(
+      [1, 2, 3].map((n) => ({ node: `node${n}`, pids: nodes.pids(n) })),
+      10,
+    );
+
+    const victim = 1;
+    const victimVips = held[victim - 1];
+    capture.events.length = 0;
+    const killedAt = process.hrtime.bigint();
+    nodes.crash(victim);
+    const seen = new FirstAnnouncements(capture, killedAt, lab.node(victim).eth0.mac);
+    await until(
+      `every VIP of node${victim} announced again`,
+      () => {
+        seen.update();
+        return seen.missing(victimVips) === 0;
+      },
+      Number(process.env.KDBG_WAIT ?? 60_000),
+      50,
+    ).catch((e: unknown) => {
+      console.error(seen.missing(victimVips), "missing of", victimVips.size, "frames", capture.events.length, capture.child.exitCode, (capture as unknown as { stderr: string }).stderr);
+      console.error(nodes.log(2).split("\n").slice(-15).join("\n"));
+      throw e;
+    });
+    const times = seen.times(victimVips);
+    result.crash = {
+      victim: `node${victim}`,
+      victimVips: victimVips.size,
+      firstAnnouncedMs: Math.round(times[0]),
+      allAnnouncedMs: Math.round(times[times.length - 1]),
+      // keepalived logs no detection time we can read here; its first NA marks the backup's takeover.
+      allAnnouncedAfterFirstMs: Math.round(times[times.length - 1] - times[0]),
+      curve: announceCurve(times),
+    };
+
+    await nodes.restart(victim);
+    await until(
+      `node${victim} master again`,
+      async () => (await heldBy(lab, vipPrefix))[victim - 1].size === victimVips.size,
+      60_000,
+      200,
+    );
+    await sleep(2000);
+    capture.events.length = 0;
+    const writeAt = process.hrtime.bigint();
+    for (const n of [1, 2, 3]) nodes.reload(n, vrrpConfig(n, TUNED, instances(true)));
+    let garpAt: bigint | undefined;
+    let addedMs: number | undefined;
+    const reloadStarted = Date.now();
+    while (Date.now() - reloadStarted < 15_000 && garpAt === undefined) {
+      garpAt = capturedGarps(capture, reloadVip, writeAt)[0]?.at;
+      if (addedMs === undefined && (await heldBy(lab, reloadVip))[victim - 1].size > 0)
+        addedMs = Math.round(msBetween(writeAt, process.hrtime.bigint()));
+      await sleep(5);
+    }
+    result.reload = {
+      services: vips.length + 1,
+      writeToGarpMs: garpAt === undefined ? null : Math.round(msBetween(writeAt, garpAt)),
+      writeToAddressMs: addedMs ?? null,
+      note:
+        garpAt === undefined
+          ? "keepalived added the address on reload but sent no GARP for it within 15 s"
+          : "SIGHUP to every node right after the config write",
+    };
+  } finally {
+    await nodes.stop();
+  }
+  return result;
+}
