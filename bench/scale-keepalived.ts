@@ -85,7 +85,15 @@ export async function keepalivedAtScale(
       Number(process.env.KDBG_WAIT ?? 60_000),
       50,
     ).catch((e: unknown) => {
-      console.error(seen.missing(victimVips), "missing of", victimVips.size, "frames", capture.events.length, capture.child.exitCode, (capture as unknown as { stderr: string }).stderr);
+      console.error(
+        seen.missing(victimVips),
+        "missing of",
+        victimVips.size,
+        "frames",
+        capture.events.length,
+        capture.child.exitCode,
+        (capture as unknown as { stderr: string }).stderr,
+      );
       console.error(nodes.log(2).split("\n").slice(-15).join("\n"));
       throw e;
     });
