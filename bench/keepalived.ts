@@ -86,12 +86,18 @@ export async function waitExit(child: ChildProcess | undefined, timeoutMs: numbe
 export class KeepalivedNodes {
   private readonly dir: string;
   private readonly children = new Map<number, ChildProcess>();
-  private readonly logs = new Map<number, string>();
+  private readonly logs = new Map<number, string[]>();
 
+  /**
+   * `quiet`: no console log. With thousands of VIPs keepalived logs a line per NA, and reading that pipe
+   * throttled keepalived itself (adverts and NAs came out at a few hundred per second); in production its
+   * log goes to syslog, which does not push back like that.
+   */
   constructor(
     private readonly lab: Lab,
     name: string,
     private readonly config: (n: number) => string,
+    private readonly quiet = false,
   ) {
     this.dir = mkdtempSync(join(tmpdir(), `vipd-bench-${name}-`));
   }
@@ -112,8 +118,7 @@ export class KeepalivedNodes {
     writeFileSync(p.conf, this.config(n));
     const child = this.lab.spawnIn(this.lab.node(n).ns, "keepalived", [
       "--dont-fork",
-      "--log-console",
-      "--log-detail",
+      ...(this.quiet ? [] : ["--log-console", "--log-detail"]),
       "--vrrp",
       "--use-file",
       p.conf,
@@ -125,8 +130,11 @@ export class KeepalivedNodes {
       p.checkersPid,
     ]);
     this.children.set(n, child);
+    const chunks: string[] = [];
+    this.logs.set(n, chunks);
     const append = (chunk: Buffer): void => {
-      this.logs.set(n, ((this.logs.get(n) ?? "") + chunk.toString()).slice(-200_000));
+      chunks.push(chunk.toString());
+      if (chunks.length > 1000) chunks.splice(0, 500);
     };
     child.stdout?.on("data", append);
     child.stderr?.on("data", append);
@@ -185,6 +193,6 @@ export class KeepalivedNodes {
   }
 
   log(n: number): string {
-    return this.logs.get(n) ?? "";
+    return (this.logs.get(n) ?? []).join("");
   }
 }

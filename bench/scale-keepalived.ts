@@ -44,7 +44,12 @@ export async function keepalivedAtScale(
         ...(withReload && node === 1 ? [`${reloadVip}/32`] : []),
       ],
     }));
-  const nodes = new KeepalivedNodes(lab, "keepalived-scale", (n) => vrrpConfig(n, TUNED, instances(false)));
+  const nodes = new KeepalivedNodes(
+    lab,
+    "keepalived-scale",
+    (n) => vrrpConfig(n, TUNED, instances(false)),
+    true,
+  );
   const result: Record<string, unknown> = {
     system:
       "keepalived, 3 VRRP instances (one master per node), VRRPv3 advert_int 0.1, VIPs in virtual_ipaddress_excluded",
@@ -94,7 +99,6 @@ export async function keepalivedAtScale(
         capture.child.exitCode,
         (capture as unknown as { stderr: string }).stderr,
       );
-      console.error(nodes.log(2).split("\n").slice(-15).join("\n"));
       throw e;
     });
     const times = seen.times(victimVips);

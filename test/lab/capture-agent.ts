@@ -13,6 +13,7 @@ import {
   SOCK_RAW,
   SOL_SOCKET,
 } from "../../lib/net/libc";
+import { writeSync } from "node:fs";
 
 const ifname = process.argv[2] ?? "eth0";
 const c = libc();
@@ -30,9 +31,21 @@ const bindAddress = sockaddrLl(ifindex, ETH_P_ALL);
 if (c.bind(fd, bindAddress, bindAddress.length) < 0)
   throw new Error(`capture: bind failed: ${errnoName(c.errno())}`);
 
-const write = (line: string): void => {
-  process.stdout.write(line + "\n");
+// The receive loop below never yields to the event loop, so process.stdout.write would queue forever once
+// the pipe is full (libuv flushes it from the loop): write the bytes ourselves, waiting out EAGAIN.
+const pause = new Int32Array(new SharedArrayBuffer(4));
+const writeOut = (text: string): void => {
+  const bytes = Buffer.from(text);
+  for (let off = 0; off < bytes.length;) {
+    try {
+      off += writeSync(1, bytes, off);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "EAGAIN") throw e;
+      Atomics.wait(pause, 0, 0, 1);
+    }
+  }
 };
+const write = (line: string): void => writeOut(line + "\n");
 write(JSON.stringify({ event: "ready", at: process.hrtime.bigint().toString(), ifindex }));
 
 // Frames are stamped as recvfrom returns, but written in batches: while more frames are queued they are read
@@ -50,7 +63,7 @@ for (;;) {
   if (n < 0) {
     const name = errnoName(c.errno());
     if (name === "EAGAIN" || name === "EWOULDBLOCK") {
-      process.stdout.write(pending.join(""));
+      writeOut(pending.join(""));
       pending = [];
       continue;
     }
@@ -66,7 +79,7 @@ for (;;) {
     }) + "\n",
   );
   if (pending.length >= 512) {
-    process.stdout.write(pending.join(""));
+    writeOut(pending.join(""));
     pending = [];
   }
 }
