@@ -4,7 +4,7 @@ import { allocate } from "../alloc/allocator";
 import type { AllocationResult, AllocationState } from "../alloc/types";
 import { formatDiagnostic } from "../config/diagnostics";
 import type { LoadResult, ManifestConfig } from "../config/types";
-import { vipGroups, type VipGroup } from "../election/election";
+import { planGroups, vipGroups, type GroupPlan, type VipGroup } from "../election/election";
 
 export interface ActiveConfig {
   readonly load: LoadResult;
@@ -13,6 +13,8 @@ export interface ActiveConfig {
   readonly groups: readonly VipGroup[];
   /** Every IP of every group -> its group: the reconcile and address callbacks look IPs up per event. */
   readonly groupByIp: ReadonlyMap<string, VipGroup>;
+  /** electionIp -> the config-only part of its election, so a reconcile does not redo it per group. */
+  readonly plans: ReadonlyMap<string, GroupPlan>;
   readonly loadedAt: Date;
 }
 
@@ -36,6 +38,7 @@ export function activate(load: LoadResult, previous: AllocationState | undefined
       allocation,
       groups,
       groupByIp: new Map(groups.flatMap((g) => g.ips.map((ip) => [ip, g] as const))),
+      plans: planGroups(groups, load.config),
       loadedAt: now,
     },
   };

@@ -11,10 +11,9 @@ import { readAllocationState, writeAllocationState } from "../alloc/state-file";
 import { expandPaths, loadManifests } from "../config/load";
 import type { Settings } from "../config/settings";
 import {
-  advertisementsFor,
+  electOwner,
+  planGroup,
   selectsNode,
-  failbackFor,
-  ownerOf,
   type EligibilityReport,
   type ElectionResult,
   type MemberInfo,
@@ -425,8 +424,9 @@ export class Daemon {
     for (const group of this.active.groups) {
       const current = this.ownership.get(group.electionIp);
       const mine = current?.owner === this.nodeName ? [this.nodeName] : [];
-      const elected = ownerOf(group, memberInfos, eligibilityView, this.active.config, {
-        failback: failbackFor(group, this.active.config, this.settings.cluster.failback),
+      const plan = this.active.plans.get(group.electionIp) ?? planGroup(group, this.active.config);
+      const elected = electOwner(plan, memberInfos, eligibilityView, {
+        failback: this.settings.cluster.failback && plan.failback,
         currentOwner: current?.owner,
         claimants: [...mine, ...(claims.get(group.electionIp) ?? [])],
       });
@@ -973,12 +973,9 @@ export class Daemon {
   private trackVips(): void {
     const vips = new Map<string, readonly string[]>();
     const myLabels = this.settings.labels;
-    const services = new Map(this.active.config.services.map((s) => [s.key, s]));
     for (const group of this.active.groups) {
-      const ads = group.services.flatMap((key) => {
-        const service = services.get(key);
-        return service ? advertisementsFor(this.active.config, service, group.pool) : [];
-      });
+      const ads = (this.active.plans.get(group.electionIp) ?? planGroup(group, this.active.config))
+        .distinctAds;
       const mine = ads.filter((ad) => selectsNode(ad, myLabels));
       const interfaces = mine.some((ad) => ad.interfaces.length === 0)
         ? []
