@@ -32,8 +32,18 @@ export interface EligibilityReport {
   readonly interface?: string;
 }
 
-/** node -> ip -> report. A node that has not reported an IP is not eligible for it. */
-export type EligibilityView = ReadonlyMap<string, ReadonlyMap<string, EligibilityReport>>;
+/** ip -> report for one node; a ReadonlyMap is one, the daemon answers lazily from gossip. */
+export interface EligibilityLookup {
+  get(ip: string): EligibilityReport | undefined;
+}
+
+/**
+ * node -> ip -> report. A node that has not reported an IP is not eligible for it. Only `get` is used, so a
+ * view over thousands of VIPs need not be materialised on every reconcile.
+ */
+export interface EligibilityView {
+  get(node: string): EligibilityLookup | undefined;
+}
 
 export interface ElectionPolicy {
   /** false = non-revertive: keep the current owner while it is still a candidate. */
