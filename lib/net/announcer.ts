@@ -33,6 +33,14 @@ export const DEFAULT_ANNOUNCE_POLICY: AnnouncePolicy = {
   burstFrames: 32,
 };
 
+/**
+ * Longest run of sends in one event-loop turn. A multicast NA can cost the sending thread ~1 ms in the
+ * kernel when the receivers on the segment hold thousands of addresses (the lab: every namespace's
+ * multicast list is scanned in the sender's softirq); thousands of them back to back stalled gossip long
+ * enough for members to be suspected.
+ */
+const SLICE_MS = 10;
+
 /** How late a pacing timer may fire and still have the frames it should have sent by then go out. */
 const CATCH_UP_MS = 250;
 
@@ -220,7 +228,13 @@ export class Announcer {
       queue.tokens = Math.min(cap, queue.tokens + ((now - queue.lastRefill) * rate) / 1000);
       queue.lastRefill = now;
     }
+    const sliceEnd = this.clock.now() + SLICE_MS;
     while (queue.length > 0 && (!paced || queue.tokens >= 1)) {
+      if (this.clock.now() > sliceEnd) {
+        // Yield: the rest goes on the next turn, so gossip and netlink are not starved meanwhile.
+        queue.timer = this.clock.setTimeout(() => this.drain(queue, true), 0);
+        return;
+      }
       const next = queue.urgent.length > 0 ? queue.urgent : queue.routine;
       const item = next[0];
       // Checked at send time: a VIP withdrawn (or re-announced elsewhere) while queued sends nothing.
