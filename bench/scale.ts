@@ -148,15 +148,24 @@ async function main(): Promise<void> {
     cluster.signal(victim, "SIGKILL");
     const tracker = new NaTracker(capture, killedAt, cluster.node(victim).member.eth0.mac);
     const missing = (): number => [...victimVips].filter((ip) => !tracker.firstSeen.has(ip)).length;
-    await cluster.until(
-      `every VIP of node${victim} announced again`,
-      async () => {
-        tracker.update();
-        return missing() === 0;
-      },
-      60_000,
-      50,
-    );
+    await cluster
+      .until(
+        `every VIP of node${victim} announced again`,
+        async () => {
+          tracker.update();
+          return missing() === 0;
+        },
+        60_000,
+        50,
+      )
+      .catch(async (error: unknown) => {
+        const survivors = (await heldBy(lab)).filter((_, i) => i !== victim - 1);
+        const unheld = [...victimVips].filter((ip) => !survivors.some((s) => s.has(ip))).length;
+        throw new Error(
+          `${(error as Error).message}: ${missing()} of ${victimVips.size} never seen at the client; ` +
+            `${unheld} not held by any survivor; ${capture.events.length} capture events`,
+        );
+      });
     const times = [...victimVips].map((ip) => msBetween(killedAt, tracker.firstSeen.get(ip) ?? 0n));
     // Detection: the first survivor log line declaring the victim dead.
     let detectedWall = Infinity;
