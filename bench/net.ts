@@ -28,6 +28,11 @@ async function drained(announcer: Announcer): Promise<void> {
   while (announcer.queuedFrames() > 0) await new Promise((r) => setTimeout(r, 1));
 }
 
+/** Until every VIP's first frame has gone out (repeat rounds keep the queue busy for 4 s more). */
+async function firstRoundSent(announcer: Announcer, vips: number): Promise<void> {
+  while (announcer.frameCounts().length < vips) await new Promise((r) => setTimeout(r, 1));
+}
+
 async function inside(): Promise<void> {
   const watch = await NetlinkWatch.start();
   const eth0 = watch.link("eth0")!;
@@ -69,12 +74,15 @@ async function inside(): Promise<void> {
   t = performance.now();
   await reconciler.setDesired(new Map(vips.map((ip) => [ip, "eth0"])));
   results.reconcileAddMs = since(t);
-  // Pacing is per interface, 1,000 frames/s by default: 3,000 NAs take about 3 s by design.
+  // Pacing is per interface (10,000 frames/s by default). Earlier versions of this bench waited for the queue
+  // to drain, which includes the 4 repeat rounds (5 x 3,000 frames), and reported that as the first round.
   await new Promise((r) => setTimeout(r, 0));
   const pacedStart = performance.now();
-  await drained(announcer);
+  await firstRoundSent(announcer, vips.length);
   results.firstRoundPacedMs = Math.round(since(t));
   results.firstRoundPacingWaitMs = Math.round(since(pacedStart));
+  await drained(announcer);
+  results.allRoundsPacedMs = Math.round(since(t));
   announcer.stop();
   t = performance.now();
   await reconciler.setDesired(new Map());

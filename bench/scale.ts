@@ -1,8 +1,8 @@
 // 10,000 VIPs over a 3-node vipd lab: RSS and CPU per node in steady state, the time until every VIP of a
 // SIGKILLed node is announced again by the survivors (first unsolicited NA per VIP at the client), and reload
 // latency (write of a manifest adding one IPv4 service among the 10,000 -> first GARP at the client).
-// The VIPs are IPv6 (2001:db8:1::/112): the IPv4 lab ranges (198.51.100.0/24, 203.0.113.0/24) hold only
-// 508 addresses. Writes bench/results/scale.json. Run: node dist/bench/scale.js (root). BENCH_VIPS overrides
+// The VIPs are IPv6 (2001:db8:100::1:0/112, inside the lab's 2001:db8:100::/64 so the nodes have an
+// interface on their subnet): the IPv4 lab ranges (198.51.100.0/24, 203.0.113.0/24) hold only 508 addresses. Writes bench/results/scale.json. Run: node dist/bench/scale.js (root). BENCH_VIPS overrides
 // 10000.
 import { execFileSync } from "node:child_process";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
@@ -15,13 +15,16 @@ import { capturedGarps, msBetween, sleep, startCapture } from "../test/lab/lab-h
 
 const VIPS = Number(process.env.BENCH_VIPS ?? 10_000);
 const RELOAD_VIP = "198.51.100.80";
+/** Inside the lab subnet 2001:db8:100::/64, clear of the node (::1-::3), client (::200) and example addresses. */
+const POOL = "2001:db8:100::1:0/112";
+const POOL_PREFIX = "2001:db8:100::1:";
 
 function manifest(withReloadService: boolean): string {
   const docs = [
     `apiVersion: metallb.io/v1beta1
 kind: IPAddressPool
 metadata: {name: scale}
-spec: {addresses: [2001:db8:1::/112]}`,
+spec: {addresses: [${POOL}]}`,
     `apiVersion: metallb.io/v1beta1
 kind: IPAddressPool
 metadata: {name: reload}
@@ -55,7 +58,7 @@ async function heldBy(lab: Lab): Promise<Array<Set<string>>> {
       new Set(
         links
           .flatMap((l) => (l.addr_info ?? []).map((a) => a.local ?? ""))
-          .filter((ip) => ip.startsWith("2001:db8:1:")),
+          .filter((ip) => ip.startsWith(POOL_PREFIX)),
       ),
     );
   }
@@ -102,7 +105,7 @@ async function main(): Promise<void> {
   const result: Record<string, unknown> = {
     bench: "scale",
     vips: VIPS,
-    family: "IPv6 (2001:db8:1::/112): the IPv4 lab ranges hold only 508 addresses",
+    family: `IPv6 (${POOL}): the IPv4 lab ranges hold only 508 addresses`,
   };
   try {
     const capture = await startCapture(lab);
@@ -145,15 +148,24 @@ async function main(): Promise<void> {
     cluster.signal(victim, "SIGKILL");
     const tracker = new NaTracker(capture, killedAt, cluster.node(victim).member.eth0.mac);
     const missing = (): number => [...victimVips].filter((ip) => !tracker.firstSeen.has(ip)).length;
-    await cluster.until(
-      `every VIP of node${victim} announced again`,
-      async () => {
-        tracker.update();
-        return missing() === 0;
-      },
-      60_000,
-      50,
-    );
+    await cluster
+      .until(
+        `every VIP of node${victim} announced again`,
+        async () => {
+          tracker.update();
+          return missing() === 0;
+        },
+        60_000,
+        50,
+      )
+      .catch(async (error: unknown) => {
+        const survivors = (await heldBy(lab)).filter((_, i) => i !== victim - 1);
+        const unheld = [...victimVips].filter((ip) => !survivors.some((s) => s.has(ip))).length;
+        throw new Error(
+          `${(error as Error).message}: ${missing()} of ${victimVips.size} never seen at the client; ` +
+            `${unheld} not held by any survivor; ${capture.events.length} capture events`,
+        );
+      });
     const times = [...victimVips].map((ip) => msBetween(killedAt, tracker.firstSeen.get(ip) ?? 0n));
     // Detection: the first survivor log line declaring the victim dead.
     let detectedWall = Infinity;

@@ -4,7 +4,8 @@ import { allocate } from "../alloc/allocator";
 import type { AllocationResult, AllocationState } from "../alloc/types";
 import { formatDiagnostic } from "../config/diagnostics";
 import type { LoadResult, ManifestConfig } from "../config/types";
-import { vipGroups, type VipGroup } from "../election/election";
+import { parseIp, type Family } from "../ip";
+import { planGroups, vipGroups, type GroupPlan, type VipGroup } from "../election/election";
 
 export interface ActiveConfig {
   readonly load: LoadResult;
@@ -13,6 +14,10 @@ export interface ActiveConfig {
   readonly groups: readonly VipGroup[];
   /** Every IP of every group -> its group: the reconcile and address callbacks look IPs up per event. */
   readonly groupByIp: ReadonlyMap<string, VipGroup>;
+  /** electionIp -> the config-only part of its election, so a reconcile does not redo it per group. */
+  readonly plans: ReadonlyMap<string, GroupPlan>;
+  /** Every IP of every group -> its family, parsed once instead of per reconcile. */
+  readonly families: ReadonlyMap<string, Family>;
   readonly loadedAt: Date;
 }
 
@@ -36,6 +41,15 @@ export function activate(load: LoadResult, previous: AllocationState | undefined
       allocation,
       groups,
       groupByIp: new Map(groups.flatMap((g) => g.ips.map((ip) => [ip, g] as const))),
+      plans: planGroups(groups, load.config),
+      families: new Map(
+        groups.flatMap((g) =>
+          g.ips.flatMap((ip) => {
+            const family = parseIp(ip)?.family;
+            return family === undefined ? [] : [[ip, family] as const];
+          }),
+        ),
+      ),
       loadedAt: now,
     },
   };

@@ -11,11 +11,12 @@ import { readAllocationState, writeAllocationState } from "../alloc/state-file";
 import { expandPaths, loadManifests } from "../config/load";
 import type { Settings } from "../config/settings";
 import {
-  advertisementsFor,
+  electOwner,
+  planGroup,
   selectsNode,
-  failbackFor,
-  ownerOf,
+  type EligibilityLookup,
   type EligibilityReport,
+  type EligibilityView,
   type ElectionResult,
   type MemberInfo,
   type VipGroup,
@@ -31,7 +32,6 @@ import type { HealthState } from "../health/state";
 import type { MemberMetadata } from "../gossip/metadata";
 import type { GossipStats } from "../gossip/stats";
 import { UdpTransport } from "../gossip/udp-transport";
-import { parseIp } from "../ip";
 import { Announcer, type AnnounceInterface } from "../net/announcer";
 import { claimOrigin, conflictReason } from "../net/arp-conflict";
 import { ArpListener } from "../net/arp-listener";
@@ -120,6 +120,8 @@ export class Daemon {
   private readonly failedOwnerAt = new Map<string, number>();
   private readonly events: StatusEvent[] = [];
   private lastMetadata = "";
+  /** The inputs of the last `vipd_announced` rebuild. */
+  private announcedFor: { active: ActiveConfig; desired: ReadonlyMap<string, string> } | undefined;
   /** Counter values already added to prom-client, by source key (gossip stats, announcer frames). */
   private readonly syncedCounters = new Map<string, number>();
   /** This node's allocation table with each entry's `since`, as gossiped. */
@@ -430,8 +432,9 @@ export class Daemon {
     for (const group of this.active.groups) {
       const current = this.ownership.get(group.electionIp);
       const mine = current?.owner === this.nodeName ? [this.nodeName] : [];
-      const elected = ownerOf(group, memberInfos, eligibilityView, this.active.config, {
-        failback: failbackFor(group, this.active.config, this.settings.cluster.failback),
+      const plan = this.active.plans.get(group.electionIp) ?? planGroup(group, this.active.config);
+      const elected = electOwner(plan, memberInfos, eligibilityView, {
+        failback: this.settings.cluster.failback && plan.failback,
         currentOwner: current?.owner,
         claimants: [...mine, ...(claims.get(group.electionIp) ?? [])],
       });
@@ -460,7 +463,7 @@ export class Daemon {
     }
     this.reprobeConflicts(now);
     this.forgetHeldConflicts(desired, now);
-    this.conflictMonitor.watch([...desired.keys()].filter((ip) => parseIp(ip)?.family === 4));
+    this.conflictMonitor.watch([...desired.keys()].filter((ip) => this.active.families.get(ip) === 4));
     this.trackReleases(owned, now);
     this.ownedGroups = owned.sort();
     this.publishMetadata();
@@ -490,7 +493,7 @@ export class Daemon {
    * the takeover is a handover from a member: one that held it, or failed or left, recently.
    */
   private mustProbe(ip: string, electionIp: string, now: number): boolean {
-    if (this.settings.cluster.arpProbeMs === 0 || parseIp(ip)?.family !== 4) return false;
+    if (this.settings.cluster.arpProbeMs === 0 || this.active.families.get(ip) !== 4) return false;
     if (this.reconciler.desiredSet().has(ip)) return false;
     const failedAt = this.failedOwnerAt.get(electionIp);
     if (failedAt !== undefined && now - failedAt < HANDOVER_WINDOW_MS) return false;
@@ -572,9 +575,8 @@ export class Daemon {
 
   /** Conflicted IPs whose re-probe is due (every node that found the device re-probes on its own). */
   private reprobeConflicts(now: number): void {
-    const configured = new Set(this.active.groups.flatMap((g) => g.ips));
     for (const [ip, conflict] of this.conflicts) {
-      if (!configured.has(ip)) {
+      if (!this.active.groupByIp.has(ip)) {
         this.conflicts.delete(ip);
         continue;
       }
@@ -697,26 +699,26 @@ export class Daemon {
     return verdict;
   }
 
-  /** Eligibility as each member reports it; this node's own is read fresh from the tracker. */
-  private eligibilityView(members: readonly MemberView[]): Map<string, Map<string, EligibilityReport>> {
-    const view = new Map<string, Map<string, EligibilityReport>>();
+  /**
+   * Eligibility as each member reports it; this node's own is read fresh from the tracker. Answered per
+   * lookup: building node x IP maps on every reconcile cost O(members x VIPs) allocations each tick.
+   */
+  private eligibilityView(members: readonly MemberView[]): EligibilityView {
+    const view = new Map<string, EligibilityLookup>();
     const myDigest = this.active.load.digest;
-    const allIps = this.active.groups.flatMap((g) => g.ips);
+    const configured = this.active.groupByIp;
     for (const m of members) {
-      const reports = new Map<string, EligibilityReport>();
       if (m.name === this.nodeName) {
-        for (const ip of allIps) reports.set(ip, this.localReport(ip));
+        view.set(m.name, { get: (ip) => (configured.has(ip) ? this.localReport(ip) : undefined) });
       } else if (m.metadata) {
-        for (const ip of m.metadata.eligibility.eligible) reports.set(ip, { eligible: true });
-        for (const x of m.metadata.eligibility.ineligible)
-          reports.set(x.vip, { eligible: false, reason: x.reason });
+        const reports = peerReports(m.metadata);
         // A peer on the same manifests that has not reported a new IP yet is about to: count it in, so a
         // fresh service is not briefly announced by two nodes.
-        if (m.metadata.manifestDigest === myDigest) {
-          for (const ip of allIps) if (!reports.has(ip)) reports.set(ip, { eligible: true });
-        }
-      }
-      view.set(m.name, reports);
+        const sameConfig = m.metadata.manifestDigest === myDigest;
+        view.set(m.name, {
+          get: (ip) => reports.get(ip) ?? (sameConfig && configured.has(ip) ? ELIGIBLE : undefined),
+        });
+      } else view.set(m.name, new Map());
     }
     return view;
   }
@@ -966,7 +968,9 @@ export class Daemon {
 
   private publishMetadata(): void {
     const meta = this.localMetadata();
-    const key = JSON.stringify(meta);
+    // The allocation table is represented by its digest: serialising 10,000 entries on every reconcile only
+    // to find them unchanged was a large share of the loop.
+    const key = JSON.stringify({ ...meta, allocation: meta.allocation?.digest });
     if (key === this.lastMetadata) return;
     this.lastMetadata = key;
     this.memberlist.setMetadata(meta);
@@ -978,12 +982,9 @@ export class Daemon {
   private trackVips(): void {
     const vips = new Map<string, readonly string[]>();
     const myLabels = this.settings.labels;
-    const services = new Map(this.active.config.services.map((s) => [s.key, s]));
     for (const group of this.active.groups) {
-      const ads = group.services.flatMap((key) => {
-        const service = services.get(key);
-        return service ? advertisementsFor(this.active.config, service, group.pool) : [];
-      });
+      const ads = (this.active.plans.get(group.electionIp) ?? planGroup(group, this.active.config))
+        .distinctAds;
       const mine = ads.filter((ad) => selectsNode(ad, myLabels));
       const interfaces = mine.some((ad) => ad.interfaces.length === 0)
         ? []
@@ -1074,6 +1075,9 @@ export class Daemon {
   // ---- metrics and events ----------------------------------------------------------------------
 
   private announcedMetric(desired: ReadonlyMap<string, string>): void {
+    // Rebuilt only when the held set or the config changed: thousands of labelled series per tick otherwise.
+    if (this.announcedFor?.active === this.active && sameEntries(this.announcedFor.desired, desired)) return;
+    this.announcedFor = { active: this.active, desired };
     this.metrics.announced.reset();
     for (const group of this.active.groups) {
       for (const ip of group.ips) {
@@ -1162,4 +1166,26 @@ function manifestSignature(paths: readonly string[]): string {
       }
     })
     .join("|");
+}
+
+const ELIGIBLE: EligibilityReport = Object.freeze({ eligible: true });
+
+/** A peer's gossiped eligibility as ip -> report, built once per received metadata record. */
+const peerReportCache = new WeakMap<MemberMetadata, ReadonlyMap<string, EligibilityReport>>();
+function peerReports(meta: MemberMetadata): ReadonlyMap<string, EligibilityReport> {
+  let reports = peerReportCache.get(meta);
+  if (!reports) {
+    const map = new Map<string, EligibilityReport>();
+    for (const ip of meta.eligibility.eligible) map.set(ip, ELIGIBLE);
+    for (const x of meta.eligibility.ineligible) map.set(x.vip, { eligible: false, reason: x.reason });
+    peerReportCache.set(meta, map);
+    reports = map;
+  }
+  return reports;
+}
+
+function sameEntries(a: ReadonlyMap<string, string>, b: ReadonlyMap<string, string>): boolean {
+  if (a.size !== b.size) return false;
+  for (const [k, v] of a) if (b.get(k) !== v) return false;
+  return true;
 }

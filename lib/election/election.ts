@@ -32,8 +32,18 @@ export interface EligibilityReport {
   readonly interface?: string;
 }
 
-/** node -> ip -> report. A node that has not reported an IP is not eligible for it. */
-export type EligibilityView = ReadonlyMap<string, ReadonlyMap<string, EligibilityReport>>;
+/** ip -> report for one node; a ReadonlyMap is one, the daemon answers lazily from gossip. */
+export interface EligibilityLookup {
+  get(ip: string): EligibilityReport | undefined;
+}
+
+/**
+ * node -> ip -> report. A node that has not reported an IP is not eligible for it. Only `get` is used, so a
+ * view over thousands of VIPs need not be materialised on every reconcile.
+ */
+export interface EligibilityView {
+  get(node: string): EligibilityLookup | undefined;
+}
 
 export interface ElectionPolicy {
   /** false = non-revertive: keep the current owner while it is still a candidate. */
@@ -50,17 +60,73 @@ export interface ElectionPolicy {
 
 /** Non-revertive when the global setting says so or any advertisement that applies to the group does. */
 export function failbackFor(group: VipGroup, config: ManifestConfig, globalFailback: boolean): boolean {
-  if (!globalFailback) return false;
-  const services = new Map(config.services.map((s) => [s.key, s]));
-  return !group.services.some((key) => {
+  return globalFailback && planGroup(group, config).failback;
+}
+
+/**
+ * The part of a group's election that depends only on the config: which advertisements apply to each of its
+ * services, and whether the group can be announced at all. Computed once per config (see planGroups), so a
+ * reconcile of N groups costs O(N x members), not O(N x services).
+ */
+export interface GroupPlan {
+  readonly group: VipGroup;
+  readonly adsPerService: readonly ServiceAds[];
+  readonly distinctAds: readonly L2Advertisement[];
+  /** Why nobody may announce the group whatever the members say. */
+  readonly unannounced?: string;
+  /** false when an advertisement that applies to the group is annotated non-revertive. */
+  readonly failback: boolean;
+  /** node -> electionHash(node, electionIp): the hash is fixed per config, the view is not. */
+  readonly hashes: Map<string, string>;
+}
+
+interface ServiceAds {
+  readonly service: Service | undefined;
+  readonly ads: readonly L2Advertisement[];
+}
+
+/** Service key -> service, built once per config object (configs are immutable once loaded). */
+const serviceIndexes = new WeakMap<ManifestConfig, ReadonlyMap<string, Service>>();
+function serviceIndex(config: ManifestConfig): ReadonlyMap<string, Service> {
+  let index = serviceIndexes.get(config);
+  if (!index) {
+    index = new Map(config.services.map((s) => [s.key, s]));
+    serviceIndexes.set(config, index);
+  }
+  return index;
+}
+
+export function planGroup(group: VipGroup, config: ManifestConfig): GroupPlan {
+  const services = serviceIndex(config);
+  const adsPerService = group.services.map((key) => {
     const service = services.get(key);
-    return (
-      service !== undefined &&
-      advertisementsFor(config, service, group.pool).some(
-        (ad) => ad.annotations[FAILBACK_ANNOTATION] === "false",
-      )
-    );
+    return { service, ads: service ? advertisementsFor(config, service, group.pool) : [] };
   });
+  const distinctAds = [...new Set(adsPerService.flatMap((s) => s.ads))];
+  const failback = !distinctAds.some((ad) => ad.annotations[FAILBACK_ANNOTATION] === "false");
+  const base = { group, adsPerService, distinctAds, failback, hashes: new Map<string, string>() };
+  const missing = adsPerService.find((s) => s.ads.length === 0);
+  if (missing) {
+    return {
+      ...base,
+      unannounced: `noMatchingAdvertisement: no L2Advertisement covers pool "${group.pool}" for service ${missing.service?.key ?? "?"}`,
+    };
+  }
+  const sharedWithSelectors = adsPerService.find(
+    (s) => s.service?.sharingKey !== undefined && s.ads.some((ad) => ad.serviceSelectors.length > 0),
+  );
+  if (sharedWithSelectors) {
+    return {
+      ...base,
+      unannounced: `sharedIPWithServiceSelector: ${sharedWithSelectors.service?.key ?? "?"} uses allow-shared-ip with an L2Advertisement that has serviceSelectors`,
+    };
+  }
+  return base;
+}
+
+/** electionIp -> plan for every group of a config. */
+export function planGroups(groups: readonly VipGroup[], config: ManifestConfig): Map<string, GroupPlan> {
+  return new Map(groups.map((g) => [g.electionIp, planGroup(g, config)]));
 }
 
 export interface CandidateVerdict {
@@ -148,31 +214,25 @@ export function ownerOf(
   config: ManifestConfig,
   policy: ElectionPolicy,
 ): ElectionResult {
-  const servicesByKey = new Map(config.services.map((s) => [s.key, s]));
-  const adsPerService = group.services.map((key) => {
-    const service = servicesByKey.get(key);
-    return { service, ads: service ? advertisementsFor(config, service, group.pool) : [] };
-  });
-  const unannounced = (reason: string): ElectionResult => ({ ranking: [], reason, interfaces: [] });
-  const missing = adsPerService.find((s) => s.ads.length === 0);
-  if (missing) {
-    return unannounced(
-      `noMatchingAdvertisement: no L2Advertisement covers pool "${group.pool}" for service ${missing.service?.key ?? "?"}`,
-    );
-  }
-  const sharedWithSelectors = adsPerService.find(
-    (s) => s.service?.sharingKey !== undefined && s.ads.some((ad) => ad.serviceSelectors.length > 0),
-  );
-  if (sharedWithSelectors) {
-    return unannounced(
-      `sharedIPWithServiceSelector: ${sharedWithSelectors.service?.key ?? "?"} uses allow-shared-ip with an L2Advertisement that has serviceSelectors`,
-    );
-  }
-  const distinctAds = [...new Set(adsPerService.flatMap((s) => s.ads))];
+  return electOwner(planGroup(group, config), members, eligibility, policy);
+}
 
+/** ownerOf with the config-only part precomputed. */
+export function electOwner(
+  plan: GroupPlan,
+  members: readonly MemberInfo[],
+  eligibility: EligibilityView,
+  policy: ElectionPolicy,
+): ElectionResult {
+  if (plan.unannounced !== undefined) return { ranking: [], reason: plan.unannounced, interfaces: [] };
+  const { group, adsPerService, distinctAds } = plan;
   const verdicts: CandidateVerdict[] = [];
   for (const member of members) {
-    const hash = electionHash(member.name, group.electionIp);
+    let hash = plan.hashes.get(member.name);
+    if (hash === undefined) {
+      hash = electionHash(member.name, group.electionIp);
+      plan.hashes.set(member.name, hash);
+    }
     const score = distinctAds
       .filter((ad) => selectsNode(ad, member.labels))
       .flatMap((ad) => ad.preferredNodeSelectors)
