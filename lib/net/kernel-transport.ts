@@ -1,4 +1,4 @@
-// The real PacketTransport: ARP frames through AF_PACKET, NAs through a raw ICMPv6 socket, both written synchronously. Each socket is
+// The real PacketTransport: ARP frames through AF_PACKET, NAs through a raw ICMPv6 socket. Each socket is
 // opened on first use, so a node with only IPv4 VIPs never opens the ICMPv6 one.
 import type { OutgoingPacket, PacketTransport } from "./announcer";
 import { NdpSocket } from "./ndp-socket";
@@ -11,10 +11,15 @@ export class KernelTransport implements PacketTransport {
   send(packet: OutgoingPacket): boolean {
     if (packet.kind === "na") {
       this.ndp ??= new NdpSocket();
-      return this.ndp.send(packet.ifindex, packet.bytes);
+      return this.ndp.send(packet.ifname, packet.bytes);
     }
     this.packets ??= new PacketSocket();
     return this.packets.send(packet.ifindex, packet.bytes);
+  }
+
+  /** Errors that surfaced asynchronously (raw-socket reports NA send failures in a callback). */
+  asyncErrors(): number {
+    return this.ndp?.sendErrors ?? 0;
   }
 
   close(): void {
