@@ -87,20 +87,9 @@ export async function keepalivedAtScale(
         seen.update();
         return seen.missing(victimVips) === 0;
       },
-      Number(process.env.KDBG_WAIT ?? 60_000),
+      60_000,
       50,
-    ).catch((e: unknown) => {
-      console.error(
-        seen.missing(victimVips),
-        "missing of",
-        victimVips.size,
-        "frames",
-        capture.events.length,
-        capture.child.exitCode,
-        (capture as unknown as { stderr: string }).stderr,
-      );
-      throw e;
-    });
+    );
     const times = seen.times(victimVips);
     result.crash = {
       victim: `node${victim}`,
@@ -113,12 +102,18 @@ export async function keepalivedAtScale(
     };
 
     await nodes.restart(victim);
+    let again: Array<Set<string>> = [];
     await until(
       `node${victim} master again`,
-      async () => (await heldBy(lab, vipPrefix))[victim - 1].size === victimVips.size,
+      async () => {
+        again = await heldBy(lab, vipPrefix);
+        return again[victim - 1].size === victimVips.size;
+      },
       60_000,
       200,
-    );
+    ).catch((e: unknown) => {
+      throw new Error(`${(e as Error).message} (held per node: ${again.map((h) => h.size).join(", ")})`);
+    });
     await sleep(2000);
     capture.events.length = 0;
     const writeAt = process.hrtime.bigint();

@@ -32,25 +32,28 @@ if (c.bind(fd, bindAddress, bindAddress.length) < 0)
   throw new Error(`capture: bind failed: ${errnoName(c.errno())}`);
 
 // The receive loop below never yields to the event loop, so process.stdout.write would queue forever once
-// the pipe is full (libuv flushes it from the loop): write the bytes ourselves, waiting out EAGAIN.
-const pause = new Int32Array(new SharedArrayBuffer(4));
-const writeOut = (text: string): void => {
-  const bytes = Buffer.from(text);
-  for (let off = 0; off < bytes.length;) {
+// the pipe is full (libuv flushes it from the loop). Output is written by hand, and never waited for: while
+// the reader is behind, frames keep being received (and stamped as they arrive) into `backlog`.
+let backlog = Buffer.alloc(0);
+const flush = (): void => {
+  while (backlog.length > 0) {
     try {
-      off += writeSync(1, bytes, off);
+      backlog = backlog.subarray(writeSync(1, backlog));
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== "EAGAIN") throw e;
-      Atomics.wait(pause, 0, 0, 1);
+      if ((e as NodeJS.ErrnoException).code === "EAGAIN") return;
+      throw e;
     }
   }
 };
-const write = (line: string): void => writeOut(line + "\n");
+const pause = new Int32Array(new SharedArrayBuffer(4));
+const write = (line: string): void => {
+  backlog = Buffer.concat([backlog, Buffer.from(line + "\n")]);
+  flush();
+};
 write(JSON.stringify({ event: "ready", at: process.hrtime.bigint().toString(), ifindex }));
 
-// Frames are stamped as recvfrom returns, but written in batches: while more frames are queued they are read
-// without blocking, and the lines go out in one write once the queue is empty (one write per frame could not
-// keep up with a failover burst of thousands of NAs).
+// While output is pending (lines not yet written, or written only in part), frames are read without
+// blocking; lines go out in one write once no frame is queued, so a burst costs few writes.
 const MSG_DONTWAIT = 0x40;
 const frame = Buffer.alloc(65536);
 const from = Buffer.alloc(20);
@@ -58,13 +61,19 @@ const fromLength = Buffer.alloc(4);
 let pending: string[] = [];
 for (;;) {
   fromLength.writeUInt32LE(from.length, 0);
-  const n = c.recvfrom(fd, frame, frame.length, pending.length > 0 ? MSG_DONTWAIT : 0, from, fromLength);
+  const busy = pending.length > 0 || backlog.length > 0;
+  const n = c.recvfrom(fd, frame, frame.length, busy ? MSG_DONTWAIT : 0, from, fromLength);
   const at = process.hrtime.bigint();
   if (n < 0) {
     const name = errnoName(c.errno());
     if (name === "EAGAIN" || name === "EWOULDBLOCK") {
-      writeOut(pending.join(""));
-      pending = [];
+      if (pending.length > 0) {
+        backlog = Buffer.concat([backlog, Buffer.from(pending.join(""))]);
+        pending = [];
+      }
+      flush();
+      // The reader is behind and no frame is queued: look again in 1 ms.
+      if (backlog.length > 0) Atomics.wait(pause, 0, 0, 1);
       continue;
     }
     if (name === "EINTR") continue;
@@ -78,8 +87,4 @@ for (;;) {
       hex: frame.subarray(0, n).toString("hex"),
     }) + "\n",
   );
-  if (pending.length >= 512) {
-    writeOut(pending.join(""));
-    pending = [];
-  }
 }

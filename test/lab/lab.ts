@@ -99,7 +99,8 @@ export class Lab {
 
   /** `ip -n <ns> <args...>`; returns stdout. */
   async ip(ns: string, ...args: string[]): Promise<string> {
-    const { stdout } = await execFileAsync("ip", ["-n", ns, ...args]);
+    // 64 MiB: `ip -j addr` of a node holding thousands of VIPs is far over execFile's 1 MiB default.
+    const { stdout } = await execFileAsync("ip", ["-n", ns, ...args], { maxBuffer: 64 * 1024 * 1024 });
     return stdout;
   }
 
