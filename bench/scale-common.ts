@@ -28,6 +28,26 @@ export class FirstAnnouncements {
     }
   }
 
+  /** Why targets are missing: how many NAs for them the capture holds at all, and from which MACs. */
+  diagnose(targets: Iterable<string>, capture: AgentHandle): string {
+    const missing = new Set([...targets].filter((t) => !this.firstSeen.has(t)));
+    const macs = new Map<string, number>();
+    let frames = 0;
+    let nas = 0;
+    for (const e of capture.events) {
+      if (e.event !== "frame") continue;
+      frames++;
+      const na = parseNeighborAdvertisementFrame(Buffer.from(String(e.hex), "hex"));
+      if (!na) continue;
+      nas++;
+      if (missing.has(na.target)) macs.set(na.sourceMac, (macs.get(na.sourceMac) ?? 0) + 1);
+    }
+    return (
+      `${missing.size} targets never announced by a survivor; the capture holds ${frames} frames, ${nas} NAs; ` +
+      `NAs for the missing targets by source MAC: ${JSON.stringify(Object.fromEntries(macs))}`
+    );
+  }
+
   missing(targets: Iterable<string>): number {
     let n = 0;
     for (const t of targets) if (!this.firstSeen.has(t)) n++;

@@ -89,7 +89,9 @@ export async function keepalivedAtScale(
       },
       60_000,
       50,
-    );
+    ).catch((e: unknown) => {
+      throw new Error(`${(e as Error).message}: ${seen.diagnose(victimVips, capture)}`);
+    });
     const times = seen.times(victimVips);
     result.crash = {
       victim: `node${victim}`,
@@ -107,7 +109,7 @@ export async function keepalivedAtScale(
       `node${victim} master again`,
       async () => {
         again = await heldBy(lab, vipPrefix);
-        return again[victim - 1].size === victimVips.size;
+        return [...victimVips].every((ip) => again[victim - 1].has(ip));
       },
       60_000,
       200,

@@ -97,6 +97,17 @@ async function vipdAtScale(lab: Lab, capture: AgentHandle): Promise<Record<strin
       .catch(async (error: unknown) => {
         const survivors = (await heldBy(lab, POOL_PREFIX)).filter((_, i) => i !== victim - 1);
         const unheld = [...victimVips].filter((ip) => !survivors.some((s) => s.has(ip))).length;
+        for (const node of cluster.nodes.filter((n) => n.n !== victim)) {
+          const text = await cluster.metrics(node.n);
+          const sum = (name: string): number =>
+            text
+              .split("\n")
+              .filter((l) => l.startsWith(name))
+              .reduce((acc, l) => acc + Number(l.split(" ").pop()), 0);
+          console.error(
+            `${node.name}: frames sent ${sum("vipd_gratuitous_sent_total")}, errors ${sum("vipd_gratuitous_errors_total")}`,
+          );
+        }
         throw new Error(
           `${(error as Error).message}: ${seen.missing(victimVips)} of ${victimVips.size} never seen at the ` +
             `client; ${unheld} not held by any survivor; ${capture.events.length} capture events`,
@@ -131,7 +142,7 @@ async function vipdAtScale(lab: Lab, capture: AgentHandle): Promise<Record<strin
     await cluster.waitReady(cluster.node(victim), 120_000);
     await cluster.until(
       `node${victim} holding its VIPs again`,
-      async () => (await allHeld()) && held[victim - 1].size === victimVips.size,
+      async () => (await allHeld()) && [...victimVips].every((ip) => held[victim - 1].has(ip)),
       120_000,
       500,
     );

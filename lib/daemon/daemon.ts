@@ -1107,6 +1107,10 @@ export class Daemon {
 
   /** Every frame the announcer handed to the kernel, all rounds included, by ip and interface. */
   private syncFrameCounters(): void {
+    const errors = this.announcer.sendErrors + this.transport.asyncErrors();
+    const errorDelta = errors - (this.syncedCounters.get("frame-errors") ?? 0);
+    if (errorDelta > 0) this.metrics.gratuitousErrors.inc(errorDelta);
+    this.syncedCounters.set("frame-errors", errors);
     for (const c of this.announcer.frameCounts()) {
       const key = `frames/${c.ip}/${c.interface}/${c.kind}`;
       const delta = c.count - (this.syncedCounters.get(key) ?? 0);

@@ -6,6 +6,7 @@ export interface Metrics {
   readonly registry: Registry;
   readonly announced: Gauge<"service" | "ip" | "node" | "interface">;
   readonly gratuitousSent: Counter<"ip" | "interface">;
+  readonly gratuitousErrors: Counter;
   readonly ownershipChanges: Counter<"ip">;
   readonly poolAddresses: Gauge<"pool">;
   readonly poolAddressesInUse: Gauge<"pool">;
@@ -40,6 +41,11 @@ export function createMetrics(): Metrics {
       name: "vipd_gratuitous_sent_total",
       help: "Gratuitous ARP frames and unsolicited Neighbor Advertisements sent",
       labelNames: ["ip", "interface"],
+      registers,
+    }),
+    gratuitousErrors: new Counter({
+      name: "vipd_gratuitous_errors_total",
+      help: "Gratuitous ARP frames and Neighbor Advertisements the kernel refused (lost, not retried)",
       registers,
     }),
     ownershipChanges: new Counter({
