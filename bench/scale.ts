@@ -105,7 +105,7 @@ async function vipdAtScale(lab: Lab, capture: AgentHandle): Promise<Record<strin
               .filter((l) => l.startsWith(name))
               .reduce((acc, l) => acc + Number(l.split(" ").pop()), 0);
           console.error(
-            `${node.name}: frames sent ${sum("vipd_gratuitous_sent_total")}, errors ${sum("vipd_gratuitous_errors_total")}`,
+            `${node.name}: frames sent ${sum("vipd_gratuitous_sent_total")}, errors ${sum("vipd_gratuitous_errors_total")}, queued ${sum("vipd_gratuitous_queued")}`,
           );
         }
         throw new Error(
@@ -171,6 +171,18 @@ async function vipdAtScale(lab: Lab, capture: AgentHandle): Promise<Record<strin
   return result;
 }
 
+/** The lab harness stops vipd with SIGKILL, which leaves its VIPs: remove them so keepalived starts clean. */
+async function clearPool(lab: Lab): Promise<number> {
+  const left = await heldBy(lab, POOL_PREFIX);
+  for (const [i, ips] of left.entries())
+    if (ips.size > 0)
+      await lab.ipBatch(
+        lab.nodes[i].ns,
+        [...ips].map((ip) => `addr del ${ip}/128 dev eth0`),
+      );
+  return left.reduce((n, s) => n + s.size, 0);
+}
+
 const ratio = (a: unknown, b: unknown): number | null =>
   typeof a === "number" && typeof b === "number" && b > 0 ? Math.round((a / b) * 100) / 100 : null;
 
@@ -188,6 +200,7 @@ async function main(): Promise<void> {
   try {
     const capture = await startCapture(lab);
     const vipd = await vipdAtScale(lab, capture);
+    await clearPool(lab);
     const keepalived = await keepalivedAtScale(lab, capture, keepalivedVips(), POOL_PREFIX, RELOAD_VIP);
     const crash = (r: Record<string, unknown>): Record<string, unknown> => r.crash as Record<string, unknown>;
     const reload = (r: Record<string, unknown>): Record<string, unknown> =>

@@ -1107,6 +1107,7 @@ export class Daemon {
 
   /** Every frame the announcer handed to the kernel, all rounds included, by ip and interface. */
   private syncFrameCounters(): void {
+    this.metrics.gratuitousQueued.set(this.announcer.queuedFrames() + this.transport.inFlight());
     const errors = this.announcer.sendErrors + this.transport.asyncErrors();
     const errorDelta = errors - (this.syncedCounters.get("frame-errors") ?? 0);
     if (errorDelta > 0) this.metrics.gratuitousErrors.inc(errorDelta);

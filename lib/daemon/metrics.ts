@@ -7,6 +7,7 @@ export interface Metrics {
   readonly announced: Gauge<"service" | "ip" | "node" | "interface">;
   readonly gratuitousSent: Counter<"ip" | "interface">;
   readonly gratuitousErrors: Counter;
+  readonly gratuitousQueued: Gauge;
   readonly ownershipChanges: Counter<"ip">;
   readonly poolAddresses: Gauge<"pool">;
   readonly poolAddressesInUse: Gauge<"pool">;
@@ -46,6 +47,11 @@ export function createMetrics(): Metrics {
     gratuitousErrors: new Counter({
       name: "vipd_gratuitous_errors_total",
       help: "Gratuitous ARP frames and Neighbor Advertisements the kernel refused (lost, not retried)",
+      registers,
+    }),
+    gratuitousQueued: new Gauge({
+      name: "vipd_gratuitous_queued",
+      help: "Gratuitous ARP frames and Neighbor Advertisements waiting to be sent (pacing, socket backlog)",
       registers,
     }),
     ownershipChanges: new Counter({

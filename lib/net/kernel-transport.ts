@@ -22,6 +22,11 @@ export class KernelTransport implements PacketTransport {
     return this.ndp?.sendErrors ?? 0;
   }
 
+  /** NAs accepted but not yet written to the kernel. */
+  inFlight(): number {
+    return this.ndp?.inFlight ?? 0;
+  }
+
   close(): void {
     this.packets?.close();
     this.ndp?.close();

@@ -8,10 +8,18 @@ const IPPROTO_ICMPV6 = 58;
 const ICMP6_FILTER = 1;
 const IPV6_MULTICAST_HOPS = 18;
 const IPV6_MULTICAST_LOOP = 19;
+/**
+ * raw-socket queues sends in JS and writes one per event-loop turn. Past this many unsent, send() says "full"
+ * so the announcer keeps the frames: its queue drops those of a VIP that was lost meanwhile, raw-socket's
+ * cannot.
+ */
+const MAX_IN_FLIGHT = 256;
 
 export class NdpSocket {
   private readonly socket: raw.Socket;
   private closed = false;
+  /** Handed to raw-socket, not yet written to the kernel. */
+  inFlight = 0;
   sendErrors = 0;
   lastError: string | undefined;
 
@@ -25,10 +33,13 @@ export class NdpSocket {
     this.socket.pauseRecv();
   }
 
-  /** Queues `message` to ff02::1 on `ifname`; the zone picks the outgoing interface. */
+  /** Queues `message` to ff02::1 on `ifname` (the zone picks the interface); false while too many are unsent. */
   send(ifname: string, message: Buffer): boolean {
     if (this.closed) throw new Error("NDP socket is closed");
+    if (this.inFlight >= MAX_IN_FLIGHT) return false;
+    this.inFlight++;
     this.socket.send(message, 0, message.length, `${ALL_NODES}%${ifname}`, null, (error) => {
+      this.inFlight--;
       if (error) this.recordError(error);
     });
     return true;
