@@ -134,7 +134,7 @@ async function run(args: string[]): Promise<number> {
     process.on("SIGHUP", () => {
       notifier?.reloading();
       daemon.reload("SIGHUP");
-      notifier?.reloaded();
+      void daemon.reloadSettled().then(() => notifier?.reloaded());
     });
   });
 }

@@ -40,10 +40,12 @@ import { PacketSocket } from "../net/packet-socket";
 import { ZERO_MAC } from "../net/wire";
 import { EligibilityTracker } from "../net/eligibility";
 import { KernelTransport } from "../net/kernel-transport";
+import { ConfigLoader } from "./config-loader";
 import { NetlinkWatch } from "../net/netlink-watch";
 import { VipAddresses } from "../net/vip-addresses";
 import { VipReconciler, type ReconcileResult } from "../net/vip-reconciler";
-import { activate, type ActiveConfig } from "./config-state";
+import { activate, type ActiveConfig, type ReloadOutcome } from "./config-state";
+import type { AllocationResult } from "../alloc/types";
 import { splitHostPort, startHttpServer } from "./http-server";
 import type { Logger } from "./log";
 import { createMetrics, type Metrics } from "./metrics";
@@ -109,6 +111,10 @@ export class Daemon {
   private fileWatcher: FSWatcher | undefined;
   private tick: NodeJS.Timeout | undefined;
   private reloadTimer: NodeJS.Timeout | undefined;
+  private readonly configLoader = new ConfigLoader();
+  private reloading: Promise<void> | undefined;
+  /** The trigger of a reload asked for while one was running. */
+  private reloadAgain: string | undefined;
   private reconcileQueued = false;
   private ready = false;
   private stopping = false;
@@ -251,16 +257,36 @@ export class Daemon {
     this.scheduleReconcile();
   }
 
-  /** Re-reads the manifests. A failure keeps the config in force and marks it stale. */
+  /**
+   * Re-reads the manifests (off the main thread). A failure keeps the config in force and marks it stale.
+   * Reloads asked for while one runs are folded into one more run after it, so the newest files win.
+   */
   reload(trigger: string): void {
     if (this.stopping) return;
     if (trigger === "SIGHUP") this.reloadKeyring();
     this.manifestStamp = manifestSignature(this.settings.manifests);
-    const outcome = activate(
-      loadManifests(this.settings.manifests),
-      this.active.allocation.state,
-      new Date(),
-    );
+    if (this.reloading) {
+      this.reloadAgain = trigger;
+      return;
+    }
+    this.reloading = this.configLoader
+      .load(this.settings.manifests, this.active.allocation.state)
+      .then((outcome) => this.applyReload(outcome, trigger))
+      .finally(() => {
+        this.reloading = undefined;
+        const again = this.reloadAgain;
+        this.reloadAgain = undefined;
+        if (again !== undefined) this.reload(again);
+      });
+  }
+
+  /** Settles once no reload is running (tests and the SIGHUP notifier wait on it). */
+  async reloadSettled(): Promise<void> {
+    while (this.reloading) await this.reloading;
+  }
+
+  private applyReload(outcome: ReloadOutcome, trigger: string): void {
+    if (this.stopping) return;
     if (!outcome.ok) {
       this.stale = true;
       this.staleErrors = outcome.errors;
@@ -273,6 +299,7 @@ export class Daemon {
       return;
     }
     const changed = outcome.active.load.digest !== this.active.load.digest || this.stale;
+    const before = this.active.allocation;
     this.active = outcome.active;
     this.refreshAllocationEntries(new Map(this.allocationEntries.map((e) => [e.service, e])));
     this.mergedPeersKey = "";
@@ -281,7 +308,7 @@ export class Daemon {
     this.persistAllocation();
     this.recordConfigMetrics();
     if (changed) {
-      this.logAllocation();
+      this.logAllocation(before);
       this.event(
         "configLoaded",
         `config reloaded (${trigger}), digest ${this.active.load.digest.slice(0, 12)}`,
@@ -300,6 +327,7 @@ export class Daemon {
     this.event("stopping", "leaving the cluster");
     if (this.tick) clearInterval(this.tick);
     if (this.reloadTimer) clearTimeout(this.reloadTimer);
+    this.configLoader.close();
     await this.fileWatcher?.close();
     // No frame from us after the new owner's first announcement.
     this.announcer.stop();
@@ -1026,8 +1054,11 @@ export class Daemon {
     }
   }
 
-  private logAllocation(): void {
+  /** Logs the services whose IPs are new or changed since `before` (all of them at start-up). */
+  private logAllocation(before?: AllocationResult): void {
+    const previous = new Map(before?.assignments.map((a) => [a.service, a.ips.join(",")]));
     for (const a of this.active.allocation.assignments) {
+      if (previous.get(a.service) === a.ips.join(",")) continue;
       this.log.log("info", "IPAllocated", `Assigned IP [${a.ips.map((ip) => `"${ip}"`).join(" ")}]`, {
         service: a.service,
         pool: a.pool,

@@ -218,14 +218,18 @@ export class VipdCluster {
   }
 
   async metrics(n: number): Promise<string> {
-    const { stdout } = await execFileAsync("ip", [
-      "netns",
-      "exec",
-      this.node(n).member.ns,
-      process.execPath,
-      "-e",
-      `fetch("http://${METRICS}/metrics").then(r => r.text()).then(t => process.stdout.write(t))`,
-    ]);
+    const { stdout } = await execFileAsync(
+      "ip",
+      [
+        "netns",
+        "exec",
+        this.node(n).member.ns,
+        process.execPath,
+        "-e",
+        `fetch("http://${METRICS}/metrics").then(r => r.text()).then(t => process.stdout.write(t))`,
+      ],
+      { maxBuffer: 256 << 20 },
+    );
     return stdout;
   }
 
