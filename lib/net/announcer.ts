@@ -121,6 +121,8 @@ export class Announcer {
   private readonly queues = new Map<string, InterfaceQueue>();
   private readonly counts = new Map<string, FrameCount>();
   private generation = 0;
+  /** Frames of the announcements in force: what the queues would hold if nothing in them were stale. */
+  private liveFrames = 0;
   private stopped = false;
   sendErrors = 0;
   lastError: string | undefined;
@@ -155,6 +157,7 @@ export class Announcer {
     }
     const announcement: Announcement = { generation: ++this.generation, packets, roundsSent: 0 };
     this.active.set(ip, announcement);
+    this.liveFrames += packets.length;
     this.round(ip, announcement);
   }
 
@@ -164,6 +167,7 @@ export class Announcer {
     if (!announcement) return;
     if (announcement.timer !== undefined) this.clock.clearTimeout(announcement.timer);
     this.active.delete(ip);
+    this.liveFrames -= announcement.packets.length;
   }
 
   isAnnouncing(ip: string): boolean {
@@ -210,6 +214,10 @@ export class Announcer {
       this.queues.set(packet.ifname, queue);
     }
     (urgent ? queue.urgent : queue.routine).push({ packet, generation });
+    // Frames of withdrawn or re-announced VIPs stay queued until drained (skipped then). When membership
+    // churns at thousands of VIPs, every re-announce would pile up another copy (262,000 queued frames were
+    // seen at 10,000 VIPs): drop the stale ones once they are most of the queue.
+    if (queue.length > 1024 && queue.length > 4 * this.liveFrames * this.policy.rounds) this.compact(queue);
     if (queue.timer === undefined) this.drain(queue);
   }
 
@@ -262,6 +270,15 @@ export class Announcer {
     if (queue.length > 0) {
       const waitMs = Math.max(1, Math.ceil(((1 - queue.tokens) * 1000) / rate));
       queue.timer = this.clock.setTimeout(() => this.drain(queue, true), waitMs);
+    }
+  }
+
+  private compact(queue: InterfaceQueue): void {
+    const live = (q: Queued): boolean => this.active.get(q.packet.ip)?.generation === q.generation;
+    for (const list of [queue.urgent, queue.routine]) {
+      const kept = list.filter(live);
+      list.length = 0;
+      list.push(...kept);
     }
   }
 

@@ -14,9 +14,15 @@ const IPV6_MULTICAST_LOOP = 19;
  * cannot.
  */
 const MAX_IN_FLIGHT = 256;
+/**
+ * Sockets in the pool: raw-socket writes one datagram per socket per loop turn, so a takeover of thousands
+ * of IPv6 VIPs on a busy loop came out at a few frames per turn; 16 sockets send 16 per turn.
+ */
+const POOL_SIZE = 16;
 
 export class NdpSocket {
-  private readonly socket: raw.Socket;
+  private readonly sockets: raw.Socket[] = [];
+  private next = 0;
   private closed = false;
   /** Handed to raw-socket, not yet written to the kernel. */
   inFlight = 0;
@@ -24,13 +30,19 @@ export class NdpSocket {
   lastError: string | undefined;
 
   constructor() {
-    this.socket = raw.createSocket({ addressFamily: raw.AddressFamily.IPv6, protocol: raw.Protocol.ICMPv6 });
-    this.socket.on("error", (error: Error) => this.recordError(error));
-    // Send-only: an all-ones filter blocks every ICMPv6 type, so nothing is queued for us to read.
-    this.socket.setOption(IPPROTO_ICMPV6, ICMP6_FILTER, Buffer.alloc(32, 0xff), 32);
-    this.socket.setOption(raw.SocketLevel.IPPROTO_IPV6, IPV6_MULTICAST_HOPS, NDP_HOP_LIMIT);
-    this.socket.setOption(raw.SocketLevel.IPPROTO_IPV6, IPV6_MULTICAST_LOOP, 0);
-    this.socket.pauseRecv();
+    for (let i = 0; i < POOL_SIZE; i++) {
+      const socket = raw.createSocket({
+        addressFamily: raw.AddressFamily.IPv6,
+        protocol: raw.Protocol.ICMPv6,
+      });
+      socket.on("error", (error: Error) => this.recordError(error));
+      // Send-only: an all-ones filter blocks every ICMPv6 type, so nothing is queued for us to read.
+      socket.setOption(IPPROTO_ICMPV6, ICMP6_FILTER, Buffer.alloc(32, 0xff), 32);
+      socket.setOption(raw.SocketLevel.IPPROTO_IPV6, IPV6_MULTICAST_HOPS, NDP_HOP_LIMIT);
+      socket.setOption(raw.SocketLevel.IPPROTO_IPV6, IPV6_MULTICAST_LOOP, 0);
+      socket.pauseRecv();
+      this.sockets.push(socket);
+    }
   }
 
   /** Queues `message` to ff02::1 on `ifname` (the zone picks the interface); false while too many are unsent. */
@@ -38,7 +50,8 @@ export class NdpSocket {
     if (this.closed) throw new Error("NDP socket is closed");
     if (this.inFlight >= MAX_IN_FLIGHT) return false;
     this.inFlight++;
-    this.socket.send(message, 0, message.length, `${ALL_NODES}%${ifname}`, null, (error) => {
+    const socket = this.sockets[this.next++ % POOL_SIZE] as raw.Socket;
+    socket.send(message, 0, message.length, `${ALL_NODES}%${ifname}`, null, (error) => {
       this.inFlight--;
       if (error) this.recordError(error);
     });
@@ -48,7 +61,7 @@ export class NdpSocket {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    this.socket.close();
+    for (const socket of this.sockets) socket.close();
   }
 
   private recordError(error: Error): void {
