@@ -57,7 +57,10 @@ export class FirstAnnouncements {
   /** ms after `since` at which each target was first announced, ascending. */
   times(targets: Iterable<string>): number[] {
     return [...targets]
-      .map((t) => msBetween(this.since, this.firstSeen.get(t) ?? this.since))
+      .flatMap((t) => {
+        const at = this.firstSeen.get(t);
+        return at === undefined ? [] : [msBetween(this.since, at)];
+      })
       .sort((a, b) => a - b);
   }
 }
@@ -133,4 +136,37 @@ export async function heldBy(lab: Lab, prefix: string): Promise<Array<Set<string
     );
   }
   return out;
+}
+
+/** Polls `check` until it holds or `timeoutMs` passes; says which. */
+export async function waitFor(
+  check: () => Promise<boolean> | boolean,
+  timeoutMs: number,
+  everyMs = 50,
+): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await check()) return true;
+    if (Date.now() > deadline) return false;
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+/** First/last announcement after the fault; when some never came, how many, and the times of those that did. */
+export function announcementSummary(
+  sortedMs: readonly number[],
+  expected: number,
+  complete: boolean,
+): Record<string, unknown> {
+  const seen = sortedMs;
+  const last = seen[seen.length - 1];
+  return {
+    announced: seen.length,
+    neverAnnounced: expected - seen.length,
+    firstAnnouncedMs: seen.length > 0 ? Math.round(seen[0]) : null,
+    allAnnouncedMs: complete ? Math.round(last) : null,
+    lastAnnouncedMs: last === undefined ? null : Math.round(last),
+    allAnnouncedAfterFirstMs: complete ? Math.round(last - seen[0]) : null,
+    curve: announceCurve(seen),
+  };
 }

@@ -65,6 +65,8 @@ export interface ClusterNode {
   readonly manifestPath: string;
   process: ChildProcess | undefined;
   log: string;
+  /** How often each log event appeared, over the whole run (the log text itself keeps only its tail). */
+  readonly events: Map<string, number>;
 }
 
 /**
@@ -128,6 +130,7 @@ export class VipdCluster {
         manifestPath: join(dir, "pools.yaml"),
         process: undefined,
         log: "",
+        events: new Map(),
       });
     }
   }
@@ -155,7 +158,10 @@ export class VipdCluster {
     const child = this.lab.spawnIn(node.member.ns, command, args);
     node.process = child;
     const append = (chunk: Buffer): void => {
-      node.log += chunk.toString();
+      const text = chunk.toString();
+      for (const m of text.matchAll(/"event":"([A-Za-z]+)"/g))
+        node.events.set(m[1], (node.events.get(m[1]) ?? 0) + 1);
+      node.log += text;
       if (process.env.VIPD_LAB_LOGS)
         appendFileSync(join(process.env.VIPD_LAB_LOGS, `${node.name}.log`), chunk);
       if (node.log.length > 2_000_000) node.log = node.log.slice(-1_000_000);
