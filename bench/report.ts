@@ -367,6 +367,122 @@ function gossipSection(data: JsonObject): string {
   return parts.join("\n");
 }
 
+// ---- scale ----------------------------------------------------------------------------------------
+
+interface ScaleSide {
+  system: string;
+  startToAllHeldMs?: number;
+  perNode?: number[];
+  steadyState?: Array<{ node: string; rssMb: number; peakRssMb: number; cpuPercent: number }>;
+  crash?: {
+    victim: string;
+    victimVips: number;
+    detectionMs?: number;
+    announced: number;
+    neverAnnounced: number;
+    firstAnnouncedMs: number | null;
+    allAnnouncedMs: number | null;
+    lastAnnouncedMs: number | null;
+    allAnnouncedAfterFirstMs: number | null;
+    allAnnouncedAfterDetectionMs?: number;
+    curve: Array<[number, number]>;
+  };
+  crashDiagnosis?: JsonValue;
+  reload?: { writeToGarpMs: number | null; writeToAddressMs?: number | null; note: string };
+  membership?: Record<string, number>;
+}
+interface ScaleResult {
+  vips: number;
+  family: string;
+  systems: Record<string, ScaleSide>;
+  ratioVipdToKeepalived: Record<string, number | null>;
+  durationS: number;
+}
+
+function scaleSection(data: JsonObject): string {
+  const r = data as unknown as ScaleResult;
+  const sides = Object.entries(r.systems);
+  const max = (xs: number[] | undefined): string => (xs && xs.length > 0 ? cell(Math.max(...xs)) : "");
+  const ms = (v: number | null | undefined): string => (v === null || v === undefined ? "—" : cell(v));
+  const rows = sides.map(([name, s]) => [
+    name,
+    ms(s.startToAllHeldMs),
+    max(s.steadyState?.map((n) => n.rssMb)),
+    max(s.steadyState?.map((n) => n.cpuPercent)),
+    s.crash ? `${s.crash.announced} of ${s.crash.victimVips}` : "",
+    ms(s.crash?.detectionMs),
+    ms(s.crash?.firstAnnouncedMs),
+    ms(s.crash?.allAnnouncedMs),
+    ms(s.crash?.allAnnouncedAfterDetectionMs),
+    ms(s.crash?.allAnnouncedAfterFirstMs),
+    ms(s.reload?.writeToGarpMs),
+  ]);
+  const file = "scale-crash.svg";
+  writeFileSync(
+    join(CHARTS, file),
+    xyChart({
+      title: `Crash of the node holding ~1/3 of ${r.vips} VIPs: VIPs announced again by a survivor`,
+      xLabel: "ms after SIGKILL",
+      yLabel: "VIPs announced (first NA each)",
+      series: sides.flatMap(([name, s]) => (s.crash ? [{ name, points: s.crash.curve }] : [])),
+      footer: machineLine(data),
+    }),
+  );
+  const parts = [
+    "## Scale: vipd against keepalived",
+    "",
+    provenanceLine("scale", data),
+    "",
+    `${r.vips} VIPs, ${r.family}, over a 3-node lab; vipd first, then keepalived in the same lab and run ` +
+      "(3 VRRP instances, one master per node, VRRPv3 advert_int 0.1, the VIPs in " +
+      "`virtual_ipaddress_excluded`). Start-up: until every VIP is on some node. Steady state: 10 s of RSS and " +
+      "CPU per node (keepalived: parent + VRRP child). Crash: SIGKILL of the node holding the most VIPs; each " +
+      "VIP counts when the client captures its first unsolicited NA from a survivor. Reload: a config adding " +
+      "one IPv4 VIP written to every node (vipd: file watch; keepalived: SIGHUP), until its first GARP. " +
+      `Phases are capped in time; the run took ${r.durationS} s.`,
+    "",
+    table(
+      [
+        "system",
+        "start-up to all held, ms",
+        "RSS max, MB",
+        "CPU max, %",
+        "crash: VIPs re-announced",
+        "detection, ms",
+        "first NA, ms",
+        "all NAs, ms",
+        "all after detection, ms",
+        "all after first, ms",
+        "reload to GARP, ms",
+      ],
+      rows,
+    ),
+    "",
+    `![crash re-announce](benchmarks/${file})`,
+    "",
+    table(
+      ["vipd / keepalived", "ratio"],
+      Object.entries(r.ratioVipdToKeepalived).map(([k, v]) => [k, v === null ? "—" : cell(v)]),
+    ),
+    "",
+  ];
+  for (const [name, s] of sides) {
+    if (s.membership)
+      parts.push(
+        `${name} membership during the run (all nodes' logs): ` +
+          Object.entries(s.membership)
+            .map(([k, v]) => `${k} ${v}`)
+            .join(", ") +
+          ".",
+        "",
+      );
+    if (s.crashDiagnosis)
+      parts.push(`${name}: the crash phase did not complete: \`${JSON.stringify(s.crashDiagnosis)}\``, "");
+    if (s.reload?.note) parts.push(`${name} reload: ${s.reload.note}.`, "");
+  }
+  return parts.join("\n");
+}
+
 function escapeXml(s: string): string {
   return s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
 }
@@ -456,7 +572,10 @@ function main(): void {
   const failover = files.includes("failover.json");
   if (failover)
     sections.push(failoverSection(JSON.parse(readFileSync(join(RESULTS, "failover.json"), "utf8"))));
-  const special: Record<string, (data: JsonObject) => string> = { "gossip.json": gossipSection };
+  const special: Record<string, (data: JsonObject) => string> = {
+    "gossip.json": gossipSection,
+    "scale.json": scaleSection,
+  };
   for (const f of files.filter((name) => name !== "failover.json")) {
     const data = JSON.parse(readFileSync(join(RESULTS, f), "utf8")) as JsonObject;
     sections.push(special[f]?.(data) ?? genericSection(f.replace(/\.json$/, ""), data));

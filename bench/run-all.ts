@@ -7,7 +7,7 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { join } from "node:path";
 
-const benches = ["validate", "alloc", "gossip", "net", "failover"];
+const benches = ["validate", "alloc", "gossip", "net", "scale", "failover"];
 const results = join(__dirname, "..", "..", "bench", "results");
 const machine = {
   cores: cpus().length,

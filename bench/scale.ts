@@ -117,12 +117,22 @@ async function vipdAtScale(lab: Lab, capture: AgentHandle): Promise<Record<strin
 
     // The victim comes back and takes its VIPs back (failback) before the reload is measured.
     cluster.launch(cluster.node(victim));
-    await cluster.waitReady(cluster.node(victim), 120_000);
-    result.failbackComplete = await waitFor(
-      async () => (await allHeld()) && [...victimVips].every((ip) => held[victim - 1].has(ip)),
-      FAILBACK_WAIT_MS,
-      500,
+    const restartedAt = Date.now();
+    const ready = await cluster.waitReady(cluster.node(victim), FAILBACK_WAIT_MS).then(
+      () => true,
+      () => false,
     );
+    result.failback = {
+      readyMs: ready ? Date.now() - restartedAt : null,
+      complete:
+        ready &&
+        (await waitFor(
+          async () => (await allHeld()) && [...victimVips].every((ip) => held[victim - 1].has(ip)),
+          FAILBACK_WAIT_MS,
+          500,
+        )),
+      heldPerNode: held.map((h) => h.size),
+    };
     await sleep(2000);
 
     // Reload: one IPv4 service added among the 10,000, written to every node's manifest at once.
