@@ -22,16 +22,15 @@ import {
   type VipGroup,
 } from "../election/election";
 import { quorumOf, type QuorumVerdict } from "../election/quorum";
-import { RealClock } from "../gossip/clock";
-import { gossipProfile, type GossipProfileName } from "../gossip/config";
+import type { GossipProfileName } from "../gossip/config";
 import { INSECURE_WARNING, NO_KEY_MESSAGE, parseKeyring, type Keyring } from "../gossip/keyring";
-import { Memberlist, type MemberView } from "../gossip/memberlist";
+import type { MemberView } from "../gossip/memberlist";
+import { ThreadedMemberlist } from "../gossip/threaded";
 import { HealthMonitor, type HealthEntry } from "../health/monitor";
 import type { HealthCheckSpec } from "../health/spec";
 import type { HealthState } from "../health/state";
 import type { MemberMetadata } from "../gossip/metadata";
 import type { GossipStats } from "../gossip/stats";
-import { UdpTransport } from "../gossip/udp-transport";
 import { Announcer, type AnnounceInterface } from "../net/announcer";
 import { claimOrigin, conflictReason } from "../net/arp-conflict";
 import { ArpListener } from "../net/arp-listener";
@@ -101,7 +100,7 @@ export class Daemon {
   private active!: ActiveConfig;
   private stale = false;
   private staleErrors: readonly string[] = [];
-  private memberlist!: Memberlist;
+  private memberlist!: ThreadedMemberlist;
   private watch!: NetlinkWatch;
   private transport!: KernelTransport;
   private announcer!: Announcer;
@@ -210,18 +209,19 @@ export class Daemon {
     await this.health.firstRound(longest + 200);
 
     const { host: bindHost, port: bindPort } = splitHostPort(this.settings.cluster.bind);
-    const udp = await UdpTransport.listen({ bindHost, port: bindPort });
-    const advertise = this.settings.cluster.advertise ?? udp.localAddress;
-    this.memberlist = new Memberlist({
+    this.memberlist = await ThreadedMemberlist.start({
       name: this.nodeName,
-      advertiseAddr: advertise,
-      config: gossipProfile(this.options.profile ?? "lan"),
-      transport: udp,
-      clock: new RealClock(),
-      keyring,
-      insecure: keyring === undefined,
+      bindHost,
+      bindPort,
+      advertise: this.settings.cluster.advertise ?? undefined,
+      profile: this.options.profile ?? "lan",
       clusterLabel: this.options.clusterLabel ?? "vipd",
+      keys: keyring?.list(),
       metadata: this.localMetadata(),
+    });
+    this.memberlist.onFailure((reason) => {
+      this.log.log("error", "gossipFailed", `${reason}; exiting so the service manager restarts vipd`);
+      process.exit(1);
     });
     for (const event of ["join", "alive", "suspect", "dead", "leave", "metadata"] as const) {
       this.memberlist.on(event, (member) => this.onMemberEvent(event, member));
@@ -1083,6 +1083,7 @@ export class Daemon {
       for (const key of wanted) this.keyring.addKey(key);
       this.keyring.useKey(wanted[0] ?? "");
       for (const key of this.keyring.list()) if (!wanted.includes(key)) this.keyring.removeKey(key);
+      this.memberlist.setKeys(this.keyring.list());
       this.event("keyringReloaded", `gossip keyring reloaded: ${wanted.length} key(s)`);
     } catch (error) {
       this.log.log(

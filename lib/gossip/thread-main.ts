@@ -1,0 +1,69 @@
+// The gossip thread: one Memberlist with its own UDP socket, timers and event loop. The daemon's main thread
+// does the per-VIP work (reconcile, netlink, announcements, config); with 10,000 VIPs that work blocked the
+// loop for hundreds of ms at a time, heartbeats stopped, and healthy members were declared dead again and
+// again. Here the failure detector keeps its 25 ms pace whatever the main thread is doing, as keepalived's
+// VRRP process does beside its checkers.
+import { parentPort, workerData } from "node:worker_threads";
+import { RealClock } from "./clock";
+import { gossipProfile } from "./config";
+import { Keyring } from "./keyring";
+import { Memberlist } from "./memberlist";
+import type { FromThread, GossipThreadOptions, MemberEventName, ToThread } from "./thread-protocol";
+import { UdpTransport } from "./udp-transport";
+
+const STATS_INTERVAL_MS = 500;
+
+function post(message: FromThread): void {
+  parentPort?.postMessage(message);
+}
+
+async function main(options: GossipThreadOptions): Promise<void> {
+  const udp = await UdpTransport.listen({ bindHost: options.bindHost, port: options.bindPort });
+  const keyring = options.keys && options.keys.length > 0 ? Keyring.fromBase64(...options.keys) : undefined;
+  const memberlist = new Memberlist({
+    name: options.name,
+    advertiseAddr: options.advertise ?? udp.localAddress,
+    config: gossipProfile(options.profile),
+    transport: udp,
+    clock: new RealClock(),
+    keyring,
+    insecure: keyring === undefined,
+    clusterLabel: options.clusterLabel,
+    metadata: options.metadata,
+  });
+  const events: MemberEventName[] = ["join", "alive", "suspect", "dead", "leave", "metadata"];
+  for (const event of events) memberlist.on(event, (member) => post({ type: "member", event, member }));
+  memberlist.on("health", (score, cause) => post({ type: "health", score, cause }));
+  const statsTimer = setInterval(() => post({ type: "stats", stats: memberlist.stats() }), STATS_INTERVAL_MS);
+
+  parentPort?.on("message", (message: ToThread) => {
+    switch (message.op) {
+      case "start":
+        return memberlist.start();
+      case "join":
+        return memberlist.join(message.seeds);
+      case "setMetadata":
+        return memberlist.setMetadata(message.metadata);
+      case "setKeys": {
+        if (!keyring) return;
+        for (const key of message.keys) keyring.addKey(key);
+        keyring.useKey(message.keys[0] ?? "");
+        for (const key of keyring.list()) if (!message.keys.includes(key)) keyring.removeKey(key);
+        return;
+      }
+      case "leave":
+        void memberlist.leave().then(() => post({ type: "left" }));
+        return;
+      case "stop":
+        clearInterval(statsTimer);
+        memberlist.stop();
+        void udp.close().then(() => parentPort?.close());
+        return;
+    }
+  });
+  post({ type: "ready", advertiseAddr: memberlist.advertiseAddr, members: memberlist.members() });
+}
+
+main(workerData as GossipThreadOptions).catch((error: unknown) =>
+  post({ type: "failed", error: error instanceof Error ? error.message : String(error) }),
+);

@@ -1,0 +1,38 @@
+// Messages between the daemon and its gossip thread (thread-main.ts / threaded.ts). Plain data only: they
+// cross a worker_threads boundary by structured clone.
+import type { HealthCause } from "./awareness";
+import type { GossipProfileName } from "./config";
+import type { MemberView } from "./memberlist";
+import type { MemberMetadata } from "./metadata";
+import type { GossipStats } from "./stats";
+
+export interface GossipThreadOptions {
+  readonly name: string;
+  readonly bindHost: string;
+  readonly bindPort: number;
+  /** "host:port" peers use to reach us; the bound address when absent. */
+  readonly advertise: string | undefined;
+  readonly profile: GossipProfileName;
+  readonly clusterLabel: string;
+  /** Base64 keys, the first one sends; none = insecure (plaintext). */
+  readonly keys: readonly string[] | undefined;
+  readonly metadata: MemberMetadata;
+}
+
+export type MemberEventName = "join" | "alive" | "suspect" | "dead" | "leave" | "metadata";
+
+export type ToThread =
+  | { readonly op: "start" }
+  | { readonly op: "join"; readonly seeds: readonly string[] }
+  | { readonly op: "setMetadata"; readonly metadata: MemberMetadata }
+  | { readonly op: "setKeys"; readonly keys: readonly string[] }
+  | { readonly op: "leave" }
+  | { readonly op: "stop" };
+
+export type FromThread =
+  | { readonly type: "ready"; readonly advertiseAddr: string; readonly members: readonly MemberView[] }
+  | { readonly type: "failed"; readonly error: string }
+  | { readonly type: "member"; readonly event: MemberEventName; readonly member: MemberView }
+  | { readonly type: "health"; readonly score: number; readonly cause: HealthCause }
+  | { readonly type: "stats"; readonly stats: GossipStats }
+  | { readonly type: "left" };

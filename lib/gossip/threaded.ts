@@ -1,0 +1,135 @@
+// The daemon's handle on the gossip thread (thread-main.ts): the Memberlist calls the daemon makes, with the
+// member table mirrored from the thread's events, so reads stay synchronous and cheap.
+import { EventEmitter } from "node:events";
+import { join } from "node:path";
+import { Worker } from "node:worker_threads";
+import type { MemberlistEvents, MemberView } from "./memberlist";
+import type { MemberMetadata } from "./metadata";
+import { newStats, type GossipStats } from "./stats";
+import type { FromThread, GossipThreadOptions, ToThread } from "./thread-protocol";
+
+export class ThreadedMemberlist extends EventEmitter<MemberlistEvents> {
+  private readonly table = new Map<string, MemberView>();
+  private lastStats: GossipStats = newStats();
+  private score = 0;
+  private leaveWaiters: Array<() => void> = [];
+  private stopped = false;
+
+  private constructor(
+    private readonly worker: Worker,
+    readonly name: string,
+    readonly advertiseAddr: string,
+    members: readonly MemberView[],
+  ) {
+    super();
+    for (const m of members) this.table.set(m.name, m);
+    worker.on("message", (message: FromThread) => this.onMessage(message));
+  }
+
+  /** Starts the thread, which binds the gossip socket; resolves once it is listening. */
+  static start(options: GossipThreadOptions): Promise<ThreadedMemberlist> {
+    const worker = new Worker(join(__dirname, "thread-main.js"), { workerData: options });
+    return new Promise((resolve, reject) => {
+      const onExit = (code: number): void =>
+        reject(new Error(`gossip thread exited (${code}) while starting`));
+      worker.once("error", reject);
+      worker.once("exit", onExit);
+      const onFirst = (message: FromThread): void => {
+        worker.off("message", onFirst);
+        worker.off("error", reject);
+        worker.off("exit", onExit);
+        if (message.type === "ready")
+          resolve(new ThreadedMemberlist(worker, options.name, message.advertiseAddr, message.members));
+        else
+          reject(new Error(message.type === "failed" ? message.error : `gossip thread said ${message.type}`));
+      };
+      worker.on("message", onFirst);
+    });
+  }
+
+  /** The thread is the failure detector: if it dies the daemon must not go on believing its view. */
+  onFailure(handler: (reason: string) => void): void {
+    this.worker.on("error", (error) => handler(`gossip thread failed: ${error.message}`));
+    this.worker.on("exit", (code) => {
+      if (!this.stopped) handler(`gossip thread exited (${code})`);
+    });
+  }
+
+  start(): void {
+    this.send({ op: "start" });
+  }
+
+  join(seeds: readonly string[]): void {
+    this.send({ op: "join", seeds });
+  }
+
+  setMetadata(metadata: MemberMetadata): void {
+    const self = this.table.get(this.name);
+    if (self) this.table.set(this.name, { ...self, metadata });
+    this.send({ op: "setMetadata", metadata });
+  }
+
+  /** Replaces the keys in place: the first one sends, every one receives (rotation without restarts). */
+  setKeys(keys: readonly string[]): void {
+    this.send({ op: "setKeys", keys });
+  }
+
+  members(): MemberView[] {
+    return [...this.table.values()];
+  }
+
+  member(name: string): MemberView | undefined {
+    return this.table.get(name);
+  }
+
+  stats(): GossipStats {
+    return this.lastStats;
+  }
+
+  get healthScore(): number {
+    return this.score;
+  }
+
+  /** Broadcasts our leave and waits for the thread to have spread it (bounded by the caller's stop timer). */
+  leave(): Promise<void> {
+    return new Promise((resolve) => {
+      this.leaveWaiters.push(resolve);
+      this.send({ op: "leave" });
+    });
+  }
+
+  stop(): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.send({ op: "stop" });
+    this.worker.unref();
+  }
+
+  private send(message: ToThread): void {
+    if (!this.stopped || message.op === "stop") this.worker.postMessage(message);
+  }
+
+  private onMessage(message: FromThread): void {
+    switch (message.type) {
+      case "member":
+        this.table.set(message.member.name, message.member);
+        this.emit(message.event, message.member);
+        return;
+      case "health":
+        this.score = message.score;
+        this.emit("health", message.score, message.cause);
+        return;
+      case "stats":
+        this.lastStats = message.stats;
+        return;
+      case "left": {
+        const waiters = this.leaveWaiters;
+        this.leaveWaiters = [];
+        for (const resolve of waiters) resolve();
+        return;
+      }
+      default:
+        return;
+    }
+  }
+}
