@@ -119,7 +119,7 @@ export class Daemon {
   /** electionIp -> when the previous owner was seen failing, for the failover histogram. */
   private readonly failedOwnerAt = new Map<string, number>();
   private readonly events: StatusEvent[] = [];
-  private lastMetadata = "";
+  private lastMetadata: MemberMetadata | undefined;
   /** The inputs of the last `vipd_announced` rebuild. */
   private announcedFor: { active: ActiveConfig; desired: ReadonlyMap<string, string> } | undefined;
   /** Counter values already added to prom-client, by source key (gossip stats, announcer frames). */
@@ -184,7 +184,7 @@ export class Daemon {
     this.event("started", `vipd ${this.options.version} starting as "${this.nodeName}"`);
     this.watch = await NetlinkWatch.start();
     this.transport = new KernelTransport();
-    this.announcer = new Announcer(this.transport);
+    this.announcer = new Announcer(this.transport, {}, undefined, { countPerIp: false });
     this.conflictMonitor = new ConflictMonitor(
       () => new ArpListener(),
       () => new PacketSocket(),
@@ -421,10 +421,10 @@ export class Daemon {
     const quorum = this.checkQuorum(members);
     const claims = this.peerClaims(members);
     const now = performance.now();
-    for (const [ip, names] of claims) this.lastHolders.set(ip, { member: names[0] ?? "", at: now });
+    for (const [ip, names] of claims) this.sawHolder(ip, names[0] ?? "", now);
     for (const m of members) {
       if (m.name === this.nodeName || (m.state !== "alive" && m.state !== "suspect")) continue;
-      for (const ip of m.metadata?.released ?? []) this.lastHolders.set(ip, { member: m.name, at: now });
+      for (const ip of m.metadata?.released ?? []) this.sawHolder(ip, m.name, now);
     }
     const desired = new Map<string, string>();
     const wanted = new Map<string, readonly string[]>();
@@ -443,7 +443,11 @@ export class Daemon {
         ? elected
         : { ranking: elected.ranking, interfaces: [], reason: quorum.reason };
       const owner = this.ready ? result.owner : undefined;
-      this.elections.set(group.electionIp, result);
+      // Keep the stored result when nothing changed: replacing 10,000 long-lived results every tick
+      // promoted them all to the old generation, whose growth between full GCs was most of the RSS.
+      const previous = this.elections.get(group.electionIp);
+      if (previous === undefined || !sameElection(previous, result))
+        this.elections.set(group.electionIp, result);
       if (owner !== current?.owner) this.ownerChanged(group, current?.owner, owner);
       if (owner !== this.nodeName) continue;
       let probing = false;
@@ -465,7 +469,8 @@ export class Daemon {
     this.forgetHeldConflicts(desired, now);
     this.conflictMonitor.watch([...desired.keys()].filter((ip) => this.active.families.get(ip) === 4));
     this.trackReleases(owned, now);
-    this.ownedGroups = owned.sort();
+    owned.sort();
+    if (!sameList(owned, this.ownedGroups)) this.ownedGroups = owned;
     this.publishMetadata();
     this.resolveContested(owned, claims);
     if (this.reannouncePending) {
@@ -571,6 +576,16 @@ export class Daemon {
     for (const ip of this.ownedGroups) if (!still.has(ip)) this.releasedAt.set(ip, now);
     for (const ip of owned) this.releasedAt.delete(ip);
     for (const [ip, at] of this.releasedAt) if (now - at > HANDOVER_WINDOW_MS) this.releasedAt.delete(ip);
+  }
+
+  private sawHolder(electionIp: string, member: string, now: number): void {
+    const seen = this.lastHolders.get(electionIp);
+    // Updated in place: a fresh object per claimed IP per tick is old-generation garbage (see reconcile).
+    if (seen === undefined) this.lastHolders.set(electionIp, { member, at: now });
+    else {
+      seen.member = member;
+      seen.at = now;
+    }
   }
 
   /** Conflicted IPs whose re-probe is due (every node that found the device re-probes on its own). */
@@ -839,7 +854,7 @@ export class Daemon {
   private ownerChanged(group: VipGroup, before: string | undefined, after: string | undefined): void {
     this.ownership.set(group.electionIp, { owner: after, since: new Date() });
     if (before === undefined && after === undefined) return;
-    for (const ip of group.ips) this.metrics.ownershipChanges.inc({ ip });
+    this.metrics.ownershipChanges.inc(group.ips.length);
     const fields = { ip: group.ips.join(","), services: group.services.join(","), from: before, to: after };
     if (after === undefined) {
       this.event("announceWithdrawn", `nobody announces ${group.ips.join(",")}`, fields);
@@ -968,11 +983,10 @@ export class Daemon {
 
   private publishMetadata(): void {
     const meta = this.localMetadata();
-    // The allocation table is represented by its digest: serialising 10,000 entries on every reconcile only
-    // to find them unchanged was a large share of the loop.
-    const key = JSON.stringify({ ...meta, allocation: meta.allocation?.digest });
-    if (key === this.lastMetadata) return;
-    this.lastMetadata = key;
+    // Compared field by field, the allocation table by its digest. A JSON key of the whole record was
+    // ~700 KB at 10,000 VIPs: a large-object-space string every tick, only freed by a full GC.
+    if (this.lastMetadata !== undefined && sameMetadata(meta, this.lastMetadata)) return;
+    this.lastMetadata = meta;
     this.memberlist.setMetadata(meta);
   }
 
@@ -1105,16 +1119,16 @@ export class Daemon {
     this.syncFrameCounters();
   }
 
-  /** Every frame the announcer handed to the kernel, all rounds included, by ip and interface. */
+  /** Every frame the announcer handed to the kernel, all rounds included, by interface. */
   private syncFrameCounters(): void {
     const errors = this.announcer.sendErrors + this.transport.asyncErrors();
     const errorDelta = errors - (this.syncedCounters.get("frame-errors") ?? 0);
     if (errorDelta > 0) this.metrics.gratuitousErrors.inc(errorDelta);
     this.syncedCounters.set("frame-errors", errors);
-    for (const c of this.announcer.frameCounts()) {
-      const key = `frames/${c.ip}/${c.interface}/${c.kind}`;
+    for (const c of this.announcer.frameTotals()) {
+      const key = `frames/${c.interface}/${c.kind}`;
       const delta = c.count - (this.syncedCounters.get(key) ?? 0);
-      if (delta > 0) this.metrics.gratuitousSent.inc({ ip: c.ip, interface: c.interface }, delta);
+      if (delta > 0) this.metrics.gratuitousSent.inc({ interface: c.interface }, delta);
       this.syncedCounters.set(key, c.count);
     }
   }
@@ -1192,4 +1206,55 @@ function sameEntries(a: ReadonlyMap<string, string>, b: ReadonlyMap<string, stri
   if (a.size !== b.size) return false;
   for (const [k, v] of a) if (b.get(k) !== v) return false;
   return true;
+}
+
+function sameList<T>(a: readonly T[], b: readonly T[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+function sameRecord(a: Readonly<Record<string, string>>, b: Readonly<Record<string, string>>): boolean {
+  const keys = Object.keys(a);
+  if (keys.length !== Object.keys(b).length) return false;
+  for (const k of keys) if (a[k] !== b[k]) return false;
+  return true;
+}
+
+/** What publishMetadata would gossip is unchanged (the allocation table by digest). */
+function sameMetadata(a: MemberMetadata, b: MemberMetadata): boolean {
+  return (
+    a.manifestDigest === b.manifestDigest &&
+    sameRecord(a.labels, b.labels) &&
+    a.allocation?.digest === b.allocation?.digest &&
+    sameList(a.eligibility.eligible, b.eligibility.eligible) &&
+    a.eligibility.ineligible.length === b.eligibility.ineligible.length &&
+    a.eligibility.ineligible.every(
+      (x, i) =>
+        x.vip === b.eligibility.ineligible[i]?.vip && x.reason === b.eligibility.ineligible[i]?.reason,
+    ) &&
+    sameRecord(a.eligibility.interfaces ?? {}, b.eligibility.interfaces ?? {}) &&
+    sameList(a.owned ?? [], b.owned ?? []) &&
+    sameList(a.macs ?? [], b.macs ?? []) &&
+    sameList(a.released ?? [], b.released ?? [])
+  );
+}
+
+function sameElection(a: ElectionResult, b: ElectionResult): boolean {
+  return (
+    a.owner === b.owner &&
+    a.reason === b.reason &&
+    sameList(a.interfaces, b.interfaces) &&
+    a.ranking.length === b.ranking.length &&
+    a.ranking.every((v, i) => {
+      const w = b.ranking[i];
+      return (
+        w !== undefined &&
+        v.node === w.node &&
+        v.score === w.score &&
+        v.hash === w.hash &&
+        v.skipped === w.skipped
+      );
+    })
+  );
 }
