@@ -427,17 +427,23 @@ export class Daemon {
       for (const ip of m.metadata?.released ?? []) this.sawHolder(ip, m.name, now);
     }
     const desired = new Map<string, string>();
-    const wanted = new Map<string, readonly string[]>();
     const owned: string[] = [];
     for (const group of this.active.groups) {
       const current = this.ownership.get(group.electionIp);
       const mine = current?.owner === this.nodeName ? [this.nodeName] : [];
       const plan = this.active.plans.get(group.electionIp) ?? planGroup(group, this.active.config);
-      const elected = electOwner(plan, memberInfos, eligibilityView, {
-        failback: this.settings.cluster.failback && plan.failback,
-        currentOwner: current?.owner,
-        claimants: [...mine, ...(claims.get(group.electionIp) ?? [])],
-      });
+      const previous = this.elections.get(group.electionIp);
+      const elected = electOwner(
+        plan,
+        memberInfos,
+        eligibilityView,
+        {
+          failback: this.settings.cluster.failback && plan.failback,
+          currentOwner: current?.owner,
+          claimants: [...mine, ...(claims.get(group.electionIp) ?? [])],
+        },
+        previous,
+      );
       // Without quorum this node cannot know who owns what: it holds nothing and says why.
       const result: ElectionResult = quorum.ok
         ? elected
@@ -445,8 +451,7 @@ export class Daemon {
       const owner = this.ready ? result.owner : undefined;
       // Keep the stored result when nothing changed: replacing 10,000 long-lived results every tick
       // promoted them all to the old generation, whose growth between full GCs was most of the RSS.
-      const previous = this.elections.get(group.electionIp);
-      if (previous === undefined || !sameElection(previous, result))
+      if (previous === undefined || (result !== previous && !sameElection(previous, result)))
         this.elections.set(group.electionIp, result);
       if (owner !== current?.owner) this.ownerChanged(group, current?.owner, owner);
       if (owner !== this.nodeName) continue;
@@ -460,7 +465,6 @@ export class Daemon {
           continue;
         }
         desired.set(ip, choice.interfaces[0] ?? "");
-        wanted.set(ip, choice.interfaces);
       }
       // Claimed in gossip only once held: peers then know a probe, not a member, found a foreign device.
       if (!probing) owned.push(group.electionIp);

@@ -217,12 +217,17 @@ export function ownerOf(
   return electOwner(planGroup(group, config), members, eligibility, policy);
 }
 
-/** ownerOf with the config-only part precomputed. */
+/**
+ * ownerOf with the config-only part precomputed. Given the group's `previous` result, returns that same
+ * object when the outcome is unchanged: the daemon elects every group every second, and fresh results
+ * (10,000 at scale) replacing equal ones were most of what grew its old generation.
+ */
 export function electOwner(
   plan: GroupPlan,
   members: readonly MemberInfo[],
   eligibility: EligibilityView,
   policy: ElectionPolicy,
+  previous?: ElectionResult,
 ): ElectionResult {
   if (plan.unannounced !== undefined) return { ranking: [], reason: plan.unannounced, interfaces: [] };
   const { group, adsPerService, distinctAds } = plan;
@@ -233,11 +238,13 @@ export function electOwner(
       hash = electionHash(member.name, group.electionIp);
       plan.hashes.set(member.name, hash);
     }
-    const score = distinctAds
-      .filter((ad) => selectsNode(ad, member.labels))
-      .flatMap((ad) => ad.preferredNodeSelectors)
-      .filter((p) => matchesSelector(p.preference, member.labels))
-      .reduce((sum, p) => sum + p.weight, 0);
+    // A loop, not filter/flatMap/reduce: three arrays per member per group per tick.
+    let score = 0;
+    for (const ad of distinctAds) {
+      if (!selectsNode(ad, member.labels)) continue;
+      for (const p of ad.preferredNodeSelectors)
+        if (matchesSelector(p.preference, member.labels)) score += p.weight;
+    }
     const skipped = skipReason(member, group, adsPerService, eligibility);
     verdicts.push(skipped ? { node: member.name, score, hash, skipped } : { node: member.name, score, hash });
   }
@@ -254,17 +261,40 @@ export function electOwner(
   if (owner === undefined) {
     // Say why per node, so "failing everywhere" reads as such in every node's status.
     const why = skipped.map((v) => `${v.node}: ${v.skipped}`).join("; ");
-    return {
-      ranking: skipped,
-      reason: why ? `no eligible node (${why})` : "no eligible node",
-      interfaces: [],
-    };
+    const reason = why ? `no eligible node (${why})` : "no eligible node";
+    if (
+      previous?.owner === undefined &&
+      previous?.reason === reason &&
+      sameRanking(previous.ranking, skipped)
+    )
+      return previous;
+    return { ranking: skipped, reason, interfaces: [] };
   }
   const ownerLabels = members.find((m) => m.name === owner)?.labels ?? {};
   const ownerAds = distinctAds.filter((ad) => selectsNode(ad, ownerLabels));
   const byAllInterfaces = ownerAds.some((ad) => ad.interfaces.length === 0);
   const interfaces = byAllInterfaces ? [] : [...new Set(ownerAds.flatMap((ad) => ad.interfaces))].sort();
-  return { owner, ranking: [...candidates, ...skipped], interfaces };
+  const ranking = [...candidates, ...skipped];
+  if (
+    previous?.owner === owner &&
+    previous.reason === undefined &&
+    previous.interfaces.length === interfaces.length &&
+    previous.interfaces.every((itf, i) => itf === interfaces[i]) &&
+    sameRanking(previous.ranking, ranking)
+  )
+    return previous;
+  return { owner, ranking, interfaces };
+}
+
+function sameRanking(a: readonly CandidateVerdict[], b: readonly CandidateVerdict[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) {
+    const v = a[i];
+    const w = b[i];
+    if (v?.node !== w?.node || v?.score !== w?.score || v?.hash !== w?.hash || v?.skipped !== w?.skipped)
+      return false;
+  }
+  return true;
 }
 
 function skipReason(
