@@ -426,24 +426,32 @@ export class Daemon {
       if (m.name === this.nodeName || (m.state !== "alive" && m.state !== "suspect")) continue;
       for (const ip of m.metadata?.released ?? []) this.sawHolder(ip, m.name, now);
     }
-    const desired = new Map<string, string>();
+    // The desired set is gathered in two flat lists and becomes a new map only when it differs from the one
+    // the reconciler holds: a 10,000-entry map per tick lands in large-object space (old generation).
+    const desiredIps: string[] = [];
+    const desiredItfs: string[] = [];
     const owned: string[] = [];
+    const self = [this.nodeName];
+    // One policy object for the whole loop; electOwner does not keep it.
+    const policy: { failback: boolean; currentOwner: string | undefined; claimants: readonly string[] } = {
+      failback: false,
+      currentOwner: undefined,
+      claimants: [],
+    };
     for (const group of this.active.groups) {
       const current = this.ownership.get(group.electionIp);
-      const mine = current?.owner === this.nodeName ? [this.nodeName] : [];
       const plan = this.active.plans.get(group.electionIp) ?? planGroup(group, this.active.config);
       const previous = this.elections.get(group.electionIp);
-      const elected = electOwner(
-        plan,
-        memberInfos,
-        eligibilityView,
-        {
-          failback: this.settings.cluster.failback && plan.failback,
-          currentOwner: current?.owner,
-          claimants: [...mine, ...(claims.get(group.electionIp) ?? [])],
-        },
-        previous,
-      );
+      const peerClaims = claims.get(group.electionIp);
+      policy.failback = this.settings.cluster.failback && plan.failback;
+      policy.currentOwner = current?.owner;
+      policy.claimants =
+        current?.owner === this.nodeName
+          ? peerClaims
+            ? [this.nodeName, ...peerClaims]
+            : self
+          : (peerClaims ?? NO_CLAIMS);
+      const elected = electOwner(plan, memberInfos, eligibilityView, policy, previous);
       // Without quorum this node cannot know who owns what: it holds nothing and says why.
       const result: ElectionResult = quorum.ok
         ? elected
@@ -464,14 +472,21 @@ export class Daemon {
           probing = true;
           continue;
         }
-        desired.set(ip, choice.interfaces[0] ?? "");
+        desiredIps.push(ip);
+        desiredItfs.push(choice.interfaces[0] ?? "");
       }
       // Claimed in gossip only once held: peers then know a probe, not a member, found a foreign device.
       if (!probing) owned.push(group.electionIp);
     }
+    const held = this.reconciler.desiredSet();
+    const desired: ReadonlyMap<string, string> = sameAsLists(held, desiredIps, desiredItfs)
+      ? held
+      : new Map(desiredIps.map((ip, i) => [ip, desiredItfs[i] ?? ""]));
     this.reprobeConflicts(now);
     this.forgetHeldConflicts(desired, now);
-    this.conflictMonitor.watch([...desired.keys()].filter((ip) => this.active.families.get(ip) === 4));
+    const v4: string[] = [];
+    for (const ip of desiredIps) if (this.active.families.get(ip) === 4) v4.push(ip);
+    this.conflictMonitor.watch(v4);
     this.trackReleases(owned, now);
     owned.sort();
     if (!sameList(owned, this.ownedGroups)) this.ownedGroups = owned;
@@ -1209,6 +1224,18 @@ function peerReports(meta: MemberMetadata): ReadonlyMap<string, EligibilityRepor
 function sameEntries(a: ReadonlyMap<string, string>, b: ReadonlyMap<string, string>): boolean {
   if (a.size !== b.size) return false;
   for (const [k, v] of a) if (b.get(k) !== v) return false;
+  return true;
+}
+
+const NO_CLAIMS: readonly string[] = Object.freeze([]);
+
+function sameAsLists(
+  map: ReadonlyMap<string, string>,
+  keys: readonly string[],
+  values: readonly string[],
+): boolean {
+  if (map.size !== keys.length) return false;
+  for (let i = 0; i < keys.length; i++) if (map.get(keys[i] ?? "") !== values[i]) return false;
   return true;
 }
 

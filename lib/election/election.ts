@@ -229,7 +229,11 @@ export function electOwner(
   policy: ElectionPolicy,
   previous?: ElectionResult,
 ): ElectionResult {
-  if (plan.unannounced !== undefined) return { ranking: [], reason: plan.unannounced, interfaces: [] };
+  if (plan.unannounced !== undefined) {
+    if (previous?.owner === undefined && previous?.reason === plan.unannounced) return previous;
+    return { ranking: [], reason: plan.unannounced, interfaces: [] };
+  }
+  if (previous !== undefined && unchanged(plan, members, eligibility, policy, previous)) return previous;
   const { group, adsPerService, distinctAds } = plan;
   const verdicts: CandidateVerdict[] = [];
   for (const member of members) {
@@ -284,6 +288,80 @@ export function electOwner(
   )
     return previous;
   return { owner, ranking, interfaces };
+}
+
+function hashOf(plan: GroupPlan, node: string): string {
+  let hash = plan.hashes.get(node);
+  if (hash === undefined) {
+    hash = electionHash(node, plan.group.electionIp);
+    plan.hashes.set(node, hash);
+  }
+  return hash;
+}
+
+function scoreOf(plan: GroupPlan, labels: Labels): number {
+  let score = 0;
+  for (const ad of plan.distinctAds) {
+    if (!selectsNode(ad, labels)) continue;
+    for (const p of ad.preferredNodeSelectors) if (matchesSelector(p.preference, labels)) score += p.weight;
+  }
+  return score;
+}
+
+/**
+ * Whether the election would give exactly `previous` (an owner, no interface restriction), checked without
+ * allocating: each ranked member's verdict is recomputed and compared, then the order and the owner pick.
+ * Anything else (no owner, interface-restricted ads) takes the full path. Allocations here ran every second
+ * for every group, and V8 pretenured them: old-generation garbage that only a full GC frees.
+ */
+function unchanged(
+  plan: GroupPlan,
+  members: readonly MemberInfo[],
+  eligibility: EligibilityView,
+  policy: ElectionPolicy,
+  previous: ElectionResult,
+): boolean {
+  const ranking = previous.ranking;
+  if (previous.owner === undefined || previous.reason !== undefined || previous.interfaces.length > 0)
+    return false;
+  if (ranking.length !== members.length) return false;
+  let ownerLabels: Labels | undefined;
+  for (let i = 0; i < ranking.length; i++) {
+    const v = ranking[i] as CandidateVerdict;
+    let member: MemberInfo | undefined;
+    for (const m of members) if (m.name === v.node) member = m;
+    if (member === undefined) return false;
+    if (v.hash !== hashOf(plan, member.name) || v.score !== scoreOf(plan, member.labels)) return false;
+    if (skipReason(member, plan.group, plan.adsPerService, eligibility) !== v.skipped) return false;
+    if (i > 0) {
+      const u = ranking[i - 1] as CandidateVerdict;
+      if (v.skipped === undefined) {
+        // Candidates first, best first.
+        if (u.skipped !== undefined) return false;
+        if (u.score < v.score || (u.score === v.score && u.hash > v.hash)) return false;
+      } else if (u.skipped !== undefined && u.node.localeCompare(v.node) > 0) return false;
+    }
+    if (member.name === previous.owner) ownerLabels = member.labels;
+  }
+  const first = ranking[0];
+  if (first === undefined || first.skipped !== undefined) return false;
+  // The same pick as the full path: sticky claimant, then the remembered owner, then the best.
+  let owner = first.node;
+  if (!policy.failback) {
+    let claimed: string | undefined;
+    let remembered: string | undefined;
+    for (const v of ranking) {
+      if (v.skipped !== undefined) break;
+      if (claimed === undefined && policy.claimants?.includes(v.node)) claimed = v.node;
+      if (v.node === policy.currentOwner) remembered = v.node;
+    }
+    owner = claimed ?? remembered ?? owner;
+  }
+  if (owner !== previous.owner || ownerLabels === undefined) return false;
+  // interfaces is empty: some advertisement selecting the owner names no interface.
+  for (const ad of plan.distinctAds)
+    if (ad.interfaces.length === 0 && selectsNode(ad, ownerLabels)) return true;
+  return false;
 }
 
 function sameRanking(a: readonly CandidateVerdict[], b: readonly CandidateVerdict[]): boolean {
