@@ -120,6 +120,8 @@ export class Daemon {
   private readonly failedOwnerAt = new Map<string, number>();
   private readonly events: StatusEvent[] = [];
   private lastMetadata: MemberMetadata | undefined;
+  /** lastMetadata's eligible IPs as a set, built on the first comparison after each publish. */
+  private lastEligible: Set<string> | undefined;
   /** The inputs of the last `vipd_announced` rebuild. */
   private announcedFor: { active: ActiveConfig; desired: ReadonlyMap<string, string> } | undefined;
   /** Counter values already added to prom-client, by source key (gossip stats, announcer frames). */
@@ -487,8 +489,8 @@ export class Daemon {
     const v4: string[] = [];
     for (const ip of desiredIps) if (this.active.families.get(ip) === 4) v4.push(ip);
     this.conflictMonitor.watch(v4);
-    this.trackReleases(owned, now);
     owned.sort();
+    this.trackReleases(owned, now);
     if (!sameList(owned, this.ownedGroups)) this.ownedGroups = owned;
     this.publishMetadata();
     this.resolveContested(owned, claims);
@@ -590,10 +592,14 @@ export class Daemon {
     this.scheduleReconcile();
   }
 
+  /** `owned` sorted, like ownedGroups. */
   private trackReleases(owned: readonly string[], now: number): void {
-    const still = new Set(owned);
-    for (const ip of this.ownedGroups) if (!still.has(ip)) this.releasedAt.set(ip, now);
-    for (const ip of owned) this.releasedAt.delete(ip);
+    // A 10,000-entry set per tick is an old-generation allocation; the held set rarely changes.
+    if (!sameList(owned, this.ownedGroups)) {
+      const still = new Set(owned);
+      for (const ip of this.ownedGroups) if (!still.has(ip)) this.releasedAt.set(ip, now);
+    }
+    if (this.releasedAt.size > 0) for (const ip of owned) this.releasedAt.delete(ip);
     for (const [ip, at] of this.releasedAt) if (now - at > HANDOVER_WINDOW_MS) this.releasedAt.delete(ip);
   }
 
@@ -691,10 +697,12 @@ export class Daemon {
    * it; once the peer lets go, re-send our burst so the last word on the wire is the winner's.
    */
   private resolveContested(owned: readonly string[], claims: ReadonlyMap<string, readonly string[]>): void {
-    const mine = new Set(owned);
-    for (const ip of [...this.contested.keys()]) if (!mine.has(ip)) this.contested.delete(ip);
+    if (this.contested.size > 0) {
+      const mine = new Set(owned);
+      for (const ip of [...this.contested.keys()]) if (!mine.has(ip)) this.contested.delete(ip);
+    }
     for (const electionIp of owned) {
-      const rivals = claims.get(electionIp) ?? [];
+      const rivals = claims.get(electionIp) ?? NO_CLAIMS;
       if (rivals.length > 0) {
         // Also the normal tail of a handover (the old owner has not let go yet), so a log line, not an event.
         if (!this.contested.has(electionIp)) {
@@ -1000,12 +1008,55 @@ export class Daemon {
     };
   }
 
+  /**
+   * Whether localMetadata() would give the eligibility last published, checked without building it: the
+   * record holds 10,000-entry lists and an IP-keyed object, built every tick only to be found unchanged.
+   */
+  private eligibilityUnchanged(last: MemberMetadata): boolean {
+    const { eligible, ineligible, interfaces = {} } = last.eligibility;
+    this.lastEligible ??= new Set(eligible);
+    let eligibleCount = 0;
+    let ineligibleIndex = 0;
+    for (const group of this.active.groups) {
+      for (const ip of group.ips) {
+        const choice = this.eligibility.choice(ip);
+        // The common case without allocating a report: eligible, no conflict, no health check.
+        const simple =
+          choice?.eligible === true && !this.conflicts.has(ip) && !this.checkedServicesByIp.has(ip);
+        const report = simple ? undefined : this.localReport(ip);
+        if (simple || report?.eligible) {
+          eligibleCount++;
+          const itf = simple ? choice.interfaces[0] : report?.interface;
+          if (!this.lastEligible.has(ip) || (itf ? interfaces[ip] !== itf : interfaces[ip] !== undefined))
+            return false;
+        } else {
+          const x = ineligible[ineligibleIndex++];
+          if (x?.vip !== ip || x.reason !== (report?.reason ?? "not eligible")) return false;
+        }
+      }
+    }
+    return eligibleCount === eligible.length && ineligibleIndex === ineligible.length;
+  }
+
   private publishMetadata(): void {
+    const last = this.lastMetadata;
+    if (
+      last !== undefined &&
+      last.manifestDigest === this.active.load.digest &&
+      last.labels === this.settings.labels &&
+      last.allocation?.digest === this.allocationTableDigest &&
+      last.owned === this.ownedGroups &&
+      sameList(last.released ?? [], [...this.releasedAt.keys()].sort()) &&
+      sameList(last.macs ?? [], [...this.localMacs()].filter((mac) => mac !== ZERO_MAC).sort()) &&
+      this.eligibilityUnchanged(last)
+    )
+      return;
     const meta = this.localMetadata();
     // Compared field by field, the allocation table by its digest. A JSON key of the whole record was
     // ~700 KB at 10,000 VIPs: a large-object-space string every tick, only freed by a full GC.
     if (this.lastMetadata !== undefined && sameMetadata(meta, this.lastMetadata)) return;
     this.lastMetadata = meta;
+    this.lastEligible = undefined;
     this.memberlist.setMetadata(meta);
   }
 
@@ -1223,7 +1274,7 @@ function peerReports(meta: MemberMetadata): ReadonlyMap<string, EligibilityRepor
 
 function sameEntries(a: ReadonlyMap<string, string>, b: ReadonlyMap<string, string>): boolean {
   if (a.size !== b.size) return false;
-  for (const [k, v] of a) if (b.get(k) !== v) return false;
+  for (const k of a.keys()) if (b.get(k) !== a.get(k)) return false;
   return true;
 }
 
