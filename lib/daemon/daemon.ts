@@ -124,7 +124,9 @@ export class Daemon {
   /** electionIp -> when the previous owner was seen failing, for the failover histogram. */
   private readonly failedOwnerAt = new Map<string, number>();
   private readonly events: StatusEvent[] = [];
-  private lastMetadata = "";
+  private lastMetadata: MemberMetadata | undefined;
+  /** lastMetadata's eligible IPs as a set, built on the first comparison after each publish. */
+  private lastEligible: Set<string> | undefined;
   /** The inputs of the last `vipd_announced` rebuild. */
   private announcedFor: { active: ActiveConfig; desired: ReadonlyMap<string, string> } | undefined;
   /** Counter values already added to prom-client, by source key (gossip stats, announcer frames). */
@@ -189,7 +191,7 @@ export class Daemon {
     this.event("started", `vipd ${this.options.version} starting as "${this.nodeName}"`);
     this.watch = await NetlinkWatch.start();
     this.transport = new KernelTransport();
-    this.announcer = new Announcer(this.transport);
+    this.announcer = new Announcer(this.transport, {}, undefined, { countPerIp: false });
     this.conflictMonitor = new ConflictMonitor(
       () => new ArpListener(),
       () => new PacketSocket(),
@@ -449,29 +451,46 @@ export class Daemon {
     const quorum = this.checkQuorum(members);
     const claims = this.peerClaims(members);
     const now = performance.now();
-    for (const [ip, names] of claims) this.lastHolders.set(ip, { member: names[0] ?? "", at: now });
+    for (const [ip, names] of claims) this.sawHolder(ip, names[0] ?? "", now);
     for (const m of members) {
       if (m.name === this.nodeName || (m.state !== "alive" && m.state !== "suspect")) continue;
-      for (const ip of m.metadata?.released ?? []) this.lastHolders.set(ip, { member: m.name, at: now });
+      for (const ip of m.metadata?.released ?? []) this.sawHolder(ip, m.name, now);
     }
-    const desired = new Map<string, string>();
-    const wanted = new Map<string, readonly string[]>();
+    // The desired set is gathered in two flat lists and becomes a new map only when it differs from the one
+    // the reconciler holds: a 10,000-entry map per tick lands in large-object space (old generation).
+    const desiredIps: string[] = [];
+    const desiredItfs: string[] = [];
     const owned: string[] = [];
+    const self = [this.nodeName];
+    // One policy object for the whole loop; electOwner does not keep it.
+    const policy: { failback: boolean; currentOwner: string | undefined; claimants: readonly string[] } = {
+      failback: false,
+      currentOwner: undefined,
+      claimants: [],
+    };
     for (const group of this.active.groups) {
       const current = this.ownership.get(group.electionIp);
-      const mine = current?.owner === this.nodeName ? [this.nodeName] : [];
       const plan = this.active.plans.get(group.electionIp) ?? planGroup(group, this.active.config);
-      const elected = electOwner(plan, memberInfos, eligibilityView, {
-        failback: this.settings.cluster.failback && plan.failback,
-        currentOwner: current?.owner,
-        claimants: [...mine, ...(claims.get(group.electionIp) ?? [])],
-      });
+      const previous = this.elections.get(group.electionIp);
+      const peerClaims = claims.get(group.electionIp);
+      policy.failback = this.settings.cluster.failback && plan.failback;
+      policy.currentOwner = current?.owner;
+      policy.claimants =
+        current?.owner === this.nodeName
+          ? peerClaims
+            ? [this.nodeName, ...peerClaims]
+            : self
+          : (peerClaims ?? NO_CLAIMS);
+      const elected = electOwner(plan, memberInfos, eligibilityView, policy, previous);
       // Without quorum this node cannot know who owns what: it holds nothing and says why.
       const result: ElectionResult = quorum.ok
         ? elected
         : { ranking: elected.ranking, interfaces: [], reason: quorum.reason };
       const owner = this.ready ? result.owner : undefined;
-      this.elections.set(group.electionIp, result);
+      // Keep the stored result when nothing changed: replacing 10,000 long-lived results every tick
+      // promoted them all to the old generation, whose growth between full GCs was most of the RSS.
+      if (previous === undefined || (result !== previous && !sameElection(previous, result)))
+        this.elections.set(group.electionIp, result);
       if (owner !== current?.owner) this.ownerChanged(group, current?.owner, owner);
       if (owner !== this.nodeName) continue;
       let probing = false;
@@ -483,17 +502,24 @@ export class Daemon {
           probing = true;
           continue;
         }
-        desired.set(ip, choice.interfaces[0] ?? "");
-        wanted.set(ip, choice.interfaces);
+        desiredIps.push(ip);
+        desiredItfs.push(choice.interfaces[0] ?? "");
       }
       // Claimed in gossip only once held: peers then know a probe, not a member, found a foreign device.
       if (!probing) owned.push(group.electionIp);
     }
+    const held = this.reconciler.desiredSet();
+    const desired: ReadonlyMap<string, string> = sameAsLists(held, desiredIps, desiredItfs)
+      ? held
+      : new Map(desiredIps.map((ip, i) => [ip, desiredItfs[i] ?? ""]));
     this.reprobeConflicts(now);
     this.forgetHeldConflicts(desired, now);
-    this.conflictMonitor.watch([...desired.keys()].filter((ip) => this.active.families.get(ip) === 4));
+    const v4: string[] = [];
+    for (const ip of desiredIps) if (this.active.families.get(ip) === 4) v4.push(ip);
+    this.conflictMonitor.watch(v4);
+    owned.sort();
     this.trackReleases(owned, now);
-    this.ownedGroups = owned.sort();
+    if (!sameList(owned, this.ownedGroups)) this.ownedGroups = owned;
     this.publishMetadata();
     this.resolveContested(owned, claims);
     if (this.reannouncePending) {
@@ -594,11 +620,25 @@ export class Daemon {
     this.scheduleReconcile();
   }
 
+  /** `owned` sorted, like ownedGroups. */
   private trackReleases(owned: readonly string[], now: number): void {
-    const still = new Set(owned);
-    for (const ip of this.ownedGroups) if (!still.has(ip)) this.releasedAt.set(ip, now);
-    for (const ip of owned) this.releasedAt.delete(ip);
+    // A 10,000-entry set per tick is an old-generation allocation; the held set rarely changes.
+    if (!sameList(owned, this.ownedGroups)) {
+      const still = new Set(owned);
+      for (const ip of this.ownedGroups) if (!still.has(ip)) this.releasedAt.set(ip, now);
+    }
+    if (this.releasedAt.size > 0) for (const ip of owned) this.releasedAt.delete(ip);
     for (const [ip, at] of this.releasedAt) if (now - at > HANDOVER_WINDOW_MS) this.releasedAt.delete(ip);
+  }
+
+  private sawHolder(electionIp: string, member: string, now: number): void {
+    const seen = this.lastHolders.get(electionIp);
+    // Updated in place: a fresh object per claimed IP per tick is old-generation garbage (see reconcile).
+    if (seen === undefined) this.lastHolders.set(electionIp, { member, at: now });
+    else {
+      seen.member = member;
+      seen.at = now;
+    }
   }
 
   /** Conflicted IPs whose re-probe is due (every node that found the device re-probes on its own). */
@@ -685,10 +725,12 @@ export class Daemon {
    * it; once the peer lets go, re-send our burst so the last word on the wire is the winner's.
    */
   private resolveContested(owned: readonly string[], claims: ReadonlyMap<string, readonly string[]>): void {
-    const mine = new Set(owned);
-    for (const ip of [...this.contested.keys()]) if (!mine.has(ip)) this.contested.delete(ip);
+    if (this.contested.size > 0) {
+      const mine = new Set(owned);
+      for (const ip of [...this.contested.keys()]) if (!mine.has(ip)) this.contested.delete(ip);
+    }
     for (const electionIp of owned) {
-      const rivals = claims.get(electionIp) ?? [];
+      const rivals = claims.get(electionIp) ?? NO_CLAIMS;
       if (rivals.length > 0) {
         // Also the normal tail of a handover (the old owner has not let go yet), so a log line, not an event.
         if (!this.contested.has(electionIp)) {
@@ -867,7 +909,7 @@ export class Daemon {
   private ownerChanged(group: VipGroup, before: string | undefined, after: string | undefined): void {
     this.ownership.set(group.electionIp, { owner: after, since: new Date() });
     if (before === undefined && after === undefined) return;
-    for (const ip of group.ips) this.metrics.ownershipChanges.inc({ ip });
+    this.metrics.ownershipChanges.inc(group.ips.length);
     const fields = { ip: group.ips.join(","), services: group.services.join(","), from: before, to: after };
     if (after === undefined) {
       this.event("announceWithdrawn", `nobody announces ${group.ips.join(",")}`, fields);
@@ -994,13 +1036,55 @@ export class Daemon {
     };
   }
 
+  /**
+   * Whether localMetadata() would give the eligibility last published, checked without building it: the
+   * record holds 10,000-entry lists and an IP-keyed object, built every tick only to be found unchanged.
+   */
+  private eligibilityUnchanged(last: MemberMetadata): boolean {
+    const { eligible, ineligible, interfaces = {} } = last.eligibility;
+    this.lastEligible ??= new Set(eligible);
+    let eligibleCount = 0;
+    let ineligibleIndex = 0;
+    for (const group of this.active.groups) {
+      for (const ip of group.ips) {
+        const choice = this.eligibility.choice(ip);
+        // The common case without allocating a report: eligible, no conflict, no health check.
+        const simple =
+          choice?.eligible === true && !this.conflicts.has(ip) && !this.checkedServicesByIp.has(ip);
+        const report = simple ? undefined : this.localReport(ip);
+        if (simple || report?.eligible) {
+          eligibleCount++;
+          const itf = simple ? choice.interfaces[0] : report?.interface;
+          if (!this.lastEligible.has(ip) || (itf ? interfaces[ip] !== itf : interfaces[ip] !== undefined))
+            return false;
+        } else {
+          const x = ineligible[ineligibleIndex++];
+          if (x?.vip !== ip || x.reason !== (report?.reason ?? "not eligible")) return false;
+        }
+      }
+    }
+    return eligibleCount === eligible.length && ineligibleIndex === ineligible.length;
+  }
+
   private publishMetadata(): void {
+    const last = this.lastMetadata;
+    if (
+      last !== undefined &&
+      last.manifestDigest === this.active.load.digest &&
+      last.labels === this.settings.labels &&
+      last.allocation?.digest === this.allocationTableDigest &&
+      last.owned === this.ownedGroups &&
+      sameList(last.released ?? [], [...this.releasedAt.keys()].sort()) &&
+      sameList(last.macs ?? [], [...this.localMacs()].filter((mac) => mac !== ZERO_MAC).sort()) &&
+      this.eligibilityUnchanged(last)
+    )
+      return;
     const meta = this.localMetadata();
-    // The allocation table is represented by its digest: serialising 10,000 entries on every reconcile only
-    // to find them unchanged was a large share of the loop.
-    const key = JSON.stringify({ ...meta, allocation: meta.allocation?.digest });
-    if (key === this.lastMetadata) return;
-    this.lastMetadata = key;
+    // Compared field by field, the allocation table by its digest. A JSON key of the whole record was
+    // ~700 KB at 10,000 VIPs: a large-object-space string every tick, only freed by a full GC.
+    if (this.lastMetadata !== undefined && sameMetadata(meta, this.lastMetadata)) return;
+    this.lastMetadata = meta;
+    this.lastEligible = undefined;
     this.memberlist.setMetadata(meta);
   }
 
@@ -1137,17 +1221,17 @@ export class Daemon {
     this.syncFrameCounters();
   }
 
-  /** Every frame the announcer handed to the kernel, all rounds included, by ip and interface. */
+  /** Every frame the announcer handed to the kernel, all rounds included, by interface. */
   private syncFrameCounters(): void {
     this.metrics.gratuitousQueued.set(this.announcer.queuedFrames() + this.transport.inFlight());
     const errors = this.announcer.sendErrors + this.transport.asyncErrors();
     const errorDelta = errors - (this.syncedCounters.get("frame-errors") ?? 0);
     if (errorDelta > 0) this.metrics.gratuitousErrors.inc(errorDelta);
     this.syncedCounters.set("frame-errors", errors);
-    for (const c of this.announcer.frameCounts()) {
-      const key = `frames/${c.ip}/${c.interface}/${c.kind}`;
+    for (const c of this.announcer.frameTotals()) {
+      const key = `frames/${c.interface}/${c.kind}`;
       const delta = c.count - (this.syncedCounters.get(key) ?? 0);
-      if (delta > 0) this.metrics.gratuitousSent.inc({ ip: c.ip, interface: c.interface }, delta);
+      if (delta > 0) this.metrics.gratuitousSent.inc({ interface: c.interface }, delta);
       this.syncedCounters.set(key, c.count);
     }
   }
@@ -1223,6 +1307,69 @@ function peerReports(meta: MemberMetadata): ReadonlyMap<string, EligibilityRepor
 
 function sameEntries(a: ReadonlyMap<string, string>, b: ReadonlyMap<string, string>): boolean {
   if (a.size !== b.size) return false;
-  for (const [k, v] of a) if (b.get(k) !== v) return false;
+  for (const k of a.keys()) if (b.get(k) !== a.get(k)) return false;
   return true;
+}
+
+const NO_CLAIMS: readonly string[] = Object.freeze([]);
+
+function sameAsLists(
+  map: ReadonlyMap<string, string>,
+  keys: readonly string[],
+  values: readonly string[],
+): boolean {
+  if (map.size !== keys.length) return false;
+  for (let i = 0; i < keys.length; i++) if (map.get(keys[i] ?? "") !== values[i]) return false;
+  return true;
+}
+
+function sameList<T>(a: readonly T[], b: readonly T[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+function sameRecord(a: Readonly<Record<string, string>>, b: Readonly<Record<string, string>>): boolean {
+  const keys = Object.keys(a);
+  if (keys.length !== Object.keys(b).length) return false;
+  for (const k of keys) if (a[k] !== b[k]) return false;
+  return true;
+}
+
+/** What publishMetadata would gossip is unchanged (the allocation table by digest). */
+function sameMetadata(a: MemberMetadata, b: MemberMetadata): boolean {
+  return (
+    a.manifestDigest === b.manifestDigest &&
+    sameRecord(a.labels, b.labels) &&
+    a.allocation?.digest === b.allocation?.digest &&
+    sameList(a.eligibility.eligible, b.eligibility.eligible) &&
+    a.eligibility.ineligible.length === b.eligibility.ineligible.length &&
+    a.eligibility.ineligible.every(
+      (x, i) =>
+        x.vip === b.eligibility.ineligible[i]?.vip && x.reason === b.eligibility.ineligible[i]?.reason,
+    ) &&
+    sameRecord(a.eligibility.interfaces ?? {}, b.eligibility.interfaces ?? {}) &&
+    sameList(a.owned ?? [], b.owned ?? []) &&
+    sameList(a.macs ?? [], b.macs ?? []) &&
+    sameList(a.released ?? [], b.released ?? [])
+  );
+}
+
+function sameElection(a: ElectionResult, b: ElectionResult): boolean {
+  return (
+    a.owner === b.owner &&
+    a.reason === b.reason &&
+    sameList(a.interfaces, b.interfaces) &&
+    a.ranking.length === b.ranking.length &&
+    a.ranking.every((v, i) => {
+      const w = b.ranking[i];
+      return (
+        w !== undefined &&
+        v.node === w.node &&
+        v.score === w.score &&
+        v.hash === w.hash &&
+        v.skipped === w.skipped
+      );
+    })
+  );
 }

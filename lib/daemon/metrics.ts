@@ -5,10 +5,10 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom
 export interface Metrics {
   readonly registry: Registry;
   readonly announced: Gauge<"service" | "ip" | "node" | "interface">;
-  readonly gratuitousSent: Counter<"ip" | "interface">;
+  readonly gratuitousSent: Counter<"interface">;
   readonly gratuitousErrors: Counter;
   readonly gratuitousQueued: Gauge;
-  readonly ownershipChanges: Counter<"ip">;
+  readonly ownershipChanges: Counter;
   readonly poolAddresses: Gauge<"pool">;
   readonly poolAddressesInUse: Gauge<"pool">;
   readonly members: Gauge<"state">;
@@ -38,10 +38,13 @@ export function createMetrics(): Metrics {
       labelNames: ["service", "ip", "node", "interface"],
       registers,
     }),
+    // Per interface, not per IP: an ip label made one series per VIP (10,000 at scale), retained for the
+    // process lifetime and ~1 MB of /metrics text per scrape. Which IPs were announced is in the log
+    // (addressAdded, reannounce) and `vipd status`.
     gratuitousSent: new Counter({
       name: "vipd_gratuitous_sent_total",
-      help: "Gratuitous ARP frames and unsolicited Neighbor Advertisements sent",
-      labelNames: ["ip", "interface"],
+      help: "Gratuitous ARP frames and unsolicited Neighbor Advertisements sent, by interface",
+      labelNames: ["interface"],
       registers,
     }),
     gratuitousErrors: new Counter({
@@ -54,10 +57,11 @@ export function createMetrics(): Metrics {
       help: "Gratuitous ARP frames and Neighbor Advertisements waiting to be sent (pacing, socket backlog)",
       registers,
     }),
+    // One aggregate series, for the same reason as vipd_gratuitous_sent_total: per-IP series grow with the
+    // VIP count and never go away. The IP of each change is in the nodeAssigned/announceWithdrawn events.
     ownershipChanges: new Counter({
       name: "vipd_ownership_changes_total",
-      help: "Times the owner of an IP changed, as seen by this node",
-      labelNames: ["ip"],
+      help: "Owner changes of VIPs as seen by this node, summed over all IPs (a group of n IPs counts n)",
       registers,
     }),
     poolAddresses: new Gauge({

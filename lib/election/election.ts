@@ -217,14 +217,23 @@ export function ownerOf(
   return electOwner(planGroup(group, config), members, eligibility, policy);
 }
 
-/** ownerOf with the config-only part precomputed. */
+/**
+ * ownerOf with the config-only part precomputed. Given the group's `previous` result, returns that same
+ * object when the outcome is unchanged: the daemon elects every group every second, and fresh results
+ * (10,000 at scale) replacing equal ones were most of what grew its old generation.
+ */
 export function electOwner(
   plan: GroupPlan,
   members: readonly MemberInfo[],
   eligibility: EligibilityView,
   policy: ElectionPolicy,
+  previous?: ElectionResult,
 ): ElectionResult {
-  if (plan.unannounced !== undefined) return { ranking: [], reason: plan.unannounced, interfaces: [] };
+  if (plan.unannounced !== undefined) {
+    if (previous?.owner === undefined && previous?.reason === plan.unannounced) return previous;
+    return { ranking: [], reason: plan.unannounced, interfaces: [] };
+  }
+  if (previous !== undefined && unchanged(plan, members, eligibility, policy, previous)) return previous;
   const { group, adsPerService, distinctAds } = plan;
   const verdicts: CandidateVerdict[] = [];
   for (const member of members) {
@@ -233,11 +242,13 @@ export function electOwner(
       hash = electionHash(member.name, group.electionIp);
       plan.hashes.set(member.name, hash);
     }
-    const score = distinctAds
-      .filter((ad) => selectsNode(ad, member.labels))
-      .flatMap((ad) => ad.preferredNodeSelectors)
-      .filter((p) => matchesSelector(p.preference, member.labels))
-      .reduce((sum, p) => sum + p.weight, 0);
+    // A loop, not filter/flatMap/reduce: three arrays per member per group per tick.
+    let score = 0;
+    for (const ad of distinctAds) {
+      if (!selectsNode(ad, member.labels)) continue;
+      for (const p of ad.preferredNodeSelectors)
+        if (matchesSelector(p.preference, member.labels)) score += p.weight;
+    }
     const skipped = skipReason(member, group, adsPerService, eligibility);
     verdicts.push(skipped ? { node: member.name, score, hash, skipped } : { node: member.name, score, hash });
   }
@@ -254,17 +265,114 @@ export function electOwner(
   if (owner === undefined) {
     // Say why per node, so "failing everywhere" reads as such in every node's status.
     const why = skipped.map((v) => `${v.node}: ${v.skipped}`).join("; ");
-    return {
-      ranking: skipped,
-      reason: why ? `no eligible node (${why})` : "no eligible node",
-      interfaces: [],
-    };
+    const reason = why ? `no eligible node (${why})` : "no eligible node";
+    if (
+      previous?.owner === undefined &&
+      previous?.reason === reason &&
+      sameRanking(previous.ranking, skipped)
+    )
+      return previous;
+    return { ranking: skipped, reason, interfaces: [] };
   }
   const ownerLabels = members.find((m) => m.name === owner)?.labels ?? {};
   const ownerAds = distinctAds.filter((ad) => selectsNode(ad, ownerLabels));
   const byAllInterfaces = ownerAds.some((ad) => ad.interfaces.length === 0);
   const interfaces = byAllInterfaces ? [] : [...new Set(ownerAds.flatMap((ad) => ad.interfaces))].sort();
-  return { owner, ranking: [...candidates, ...skipped], interfaces };
+  const ranking = [...candidates, ...skipped];
+  if (
+    previous?.owner === owner &&
+    previous.reason === undefined &&
+    previous.interfaces.length === interfaces.length &&
+    previous.interfaces.every((itf, i) => itf === interfaces[i]) &&
+    sameRanking(previous.ranking, ranking)
+  )
+    return previous;
+  return { owner, ranking, interfaces };
+}
+
+function hashOf(plan: GroupPlan, node: string): string {
+  let hash = plan.hashes.get(node);
+  if (hash === undefined) {
+    hash = electionHash(node, plan.group.electionIp);
+    plan.hashes.set(node, hash);
+  }
+  return hash;
+}
+
+function scoreOf(plan: GroupPlan, labels: Labels): number {
+  let score = 0;
+  for (const ad of plan.distinctAds) {
+    if (!selectsNode(ad, labels)) continue;
+    for (const p of ad.preferredNodeSelectors) if (matchesSelector(p.preference, labels)) score += p.weight;
+  }
+  return score;
+}
+
+/**
+ * Whether the election would give exactly `previous` (an owner, no interface restriction), checked without
+ * allocating: each ranked member's verdict is recomputed and compared, then the order and the owner pick.
+ * Anything else (no owner, interface-restricted ads) takes the full path. Allocations here ran every second
+ * for every group, and V8 pretenured them: old-generation garbage that only a full GC frees.
+ */
+function unchanged(
+  plan: GroupPlan,
+  members: readonly MemberInfo[],
+  eligibility: EligibilityView,
+  policy: ElectionPolicy,
+  previous: ElectionResult,
+): boolean {
+  const ranking = previous.ranking;
+  if (previous.owner === undefined || previous.reason !== undefined || previous.interfaces.length > 0)
+    return false;
+  if (ranking.length !== members.length) return false;
+  let ownerLabels: Labels | undefined;
+  for (let i = 0; i < ranking.length; i++) {
+    const v = ranking[i] as CandidateVerdict;
+    let member: MemberInfo | undefined;
+    for (const m of members) if (m.name === v.node) member = m;
+    if (member === undefined) return false;
+    if (v.hash !== hashOf(plan, member.name) || v.score !== scoreOf(plan, member.labels)) return false;
+    if (skipReason(member, plan.group, plan.adsPerService, eligibility) !== v.skipped) return false;
+    if (i > 0) {
+      const u = ranking[i - 1] as CandidateVerdict;
+      if (v.skipped === undefined) {
+        // Candidates first, best first.
+        if (u.skipped !== undefined) return false;
+        if (u.score < v.score || (u.score === v.score && u.hash > v.hash)) return false;
+      } else if (u.skipped !== undefined && u.node.localeCompare(v.node) > 0) return false;
+    }
+    if (member.name === previous.owner) ownerLabels = member.labels;
+  }
+  const first = ranking[0];
+  if (first === undefined || first.skipped !== undefined) return false;
+  // The same pick as the full path: sticky claimant, then the remembered owner, then the best.
+  let owner = first.node;
+  if (!policy.failback) {
+    let claimed: string | undefined;
+    let remembered: string | undefined;
+    for (const v of ranking) {
+      if (v.skipped !== undefined) break;
+      if (claimed === undefined && policy.claimants?.includes(v.node)) claimed = v.node;
+      if (v.node === policy.currentOwner) remembered = v.node;
+    }
+    owner = claimed ?? remembered ?? owner;
+  }
+  if (owner !== previous.owner || ownerLabels === undefined) return false;
+  // interfaces is empty: some advertisement selecting the owner names no interface.
+  for (const ad of plan.distinctAds)
+    if (ad.interfaces.length === 0 && selectsNode(ad, ownerLabels)) return true;
+  return false;
+}
+
+function sameRanking(a: readonly CandidateVerdict[], b: readonly CandidateVerdict[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) {
+    const v = a[i];
+    const w = b[i];
+    if (v?.node !== w?.node || v?.score !== w?.score || v?.hash !== w?.hash || v?.skipped !== w?.skipped)
+      return false;
+  }
+  return true;
 }
 
 function skipReason(

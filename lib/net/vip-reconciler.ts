@@ -50,7 +50,9 @@ export class VipReconciler {
    * cleanup: marked addresses not in `desired` are stale and go.
    */
   setDesired(desired: ReadonlyMap<string, string>): Promise<void> {
-    this.desired = new Map(desired);
+    // The daemon calls this every tick with an unchanged set: keeping the copy we hold, instead of a new
+    // 10,000-entry map each time, keeps it out of the old generation.
+    if (!sameEntries(this.desired, desired)) this.desired = new Map(desired);
     return this.reconcile();
   }
 
@@ -217,4 +219,10 @@ export class VipReconciler {
       // A listener's bug must not stop reconciliation.
     }
   }
+}
+
+function sameEntries(a: ReadonlyMap<string, string>, b: ReadonlyMap<string, string>): boolean {
+  if (a.size !== b.size) return false;
+  for (const [k, v] of a) if (b.get(k) !== v) return false;
+  return true;
 }

@@ -1,11 +1,15 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import fc from "fast-check";
 import {
   electionHash,
+  electOwner,
   failbackFor,
+  planGroup,
   ownerOf,
   vipGroups,
   type ElectionPolicy,
+  type ElectionResult,
   type EligibilityView,
   type MemberState,
   type MemberInfo,
@@ -326,4 +330,57 @@ test("quorum: strict majority of the expected members that are alive", () => {
     if (!c.ok) assert.match(verdict.reason ?? "", /no quorum: this node sees \d+ of \d+ expected members/);
     assert.equal(quorumOf(c.states, { mode: "none", expect: c.expect }).ok, true);
   }
+});
+
+test("electOwner with a previous result: same answer as without, and the previous object when unchanged", () => {
+  const names = ["n1", "n2", "n3", "n4"];
+  const ip = "198.51.100.7";
+  const states: MemberState[] = ["alive", "suspect", "dead", "left"];
+  const view = fc.record({
+    members: fc.subarray(names, { minLength: 1 }).chain((picked) =>
+      fc.tuple(
+        ...picked.map((name) =>
+          fc.record({
+            name: fc.constant(name),
+            state: fc.constantFrom(...states),
+            zone: fc.constantFrom("a", "b"),
+            eligible: fc.boolean(),
+          }),
+        ),
+      ),
+    ),
+    failback: fc.boolean(),
+    currentOwner: fc.option(fc.constantFrom(...names), { nil: undefined }),
+    claimants: fc.subarray(names),
+    interfaces: fc.constantFrom([] as string[], ["eth1"]),
+  });
+  fc.assert(
+    fc.property(view, view, (before, after) => {
+      const elect = (v: typeof before, previous?: ElectionResult): ElectionResult => {
+        const members: MemberInfo[] = v.members.map((m) => ({
+          name: m.name,
+          state: m.state,
+          labels: { zone: m.zone },
+        }));
+        const eligibility: EligibilityView = new Map(
+          v.members.map((m) => [m.name, new Map([[ip, { eligible: m.eligible }]])]),
+        );
+        const cfg = config([
+          ad("l2", {
+            interfaces: v.interfaces,
+            preferredNodeSelectors: [{ weight: 10, preference: sel({ zone: "b" }) }],
+          }),
+        ]);
+        const plan = planGroup(group(ip), cfg);
+        const policy = { failback: v.failback, currentOwner: v.currentOwner, claimants: v.claimants };
+        return electOwner(plan, members, eligibility, policy, previous);
+      };
+      const previous = elect(before);
+      const fresh = elect(after);
+      const reused = elect(after, previous);
+      assert.deepEqual(reused, fresh);
+      if (JSON.stringify(previous) === JSON.stringify(fresh)) assert.equal(reused, previous);
+    }),
+    { numRuns: 2000 },
+  );
 });
