@@ -37,6 +37,8 @@ export interface Libc {
   ): number;
   setsockopt(fd: number, level: number, name: number, value: Buffer, length: number): number;
   close(fd: number): number;
+  /** `arg` is the request's in/out buffer. */
+  ioctl(fd: number, request: number, arg: Buffer): number;
   if_nametoindex(name: string): number;
   errno(): number;
 }
@@ -52,6 +54,7 @@ export function libc(): Libc {
   const recvfrom = lib.func("intptr_t recvfrom(int, void *, size_t, int, void *, void *)");
   const setsockopt = lib.func("int setsockopt(int, int, int, const void *, uint32_t)");
   const close = lib.func("int close(int)");
+  const ioctl = lib.func("int ioctl(int, unsigned long, void *)");
   const ifNameToIndex = lib.func("unsigned int if_nametoindex(const char *)");
   const num = (v: unknown): number => Number(v);
   loaded = {
@@ -61,6 +64,7 @@ export function libc(): Libc {
     recvfrom: (fd, data, len, flags, a, al) => num(recvfrom(fd, data, len, flags, a, al)),
     setsockopt: (fd, level, name, value, len) => num(setsockopt(fd, level, name, value, len)),
     close: (fd) => num(close(fd)),
+    ioctl: (fd, request, arg) => num(ioctl(fd, request, arg)),
     if_nametoindex: (name) => num(ifNameToIndex(name)),
     errno: () => koffi.errno(),
   };

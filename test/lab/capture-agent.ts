@@ -27,6 +27,19 @@ const rcvbuf = Buffer.alloc(4);
 rcvbuf.writeInt32LE(64 * 1024 * 1024, 0);
 if (c.setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, rcvbuf, 4) < 0)
   throw new Error(`capture: SO_RCVBUFFORCE failed: ${errnoName(c.errno())}`);
+// Frames are stamped by the kernel as they arrive (SIOCGSTAMPNS after each read), not when this process gets
+// to read them: on a loaded machine a burst of thousands of frames waits in the buffer for a while, and a
+// read-time stamp made the last of them look seconds late. The stamp is wall clock; it is turned into the
+// monotonic time the other lab processes use with an offset taken once, here.
+const SIOCGSTAMPNS = 0x8907;
+const stamp = Buffer.alloc(16);
+c.ioctl(fd, SIOCGSTAMPNS, stamp); // the first call switches timestamping on (and fails: no frame yet)
+const wallMinusMonotonicNs =
+  BigInt(Math.round((performance.timeOrigin + performance.now()) * 1e6)) - process.hrtime.bigint();
+const kernelStamp = (): bigint | undefined => {
+  if (c.ioctl(fd, SIOCGSTAMPNS, stamp) < 0) return undefined;
+  return stamp.readBigInt64LE(0) * 1_000_000_000n + stamp.readBigInt64LE(8) - wallMinusMonotonicNs;
+};
 const bindAddress = sockaddrLl(ifindex, ETH_P_ALL);
 if (c.bind(fd, bindAddress, bindAddress.length) < 0)
   throw new Error(`capture: bind failed: ${errnoName(c.errno())}`);
@@ -63,7 +76,7 @@ for (;;) {
   fromLength.writeUInt32LE(from.length, 0);
   const busy = pending.length > 0 || backlog.length > 0;
   const n = c.recvfrom(fd, frame, frame.length, busy ? MSG_DONTWAIT : 0, from, fromLength);
-  const at = process.hrtime.bigint();
+  const readAt = process.hrtime.bigint();
   if (n < 0) {
     const name = errnoName(c.errno());
     if (name === "EAGAIN" || name === "EWOULDBLOCK") {
@@ -79,6 +92,7 @@ for (;;) {
     if (name === "EINTR") continue;
     throw new Error(`capture: recvfrom failed: ${name}`);
   }
+  const at = kernelStamp() ?? readAt;
   pending.push(
     JSON.stringify({
       event: "frame",
