@@ -246,6 +246,7 @@ export class Daemon {
       healthy: () => Date.now() - this.lastLoopAt < 5 * TICK_MS,
       ready: () => this.ready,
     });
+    this.configLoader.warm();
     this.watchManifests();
     this.manifestStamp = manifestSignature(this.settings.manifests);
     // The watchdog is fed by the loop, so the loop must run at least at the watchdog's pace.
