@@ -28,7 +28,11 @@ export class ThreadedMemberlist extends EventEmitter<MemberlistEvents> {
 
   /** Starts the thread, which binds the gossip socket; resolves once it is listening. */
   static start(options: GossipThreadOptions): Promise<ThreadedMemberlist> {
-    const worker = new Worker(join(__dirname, "thread-main.js"), { workerData: options });
+    // The thread's garbage is small packets and timers: a small young generation keeps its RSS small.
+    const worker = new Worker(join(__dirname, "thread-main.js"), {
+      workerData: options,
+      resourceLimits: { maxYoungGenerationSizeMb: 4 },
+    });
     return new Promise((resolve, reject) => {
       const onExit = (code: number): void =>
         reject(new Error(`gossip thread exited (${code}) while starting`));

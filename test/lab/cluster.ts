@@ -75,7 +75,14 @@ export interface ClusterNode {
  */
 export type Launcher = (node: ClusterNode, vipdArgs: readonly string[]) => readonly string[];
 
-const defaultLauncher: Launcher = (_node, vipdArgs) => [process.execPath, VIPD, ...vipdArgs];
+/** The node flags scripts/install.sh puts in the installed `vipd` wrapper, so the lab runs what ships. */
+export const VIPD_NODE_FLAGS = ["--max-semi-space-size=4"];
+const defaultLauncher: Launcher = (_node, vipdArgs) => [
+  process.execPath,
+  ...VIPD_NODE_FLAGS,
+  VIPD,
+  ...vipdArgs,
+];
 
 export interface ClusterOptions {
   /** Extra `cluster:` settings for every node, e.g. `{ quorum: "majority", failback: false }`. */
