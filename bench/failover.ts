@@ -67,7 +67,7 @@ interface Round {
   failoverMs: number;
   lostProbes: number;
   outageMs: number;
-  /** False when probes had not flowed again 10 s after the GARP (lostProbes is then a lower bound). */
+  /** False when probes had not flowed again 5 s after the GARP (lostProbes is then a lower bound). */
   recovered: boolean;
   breakdown?: Breakdown;
 }
