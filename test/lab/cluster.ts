@@ -211,36 +211,22 @@ export class VipdCluster {
 
   /** `/status` of node n, fetched from inside its namespace. */
   async status(n: number): Promise<DaemonStatus> {
-    const { stdout } = await execFileAsync(
-      "ip",
-      [
-        "netns",
-        "exec",
-        this.node(n).member.ns,
-        process.execPath,
-        VIPD,
-        "status",
-        "--json",
-        "--address",
-        `http://${METRICS}`,
-        // 10,000 services make a status of several MB (execFile's default cap is 1 MB).
-      ],
-      { maxBuffer: 256 << 20 },
-    );
-    return JSON.parse(stdout) as DaemonStatus;
+    const out = await this.nodeRun(n, [VIPD, "status", "--json", "--address", `http://${METRICS}`]);
+    return JSON.parse(out) as DaemonStatus;
   }
 
   async metrics(n: number): Promise<string> {
+    return this.nodeRun(n, [
+      "-e",
+      `fetch("http://${METRICS}/metrics").then(r => r.text()).then(t => process.stdout.write(t))`,
+    ]);
+  }
+
+  /** Node with `args` inside node n's namespace; its output (10,000 services make MBs of status). */
+  private async nodeRun(n: number, args: readonly string[]): Promise<string> {
     const { stdout } = await execFileAsync(
       "ip",
-      [
-        "netns",
-        "exec",
-        this.node(n).member.ns,
-        process.execPath,
-        "-e",
-        `fetch("http://${METRICS}/metrics").then(r => r.text()).then(t => process.stdout.write(t))`,
-      ],
+      ["netns", "exec", this.node(n).member.ns, process.execPath, ...args],
       { maxBuffer: 256 << 20 },
     );
     return stdout;

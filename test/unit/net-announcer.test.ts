@@ -117,3 +117,21 @@ test("a full kernel queue retries without losing or double-counting frames; refr
   clock.advance(60_000);
   assert.equal(transport.sent.length, 6);
 });
+
+test("re-announcing thousands of VIPs while the transport is full keeps the queue bounded, sends each once", () => {
+  const clock = new FakeClock();
+  const transport = new RecordingTransport(clock);
+  const announcer = new Announcer(transport, { rounds: 1 }, clock);
+  const ips = Array.from({ length: 2000 }, (_, i) => `2001:db8:100::1:${(i + 1).toString(16)}`);
+  transport.full = true;
+  // Membership churn: every held VIP announced again, ten times over, while nothing can be sent.
+  for (let round = 0; round < 10; round++) for (const ip of ips) announcer.announce(ip, [eth0]);
+  assert.ok(
+    announcer.queuedFrames() <= 4 * ips.length + 1024,
+    `stale copies dropped: ${announcer.queuedFrames()} queued for ${ips.length} VIPs`,
+  );
+  transport.full = false;
+  clock.advance(5_000);
+  assert.equal(transport.sent.length, ips.length, "only the latest announcement of each VIP went out");
+  assert.equal(new Set(transport.sent.map((p) => p.ip)).size, ips.length);
+});

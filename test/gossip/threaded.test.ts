@@ -1,0 +1,62 @@
+// The gossip thread behind ThreadedMemberlist: real UDP on loopback, three members in worker threads. The
+// daemon's view (the mirrored table) must follow joins, metadata and leaves, and keys must rotate in place.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { generateKey } from "../../lib/gossip/keyring";
+import { EMPTY_METADATA, type MemberMetadata } from "../../lib/gossip/metadata";
+import { ThreadedMemberlist } from "../../lib/gossip/threaded";
+
+const until = async (what: string, check: () => boolean, timeoutMs = 5000): Promise<void> => {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`not within ${timeoutMs} ms: ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+};
+
+test("three gossip threads: join, metadata, key rotation and leave reach every mirror", async () => {
+  const key = generateKey();
+  const start = (name: string): Promise<ThreadedMemberlist> =>
+    ThreadedMemberlist.start({
+      name,
+      bindHost: "127.0.0.1",
+      bindPort: 0,
+      advertise: undefined,
+      profile: "lan",
+      clusterLabel: "vipd-test",
+      keys: [key],
+      metadata: EMPTY_METADATA,
+    });
+  const nodes = await Promise.all(["a", "b", "c"].map(start));
+  try {
+    for (const n of nodes) n.start();
+    for (const n of nodes.slice(1)) n.join([nodes[0].advertiseAddr]);
+    const aliveEverywhere = (): boolean =>
+      nodes.every((n) => n.members().filter((m) => m.state === "alive").length === 3);
+    await until("all three alive in every mirror", aliveEverywhere);
+
+    const meta: MemberMetadata = { ...EMPTY_METADATA, labels: { zone: "b-zone" } };
+    nodes[1].setMetadata(meta);
+    assert.equal(nodes[1].member("b")?.metadata?.labels.zone, "b-zone", "own mirror updated at once");
+    await until("b's metadata at a and c", () =>
+      [nodes[0], nodes[2]].every((n) => n.member("b")?.metadata?.labels.zone === "b-zone"),
+    );
+
+    // Rotation: add a new key everywhere, then make it primary everywhere; nobody drops out meanwhile.
+    const next = generateKey();
+    for (const n of nodes) n.setKeys([key, next]);
+    for (const n of nodes) n.setKeys([next, key]);
+    await new Promise((r) => setTimeout(r, 300));
+    assert.ok(aliveEverywhere(), "still converged after the rotation");
+    await until("stats come back from the thread", () => nodes[0].stats().packetsIn > 0);
+
+    const left: string[] = [];
+    nodes[0].on("leave", (m) => left.push(m.name));
+    await nodes[2].leave();
+    nodes[2].stop();
+    await until("c left at a", () => nodes[0].member("c")?.state === "left");
+    assert.deepEqual(left, ["c"]);
+  } finally {
+    for (const n of nodes) n.stop();
+  }
+});
