@@ -210,7 +210,7 @@ async function holders(lab: Lab, ip: string): Promise<number[]> {
   return out;
 }
 
-/** Waits until `n` alone holds ip, three checks in a row 100 ms apart. */
+/** Waits until `n` alone holds ip, three checks in a row 50 ms apart. */
 async function settled(lab: Lab, ip: string, n: number | undefined, timeoutMs: number): Promise<number> {
   const deadline = Date.now() + timeoutMs;
   let streak = 0;
@@ -222,7 +222,7 @@ async function settled(lab: Lab, ip: string, n: number | undefined, timeoutMs: n
     if (streak >= 3) return last[0];
     if (Date.now() > deadline)
       throw new Error(`${ip} did not settle on ${n ? `node${n}` : "one node"} (holders: ${last.join(",")})`);
-    await sleep(100);
+    await sleep(50);
   }
 }
 

@@ -138,11 +138,11 @@ const result = {
   what:
     "vipd gossip (SWIM+Lifeguard+heartbeat fast path), lan profile, simulated LAN 0.5±0.3 ms; " +
     "realUdpLoopback = 10 real members in one process on 127.0.0.1 (CPU includes syscalls and crypto)",
-  steadyState: [steady(10, 30, false), steady(50, 10, false), steady(250, 5, false)],
+  steadyState: [steady(10, 20, false), steady(50, 8, false), steady(250, 4, false)],
   detection: [
-    detection(3, 50, false),
-    detection(10, 50, false),
-    detection(50, 30, false),
+    detection(3, 40, false),
+    detection(10, 40, false),
+    detection(50, 20, false),
     detection(250, 8, true),
   ],
   dissemination: [
