@@ -435,8 +435,8 @@ function scaleSection(data: JsonObject): string {
     "",
     `${r.vips} VIPs, ${r.family}, over a 3-node lab; vipd first, then keepalived in the same lab and run ` +
       "(3 VRRP instances, one master per node, VRRPv3 advert_int 0.1, the VIPs in " +
-      "`virtual_ipaddress_excluded`). Start-up: until every VIP is on some node. Steady state: 10 s of RSS and " +
-      "CPU per node (keepalived: parent + VRRP child). Crash: SIGKILL of the node holding the most VIPs; each " +
+      "`virtual_ipaddress_excluded`). Start-up: until every VIP is on some node. Steady state: RSS and CPU per " +
+      "node over a few seconds after start-up settled (`STEADY_WINDOW_S` in bench/scale.ts; keepalived: parent + VRRP child). Crash: SIGKILL of the node holding the most VIPs; each " +
       "VIP counts when the client captures its first unsolicited NA from a survivor. Reload: a config adding " +
       "one IPv4 VIP written to every node (vipd: file watch; keepalived: SIGHUP), until its first GARP. " +
       `Phases are capped in time; the run took ${r.durationS} s.`,
