@@ -59,7 +59,8 @@ test("the tree: program under /opt/vipd, command, unit, sysusers entry, example 
   assert.equal(mode("opt/vipd/bin/vipd") & 0o111, 0o111, "the wrapper is executable");
   assert.match(
     readFileSync(at("opt/vipd/bin/vipd"), "utf8"),
-    /^exec \/\S+ \/opt\/vipd\/dist\/daemon\/vipd\.js "\$@"$/m,
+    // The same node flags as the lab's launcher (VIPD_NODE_FLAGS), so the lab runs what ships.
+    /^exec \/\S+ --max-semi-space-size=4 \/opt\/vipd\/dist\/daemon\/vipd\.js "\$@"$/m,
   );
   assert.equal(
     readFileSync(at("etc/systemd/system/vipd.service"), "utf8"),
