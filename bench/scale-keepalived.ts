@@ -11,20 +11,6 @@ import { announcementSummary, FirstAnnouncements, heldBy, steadyState, waitFor }
 
 const TUNED: VrrpTimers = { version: 3, advertInt: "0.1" };
 
-async function until(
-  what: string,
-  check: () => Promise<boolean> | boolean,
-  timeoutMs: number,
-  everyMs: number,
-) {
-  const started = Date.now();
-  for (;;) {
-    if (await check()) return Date.now() - started;
-    if (Date.now() - started > timeoutMs) throw new Error(`keepalived: ${what} not within ${timeoutMs} ms`);
-    await sleep(everyMs);
-  }
-}
-
 export async function keepalivedAtScale(
   lab: Lab,
   capture: AgentHandle,
@@ -59,15 +45,12 @@ export async function keepalivedAtScale(
     const startAt = process.hrtime.bigint();
     for (const n of [1, 2, 3]) nodes.launch(n);
     let held: Array<Set<string>> = [];
-    await until(
-      `all ${vips.length} VIPs held`,
-      async () => {
-        held = await heldBy(lab, vipPrefix);
-        return held.reduce((n, s) => n + s.size, 0) >= vips.length;
-      },
-      180_000,
-      500,
-    );
+    const allHeld = async (): Promise<boolean> => {
+      held = await heldBy(lab, vipPrefix);
+      return held.reduce((n, s) => n + s.size, 0) >= vips.length;
+    };
+    if (!(await waitFor(allHeld, 180_000, 500)))
+      throw new Error(`keepalived: not all ${vips.length} VIPs held within 180000 ms`);
     result.startToAllHeldMs = Math.round(msBetween(startAt, process.hrtime.bigint()));
     result.perNode = held.map((s) => s.size);
     await sleep(3000);

@@ -139,7 +139,7 @@ async function vipdAtScale(lab: Lab, capture: AgentHandle): Promise<Record<strin
 }
 
 /** The lab harness stops vipd with SIGKILL, which leaves its VIPs: remove them so keepalived starts clean. */
-async function clearPool(lab: Lab): Promise<number> {
+async function clearPool(lab: Lab): Promise<void> {
   const left = await heldBy(lab, POOL_PREFIX);
   for (const [i, ips] of left.entries())
     if (ips.size > 0)
@@ -147,7 +147,6 @@ async function clearPool(lab: Lab): Promise<number> {
         lab.nodes[i].ns,
         [...ips].map((ip) => `addr del ${ip}/128 dev eth0`),
       );
-  return left.reduce((n, s) => n + s.size, 0);
 }
 
 /** Time caps per phase: the whole `npm run bench` must stay under 15 minutes even when vipd misses. */

@@ -283,7 +283,7 @@ export class Daemon {
       });
   }
 
-  /** Settles once no reload is running (tests and the SIGHUP notifier wait on it). */
+  /** Settles once no reload is running (the SIGHUP handler tells systemd RELOADING is over then). */
   async reloadSettled(): Promise<void> {
     while (this.reloading) await this.reloading;
   }

@@ -11,7 +11,6 @@ import type { FromThread, GossipThreadOptions, ToThread } from "./thread-protoco
 export class ThreadedMemberlist extends EventEmitter<MemberlistEvents> {
   private readonly table = new Map<string, MemberView>();
   private lastStats: GossipStats = newStats();
-  private score = 0;
   private leaveWaiters: Array<() => void> = [];
   private stopped = false;
 
@@ -90,10 +89,6 @@ export class ThreadedMemberlist extends EventEmitter<MemberlistEvents> {
     return this.lastStats;
   }
 
-  get healthScore(): number {
-    return this.score;
-  }
-
   /** Broadcasts our leave and waits for the thread to have spread it (bounded by the caller's stop timer). */
   leave(): Promise<void> {
     return new Promise((resolve) => {
@@ -120,7 +115,6 @@ export class ThreadedMemberlist extends EventEmitter<MemberlistEvents> {
         this.emit(message.event, message.member);
         return;
       case "health":
-        this.score = message.score;
         this.emit("health", message.score, message.cause);
         return;
       case "stats":
