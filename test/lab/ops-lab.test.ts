@@ -128,17 +128,24 @@ async function firstGarpFromOther(
 /** Waits until every node is a candidate for `ip` and its top-ranked node alone holds it; returns that node. */
 async function settledOwner(ip: string, timeoutMs: number): Promise<string> {
   let owner = "";
-  await cluster.until(
-    `${ip} settled on its top-ranked node`,
-    async () => {
-      const vip = (await cluster.status(1)).vips.find((v) => v.ip === ip);
-      const candidates = (vip?.ranking ?? []).filter((r) => r.skipped === undefined);
-      owner = candidates[0]?.node ?? "";
-      return candidates.length === 3 && vip?.owner === owner && (await cluster.holders(ip)).join() === owner;
-    },
-    timeoutMs,
-    50,
-  );
+  let seen = "";
+  await cluster
+    .until(
+      `${ip} settled on its top-ranked node`,
+      async () => {
+        const vip = (await cluster.status(1)).vips.find((v) => v.ip === ip);
+        const candidates = (vip?.ranking ?? []).filter((r) => r.skipped === undefined);
+        owner = candidates[0]?.node ?? "";
+        const holders = await cluster.holders(ip);
+        seen = `ranking ${JSON.stringify(vip?.ranking)}, owner ${vip?.owner}, holders ${holders.join(",")}`;
+        return candidates.length === 3 && vip?.owner === owner && holders.join() === owner;
+      },
+      timeoutMs,
+      50,
+    )
+    .catch((error: unknown) => {
+      throw new Error(`${(error as Error).message}; last seen: ${seen}`);
+    });
   return owner;
 }
 
