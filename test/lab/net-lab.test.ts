@@ -56,7 +56,7 @@ describe("lib/net in the namespace lab", { concurrency: false }, () => {
     await lab?.destroy();
   });
 
-  test("IPv4: 5 rounds of request+reply GARP, then a move to node 2 within 50 ms", async () => {
+  test("IPv4: 5 rounds of request+reply GARP, then a move to node 2 (generous 1 s bound; speed lives in bench/)", async () => {
     const mac1 = lab.node(1).eth0.mac;
     const mac2 = lab.node(2).eth0.mac;
     const t0 = now();
@@ -99,8 +99,8 @@ describe("lib/net in the namespace lab", { concurrency: false }, () => {
     console.log(
       `# move: client neighbour flipped after ${neighbourMs.toFixed(1)} ms, traffic after ${trafficMs.toFixed(1)} ms`,
     );
-    assert.ok(neighbourMs < 50, `neighbour entry flipped after ${neighbourMs} ms`);
-    assert.ok(trafficMs < 50, `traffic reached node 2 after ${trafficMs} ms`);
+    assert.ok(neighbourMs < 1000, `neighbour entry flipped after ${neighbourMs} ms`);
+    assert.ok(trafficMs < 1000, `traffic reached node 2 after ${trafficMs} ms`);
     assert.equal((await lab.neighbour(VIP4))?.mac, mac2);
     const fromNode2 = capturedGarps(capture, VIP4, moveAt);
     assert.ok(fromNode2.length >= 2 && fromNode2.every((f) => f.senderMac === mac2));
@@ -131,8 +131,8 @@ describe("lib/net in the namespace lab", { concurrency: false }, () => {
     console.log(
       `# IPv6 move: neighbour flipped after ${neighbourMs.toFixed(1)} ms, traffic after ${trafficMs.toFixed(1)} ms`,
     );
-    assert.ok(neighbourMs < 50, `neighbour entry flipped after ${neighbourMs} ms`);
-    assert.ok(trafficMs < 50, `traffic reached node 2 after ${trafficMs} ms`);
+    assert.ok(neighbourMs < 1000, `neighbour entry flipped after ${neighbourMs} ms`);
+    assert.ok(trafficMs < 1000, `traffic reached node 2 after ${trafficMs} ms`);
 
     const nas = capturedNas(capture, VIP6, moveAt);
     assert.ok(nas.length >= 1);
@@ -186,7 +186,7 @@ describe("lib/net in the namespace lab", { concurrency: false }, () => {
     await node2.request("eligibility", { vips: { [VIP4]: [] } });
   });
 
-  test("link down on the owning interface: ineligible event in under 100 ms", async () => {
+  test("link down on the owning interface: ineligible event in under 1 s", async () => {
     const since = node2.events.length;
     const t0 = now();
     await lab.ip(lab.node(2).ns, "link", "set", "eth0", "down");
@@ -201,14 +201,15 @@ describe("lib/net in the namespace lab", { concurrency: false }, () => {
     );
     const ms = msBetween(t0, BigInt(event.at));
     console.log(`# link down -> ineligible event after ${ms.toFixed(1)} ms: ${String(event.reason)}`);
-    assert.ok(ms < 100, `ineligible event after ${ms} ms`);
-    assert.match(String(event.reason), /eth0/);
+    // Restore the link before asserting, so a failure here cannot cascade into the next test.
     await lab.ip(lab.node(2).ns, "link", "set", "eth0", "up");
     await node2.waitEvent(
       (e) => node2.events.indexOf(e) >= since && e.event === "added" && e.ip === VIP4,
       2000,
       "VIP re-added after link up",
     );
+    assert.ok(ms < 1000, `ineligible event after ${ms} ms`);
+    assert.match(String(event.reason), /eth0/);
   });
 
   test("external removal: re-added and re-announced in under 1 s", async () => {
