@@ -22,7 +22,26 @@ if (files.length === 0) {
   console.error("run-tests: no test files found under dist/test (did the build run?)");
   process.exit(1);
 }
-const result = spawnSync(process.execPath, ["--test", "--test-reporter=spec", ...files], {
-  stdio: "inherit",
-});
+// Lab tests (namespaces, real daemons, timing bounds) need the host to themselves: two lab runs from two
+// checkouts on one machine starve each other's daemons and fail on time, not on behaviour. A host-wide
+// lock serialises runs that include lab files; a run of unit tests alone never waits.
+const LAB_LOCK = "/run/lock/vipd-lab-tests.lock";
+const LAB_LOCK_WAIT_S = 3600;
+const LOCK_TIMED_OUT = 75; // EX_TEMPFAIL, so a timeout is not mistaken for a test failure
+const needsHost = files.some((f) => /[\\/](lab|systemd)[\\/]/.test(f));
+const testArgs = [process.execPath, "--test", "--test-reporter=spec", ...files];
+let command = testArgs;
+if (needsHost) {
+  const probe = spawnSync("flock", ["-n", LAB_LOCK, "true"]);
+  if (probe.error) {
+    console.error(`run-tests: flock (util-linux) is needed to serialise lab runs: ${probe.error.message}`);
+    process.exit(1);
+  }
+  if (probe.status !== 0) console.log(`run-tests: another lab run holds ${LAB_LOCK}; waiting for it`);
+  command = ["flock", "-E", String(LOCK_TIMED_OUT), "-w", String(LAB_LOCK_WAIT_S), LAB_LOCK, ...testArgs];
+}
+const result = spawnSync(command[0], command.slice(1), { stdio: "inherit" });
+if (needsHost && result.status === LOCK_TIMED_OUT) {
+  console.error(`run-tests: gave up after ${LAB_LOCK_WAIT_S} s waiting for ${LAB_LOCK}; no test ran`);
+}
 process.exit(result.status ?? 1);
