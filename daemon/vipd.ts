@@ -12,7 +12,7 @@ import { loadSettings, type SettingsFlags } from "../lib/config/settings";
 import type { Diagnostic } from "../lib/config/types";
 import { renderIpExplanation, renderStatus } from "../lib/cli/status-report";
 import { Daemon } from "../lib/daemon/daemon";
-import { createLogger, type Logger } from "../lib/daemon/log";
+import { createServiceLogger, stderrText, type Logger } from "../lib/daemon/log";
 import { ServiceNotifier } from "../lib/daemon/sd-notify";
 import type { DaemonStatus } from "../lib/daemon/status-types";
 import { generateKey } from "../lib/gossip/keyring";
@@ -68,6 +68,12 @@ function printDiagnostics(diagnostics: readonly Diagnostic[]): void {
   for (const d of diagnostics) process.stderr.write(formatDiagnostic(d) + "\n");
 }
 
+/** `vipd run`'s start-up diagnostics: under systemd they reach the journal as err and warning lines. */
+function printRunDiagnostics(diagnostics: readonly Diagnostic[]): void {
+  for (const d of diagnostics)
+    process.stderr.write(stderrText(d.severity === "error" ? "error" : "warn", formatDiagnostic(d)));
+}
+
 function validate(args: string[]): number {
   const { values } = parseSettingsArgs(args);
   const loaded = loadSettings(settingsFlagsFrom(values));
@@ -91,10 +97,10 @@ function validate(args: string[]): number {
 async function run(args: string[]): Promise<number> {
   const { values } = parseSettingsArgs(args);
   const loaded = loadSettings(settingsFlagsFrom(values));
-  printDiagnostics(loaded.diagnostics);
+  printRunDiagnostics(loaded.diagnostics);
   if (!loaded.settings) return 1;
   const settings = loaded.settings;
-  const logger = createLogger();
+  const logger = createServiceLogger();
   const notifier = openNotifier(logger);
   const daemon = new Daemon({
     settings,
@@ -110,7 +116,7 @@ async function run(args: string[]): Promise<number> {
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
     notifier?.status(`failed to start: ${message.split("\n")[0]}`);
-    process.stderr.write(`vipd: ${message}\n`);
+    process.stderr.write(stderrText("critical", `vipd: ${message}`));
     return 1;
   }
   return new Promise<number>(() => {
@@ -226,7 +232,9 @@ if (require.main === module) {
       process.exitCode = code;
     },
     (err: unknown) => {
-      process.stderr.write(`vipd: ${err instanceof Error ? err.message : String(err)}\n`);
+      process.stderr.write(
+        stderrText("critical", `vipd: ${err instanceof Error ? err.message : String(err)}`),
+      );
       process.exitCode = 2;
     },
   );

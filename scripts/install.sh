@@ -1,6 +1,8 @@
 #!/bin/sh
 # Installs a built vipd: the program under /opt/vipd (compiled dist/, production node_modules,
-# package.json), a `vipd` command, the systemd unit, the `vipd` system user and the example config.
+# package.json), a `vipd` command, the systemd unit, the `vipd` system user and the default config (it
+# announces nothing until the operator fills /etc/vipd/pools.yaml). Prefer the Debian package on Debian and
+# Ubuntu (`npm run package`); this script is for other distributions and for building that package.
 #
 #   sudo scripts/install.sh                 install or upgrade (restarts a running vipd)
 #   sudo scripts/install.sh --uninstall     remove the program and unit; /etc/vipd and /var/lib/vipd stay
@@ -8,7 +10,8 @@
 #
 # /etc/vipd is never overwritten: the example config is copied only when the folder does not exist yet.
 # Environment: DESTDIR, NODE (the node binary to run vipd with; default: the one on PATH),
-# VIPD_NO_BUILD=1 (use the existing dist/ instead of running `npm run build`).
+# VIPD_NO_BUILD=1 (use the existing dist/ instead of running `npm run build`), VIPD_BUNDLE_NODE=1 (copy
+# the node binary to /opt/vipd/bin/node even when it is outside /root and /home).
 set -eu
 
 SRC=$(cd "$(dirname "$0")/.." && pwd)
@@ -67,8 +70,9 @@ cp -R "$SRC/node_modules" "$STAGE/"
 (cd "$STAGE" && npm prune --omit=dev --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null)
 find "$STAGE/node_modules" -depth -type d -empty -delete
 
-case "$NODE" in
-  /root/* | /home/*)
+# VIPD_BUNDLE_NODE=1 (scripts/package.sh) always copies it: the .deb carries its own Node 20.
+case "${VIPD_BUNDLE_NODE:-}:$NODE" in
+  1:* | *:/root/* | *:/home/*)
     cp "$NODE" "$STAGE/bin/node"
     RUN_NODE="$PREFIX/bin/node"
     ;;
@@ -114,7 +118,7 @@ else
   chmod 0640 "$DESTDIR$CONF_DIR"/*
   # The gossip key will live here: readable by the daemon's group, by nobody else.
   if [ -z "$DESTDIR" ]; then chgrp -R vipd "$CONF_DIR"; fi
-  say "installed the example config in $CONF_DIR"
+  say "installed the default config in $CONF_DIR (it announces nothing until pools.yaml is filled)"
 fi
 
 if systemd_running; then

@@ -46,6 +46,7 @@ import { VipReconciler, type ReconcileResult } from "../net/vip-reconciler";
 import { activate, type ActiveConfig, type ReloadOutcome } from "./config-state";
 import type { AllocationResult } from "../alloc/types";
 import { splitHostPort, startHttpServer } from "./http-server";
+import { eventLevel } from "./event-level";
 import type { Logger } from "./log";
 import { createMetrics, type Metrics } from "./metrics";
 import type { ServiceNotifier } from "./sd-notify";
@@ -222,7 +223,7 @@ export class Daemon {
       metadata: this.localMetadata(),
     });
     this.memberlist.onFailure((reason) => {
-      this.log.log("error", "gossipFailed", `${reason}; exiting so the service manager restarts vipd`);
+      this.log.log("critical", "gossipFailed", `${reason}; exiting so the service manager restarts vipd`);
       process.exit(1);
     });
     for (const event of ["join", "alive", "suspect", "dead", "leave", "metadata"] as const) {
@@ -1264,7 +1265,7 @@ export class Daemon {
     service?: string,
     ip?: string,
   ): void {
-    this.log.log("info", reason, message, fields);
+    this.log.log(eventLevel(reason), reason, message, fields);
     this.events.push({
       time: new Date().toISOString(),
       reason,

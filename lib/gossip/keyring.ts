@@ -14,7 +14,8 @@ export const SEAL_OVERHEAD = 1 + NONCE_BYTES + TAG_BYTES;
 /** What the daemon prints when neither a key file nor `cluster.insecure: true` is configured. */
 export const NO_KEY_MESSAGE =
   "no gossip key: cluster traffic must be encrypted. Create a key with `vipd keygen > /etc/vipd/gossip.key` " +
-  "(chmod 600), copy the same file to every node and set cluster.keyFile; or set cluster.insecure: true " +
+  "and make it readable by the daemon's group only (`chgrp vipd` and `chmod 0640`: the service runs as user " +
+  "vipd), copy the same file to every node and set cluster.keyFile; or set cluster.insecure: true " +
   "to run in plaintext on a trusted network (not recommended).";
 
 /** Printed at every start in insecure mode. */

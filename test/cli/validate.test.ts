@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -20,8 +20,21 @@ function tempConfig(manifest: string, settings = "manifests: [pools.yaml]\n"): s
   return join(dir, "vipd.yaml");
 }
 
-test("validate on the shipped example prints the seed allocation and exits 0", () => {
-  const r = run("validate", "--config", "etc/vipd/vipd.yaml");
+// The seed example ships as documentation (/usr/share/doc/vipd/examples); /etc/vipd/pools.yaml is empty.
+const EXAMPLE = ["--config", "etc/vipd/vipd.yaml", "--manifest", "docs/examples/pools.yaml"];
+
+test("the shipped default config loads and announces nothing until the operator adds pools and services", () => {
+  const r = run("validate", "--config", "etc/vipd/vipd.yaml", "--json");
+  assert.equal(r.code, 0, r.stderr + r.stdout);
+  const report = JSON.parse(r.stdout) as { ok: boolean; services: unknown[]; pools: unknown[] };
+  assert.equal(report.ok, true);
+  assert.deepEqual(report.pools, []);
+  assert.deepEqual(report.services, []);
+  assert.doesNotMatch(readFileSync(join(repo, "etc/vipd/pools.yaml"), "utf8"), /^[^#\n]/m, "comments only");
+});
+
+test("validate on the documented example prints the seed allocation and exits 0", () => {
+  const r = run("validate", ...EXAMPLE);
   assert.equal(r.code, 0, r.stderr + r.stdout);
   const line = (service: string): string => r.stdout.split("\n").find((l) => l.startsWith(service)) ?? "";
   assert.match(line("default/dns-tcp"), /192\.168\.10\.6\s+dns-pool/);
@@ -32,7 +45,7 @@ test("validate on the shipped example prints the seed allocation and exits 0", (
 });
 
 test("validate --json carries the same content", () => {
-  const r = run("validate", "--config", "etc/vipd/vipd.yaml", "--json");
+  const r = run("validate", ...EXAMPLE, "--json");
   assert.equal(r.code, 0, r.stderr);
   const report = JSON.parse(r.stdout) as {
     ok: boolean;

@@ -30,6 +30,8 @@ test("keyring: parse, generate, comments, errors", () => {
   assert.throws(() => parseKeyring("not base64!"), /line 1: not base64/);
   assert.throws(() => parseKeyring(Buffer.alloc(16).toString("base64")), /16 bytes, want 32/);
   assert.match(NO_KEY_MESSAGE, /vipd keygen > \/etc\/vipd\/gossip\.key/);
+  // The service runs as user vipd: a root-only 0600 key would be unreadable to it.
+  assert.match(NO_KEY_MESSAGE, /chgrp vipd.*chmod 0640/);
 });
 
 test("keyring: seal/open binds the label; rotation add → use → remove", () => {

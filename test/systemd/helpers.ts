@@ -20,14 +20,19 @@ export function ensureTools(tools: Readonly<Record<string, string>>): void {
   const packages = [...new Set(missing.map(([, pkg]) => pkg))];
   const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
   const install = (): ReturnType<typeof spawnSync> =>
-    spawnSync("apt-get", ["install", "-y", "--no-install-recommends", ...packages], {
-      env,
-      encoding: "utf8",
-    });
+    // Other runs on the machine may hold the dpkg lock: wait for it rather than fail.
+    spawnSync(
+      "apt-get",
+      ["-o", "DPkg::Lock::Timeout=600", "install", "-y", "--no-install-recommends", ...packages],
+      {
+        env,
+        encoding: "utf8",
+      },
+    );
   let result = install();
   if (result.status !== 0) {
     // Fresh images ship without package lists.
-    spawnSync("apt-get", ["update"], { env, encoding: "utf8" });
+    spawnSync("apt-get", ["-o", "DPkg::Lock::Timeout=600", "update"], { env, encoding: "utf8" });
     result = install();
   }
   const still = missing.filter(([tool]) => !(tool.startsWith("/") ? existsSync(tool) : onPath(tool)));

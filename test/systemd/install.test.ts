@@ -35,7 +35,7 @@ after(() => {
   if (scratch) rmSync(scratch, { recursive: true, force: true });
 });
 
-test("the tree: program under /opt/vipd, command, unit, sysusers entry, example config", () => {
+test("the tree: program under /opt/vipd, command, unit, sysusers entry, default config", () => {
   for (const path of [
     "opt/vipd/bin/vipd",
     "opt/vipd/dist/daemon/vipd.js",
@@ -74,7 +74,7 @@ test("the tree: program under /opt/vipd, command, unit, sysusers entry, example 
     assert.equal(mode(`etc/vipd/${file}`), 0o640, `${file} is not world-readable`);
   }
   assert.equal(mode("etc/vipd"), 0o750);
-  assert.match(firstOutput, /installed the example config/);
+  assert.match(firstOutput, /installed the default config/);
 });
 
 test("the installed program runs with its production dependencies alone", () => {
@@ -88,7 +88,7 @@ test("the installed program runs with its production dependencies alone", () => 
     encoding: "utf8",
   });
   assert.equal(validate.status, 0, validate.stderr);
-  assert.match(validate.stdout, /traefik/);
+  assert.match(validate.stdout, /no IPAddressPool defined/, "the default config announces nothing");
 });
 
 test("a second install replaces the program but never touches an existing /etc/vipd", () => {
