@@ -14,7 +14,8 @@ import { sleep } from "./lab-helpers";
 import { ensureTools, openTempDir, REPO_ROOT } from "../systemd/helpers";
 import { cachedRootfs, Container, ensureNspawnTools } from "../systemd/nspawn";
 
-const CT_NAME = "vipdct";
+// Unique per run: two runs on one machine boot two containers (the cached rootfs is shared read-only).
+const CT_NAME = `vipdct${process.pid.toString(36)}`;
 const PEER_NAME = "node2";
 const CT_ADDRESS = "198.51.100.1";
 const PEER_ADDRESS = "198.51.100.2";
