@@ -14,7 +14,7 @@ const VIPD = join(DIST_ROOT, "daemon", "vipd.js");
 export const GOSSIP_PORT = 7946;
 export const METRICS = "127.0.0.1:7472";
 
-/** The example manifests of etc/vipd, moved to lab addresses, plus an IPv6 service. */
+/** The example manifests of docs/examples/pools.yaml, moved to lab addresses, plus an IPv6 service. */
 export const LAB_MANIFESTS = `
 apiVersion: metallb.io/v1beta1
 kind: IPAddressPool
