@@ -1,6 +1,13 @@
-// The persisted allocation (the next run's `previous`). Thin I/O edge: reading never throws, because a
-// damaged state file must cost at most some address moves, never the daemon; writing is atomic, because
-// a torn file after a power cut would cost exactly that.
+// The persisted allocation (the next run's `previous`). Thin I/O edge. A damaged file (unreadable, not
+// JSON, wrong shape) is a warning and a fresh start: it must cost at most some address moves, never the
+// daemon. A file of a format version this build does not know is different: it is intact, only newer (a
+// downgrade) or foreign, and dropping it would renumber services, so it is refused with an error that says
+// what to do. Writing is atomic, because a torn file after a power cut would cost exactly those moves.
+//
+// Versions: `version` changes only for an incompatible change of the format; an optional field may be added
+// without a bump (older readers ignore unknown fields; 0.1.0's reader does). A release writes a version its
+// predecessor reads (N-1 downgrade), and reads every older one through MIGRATIONS. See docs/design.md
+// "Versions and rolling upgrades".
 import {
   closeSync,
   fsyncSync,
@@ -14,7 +21,61 @@ import {
 import { basename, dirname, join } from "node:path";
 import type { AllocationState } from "./types";
 
-export function readAllocationState(path: string): { state?: AllocationState; warning?: string } {
+/** The format this build writes; vipd 0.1.0 wrote and read version 1, and 0.2.0 changed nothing incompatible. */
+export const STATE_VERSION = 1;
+
+/** Turns a file of version `v` (the key) into one of version v + 1; applied in a chain up to STATE_VERSION. */
+export type StateMigration = (old: Readonly<Record<string, unknown>>) => Record<string, unknown>;
+
+/**
+ * Migrations from older formats, keyed by the version they read. None yet: version 1 is the first format and
+ * still the current one. A future version 2 adds `1: (v1) => ({ ...v1, version: 2, ... })` here.
+ */
+export const MIGRATIONS: Readonly<Record<number, StateMigration>> = {};
+
+/** A state file this build must not use or overwrite (newer or unknown format): the daemon refuses to start. */
+export class StateFileVersionError extends Error {}
+
+export interface StateRead {
+  state?: AllocationState;
+  warning?: string;
+  /** The format version the file had, when a migration brought it to STATE_VERSION. */
+  migratedFrom?: number;
+  /** The vipd release that wrote it (absent in files written by 0.1.0). */
+  writtenBy?: string;
+}
+
+/**
+ * Brings a parsed state file to `current` through `migrations` (pure; parameters for the tests). Returns the
+ * migrated object and the version it had, or why it cannot be used: a version newer than `current`, not a
+ * positive integer, or older without a migration path.
+ */
+export function migrateState(
+  raw: Readonly<Record<string, unknown>>,
+  current = STATE_VERSION,
+  migrations: Readonly<Record<number, StateMigration>> = MIGRATIONS,
+): { value: Record<string, unknown>; from: number } | { refused: string } {
+  const version = raw.version;
+  if (typeof version !== "number" || !Number.isInteger(version) || version < 1)
+    return { refused: `has an unknown format version ${JSON.stringify(version)}` };
+  if (version > current)
+    return { refused: `has format version ${version}, newer than the version ${current} this vipd reads` };
+  let value: Record<string, unknown> = { ...raw };
+  for (let v = version; v < current; v++) {
+    const step = migrations[v];
+    if (!step) return { refused: `has format version ${version}, and this vipd cannot migrate version ${v}` };
+    value = step(value);
+    if (value.version !== v + 1)
+      return { refused: `migration from version ${v} did not give version ${v + 1}` };
+  }
+  return { value, from: version };
+}
+
+/**
+ * Reads the state file. `self` names this build in a refusal (e.g. "vipd 0.2.0").
+ * @throws StateFileVersionError for a newer or unknown format version.
+ */
+export function readAllocationState(path: string, self = "this vipd"): StateRead {
   let text: string;
   try {
     text = readFileSync(path, "utf8");
@@ -28,19 +89,44 @@ export function readAllocationState(path: string): { state?: AllocationState; wa
   } catch (err) {
     return { warning: fresh(path, `is not valid JSON (${(err as Error).message})`) };
   }
-  const problem = shapeProblem(parsed);
+  if (!isRecord(parsed)) return { warning: fresh(path, "has the wrong shape: not a JSON object") };
+  const writtenBy = typeof parsed.writtenBy === "string" ? parsed.writtenBy : undefined;
+  const migrated = migrateState(parsed);
+  if ("refused" in migrated) {
+    const by = writtenBy ? ` (written by vipd ${writtenBy})` : "";
+    throw new StateFileVersionError(
+      `state file ${path} ${migrated.refused}${by}; ${self} refuses to start rather than drop the ` +
+        `allocation that keeps service IPs stable: run a vipd that reads it, or move the file away to ` +
+        `start from a fresh allocation`,
+    );
+  }
+  const problem = shapeProblem(migrated.value);
   if (problem !== undefined) return { warning: fresh(path, `has the wrong shape: ${problem}`) };
-  return { state: parsed as AllocationState };
+  const state: AllocationState = {
+    version: STATE_VERSION,
+    assignments: migrated.value.assignments as AllocationState["assignments"],
+  };
+  return {
+    state,
+    ...(migrated.from !== STATE_VERSION ? { migratedFrom: migrated.from } : {}),
+    ...(writtenBy !== undefined ? { writtenBy } : {}),
+  };
 }
 
-export function writeAllocationState(path: string, state: AllocationState): void {
+/** `writtenBy`: this build's version, recorded so a refusal elsewhere can name the release that wrote it. */
+export function writeAllocationState(path: string, state: AllocationState, writtenBy?: string): void {
   const dir = dirname(path);
   mkdirSync(dir, { recursive: true });
   const temp = join(dir, `.${basename(path)}.${process.pid}.${Date.now()}.tmp`);
   try {
     const fd = openSync(temp, "w", 0o644);
     try {
-      writeSync(fd, `${JSON.stringify(state, null, 2)}\n`);
+      const file = {
+        version: state.version,
+        ...(writtenBy ? { writtenBy } : {}),
+        assignments: state.assignments,
+      };
+      writeSync(fd, `${JSON.stringify(file, null, 2)}\n`);
       fsyncSync(fd);
     } finally {
       closeSync(fd);
@@ -72,7 +158,6 @@ function fresh(path: string, why: string): string {
 
 function shapeProblem(value: unknown): string | undefined {
   if (!isRecord(value)) return "not a JSON object";
-  if (value.version !== 1) return `unsupported version ${JSON.stringify(value.version)}`;
   const assignments = value.assignments;
   if (!isRecord(assignments)) return `"assignments" is not an object`;
   for (const [service, entry] of Object.entries(assignments)) {

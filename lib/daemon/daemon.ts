@@ -176,8 +176,18 @@ export class Daemon {
   /** Loads the config (throws with every error on a bad one), then starts every edge and the loop. */
   async start(): Promise<void> {
     const statePath = join(this.settings.stateDir, "allocations.json");
-    const previous = readAllocationState(statePath);
+    // A newer or unknown format throws here: refusing to start beats renumbering every service.
+    const previous = readAllocationState(statePath, `vipd ${this.options.version}`);
     if (previous.warning) this.log.log("warn", "stateFile", previous.warning, { path: statePath });
+    if (previous.migratedFrom !== undefined)
+      this.log.log(
+        "info",
+        "stateFile",
+        `migrated ${statePath} from format version ${previous.migratedFrom}`,
+        {
+          path: statePath,
+        },
+      );
     const first = activate(loadManifests(this.settings.manifests), previous.state, new Date());
     if (!first.ok)
       throw new Error(`configuration has errors, refusing to start:\n${first.errors.join("\n")}`);
@@ -1121,7 +1131,7 @@ export class Daemon {
   private persistAllocation(): void {
     const path = join(this.settings.stateDir, "allocations.json");
     try {
-      writeAllocationState(path, this.active.allocation.state);
+      writeAllocationState(path, this.active.allocation.state, this.options.version);
     } catch (error) {
       this.log.log("warn", "stateFile", `cannot write ${path}: ${(error as Error).message}`);
     }

@@ -3,7 +3,14 @@ import assert from "node:assert/strict";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { readAllocationState, writeAllocationState } from "../../lib/alloc/state-file";
+import {
+  migrateState,
+  readAllocationState,
+  StateFileVersionError,
+  STATE_VERSION,
+  writeAllocationState,
+  type StateMigration,
+} from "../../lib/alloc/state-file";
 import type { AllocationState } from "../../lib/alloc/types";
 
 function withDir(fn: (dir: string) => void): void {
@@ -45,7 +52,6 @@ test("state file: corrupt or wrongly shaped content is a warning and a fresh sta
     ["binary garbage", "\u0000\u0001\u00ff\u00fe", /is not valid JSON/],
     ["empty file", "", /is not valid JSON/],
     ["array", "[]", /wrong shape: not a JSON object/],
-    ["other version", '{"version": 2, "assignments": {}}', /unsupported version 2/],
     ["no assignments", '{"version": 1}', /"assignments" is not an object/],
     [
       "entry not an object",
@@ -89,4 +95,100 @@ test("state file: a failed write throws and leaves the previous file intact", ()
     assert.throws(() => writeAllocationState(blocked, sample));
     assert.deepEqual(readAllocationState(path), { state: sample });
   });
+});
+
+test("state file: the writer's version is recorded, and read back beside the state", () => {
+  withDir((dir) => {
+    const path = join(dir, "allocations.json");
+    writeAllocationState(path, sample, "0.2.0");
+    const raw = JSON.parse(readFileSync(path, "utf8")) as Record<string, unknown>;
+    assert.equal(raw.version, STATE_VERSION);
+    assert.equal(raw.writtenBy, "0.2.0");
+    assert.deepEqual(readAllocationState(path), { state: sample, writtenBy: "0.2.0" });
+  });
+});
+
+test("state file: the file vipd 0.1.0 wrote (version 1, no writtenBy) reads as it is", () => {
+  // Byte for byte what 0c363b2's writeAllocationState produced (JSON.stringify(state, null, 2)).
+  withDir((dir) => {
+    const path = join(dir, "allocations.json");
+    writeFileSync(path, `${JSON.stringify(sample, null, 2)}\n`);
+    assert.deepEqual(readAllocationState(path), { state: sample });
+  });
+});
+
+test("state file: a newer or unknown format version is refused with an error, never dropped", () => {
+  const cases: [string, string, RegExp][] = [
+    [
+      "newer",
+      '{"version": 2, "writtenBy": "0.3.0", "assignments": {}}',
+      /has format version 2, newer than the version 1 this vipd reads \(written by vipd 0\.3\.0\)/,
+    ],
+    ["far newer", '{"version": 17, "assignments": {}}', /format version 17, newer/],
+    ["no version", '{"assignments": {}}', /unknown format version undefined/],
+    ["string version", '{"version": "1", "assignments": {}}', /unknown format version "1"/],
+    ["zero", '{"version": 0, "assignments": {}}', /unknown format version 0/],
+    ["fraction", '{"version": 1.5, "assignments": {}}', /unknown format version 1.5/],
+  ];
+  withDir((dir) => {
+    for (const [name, content, pattern] of cases) {
+      const path = join(dir, "allocations.json");
+      writeFileSync(path, content);
+      assert.throws(
+        () => readAllocationState(path, "vipd 0.2.0"),
+        (error: unknown) => {
+          assert.ok(error instanceof StateFileVersionError, name);
+          assert.match(error.message, pattern, name);
+          assert.match(error.message, new RegExp(`^state file ${path} `), name);
+          assert.match(error.message, /vipd 0\.2\.0 refuses to start .* move the file away/, name);
+          return true;
+        },
+        name,
+      );
+      // Refused, not replaced: the file is still there, unchanged.
+      assert.equal(readFileSync(path, "utf8"), content, name);
+    }
+  });
+});
+
+test("state file: older versions are migrated step by step (table)", () => {
+  const migrations: Record<number, StateMigration> = {
+    1: (v1) => ({ ...v1, version: 2, assignments: v1.services }),
+    2: (v2) => ({ ...v2, version: 3, migrated: true }),
+  };
+  const cases: {
+    name: string;
+    raw: Record<string, unknown>;
+    current: number;
+    expect: { from: number; value: Record<string, unknown> } | RegExp;
+  }[] = [
+    {
+      name: "current version: unchanged",
+      raw: { version: 3, assignments: {} },
+      current: 3,
+      expect: { from: 3, value: { version: 3, assignments: {} } },
+    },
+    {
+      name: "one step",
+      raw: { version: 2, assignments: { a: 1 } },
+      current: 3,
+      expect: { from: 2, value: { version: 3, assignments: { a: 1 }, migrated: true } },
+    },
+    {
+      name: "two steps, in order",
+      raw: { version: 1, services: { a: 1 } },
+      current: 3,
+      expect: { from: 1, value: { version: 3, services: { a: 1 }, assignments: { a: 1 }, migrated: true } },
+    },
+    { name: "no path", raw: { version: 1 }, current: 4, expect: /cannot migrate version 3/ },
+    { name: "newer", raw: { version: 5 }, current: 3, expect: /format version 5, newer than the version 3/ },
+    { name: "negative", raw: { version: -1 }, current: 3, expect: /unknown format version -1/ },
+  ];
+  for (const c of cases) {
+    const got = migrateState(c.raw, c.current, migrations);
+    if (c.expect instanceof RegExp) {
+      assert.ok("refused" in got, c.name);
+      assert.match(got.refused, c.expect, c.name);
+    } else assert.deepEqual(got, c.expect, c.name);
+  }
 });
