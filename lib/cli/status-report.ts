@@ -3,6 +3,13 @@
 import type { DaemonStatus, StatusVip } from "../daemon/status-types";
 import { renderTable } from "./table";
 
+/** "0.2.0 (protocol 1, metadata 1)": the release and the versions it speaks now; "" while unknown. */
+function memberVersion(m: DaemonStatus["members"][number]): string {
+  if (!m.version) return "";
+  const v = m.versions;
+  return v ? `${m.version} (protocol ${v.protocol.current}, metadata ${v.metadata.current})` : m.version;
+}
+
 export function renderStatus(status: DaemonStatus, now: Date = new Date()): string {
   const vipRows = status.vips.flatMap((v) =>
     v.services.map((service) => [
@@ -18,12 +25,13 @@ export function renderStatus(status: DaemonStatus, now: Date = new Date()): stri
     `node ${status.node}  config ${status.config.stale ? "STALE (last good config in force)" : "ok"}  digest ${status.config.digest.slice(0, 12)}`,
     renderTable(["SERVICE", "IP", "POOL", "NODE", "INTERFACE", "SINCE"], vipRows),
     renderTable(
-      ["NODE", "ADDRESS", "STATE", "VIPS"],
+      ["NODE", "ADDRESS", "STATE", "VIPS", "VERSION"],
       status.members.map((m) => [
         m.name + (m.self ? " (this node)" : ""),
         m.address,
         m.state + (m.configMismatch ? " (config differs)" : ""),
         String(m.vips),
+        memberVersion(m),
       ]),
     ),
   ];

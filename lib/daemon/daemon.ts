@@ -50,7 +50,7 @@ import { eventLevel } from "./event-level";
 import type { Logger } from "./log";
 import { createMetrics, type Metrics } from "./metrics";
 import type { ServiceNotifier } from "./sd-notify";
-import type { DaemonStatus, StatusEvent, StatusVip } from "./status-types";
+import type { DaemonStatus, StatusEvent, StatusMember, StatusVip } from "./status-types";
 
 export interface DaemonOptions {
   readonly settings: Settings;
@@ -231,6 +231,7 @@ export class Daemon {
       clusterLabel: this.options.clusterLabel ?? "vipd",
       keys: keyring?.list(),
       metadata: this.localMetadata(),
+      build: this.options.version,
     });
     this.memberlist.onFailure((reason) => {
       this.log.log("critical", "gossipFailed", `${reason}; exiting so the service manager restarts vipd`);
@@ -239,6 +240,10 @@ export class Daemon {
     for (const event of ["join", "alive", "suspect", "dead", "leave", "metadata"] as const) {
       this.memberlist.on(event, (member) => this.onMemberEvent(event, member));
     }
+    this.memberlist.on("refused", (member, reason) => {
+      this.event("memberRefused", reason, { member: member.name });
+      this.scheduleReconcile();
+    });
     // A score above 0 stretches detection; logging each move (with its cause) is what explains a slow failover.
     this.memberlist.on("health", (score, cause) => {
       this.metrics.localHealth.set(score);
@@ -419,6 +424,7 @@ export class Daemon {
         vips: ownerCounts.get(m.name) ?? 0,
         self: m.name === this.nodeName,
         configMismatch: m.metadata !== undefined && m.metadata.manifestDigest !== digest,
+        ...memberVersion(m, this.nodeName, this.options.version),
       })),
       vips,
       allocationErrors: this.active.allocation.errors.map((e) => ({
@@ -1266,6 +1272,11 @@ export class Daemon {
     for (const [reason, value] of Object.entries(stats.rejected)) {
       add(`rejected/${reason}`, value, (d) => this.metrics.gossipRejected.inc({ reason }, d));
     }
+    add("membersRefused", stats.membersRefused, (d) => this.metrics.gossipMembersRefused.inc(d));
+    if (stats.protocolVersion > 0)
+      this.metrics.gossipVersion.set({ kind: "protocol" }, stats.protocolVersion);
+    if (stats.metadataVersion > 0)
+      this.metrics.gossipVersion.set({ kind: "metadata" }, stats.metadataVersion);
   }
 
   private event(
@@ -1384,4 +1395,18 @@ function sameElection(a: ElectionResult, b: ElectionResult): boolean {
       );
     })
   );
+}
+
+/** A member's release and gossip versions for `vipd status` (unknown until its metadata arrived). */
+function memberVersion(
+  m: MemberView,
+  self: string,
+  ownBuild: string,
+): Pick<StatusMember, "version" | "versions"> {
+  const v = m.versions;
+  if (!v) return m.name === self ? { version: ownBuild } : {};
+  return {
+    version: v.build,
+    versions: { protocol: { ...v.protocol }, metadata: { ...v.metadata } },
+  };
 }

@@ -6,6 +6,8 @@ import type { LogLevel } from "./log";
 const EVENT_LEVELS: Readonly<Record<string, LogLevel>> = {
   // A peer stopped answering (a graceful leave is memberLeave, info).
   memberDead: "warn",
+  // A member whose gossip versions do not overlap this node's (a release skipped): it stays out.
+  memberRefused: "warn",
   // This node released every VIP: it no longer sees a majority.
   quorumLost: "warn",
   // A device that is not a member holds (or claims) a VIP.

@@ -14,6 +14,8 @@ export interface Metrics {
   readonly members: Gauge<"state">;
   readonly gossipPackets: Counter<"direction" | "type">;
   readonly gossipRejected: Counter<"reason">;
+  readonly gossipMembersRefused: Counter;
+  readonly gossipVersion: Gauge<"kind">;
   readonly configLoaded: Gauge;
   readonly configStale: Gauge;
   readonly configLastReload: Gauge;
@@ -92,6 +94,17 @@ export function createMetrics(): Metrics {
       name: "vipd_gossip_rejected_total",
       help: "Gossip packets dropped, by reason",
       labelNames: ["reason"],
+      registers,
+    }),
+    gossipMembersRefused: new Counter({
+      name: "vipd_gossip_members_refused_total",
+      help: "Members refused because their gossip protocol or metadata version range does not overlap this node's",
+      registers,
+    }),
+    gossipVersion: new Gauge({
+      name: "vipd_gossip_version",
+      help: "Version this node speaks now (the highest every live member understands), by kind: protocol or metadata",
+      labelNames: ["kind"],
       registers,
     }),
     configLoaded: new Gauge({

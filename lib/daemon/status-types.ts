@@ -25,6 +25,13 @@ export interface StatusMember {
   readonly vips: number;
   readonly self: boolean;
   readonly configMismatch: boolean;
+  /** The member's vipd release ("0.1.0" for a member that advertises none); absent until its metadata came. */
+  readonly version?: string;
+  /** Gossip protocol and metadata version ranges it advertised, with the ones it speaks now. */
+  readonly versions?: {
+    readonly protocol: { readonly min: number; readonly max: number; readonly current: number };
+    readonly metadata: { readonly min: number; readonly max: number; readonly current: number };
+  };
 }
 
 export interface StatusEvent {

@@ -3,6 +3,12 @@
 //
 // packet  = format u8 (=1) ‖ sender str8 ‖ epoch u48 ‖ seq u32 ‖ count u8 ‖ count × (len u16 ‖ message)
 // message = type u8 ‖ fields (below). Type numbers are wire protocol: append only.
+//
+// Protocol versions (version.ts): protocol 1 is exactly this layout as vipd 0.1.0 (0c363b2) reads it: it
+// rejects a whole packet holding an unknown message type or a message with bytes after its fields. From
+// protocol 2 a receiver skips unknown message types and ignores bytes after a message's known fields, so a
+// new message or an optional field appended to one needs no bump; send either only to a cluster that speaks
+// protocol ≥ 2 (Memberlist.versions.protocol), never while a 0.1.0 member is live.
 
 export type MemberStateName = "alive" | "suspect" | "dead" | "left";
 
@@ -58,6 +64,9 @@ const PACKET_FORMAT = 1;
 export const DIGEST_BYTES = 8;
 
 export class CodecError extends Error {}
+
+/** A message type this build does not know: skipped inside a packet (protocol 2), an error on its own. */
+export class UnknownMessageTypeError extends CodecError {}
 
 class Writer {
   private buf: Buffer;
@@ -199,6 +208,11 @@ class Reader {
 
   finish(): void {
     if (this.pos !== this.end) throw new CodecError("trailing bytes");
+  }
+
+  /** Moves past whatever follows the fields this build knows: a later release's optional fields. */
+  skipRest(): void {
+    this.pos = this.end;
   }
 }
 
@@ -362,9 +376,9 @@ export function decodeMessage(buf: Buffer, start = 0, end = buf.length): Message
       break;
     }
     default:
-      throw new CodecError(`unknown message type ${t}`);
+      throw new UnknownMessageTypeError(`unknown message type ${t}`);
   }
-  r.finish();
+  r.skipRest();
   return m;
 }
 
@@ -417,8 +431,12 @@ export function decodePacketBody(buf: Buffer, bodyStart: number, sizes?: number[
     const len = r.u16();
     const start = r.pos;
     if (start + len > buf.length) throw new CodecError("truncated");
-    out.push(decodeMessage(buf, start, start + len));
-    sizes?.push(len);
+    try {
+      out.push(decodeMessage(buf, start, start + len));
+      sizes?.push(len);
+    } catch (e) {
+      if (!(e instanceof UnknownMessageTypeError)) throw e;
+    }
     r.pos = start + len;
   }
   r.finish();

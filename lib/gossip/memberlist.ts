@@ -32,12 +32,21 @@ import { Awareness, refuteCountsAgainstUs, type HealthCause } from "./awareness"
 import { NO_KEY_MESSAGE, SEAL_OVERHEAD, type Keyring } from "./keyring";
 import { decideAlive, decideDead, decideSuspect, type MemberRecord } from "./members";
 import {
-  decodeMetadata,
+  decodeRecord,
   EMPTY_METADATA,
   encodeMetadata,
+  MetadataFormatError,
   metadataDigest,
   type MemberMetadata,
 } from "./metadata";
+import {
+  LEGACY_VERSIONS,
+  negotiate,
+  OWN_RANGES,
+  versionsText,
+  type MemberVersions,
+  type OwnRanges,
+} from "./version";
 import { BroadcastQueue } from "./queue";
 import { ReplayGuard } from "./replay";
 import { ringNeighbours } from "./ring";
@@ -54,6 +63,8 @@ export interface MemberView {
   readonly incarnation: number;
   /** Latest decoded metadata; undefined until first fetched. */
   readonly metadata: MemberMetadata | undefined;
+  /** The versions it advertised with that metadata (vipd 0.1.0's when it advertised none). */
+  readonly versions: MemberVersions | undefined;
   readonly metadataDigest: string;
   /** Clock time of the last state change. */
   readonly since: number;
@@ -66,6 +77,8 @@ export interface MemberlistEvents {
   dead: [MemberView];
   leave: [MemberView];
   metadata: [MemberView];
+  /** A member whose versions do not overlap ours: dropped from the table, its packets ignored. */
+  refused: [MemberView, reason: string];
   /** Our Lifeguard local-health score moved (0 = healthy; timeouts stretch by score + 1). */
   health: [score: number, cause: HealthCause];
 }
@@ -88,6 +101,10 @@ export interface MemberlistOptions {
   metadata?: MemberMetadata;
   /** Boot epoch for anti-replay; default wall-clock ms. Must grow across restarts. */
   epoch?: number;
+  /** This node's release, advertised to the others (shown in their `vipd status`). */
+  build?: string;
+  /** The version ranges we speak; default this build's (tests give others to play a future release). */
+  versionRanges?: OwnRanges;
 }
 
 const INSECURE_VERSION = 0;
@@ -130,6 +147,12 @@ export class Memberlist extends EventEmitter<MemberlistEvents> {
   private readonly table = new Map<string, MemberRecord>();
   private readonly suspicions = new Map<string, Suspicion>();
   private readonly statsData: GossipStats = newStats();
+  private readonly build: string;
+  private readonly ranges: OwnRanges;
+  /** The versions we speak now: the highest every live member understands (see version.ts). */
+  private speaking: { protocol: number; metadata: number };
+  /** Members refused for their versions, with the metadata digest that was refused (a new one is re-read). */
+  private readonly refused = new Map<string, { digest: string; reason: string }>();
 
   private incarnation = 1;
   private epoch: number;
@@ -184,8 +207,12 @@ export class Memberlist extends EventEmitter<MemberlistEvents> {
     this.awareness = new Awareness(this.config.awarenessMaxMultiplier);
     this.replay = new ReplayGuard(this.config.replayWindow, this.config.replayEpochStaleMs);
     this.epoch = opts.epoch ?? Date.now();
+    this.build = opts.build ?? "dev";
+    this.ranges = opts.versionRanges ?? OWN_RANGES;
+    // Alone, we speak our highest; a member that knows less makes us step down once its record arrives.
+    this.speaking = { protocol: this.ranges.protocol.max, metadata: this.ranges.metadata.max };
     const meta = opts.metadata ?? EMPTY_METADATA;
-    const encoded = encodeMetadata(meta);
+    const encoded = this.encodeOwn(meta);
     this.table.set(this.name, {
       name: this.name,
       addr: this.advertiseAddr,
@@ -194,6 +221,7 @@ export class Memberlist extends EventEmitter<MemberlistEvents> {
       metaDigest: metadataDigest(encoded),
       metaEncoded: encoded,
       meta,
+      versions: this.ownVersions(),
       since: this.clock.now(),
     });
     this.transport.onPacket((packet, from) => this.receive(packet, from));
@@ -226,16 +254,85 @@ export class Memberlist extends EventEmitter<MemberlistEvents> {
   }
 
   setMetadata(meta: MemberMetadata): void {
-    const encoded = encodeMetadata(meta);
+    const encoded = this.encodeOwn(meta);
     const digest = metadataDigest(encoded);
     const self = this.self();
     if (digest === self.metaDigest) return;
     self.metaDigest = digest;
     self.metaEncoded = encoded;
     self.meta = meta;
+    self.versions = this.ownVersions();
     this.incarnation++;
     self.incarnation = this.incarnation;
     this.announceSelf(undefined);
+  }
+
+  /** The gossip protocol version and metadata format we speak now. */
+  get versions(): { readonly protocol: number; readonly metadata: number } {
+    return { ...this.speaking };
+  }
+
+  private ownVersions(): MemberVersions {
+    return {
+      build: this.build,
+      protocol: { ...this.ranges.protocol, current: this.speaking.protocol },
+      metadata: { ...this.ranges.metadata, current: this.speaking.metadata },
+    };
+  }
+
+  /** Our record in the format we speak now, with our version vector. */
+  private encodeOwn(meta: MemberMetadata): Buffer {
+    return encodeMetadata(meta, { format: this.speaking.metadata, versions: this.ownVersions() });
+  }
+
+  /**
+   * Re-runs the negotiation over the live members whose versions we know: refuses those that do not
+   * overlap, and re-publishes our record when the versions to speak changed (a 0.1.0 member came or went).
+   */
+  private renegotiate(): void {
+    const peers = this.live().flatMap((m) => (m.versions ? [{ name: m.name, versions: m.versions }] : []));
+    const n = negotiate(this.ranges, peers);
+    for (const r of n.refused) {
+      const rec = this.table.get(r.name);
+      if (rec) this.refuse(rec, r.reason);
+    }
+    if (n.protocol === this.speaking.protocol && n.metadata === this.speaking.metadata) return;
+    this.speaking = { protocol: n.protocol, metadata: n.metadata };
+    const self = this.self();
+    if (this.leaving || !self.meta) return;
+    const encoded = this.encodeOwn(self.meta);
+    self.metaEncoded = encoded;
+    self.metaDigest = metadataDigest(encoded);
+    self.versions = this.ownVersions();
+    this.incarnation++;
+    self.incarnation = this.incarnation;
+    this.announceSelf(undefined);
+  }
+
+  /**
+   * Drops a member whose versions do not overlap ours, so it is never half a member: no probes, no ring
+   * place, no votes. Its packets are ignored from now on, except its own alive news: a new record (another
+   * release after an upgrade) is read again.
+   */
+  private refuse(rec: MemberRecord, reason: string): void {
+    this.refused.set(rec.name, { digest: rec.metaDigest, reason });
+    this.table.delete(rec.name);
+    this.cancelSuspicion(rec.name);
+    this.suspectedByMe.delete(rec.name);
+    this.armed.delete(rec.name);
+    this.lastHeard.delete(rec.name);
+    const f = this.metaFetches.get(rec.name);
+    if (f) {
+      this.clock.clearTimer(f.timer);
+      this.metaFetches.delete(rec.name);
+    }
+    this.membershipChanged();
+    this.statsData.membersRefused++;
+    this.emit(
+      "refused",
+      view(rec),
+      `refused ${rec.name} (${rec.addr}): ${reason}; this node: ${versionsText(this.ownVersions())}`,
+    );
   }
 
   /** Every known member, ourselves included. */
@@ -287,6 +384,8 @@ export class Memberlist extends EventEmitter<MemberlistEvents> {
       messageBytesIn: { ...this.statsData.messageBytesIn },
       rejected: { ...this.statsData.rejected },
       awareness: this.awareness.score,
+      protocolVersion: this.speaking.protocol,
+      metadataVersion: this.speaking.metadata,
     };
   }
 
@@ -734,6 +833,7 @@ export class Memberlist extends EventEmitter<MemberlistEvents> {
     // Only a well-formed packet consumes its sequence number.
     const verdict = this.replay.check(header.sender, header.epoch, header.seq, this.clock.now());
     if (verdict !== "ok") return this.reject(verdict === "replay" ? "replay" : "stale-epoch");
+    if (this.refused.has(header.sender)) return this.fromRefused(messages, header.sender, from);
     this.statsData.packetsIn++;
     this.statsData.bytesIn += packet.length;
     this.heard(header.sender, from);
@@ -742,6 +842,17 @@ export class Memberlist extends EventEmitter<MemberlistEvents> {
       this.statsData.messageBytesIn[m.type] += sizes[i] as number;
       if (this.closed) return;
       this.handle(m, header.sender, from);
+    }
+  }
+
+  /** A refused member's packet: only its own alive news counts (it may have been upgraded). */
+  private fromRefused(messages: readonly Message[], sender: string, from: string): void {
+    this.reject("refused");
+    for (const m of messages) {
+      if (m.type === "alive" && m.name === sender) this.onAlive(m, sender, from);
+      else if (m.type === "push-pull")
+        for (const e of m.states) if (e.name === sender && e.state === "alive") this.onAlive(e, sender, from);
+      if (!this.refused.has(sender)) return;
     }
   }
 
@@ -860,6 +971,11 @@ export class Memberlist extends EventEmitter<MemberlistEvents> {
     relayer: string,
     from: string | undefined,
   ): void {
+    const refusal = this.refused.get(m.name);
+    if (refusal) {
+      if (refusal.digest === m.metaDigest) return;
+      this.refused.delete(m.name);
+    }
     const cur = this.table.get(m.name);
     const isLocal = m.name === this.name;
     const d = decideAlive(
@@ -903,6 +1019,9 @@ export class Memberlist extends EventEmitter<MemberlistEvents> {
     if (d === "new" || d === "rejoin") this.membershipChanged();
     const hadMeta = rec.metaEncoded !== undefined;
     if (!hadMeta) this.acceptMetadata(rec, m.meta, false);
+    else if (d === "rejoin") this.renegotiate();
+    // Refused on the versions its inline record carries: it never joined.
+    if (this.table.get(m.name) !== rec) return;
     if (d === "new" || d === "rejoin") this.emit("join", view(rec));
     else if (d === "recover") this.emit("alive", view(rec));
     if (!hadMeta && rec.metaEncoded) this.emit("metadata", view(rec));
@@ -1018,6 +1137,8 @@ export class Memberlist extends EventEmitter<MemberlistEvents> {
       encodeMessage({ type: "dead", name, incarnation, from: accuser }),
       accuser === this.name,
     );
+    // The last member that needed an older version may just have gone.
+    this.renegotiate();
   }
 
   private onPushPull(m: Extract<Message, { type: "push-pull" }>, sender: string, from: string): void {
@@ -1046,20 +1167,28 @@ export class Memberlist extends EventEmitter<MemberlistEvents> {
   // Metadata transfer
 
   /** Uses inline bytes if they match the digest; returns whether rec now holds its current record. */
+  /** A record whose versions do not overlap ours refuses the member (then false; it left the table). */
   private acceptMetadata(rec: MemberRecord, encoded: Buffer | undefined, emit: boolean): boolean {
     if (rec.metaDigest === EMPTY_DIGEST) {
       rec.meta = EMPTY_METADATA;
       rec.metaEncoded = EMPTY_ENCODED;
-      if (emit) this.emit("metadata", view(rec));
-      return true;
+      rec.versions = LEGACY_VERSIONS;
+    } else {
+      if (!encoded || metadataDigest(encoded) !== rec.metaDigest) return false;
+      try {
+        const record = decodeRecord(encoded);
+        rec.meta = record.metadata;
+        rec.versions = record.versions ?? LEGACY_VERSIONS;
+      } catch (e) {
+        // A format we cannot read, from a member that told us its versions: refuse it by them.
+        if (e instanceof MetadataFormatError && e.versions)
+          this.refuse(rec, `its metadata is format ${e.format}, ${versionsText(e.versions)}`);
+        return false;
+      }
+      rec.metaEncoded = encoded;
     }
-    if (!encoded || metadataDigest(encoded) !== rec.metaDigest) return false;
-    try {
-      rec.meta = decodeMetadata(encoded);
-    } catch {
-      return false;
-    }
-    rec.metaEncoded = encoded;
+    this.renegotiate();
+    if (this.table.get(rec.name) !== rec) return false;
     if (emit) this.emit("metadata", view(rec));
     return true;
   }
@@ -1144,6 +1273,7 @@ function view(m: MemberRecord): MemberView {
     state: m.state,
     incarnation: m.incarnation,
     metadata: m.meta,
+    versions: m.versions,
     metadataDigest: m.metaDigest,
     since: m.since,
   };

@@ -3,6 +3,7 @@
 // Memberlist applies the outcome (emits events, starts suspicion timers, broadcasts).
 import type { MemberStateName } from "./codec";
 import type { MemberMetadata } from "./metadata";
+import type { MemberVersions } from "./version";
 
 export interface MemberRecord {
   name: string;
@@ -14,6 +15,8 @@ export interface MemberRecord {
   metaEncoded: Buffer | undefined;
   /** Last decoded record (may lag metaDigest briefly while a new one is fetched). */
   meta: MemberMetadata | undefined;
+  /** What its last decoded record advertised (LEGACY_VERSIONS for a record without a vector). */
+  versions?: MemberVersions;
   /** Clock time of the last state change. */
   since: number;
   /** Clock time it last came back from dead or left (undefined if it never did). */

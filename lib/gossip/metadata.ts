@@ -5,6 +5,7 @@
 import { createHash } from "node:crypto";
 import { deflateRawSync, inflateRawSync } from "node:zlib";
 import type { AllocationEntry } from "../alloc/agreement";
+import { METADATA_RANGE, type MemberVersions, type Speaks } from "./version";
 
 export interface Ineligible {
   readonly vip: string;
@@ -48,39 +49,150 @@ export const EMPTY_METADATA: MemberMetadata = Object.freeze({
   eligibility: { eligible: [], ineligible: [] },
 });
 
-const FORMAT = 1;
+/**
+ * The label that carries a member's version vector in a format-1 record: format 1 is what vipd 0.1.0 reads,
+ * and labels are the one part of it that takes (and relays) anything new. Reserved: stripped when decoding,
+ * never set from a node's configured labels. 0.1.0 nodes see it as a label like any other.
+ */
+export const VERSION_LABEL = "vipd.io/version";
 
-/** Compact, deterministic encoding: JSON of a sorted tuple, raw-deflated (IP lists compress well). */
-export function encodeMetadata(m: MemberMetadata): Buffer {
-  const labels = Object.keys(m.labels)
-    .sort()
-    .map((k) => [k, m.labels[k]]);
+/**
+ * Optional fields of a format-2 record (slot 10): decoders ignore keys they do not know, so adding one needs
+ * no version bump. To add a field: give it a short key here, write it in encodeMetadata's format-2 branch
+ * only (format 1 is frozen: 0.1.0 rejects a record with more than 10 positions), read it in decodeRecord
+ * leniently (absent or malformed = not sent), and add it to MemberMetadata as optional. A member still on
+ * format 1 (a 0.1.0 member is live) does not send it, so readers must cope with its absence.
+ */
+interface Extensions {
+  /** The version vector: [build, protocol min, max, current, metadata min, max, current]. */
+  v?: [string, number, number, number, number, number, number];
+}
+
+export interface EncodeOptions {
+  /** The metadata format to write: 1 (vipd 0.1.0's, the default) or 2. */
+  readonly format?: number;
+  /** The version vector to advertise with the record. */
+  readonly versions?: MemberVersions;
+}
+
+/**
+ * Compact, deterministic encoding: JSON of a sorted tuple, raw-deflated (IP lists compress well). Format 1
+ * without versions gives exactly the bytes vipd 0.1.0 writes.
+ */
+export function encodeMetadata(m: MemberMetadata, options: EncodeOptions = {}): Buffer {
+  const format = options.format ?? 1;
+  // Formats past 2 keep format 2's layout here (a test plays a future release with them).
+  if (!Number.isInteger(format) || format < 1)
+    throw new MetadataError(`metadata: cannot write format ${format}`);
+  const versions = options.versions;
+  const labelEntries = Object.keys(m.labels)
+    .filter((k) => k !== VERSION_LABEL)
+    .map((k): [string, string] => [k, m.labels[k] ?? ""]);
+  if (versions && format === 1) labelEntries.push([VERSION_LABEL, versionLabelValue(versions)]);
+  const labels = labelEntries.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+  if (format >= 2) {
+    const ext: Extensions = versions ? { v: versionTuple(versions) } : {};
+    return deflate([
+      format,
+      labels,
+      m.manifestDigest,
+      [...m.eligibility.eligible],
+      m.eligibility.ineligible.map((x) => [x.vip, x.reason]),
+      interfacesTuple(m),
+      allocationTuple(m),
+      m.owned ? [...m.owned] : null,
+      m.macs ? [...m.macs] : null,
+      m.released ? [...m.released] : null,
+      ext,
+    ]);
+  }
   const tuple = [
-    FORMAT,
+    1,
     labels,
     m.manifestDigest,
     [...m.eligibility.eligible],
     m.eligibility.ineligible.map((x) => [x.vip, x.reason]),
     ...(m.eligibility.interfaces || m.allocation || m.owned || m.macs || m.released
-      ? [
-          m.eligibility.interfaces
-            ? Object.keys(m.eligibility.interfaces)
-                .sort()
-                .map((ip) => [ip, m.eligibility.interfaces?.[ip] ?? ""])
-            : null,
-          m.allocation
-            ? [m.allocation.digest, m.allocation.entries.map((e) => [e.service, [...e.ips], e.pool, e.since])]
-            : null,
-        ]
+      ? [interfacesTuple(m), allocationTuple(m)]
       : []),
     ...(m.owned || m.macs || m.released ? [m.owned ? [...m.owned] : null] : []),
     ...(m.macs || m.released ? [m.macs ? [...m.macs] : null] : []),
     ...(m.released ? [[...m.released]] : []),
   ];
+  return deflate(tuple);
+}
+
+function deflate(tuple: unknown[]): Buffer {
   return deflateRawSync(Buffer.from(JSON.stringify(tuple)));
 }
 
+function interfacesTuple(m: MemberMetadata): [string, string][] | null {
+  const interfaces = m.eligibility.interfaces;
+  return interfaces
+    ? Object.keys(interfaces)
+        .sort()
+        .map((ip) => [ip, interfaces[ip] ?? ""])
+    : null;
+}
+
+function allocationTuple(m: MemberMetadata): unknown {
+  return m.allocation
+    ? [m.allocation.digest, m.allocation.entries.map((e) => [e.service, [...e.ips], e.pool, e.since])]
+    : null;
+}
+
+function versionTuple(v: MemberVersions): NonNullable<Extensions["v"]> {
+  const p = v.protocol;
+  const d = v.metadata;
+  return [v.build, p.min, p.max, p.current, d.min, d.max, d.current];
+}
+
+/** "0.2.0;1.2.1;1.2.1": build, then protocol and metadata min.max.current. */
+function versionLabelValue(v: MemberVersions): string {
+  const p = v.protocol;
+  const d = v.metadata;
+  return `${v.build};${p.min}.${p.max}.${p.current};${d.min}.${d.max}.${d.current}`;
+}
+
+function parseVersionLabel(value: string): MemberVersions | undefined {
+  const m = /^([^;]{1,64});(\d+)\.(\d+)\.(\d+);(\d+)\.(\d+)\.(\d+)$/.exec(value);
+  if (!m) return undefined;
+  const n = m.slice(2).map(Number);
+  return versionsFrom([m[1] ?? "", ...n]);
+}
+
+function versionsFrom(raw: unknown): MemberVersions | undefined {
+  if (!Array.isArray(raw) || raw.length < 7 || typeof raw[0] !== "string") return undefined;
+  const n = raw.slice(1, 7) as unknown[];
+  if (!n.every((x) => typeof x === "number" && Number.isInteger(x) && x >= 0)) return undefined;
+  const [pmin, pmax, pcur, dmin, dmax, dcur] = n as number[];
+  const speaks = (min: number, max: number, current: number): Speaks | undefined =>
+    min <= max ? { min, max, current } : undefined;
+  const protocol = speaks(pmin ?? 0, pmax ?? 0, pcur ?? 0);
+  const metadata = speaks(dmin ?? 0, dmax ?? 0, dcur ?? 0);
+  return protocol && metadata ? { build: raw[0].slice(0, 64), protocol, metadata } : undefined;
+}
+
 export class MetadataError extends Error {}
+
+/** A record in a format this build cannot read; `versions` when the sender's vector could still be read. */
+export class MetadataFormatError extends MetadataError {
+  constructor(
+    readonly format: number,
+    readonly versions: MemberVersions | undefined,
+  ) {
+    super(
+      `metadata: format ${format} is not one this node reads (${METADATA_RANGE.min}..${METADATA_RANGE.max})`,
+    );
+  }
+}
+
+export interface DecodedRecord {
+  readonly metadata: MemberMetadata;
+  /** What the member advertised; undefined for a record without a vector (vipd 0.1.0). */
+  readonly versions: MemberVersions | undefined;
+  readonly format: number;
+}
 
 function isStringArray(x: unknown): x is string[] {
   return Array.isArray(x) && x.every((s) => typeof s === "string");
@@ -88,14 +200,28 @@ function isStringArray(x: unknown): x is string[] {
 
 /** Decodes and validates; throws MetadataError on anything unexpected. */
 export function decodeMetadata(b: Buffer, maxInflated = 64 * 1024 * 1024): MemberMetadata {
+  return decodeRecord(b, maxInflated).metadata;
+}
+
+/**
+ * Decodes a record of any format this build reads, with the member's version vector. Lenient where the
+ * format allows growth: positions after the known ones and unknown keys of the extension object are ignored.
+ * @throws MetadataFormatError for a format outside METADATA_RANGE, MetadataError for anything malformed.
+ */
+export function decodeRecord(b: Buffer, maxInflated = 64 * 1024 * 1024): DecodedRecord {
   let raw: unknown;
   try {
     raw = JSON.parse(inflateRawSync(b, { maxOutputLength: maxInflated }).toString("utf8"));
   } catch (e) {
     throw new MetadataError(`metadata: ${(e as Error).message}`);
   }
-  if (!Array.isArray(raw) || ![5, 7, 8, 9, 10].includes(raw.length) || raw[0] !== FORMAT)
+  if (!Array.isArray(raw) || raw.length < 5 || typeof raw[0] !== "number" || !Number.isInteger(raw[0]))
     throw new MetadataError("metadata: bad format");
+  const format = raw[0];
+  const extRaw: unknown = raw[10];
+  const ext = typeof extRaw === "object" && extRaw !== null && !Array.isArray(extRaw) ? extRaw : {};
+  if (format < METADATA_RANGE.min || format > METADATA_RANGE.max)
+    throw new MetadataFormatError(format, format >= 2 ? versionsFrom((ext as Extensions).v) : undefined);
   const [
     ,
     labels,
@@ -123,8 +249,16 @@ export function decodeMetadata(b: Buffer, maxInflated = 64 * 1024 * 1024): Membe
   )
     throw new MetadataError("metadata: bad interfaces");
   const entries = decodeAllocation(allocation);
-  return {
-    labels: Object.fromEntries(labels as [string, string][]),
+  const labelPairs = labels as [string, string][];
+  const versionLabel = labelPairs.find(([k]) => k === VERSION_LABEL)?.[1];
+  const versions =
+    format >= 2
+      ? versionsFrom((ext as Extensions).v)
+      : versionLabel
+        ? parseVersionLabel(versionLabel)
+        : undefined;
+  const metadata: MemberMetadata = {
+    labels: Object.fromEntries(labelPairs.filter(([k]) => k !== VERSION_LABEL)),
     manifestDigest,
     eligibility: {
       eligible,
@@ -136,6 +270,7 @@ export function decodeMetadata(b: Buffer, maxInflated = 64 * 1024 * 1024): Membe
     ...(macs !== null ? { macs } : {}),
     ...(released !== null ? { released } : {}),
   };
+  return { metadata, versions, format };
 }
 
 function decodeAllocation(raw: unknown): MemberMetadata["allocation"] {

@@ -5,6 +5,7 @@ import { LAN, type GossipConfig } from "./config";
 import { Keyring } from "./keyring";
 import { Memberlist, type MemberlistEvents } from "./memberlist";
 import type { MemberMetadata } from "./metadata";
+import type { OwnRanges } from "./version";
 import { SimNetwork, type LinkProfile } from "./sim-network";
 import { NodeClock, VirtualScheduler } from "./virtual-clock";
 
@@ -30,6 +31,9 @@ export interface NodeOptions {
   insecure?: boolean;
   metadata?: MemberMetadata;
   config?: GossipConfig;
+  /** Release and version ranges, to play another release than this build. */
+  build?: string;
+  versionRanges?: OwnRanges;
 }
 
 /** A keyring deterministic in the seed (tests must replay exactly). */
@@ -74,6 +78,8 @@ export class SimCluster {
       ...(insecure ? { insecure: true } : { keyring: options.keyring ?? testKeyring(this.opts.seed) }),
       clusterLabel: options.clusterLabel ?? this.opts.clusterLabel ?? "vipd",
       ...(options.metadata ? { metadata: options.metadata } : {}),
+      ...(options.build !== undefined ? { build: options.build } : {}),
+      ...(options.versionRanges ? { versionRanges: options.versionRanges } : {}),
       epoch: 1_700_000_000_000 + i * 1000 + Math.floor(this.sched.now()),
     });
     const node: SimNode = { name, addr, clock, ml, crashed: false };

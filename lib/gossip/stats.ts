@@ -19,6 +19,8 @@ export const REJECT_REASONS = [
   "self",
   /** A handler failed on a well-formed packet (a bug, counted instead of crashing). */
   "internal",
+  /** From a member refused for its versions (only its own alive news is still read, to notice an upgrade). */
+  "refused",
 ] as const;
 export type RejectReason = (typeof REJECT_REASONS)[number];
 
@@ -40,6 +42,11 @@ export interface GossipStats {
   deadDeclared: number;
   stallsDetected: number;
   awareness: number;
+  /** Members refused because their version range does not overlap ours. */
+  membersRefused: number;
+  /** The gossip protocol version and metadata format this node speaks now (negotiated). */
+  protocolVersion: number;
+  metadataVersion: number;
 }
 
 function zeros<K extends string>(keys: readonly K[]): Record<K, number> {
@@ -63,6 +70,9 @@ export function newStats(): GossipStats {
     deadDeclared: 0,
     stallsDetected: 0,
     awareness: 0,
+    membersRefused: 0,
+    protocolVersion: 0,
+    metadataVersion: 0,
   };
 }
 

@@ -30,9 +30,11 @@ async function main(options: GossipThreadOptions): Promise<void> {
     insecure: keyring === undefined,
     clusterLabel: options.clusterLabel,
     metadata: options.metadata,
+    ...(options.build !== undefined ? { build: options.build } : {}),
   });
   const events: MemberEventName[] = ["join", "alive", "suspect", "dead", "leave", "metadata"];
   for (const event of events) memberlist.on(event, (member) => post({ type: "member", event, member }));
+  memberlist.on("refused", (member, reason) => post({ type: "refused", member, reason }));
   memberlist.on("health", (score, cause) => post({ type: "health", score, cause }));
   const statsTimer = setInterval(() => post({ type: "stats", stats: memberlist.stats() }), STATS_INTERVAL_MS);
 

@@ -17,6 +17,8 @@ export interface GossipThreadOptions {
   /** Base64 keys, the first one sends; none = insecure (plaintext). */
   readonly keys: readonly string[] | undefined;
   readonly metadata: MemberMetadata;
+  /** This node's release, advertised to the others. */
+  readonly build?: string;
 }
 
 export type MemberEventName = "join" | "alive" | "suspect" | "dead" | "leave" | "metadata";
@@ -33,6 +35,7 @@ export type FromThread =
   | { readonly type: "ready"; readonly advertiseAddr: string; readonly members: readonly MemberView[] }
   | { readonly type: "failed"; readonly error: string }
   | { readonly type: "member"; readonly event: MemberEventName; readonly member: MemberView }
+  | { readonly type: "refused"; readonly member: MemberView; readonly reason: string }
   | { readonly type: "health"; readonly score: number; readonly cause: HealthCause }
   | { readonly type: "stats"; readonly stats: GossipStats }
   | { readonly type: "left" };

@@ -114,6 +114,10 @@ export class ThreadedMemberlist extends EventEmitter<MemberlistEvents> {
         this.table.set(message.member.name, message.member);
         this.emit(message.event, message.member);
         return;
+      case "refused":
+        this.table.delete(message.member.name);
+        this.emit("refused", message.member, message.reason);
+        return;
       case "health":
         this.emit("health", message.score, message.cause);
         return;
