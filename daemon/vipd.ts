@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 // The `vipd` command. Each subcommand parses its flags here and hands off to lib/; nothing else lives here.
+import { existsSync, readFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
@@ -106,6 +107,7 @@ async function run(args: string[]): Promise<number> {
     settings,
     logger,
     version: packageVersion(),
+    revision: sourceRevision(),
     insecure: settings.cluster.insecure,
     clusterLabel: settings.cluster.label,
     profile: settings.cluster.profile,
@@ -193,6 +195,24 @@ async function status(args: string[]): Promise<number> {
   else if (values.ip) process.stdout.write(renderIpExplanation(body, values.ip) + "\n");
   else process.stdout.write(renderStatus(body) + "\n");
   return 0;
+}
+
+/**
+ * The git commit this tree was built from, read from .git without running git (not installed everywhere);
+ * "unknown" for an installed tree, which has no .git.
+ */
+function sourceRevision(): string {
+  const git = join(__dirname, "..", "..", ".git");
+  try {
+    const head = readFileSync(join(git, "HEAD"), "utf8").trim();
+    if (!head.startsWith("ref: ")) return head.slice(0, 12);
+    const ref = head.slice("ref: ".length);
+    if (existsSync(join(git, ref))) return readFileSync(join(git, ref), "utf8").trim().slice(0, 12);
+    const packed = readFileSync(join(git, "packed-refs"), "utf8").split("\n");
+    return packed.find((line) => line.endsWith(` ${ref}`))?.slice(0, 12) ?? "unknown";
+  } catch {
+    return "unknown";
+  }
 }
 
 function packageVersion(): string {

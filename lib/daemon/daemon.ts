@@ -30,6 +30,7 @@ import { HealthMonitor, type HealthEntry } from "../health/monitor";
 import type { HealthCheckSpec } from "../health/spec";
 import type { HealthState } from "../health/state";
 import type { MemberMetadata } from "../gossip/metadata";
+import { METADATA_RANGE, PROTOCOL_RANGE } from "../gossip/version";
 import type { GossipStats } from "../gossip/stats";
 import { Announcer, type AnnounceInterface } from "../net/announcer";
 import { claimOrigin, conflictReason } from "../net/arp-conflict";
@@ -56,6 +57,8 @@ export interface DaemonOptions {
   readonly settings: Settings;
   readonly logger: Logger;
   readonly version: string;
+  /** Source revision of this build (git commit), for vipd_build_info; "unknown" when not known. */
+  readonly revision?: string;
   /** How long to wait for peers before serving alone (readiness). */
   readonly joinWaitMs?: number;
   readonly profile?: GossipProfileName;
@@ -200,6 +203,10 @@ export class Daemon {
     const keyring = this.readKeyring();
     this.keyring = keyring;
     this.event("started", `vipd ${this.options.version} starting as "${this.nodeName}"`);
+    this.metrics.buildInfo.set(
+      { version: this.options.version, revision: this.options.revision ?? "unknown" },
+      1,
+    );
     this.watch = await NetlinkWatch.start();
     this.transport = new KernelTransport();
     this.announcer = new Announcer(this.transport, {}, undefined, { countPerIp: false });
@@ -424,7 +431,7 @@ export class Daemon {
         vips: ownerCounts.get(m.name) ?? 0,
         self: m.name === this.nodeName,
         configMismatch: m.metadata !== undefined && m.metadata.manifestDigest !== digest,
-        ...memberVersion(m, this.nodeName, this.options.version),
+        ...(m.name === this.nodeName ? this.ownVersion() : memberVersion(m)),
       })),
       vips,
       allocationErrors: this.active.allocation.errors.map((e) => ({
@@ -1279,6 +1286,18 @@ export class Daemon {
       this.metrics.gossipVersion.set({ kind: "metadata" }, stats.metadataVersion);
   }
 
+  /** This node's release and versions: the ranges of this build, speaking what the gossip thread negotiated. */
+  private ownVersion(): Pick<StatusMember, "version" | "versions"> {
+    const stats = this.memberlist.stats();
+    return {
+      version: this.options.version,
+      versions: {
+        protocol: { ...PROTOCOL_RANGE, current: stats.protocolVersion || PROTOCOL_RANGE.max },
+        metadata: { ...METADATA_RANGE, current: stats.metadataVersion || METADATA_RANGE.max },
+      },
+    };
+  }
+
   private event(
     reason: string,
     message: string,
@@ -1398,13 +1417,9 @@ function sameElection(a: ElectionResult, b: ElectionResult): boolean {
 }
 
 /** A member's release and gossip versions for `vipd status` (unknown until its metadata arrived). */
-function memberVersion(
-  m: MemberView,
-  self: string,
-  ownBuild: string,
-): Pick<StatusMember, "version" | "versions"> {
+function memberVersion(m: MemberView): Pick<StatusMember, "version" | "versions"> {
   const v = m.versions;
-  if (!v) return m.name === self ? { version: ownBuild } : {};
+  if (!v) return {};
   return {
     version: v.build,
     versions: { protocol: { ...v.protocol }, metadata: { ...v.metadata } },

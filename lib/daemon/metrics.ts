@@ -15,6 +15,7 @@ export interface Metrics {
   readonly gossipPackets: Counter<"direction" | "type">;
   readonly gossipRejected: Counter<"reason">;
   readonly gossipMembersRefused: Counter;
+  readonly buildInfo: Gauge<"version" | "revision">;
   readonly gossipVersion: Gauge<"kind">;
   readonly configLoaded: Gauge;
   readonly configStale: Gauge;
@@ -94,6 +95,12 @@ export function createMetrics(): Metrics {
       name: "vipd_gossip_rejected_total",
       help: "Gossip packets dropped, by reason",
       labelNames: ["reason"],
+      registers,
+    }),
+    buildInfo: new Gauge({
+      name: "vipd_build_info",
+      help: "Always 1, labelled with this vipd's release (package.json) and source revision (git, or unknown)",
+      labelNames: ["version", "revision"],
       registers,
     }),
     gossipMembersRefused: new Counter({

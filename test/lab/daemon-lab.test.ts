@@ -295,6 +295,9 @@ test("metrics and status carry the documented names, and vipd status prints the 
     "vipd_config_stale_bool",
     "vipd_config_last_reload_timestamp_seconds",
     "vipd_failover_seconds",
+    "vipd_build_info",
+    "vipd_gossip_members_refused_total",
+    "vipd_gossip_version",
   ]) {
     assert.match(metrics, new RegExp(`^# TYPE ${name} `, "m"), name);
   }
@@ -309,7 +312,13 @@ test("metrics and status carry the documented names, and vipd status prints the 
     text,
     new RegExp(`^kube-system/traefik\\s+198\\.51\\.100\\.50\\s+default-pool\\s+${owner}\\s+eth0`, "m"),
   );
-  assert.match(text, /^NODE\s+ADDRESS\s+STATE\s+VIPS$/m);
+  assert.match(text, /^NODE\s+ADDRESS\s+STATE\s+VIPS\s+VERSION$/m);
+  // Every member's release, and the versions it speaks (all on this build: protocol 2, metadata 2).
+  assert.match(text, /^node1 \(this node\)\s+\S+\s+alive\s+\d+\s+\d+\.\d+\.\d+ \(protocol 2, metadata 2\)$/m);
+  assert.match(
+    metrics,
+    /^vipd_build_info\{version="\d+\.\d+\.\d+",revision="(?:[0-9a-f]{12}|unknown)"\} 1$/m,
+  );
   assert.match(text, /^EVENTS$/m);
   const explain = await cluster.statusText(1, "--ip", V4);
   assert.match(explain, new RegExp(`announced by ${owner}`));
