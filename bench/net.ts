@@ -2,17 +2,20 @@
 // bench/results/net.json. Run: node dist/bench/net.js (root). The outer process builds the lab and runs
 // itself again inside the node namespace (`--inside`), where the measurements happen.
 import { execFileSync } from "node:child_process";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { formatValue, parseIp } from "../lib/ip";
 import { Announcer } from "../lib/net/announcer";
 import { KernelTransport } from "../lib/net/kernel-transport";
+import { allNodesIcmpv6Frame, unsolicitedNeighborAdvertisement } from "../lib/net/ndp-frame";
 import { NetlinkWatch } from "../lib/net/netlink-watch";
 import { VipAddresses } from "../lib/net/vip-addresses";
 import { VipReconciler } from "../lib/net/vip-reconciler";
 import { Lab } from "../test/lab/lab";
 
 const COUNT = 3000;
+/** NAs for the send-only rate. */
+const NA_RATE_FRAMES = 50_000;
 const since = (t: number): number => Math.round((performance.now() - t) * 10) / 10;
 
 function ipv6Vips(count: number): string[] {
@@ -22,6 +25,10 @@ function ipv6Vips(count: number): string[] {
 
 function ipv4Vips(): string[] {
   return Array.from({ length: 250 }, (_, i) => `203.0.113.${i + 2}`);
+}
+
+function txPackets(ifname: string): number {
+  return Number(readFileSync(`/sys/class/net/${ifname}/statistics/tx_packets`, "utf8"));
 }
 
 async function drained(announcer: Announcer): Promise<void> {
@@ -36,7 +43,7 @@ async function firstRoundSent(announcer: Announcer, vips: number): Promise<void>
 async function inside(): Promise<void> {
   const watch = await NetlinkWatch.start();
   const eth0 = watch.link("eth0")!;
-  const itf = { name: eth0.name, index: eth0.index, mac: eth0.mac };
+  const itf = { name: eth0.name, index: eth0.index, mac: eth0.mac, linkLocal: watch.linkLocal(eth0.index) };
   const addresses = new VipAddresses(watch.requestSocket);
   const results: Record<string, number | string> = {
     vips: COUNT,
@@ -88,14 +95,39 @@ async function inside(): Promise<void> {
   await reconciler.setDesired(new Map());
   results.reconcileRemoveMs = since(t);
 
-  // 3. Announcing with pacing off: the cost of building and sending the frames themselves.
+  // 3. Announcing with pacing off: the cost of building and sending the frames themselves, until the last
+  // one is handed to the kernel; the interface's own tx counter confirms they left.
   const unpaced = new Announcer(transport, { maxFramesPerSecond: 0, rounds: 1 });
+  let txBefore = txPackets("eth0");
   t = performance.now();
   for (const ip of vips) unpaced.announce(ip, [itf]);
+  await drained(unpaced);
   results.announceUnpacedNaMs = since(t);
+  results.naFramesPerSecond = Math.round((vips.length * 1000) / results.announceUnpacedNaMs);
+  results.naFramesOnWire = txPackets("eth0") - txBefore;
+  // Sending alone, frames built: the first round of a burst as the send path sees it.
+  const sendOnly = ipv6Vips(NA_RATE_FRAMES).map((ip) => ({
+    ip,
+    ifname: itf.name,
+    ifindex: itf.index,
+    kind: "na" as const,
+    bytes: allNodesIcmpv6Frame(itf.mac, itf.linkLocal ?? ip, unsolicitedNeighborAdvertisement(ip, itf.mac)),
+  }));
+  txBefore = txPackets("eth0");
+  t = performance.now();
+  for (let at = 0; at < sendOnly.length;) {
+    const sent = transport.sendMany(sendOnly.slice(at, at + 64));
+    if (sent === 0) await new Promise((r) => setImmediate(r));
+    at += sent;
+  }
+  const sendOnlyMs = since(t);
+  results.naSendOnlyFramesPerSecond = Math.round((sendOnly.length * 1000) / sendOnlyMs);
+  results.naSendOnlyOnWire = txPackets("eth0") - txBefore;
   t = performance.now();
   for (const ip of v4) unpaced.announce(ip, [itf]);
+  await drained(unpaced);
   results.announceUnpacedArpPer1000VipsMs = Math.round(((since(t) * 1000) / v4.length) * 10) / 10;
+  results.arpFramesPerSecond = Math.round((2 * v4.length * 1000) / since(t));
   unpaced.stop();
   results.watchResyncs = watch.resyncs;
   reconciler.stop();

@@ -986,7 +986,9 @@ export class Daemon {
   private interfacesFor(names: readonly string[]): AnnounceInterface[] {
     return names.flatMap((name) => {
       const link = this.watch.link(name);
-      return link ? [{ name: link.name, index: link.index, mac: link.mac }] : [];
+      return link
+        ? [{ name: link.name, index: link.index, mac: link.mac, linkLocal: this.watch.linkLocal(link.index) }]
+        : [];
     });
   }
 
@@ -1248,8 +1250,8 @@ export class Daemon {
 
   /** Every frame the announcer handed to the kernel, all rounds included, by interface. */
   private syncFrameCounters(): void {
-    this.metrics.gratuitousQueued.set(this.announcer.queuedFrames() + this.transport.inFlight());
-    const errors = this.announcer.sendErrors + this.transport.asyncErrors();
+    this.metrics.gratuitousQueued.set(this.announcer.queuedFrames());
+    const errors = this.announcer.sendErrors;
     const errorDelta = errors - (this.syncedCounters.get("frame-errors") ?? 0);
     if (errorDelta > 0) this.metrics.gratuitousErrors.inc(errorDelta);
     this.syncedCounters.set("frame-errors", errors);

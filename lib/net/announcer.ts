@@ -3,9 +3,9 @@
 // garp_interval exists for that reason, PR #108). Every frame handed to the kernel is counted by
 // (ip, interface, kind) for the metrics. Sockets sit behind PacketTransport so this is testable with a
 // fake clock.
-import { parseIp } from "../ip";
 import { gratuitousArpFrames } from "./arp-frame";
-import { unsolicitedNeighborAdvertisement } from "./ndp-frame";
+import { ipToBytes } from "./wire";
+import { allNodesIcmpv6Frame, unsolicitedNeighborAdvertisement } from "./ndp-frame";
 
 export interface AnnouncePolicy {
   /** Rounds sent on takeover, the first at once. Default 5 (one now + 4 more). */
@@ -41,6 +41,12 @@ export const DEFAULT_ANNOUNCE_POLICY: AnnouncePolicy = {
  */
 const SLICE_MS = 10;
 
+/** Frames handed to the transport at once (the packet socket sends them with one sendmmsg). */
+const BATCH = 64;
+
+/** Encodes which list a batched frame came from in batchEnds (queues are far shorter than this). */
+const BATCH_LEVEL = 2 ** 40;
+
 /** How late a pacing timer may fire and still have the frames it should have sent by then go out. */
 const CATCH_UP_MS = 250;
 
@@ -50,6 +56,12 @@ export interface AnnounceInterface {
   readonly name: string;
   readonly index: number;
   readonly mac: string;
+  /**
+   * The interface's IPv6 link-local address: the source of its NAs, as in the kernel's own unsolicited
+   * NAs. Without one (IPv6 address generation off), the VIP itself is the source, as keepalived sends them;
+   * RFC 4861 §7.1.2 asks receivers only for a unicast source.
+   */
+  readonly linkLocal?: string;
 }
 
 export interface OutgoingPacket {
@@ -57,13 +69,18 @@ export interface OutgoingPacket {
   readonly ip: string;
   readonly ifname: string;
   readonly ifindex: number;
-  /** A whole Ethernet frame for ARP; the ICMPv6 message for NA. */
+  /** The whole Ethernet frame, built once per announcement and sent again each round. */
   readonly bytes: Buffer;
 }
 
 export interface PacketTransport {
   /** false = the kernel queue is full right now; the packet is retried shortly. Throws on hard errors. */
   send(packet: OutgoingPacket): boolean;
+  /**
+   * Optional batch form: sends `packets` in order and returns how many the kernel took (fewer when its
+   * queue filled). Throws when the first one fails hard; a hard failure later returns the count before it.
+   */
+  sendMany?(packets: readonly OutgoingPacket[]): number;
 }
 
 export interface Clock {
@@ -141,6 +158,10 @@ export class Announcer {
   /** Frames of the announcements in force: what the queues would hold if nothing in them were stale. */
   private liveFrames = 0;
   private stopped = false;
+  /** Reused for every batch handed to the transport. */
+  private readonly batch: OutgoingPacket[] = [];
+  /** For batch[i]: how far into its queue list it was (level * BATCH_LEVEL + index + 1). */
+  private readonly batchEnds: number[] = [];
   sendErrors = 0;
   lastError: string | undefined;
 
@@ -158,20 +179,29 @@ export class Announcer {
   /** Starts (or restarts) the burst for `ip` on `interfaces`: takeover, repair, or interface change. */
   announce(ip: string, interfaces: readonly AnnounceInterface[]): void {
     if (this.stopped) return;
-    const parsed = parseIp(ip);
-    if (!parsed) throw new Error(`announce: not an IP address: ${ip}`);
+    const family = ip.includes(":") ? 6 : 4;
+    try {
+      ipToBytes(ip, family);
+    } catch {
+      throw new Error(`announce: not an IP address: ${ip}`);
+    }
     this.withdraw(ip);
     const packets: OutgoingPacket[] = [];
     for (const itf of interfaces) {
       const base = { ip, ifname: itf.name, ifindex: itf.index };
-      if (parsed.family === 4) {
+      if (family === 4) {
         const [request, reply] = gratuitousArpFrames(ip, itf.mac);
         packets.push(
           { ...base, kind: "arp-request", bytes: request },
           { ...base, kind: "arp-reply", bytes: reply },
         );
       } else {
-        packets.push({ ...base, kind: "na", bytes: unsolicitedNeighborAdvertisement(ip, itf.mac) });
+        const message = unsolicitedNeighborAdvertisement(ip, itf.mac);
+        packets.push({
+          ...base,
+          kind: "na",
+          bytes: allNodesIcmpv6Frame(itf.mac, itf.linkLocal ?? ip, message),
+        });
       }
     }
     const announcement: Announcement = { generation: ++this.generation, packets, roundsSent: 0 };
@@ -261,35 +291,54 @@ export class Announcer {
       queue.lastRefill = now;
     }
     const sliceEnd = this.clock.now() + SLICE_MS;
+    const batch = this.batch;
     while (queue.length > 0 && (!paced || queue.tokens >= 1)) {
       if (this.clock.now() > sliceEnd) {
         // Yield: the rest goes on the next turn, so gossip and netlink are not starved meanwhile.
         queue.timer = this.clock.setTimeout(() => this.drain(queue, true), 0);
         return;
       }
-      const next = queue.urgent.length > 0 ? queue.urgent : queue.routine;
-      const item = next[0];
-      // Checked at send time: a VIP withdrawn (or re-announced elsewhere) while queued sends nothing.
-      if (this.active.get(item.packet.ip)?.generation !== item.generation) {
-        next.shift();
+      // The next frames in priority order, up to the tokens left. Checked at send time: a VIP withdrawn
+      // (or re-announced elsewhere) while queued sends nothing; its frames are dropped here.
+      const limit = paced ? Math.min(BATCH, Math.floor(queue.tokens)) : BATCH;
+      batch.length = 0;
+      const taken = [0, 0];
+      [queue.urgent, queue.routine].forEach((list, level) => {
+        let stale = 0;
+        while (stale < list.length && !this.isLive(list[stale])) stale++;
+        list.splice(0, stale);
+        let at = 0;
+        for (; at < list.length && batch.length < limit; at++) {
+          const item = list[at];
+          if (this.isLive(item)) {
+            batch.push(item.packet);
+            this.batchEnds[batch.length - 1] = level * BATCH_LEVEL + at + 1;
+          }
+        }
+        taken[level] = at;
+      });
+      if (batch.length === 0) {
+        // Only stale frames were in reach: drop them.
+        queue.urgent.splice(0, taken[0]);
+        queue.routine.splice(0, taken[1]);
         continue;
       }
-      let accepted: boolean;
+      let accepted: number;
       try {
-        accepted = this.transport.send(item.packet);
+        accepted = this.sendBatch(batch);
       } catch (error) {
         this.sendErrors++;
         this.lastError = error instanceof Error ? error.message : String(error);
-        next.shift();
+        this.takeFront(queue, 1);
         continue;
       }
-      if (!accepted) {
+      if (accepted > 0) this.takeFront(queue, accepted);
+      if (paced) queue.tokens -= accepted;
+      for (let i = 0; i < accepted; i++) this.count(batch[i]);
+      if (accepted < batch.length) {
         queue.timer = this.clock.setTimeout(() => this.drain(queue, true), 1);
         return;
       }
-      next.shift();
-      if (paced) queue.tokens -= 1;
-      this.count(item.packet);
     }
     if (queue.length > 0) {
       const waitMs = Math.max(1, Math.ceil(((1 - queue.tokens) * 1000) / rate));
@@ -297,10 +346,47 @@ export class Announcer {
     }
   }
 
+  /** Through the transport's batch form when it has one; else one by one. */
+  private sendBatch(packets: readonly OutgoingPacket[]): number {
+    if (this.transport.sendMany) return this.transport.sendMany(packets);
+    let sent = 0;
+    for (const packet of packets) {
+      let accepted: boolean;
+      try {
+        accepted = this.transport.send(packet);
+      } catch (error) {
+        if (sent === 0) throw error;
+        return sent;
+      }
+      if (!accepted) return sent;
+      sent++;
+    }
+    return sent;
+  }
+
+  /** Removes the first `n` frames of the last batch from the queue, with the stale ones among them. */
+  private takeFront(queue: InterfaceQueue, n: number): void {
+    let urgentEnd = 0;
+    let routineEnd = 0;
+    for (let i = 0; i < n; i++) {
+      const end = this.batchEnds[i];
+      if (end >= BATCH_LEVEL) routineEnd = end - BATCH_LEVEL;
+      else urgentEnd = end;
+    }
+    // The routine list is only reached once every urgent frame in reach was taken.
+    if (routineEnd > 0) urgentEnd = queue.urgent.length;
+    queue.urgent.splice(0, urgentEnd);
+    queue.routine.splice(0, routineEnd);
+  }
+
+  /** Still to be sent: its VIP is announced, and by the announcement that queued it. */
+  private isLive(item: Queued): boolean {
+    return this.active.get(item.packet.ip)?.generation === item.generation;
+  }
+
   private compact(queue: InterfaceQueue): void {
-    const live = (q: Queued): boolean => this.active.get(q.packet.ip)?.generation === q.generation;
     for (const list of [queue.urgent, queue.routine]) {
-      const kept = list.filter(live);
+      const kept = list.filter((q) => this.isLive(q));
       list.length = 0;
       list.push(...kept);
     }

@@ -40,7 +40,8 @@ export function gratuitousArpFrames(vip: string, interfaceMac: string): [request
 }
 
 export function buildArpFrame(f: ArpFrame): Buffer {
-  const frame = Buffer.alloc(MIN_ETHERNET_FRAME);
+  // From Node's shared pool (see allNodesIcmpv6Frame): kept for the whole announcement of a VIP.
+  const frame = Buffer.allocUnsafe(MIN_ETHERNET_FRAME).fill(0);
   macToBytes(f.destination).copy(frame, 0);
   macToBytes(f.source).copy(frame, 6);
   frame.writeUInt16BE(ETHERTYPE_ARP, 12);

@@ -40,7 +40,34 @@ export interface Libc {
   /** `arg` is the request's in/out buffer. */
   ioctl(fd: number, request: number, arg: Buffer): number;
   if_nametoindex(name: string): number;
+  /** `messages` is native memory (nativeBuffer) holding `count` struct mmsghdr. */
+  sendmmsg(fd: number, messages: NativeBuffer, count: number, flags: number): number;
   errno(): number;
+}
+
+/** Memory outside the V8 heap, for structures that hold pointers (struct mmsghdr, struct iovec). */
+export interface NativeBuffer {
+  /** What koffi passes as a `void *` argument. */
+  readonly pointer: unknown;
+  /** Its address, for pointers stored inside the buffer itself. */
+  readonly address: bigint;
+  /** The same memory, writable from JS without copies. */
+  readonly bytes: Buffer;
+  free(): void;
+}
+
+export function nativeBuffer(size: number): NativeBuffer {
+  const pointer: unknown = koffi.alloc("uint8_t", size);
+  let freed = false;
+  return {
+    pointer,
+    address: koffi.address(pointer),
+    bytes: Buffer.from(koffi.view(pointer, size)),
+    free: () => {
+      if (!freed) koffi.free(pointer);
+      freed = true;
+    },
+  };
 }
 
 let loaded: Libc | undefined;
@@ -56,6 +83,7 @@ export function libc(): Libc {
   const close = lib.func("int close(int)");
   const ioctl = lib.func("int ioctl(int, unsigned long, void *)");
   const ifNameToIndex = lib.func("unsigned int if_nametoindex(const char *)");
+  const sendmmsg = lib.func("int sendmmsg(int, void *, unsigned int, int)");
   const num = (v: unknown): number => Number(v);
   loaded = {
     socket: (d, t, p) => num(socket(d, t, p)),
@@ -66,6 +94,7 @@ export function libc(): Libc {
     close: (fd) => num(close(fd)),
     ioctl: (fd, request, arg) => num(ioctl(fd, request, arg)),
     if_nametoindex: (name) => num(ifNameToIndex(name)),
+    sendmmsg: (fd, messages, count, flags) => num(sendmmsg(fd, messages.pointer, count, flags)),
     errno: () => koffi.errno(),
   };
   return loaded;

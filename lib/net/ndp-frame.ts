@@ -1,5 +1,6 @@
 // IPv6 Neighbor Advertisements (RFC 4861 §4.4, §7.2.6 unsolicited advertisements). Pure: builds the ICMPv6
-// message the raw socket sends, and parses whole Ethernet frames for the lab's capture.
+// message, wraps it in the whole Ethernet + IPv6 frame the packet socket sends (checksum included), and
+// parses whole frames for the lab's capture.
 import { bytesToIp, bytesToMac, ipToBytes, macToBytes } from "./wire";
 
 export const ETHERTYPE_IPV6 = 0x86dd;
@@ -8,6 +9,10 @@ export const ICMPV6_NEIGHBOR_SOLICITATION = 135;
 export const ICMPV6_NEIGHBOR_ADVERTISEMENT = 136;
 export const NDP_OPTION_TARGET_LINK_LAYER = 2;
 export const ALL_NODES = "ff02::1";
+/** RFC 2464 §7: IPv6 multicast to ff02::1 goes to Ethernet 33:33:00:00:00:01. */
+export const ALL_NODES_MAC = "33:33:00:00:00:01";
+const ETHERNET_HEADER = 14;
+const IPV6_HEADER = 40;
 /** RFC 4861 §7.1.2: receivers drop NDP messages whose hop limit is not 255. */
 export const NDP_HOP_LIMIT = 255;
 
@@ -26,8 +31,8 @@ export interface NeighborAdvertisement {
 
 /**
  * ICMPv6 part of an unsolicited NA for `vip`: Override set so receivers replace a cached MAC, Solicited
- * clear (it answers nobody), Target LLA = the interface MAC. The checksum is left zero: the kernel fills it
- * on raw ICMPv6 sockets (RFC 3542 §3.1), and icmpv6Checksum computes it for other paths.
+ * clear (it answers nobody), Target LLA = the interface MAC. The checksum is left zero: ipv6Frame fills it
+ * in for the source address the frame is sent from.
  */
 export function unsolicitedNeighborAdvertisement(vip: string, interfaceMac: string): Buffer {
   return buildNeighborAdvertisement({
@@ -64,13 +69,49 @@ export function icmpv6Checksum(source: string, destination: string, message: Uin
   ipToBytes(destination, 6).copy(pseudo, 16);
   pseudo.writeUInt32BE(message.length, 32);
   pseudo.writeUInt8(IPPROTO_ICMPV6, 39);
-  let sum = 0;
-  const add = (bytes: Uint8Array): void => {
-    for (let i = 0; i < bytes.length; i += 2)
-      sum += (bytes[i] << 8) | (i + 1 < bytes.length ? bytes[i + 1] : 0);
-  };
-  add(pseudo);
-  add(message);
+  return finishChecksum(onesComplementAdd(onesComplementAdd(0, pseudo), message));
+}
+
+/**
+ * The whole Ethernet frame carrying `icmp` (an ICMPv6 message, checksum field zero) from `source` to
+ * ff02::1 with hop limit 255, the checksum computed for that pseudo-header. `sourceMac` is the sending
+ * interface's MAC; `source` should be its link-local address, as the kernel's own unsolicited NAs are.
+ */
+export function allNodesIcmpv6Frame(sourceMac: string, source: string, icmp: Uint8Array): Buffer {
+  // allocUnsafe takes small buffers from Node's shared pool: one frame per VIP is kept for its whole
+  // announcement, and a separate ArrayBuffer each would cost more than the frame itself.
+  const frame = Buffer.allocUnsafe(ETHERNET_HEADER + IPV6_HEADER + icmp.length).fill(0);
+  ALL_NODES_MAC_BYTES.copy(frame, 0);
+  macToBytes(sourceMac).copy(frame, 6);
+  frame.writeUInt16BE(ETHERTYPE_IPV6, 12);
+  const ip = frame.subarray(ETHERNET_HEADER, ETHERNET_HEADER + IPV6_HEADER);
+  ip.writeUInt32BE(0x60000000, 0); // version 6, traffic class 0, flow label 0
+  ip.writeUInt16BE(icmp.length, 4);
+  ip[6] = IPPROTO_ICMPV6;
+  ip[7] = NDP_HOP_LIMIT;
+  ipToBytes(source, 6).copy(ip, 8);
+  ALL_NODES_BYTES.copy(ip, 24);
+  const message = frame.subarray(ETHERNET_HEADER + IPV6_HEADER);
+  message.set(icmp);
+  message.writeUInt16BE(0, 2);
+  // Pseudo-header (RFC 8200 §8.1): both addresses straight from the header just written, then the
+  // upper-layer length and next header.
+  const sum = onesComplementAdd(icmp.length + IPPROTO_ICMPV6, ip.subarray(8, 40));
+  message.writeUInt16BE(finishChecksum(onesComplementAdd(sum, message)), 2);
+  return frame;
+}
+
+const ALL_NODES_MAC_BYTES = macToBytes(ALL_NODES_MAC);
+const ALL_NODES_BYTES = ipToBytes(ALL_NODES, 6);
+
+/** Adds `bytes` as big-endian 16-bit words (an odd last byte padded with zero) to a running sum. */
+function onesComplementAdd(sum: number, bytes: Uint8Array): number {
+  for (let i = 0; i < bytes.length; i += 2)
+    sum += (bytes[i] << 8) | (i + 1 < bytes.length ? bytes[i + 1] : 0);
+  return sum;
+}
+
+function finishChecksum(sum: number): number {
   while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
   return ~sum & 0xffff;
 }

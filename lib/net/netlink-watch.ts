@@ -35,6 +35,8 @@ export class NetlinkWatch {
   private readonly links = new Map<number, LinkInfo>();
   private readonly addresses = new Map<string, AddressInfo>();
   private readonly listeners = new Set<ChangeListener>();
+  /** linkLocal() answers by link index; an entry goes whenever a link-local address of that link changes. */
+  private readonly linkLocals = new Map<number, string | undefined>();
   private pending: NetlinkMessage[] | undefined = [];
   private resyncing = false;
   private closed = false;
@@ -88,6 +90,20 @@ export class NetlinkWatch {
     return [...this.addresses.values()].filter((a) => a.index === index);
   }
 
+  /** A usable IPv6 link-local address of the link (the source of its NAs), if it has one. */
+  linkLocal(index: number): string | undefined {
+    if (this.linkLocals.has(index)) return this.linkLocals.get(index);
+    let found: string | undefined;
+    for (const a of this.addresses.values()) {
+      if (a.index === index && isLinkLocal(a) && !a.tentative && !a.dadfailed) {
+        found = a.ip;
+        break;
+      }
+    }
+    this.linkLocals.set(index, found);
+    return found;
+  }
+
   /** The request socket, shared with VipAddresses so that one process holds two netlink sockets, not more. */
   get requestSocket(): RtNetlinkSocket {
     return this.requests;
@@ -105,6 +121,7 @@ export class NetlinkWatch {
     const [links, addresses] = [await this.requests.getLinks(), await dumpAddresses(this.requests)];
     this.links.clear();
     this.addresses.clear();
+    this.linkLocals.clear();
     for (const m of links) {
       const link = linkFromMessage(m.data, m.attrs);
       if (link) this.links.set(link.index, link);
@@ -139,6 +156,7 @@ export class NetlinkWatch {
           this.emit({ kind: "link", change: "new", link, previous });
         } else {
           this.links.delete(link.index);
+          this.linkLocals.delete(link.index);
           for (const [key, a] of this.addresses) if (a.index === link.index) this.addresses.delete(key);
           this.emit({ kind: "link", change: "del", link, previous });
         }
@@ -150,6 +168,7 @@ export class NetlinkWatch {
         if (!address) return;
         if (message.type === RTM_NEWADDR) this.addresses.set(addressKey(address), address);
         else this.addresses.delete(addressKey(address));
+        if (isLinkLocal(address)) this.linkLocals.delete(address.index);
         this.emit({ kind: "address", change: message.type === RTM_NEWADDR ? "new" : "del", address });
         return;
       }
@@ -194,4 +213,9 @@ export class NetlinkWatch {
       this.receive(queued);
     }
   }
+}
+
+/** fe80::/10. */
+function isLinkLocal(address: AddressInfo): boolean {
+  return address.family === 6 && /^fe[89ab][0-9a-f]:/i.test(address.ip);
 }

@@ -1,5 +1,17 @@
-// Sends whole Ethernet frames on an interface through an AF_PACKET socket (ARP has no socket API in Node).
-import { AF_PACKET, errnoName, libc, sockaddrLl, SOCK_CLOEXEC, SOCK_NONBLOCK, SOCK_RAW } from "./libc";
+// Sends whole Ethernet frames on an interface through an AF_PACKET socket: ARP has no socket API in Node,
+// and NAs built here (checksum included) go out the same way, many per system call (sendmmsg).
+import {
+  AF_PACKET,
+  errnoName,
+  libc,
+  nativeBuffer,
+  sockaddrLl,
+  SOCKADDR_LL_SIZE,
+  SOCK_CLOEXEC,
+  SOCK_NONBLOCK,
+  SOCK_RAW,
+  type NativeBuffer,
+} from "./libc";
 
 /** Where frames go; the announcer depends on this, the lab and unit tests can fake it. */
 export interface FrameSink {
@@ -8,8 +20,52 @@ export interface FrameSink {
   close(): void;
 }
 
+export interface OutgoingFrame {
+  readonly ifindex: number;
+  /** A whole Ethernet frame; its EtherType (bytes 12-13) becomes the link-layer protocol. */
+  readonly frame: Uint8Array;
+}
+
+/** Frames per sendmmsg call. */
+export const SEND_BATCH = 64;
+/** Room per frame in the native batch buffer; longer frames go out one by one through sendto. */
+const FRAME_ROOM = 256;
+/** x86-64 / aarch64 layouts (64-bit Linux): struct mmsghdr, struct iovec, struct sockaddr_ll rounded up. */
+const MMSGHDR_SIZE = 64;
+const IOVEC_SIZE = 16;
+const SOCKADDR_ROOM = 24;
+const IOVECS_AT = SEND_BATCH * MMSGHDR_SIZE;
+const ADDRESSES_AT = IOVECS_AT + SEND_BATCH * IOVEC_SIZE;
+const FRAMES_AT = ADDRESSES_AT + SEND_BATCH * SOCKADDR_ROOM;
+const BATCH_BYTES = FRAMES_AT + SEND_BATCH * FRAME_ROOM;
+
+/**
+ * The native sendmmsg buffer with every pointer in place: message i names address i and iovec i, iovec i
+ * points at frame room i. Per send only the frames, their lengths and their addresses' contents change.
+ */
+function preparedBatch(): NativeBuffer {
+  const batch = nativeBuffer(BATCH_BYTES);
+  const { bytes, address } = batch;
+  bytes.fill(0);
+  for (let i = 0; i < SEND_BATCH; i++) {
+    const header = i * MMSGHDR_SIZE;
+    const iovec = IOVECS_AT + i * IOVEC_SIZE;
+    const sockaddr = ADDRESSES_AT + i * SOCKADDR_ROOM;
+    bytes.writeBigUInt64LE(address + BigInt(sockaddr), header); // msg_name
+    bytes.writeUInt32LE(SOCKADDR_LL_SIZE, header + 8); // msg_namelen
+    bytes.writeBigUInt64LE(address + BigInt(iovec), header + 16); // msg_iov
+    bytes.writeBigUInt64LE(1n, header + 24); // msg_iovlen
+    bytes.writeBigUInt64LE(address + BigInt(FRAMES_AT + i * FRAME_ROOM), iovec); // iov_base
+    bytes.writeUInt16LE(AF_PACKET, sockaddr); // sll_family
+    bytes[sockaddr + 11] = 6; // sll_halen
+  }
+  return batch;
+}
+
 export class PacketSocket implements FrameSink {
   private fd: number;
+  /** Native memory for one sendmmsg batch, allocated on first use: slots of mmsghdr, iovec, address, frame. */
+  private batch: NativeBuffer | undefined;
 
   constructor() {
     // Protocol 0: this socket only sends, so the kernel must not queue received frames on it.
@@ -23,14 +79,68 @@ export class PacketSocket implements FrameSink {
     const address = sockaddrLl(ifindex, frame.readUInt16BE(12), frame.subarray(0, 6));
     const sent = libc().sendto(this.fd, frame, frame.length, 0, address, address.length);
     if (sent >= 0) return true;
-    const errno = libc().errno();
-    const name = errnoName(errno);
-    if (name === "EAGAIN" || name === "EWOULDBLOCK" || name === "ENOBUFS") return false;
-    throw new Error(`sendto(AF_PACKET, ifindex ${ifindex}) failed: ${name}`);
+    return this.softFailure(`sendto(AF_PACKET, ifindex ${ifindex})`);
+  }
+
+  /**
+   * Sends `frames` in order, up to SEND_BATCH per system call, and returns how many the kernel took: fewer
+   * than asked when its queue filled up (retry the rest later). Throws when the first frame fails for any
+   * other reason; a hard failure further in returns the count before it, so the next call reports it.
+   */
+  sendMany(frames: readonly OutgoingFrame[]): number {
+    if (this.fd < 0) throw new Error("packet socket is closed");
+    let done = 0;
+    while (done < frames.length) {
+      const first = frames[done];
+      if (first.frame.length > FRAME_ROOM) {
+        const one = Buffer.from(first.frame.buffer, first.frame.byteOffset, first.frame.length);
+        if (!this.send(first.ifindex, one)) return done;
+        done++;
+        continue;
+      }
+      const count = this.fill(frames, done);
+      const sent = libc().sendmmsg(this.fd, this.batch!, count, 0);
+      if (sent < 0) {
+        // A full queue returns what went so far; a hard error throws only when it is the first frame.
+        if (done === 0) this.softFailure(`sendmmsg(AF_PACKET, ifindex ${first.ifindex})`);
+        return done;
+      }
+      done += sent;
+      if (sent < count) return done;
+    }
+    return done;
   }
 
   close(): void {
     if (this.fd >= 0) libc().close(this.fd);
     this.fd = -1;
+    this.batch?.free();
+    this.batch = undefined;
+  }
+
+  /** Writes frames[from..] (up to a batch of short ones) into the native buffer; returns how many. */
+  private fill(frames: readonly OutgoingFrame[], from: number): number {
+    this.batch ??= preparedBatch();
+    const bytes = this.batch.bytes;
+    let count = 0;
+    for (let i = from; i < frames.length && count < SEND_BATCH; i++, count++) {
+      const { ifindex, frame } = frames[i];
+      if (frame.length > FRAME_ROOM) break;
+      bytes.set(frame, FRAMES_AT + count * FRAME_ROOM);
+      bytes.writeUInt32LE(frame.length, IOVECS_AT + count * IOVEC_SIZE + 8); // iov_len (high half stays 0)
+      const sockaddr = ADDRESSES_AT + count * SOCKADDR_ROOM;
+      bytes[sockaddr + 2] = frame[12]; // sll_protocol: the frame's EtherType, network order
+      bytes[sockaddr + 3] = frame[13];
+      bytes.writeInt32LE(ifindex, sockaddr + 4);
+      bytes.set(frame.subarray(0, 6), sockaddr + 12); // sll_addr: the destination MAC
+    }
+    return count;
+  }
+
+  /** false for a full kernel queue (the caller retries later); throws for anything else. */
+  private softFailure(what: string): boolean {
+    const name = errnoName(libc().errno());
+    if (name === "EAGAIN" || name === "EWOULDBLOCK" || name === "ENOBUFS") return false;
+    throw new Error(`${what} failed: ${name}`);
   }
 }

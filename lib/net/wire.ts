@@ -18,6 +18,10 @@ export function bytesToMac(bytes: Uint8Array): string {
 
 /** Network-order bytes of an IP; throws on text that is not an IP of the expected family. */
 export function ipToBytes(text: string, family: Family): Buffer {
+  // Frames are built per VIP at takeover, thousands at once: plain forms are parsed here directly,
+  // anything else (embedded IPv4, odd spacing) goes through the strict bigint parser.
+  const fast = family === 4 ? plainIpv4(text) : plainIpv6(text);
+  if (fast) return fast;
   const ip = parseIp(text);
   if (!ip || ip.family !== family) throw new Error(`not an IPv${family} address: ${JSON.stringify(text)}`);
   const out = Buffer.alloc(family === 4 ? 4 : 16);
@@ -26,6 +30,33 @@ export function ipToBytes(text: string, family: Family): Buffer {
     out[i] = Number(v & 0xffn);
     v >>= 8n;
   }
+  return out;
+}
+
+const PLAIN_IPV4 = /^(0|[1-9]\d{0,2})\.(0|[1-9]\d{0,2})\.(0|[1-9]\d{0,2})\.(0|[1-9]\d{0,2})$/;
+const HEX_GROUP = /^[0-9a-fA-F]{1,4}$/;
+
+function plainIpv4(text: string): Buffer | undefined {
+  const m = PLAIN_IPV4.exec(text);
+  if (!m) return undefined;
+  const parts = [m[1], m[2], m[3], m[4]].map(Number);
+  return parts.every((p) => p <= 255) ? Buffer.from(parts) : undefined;
+}
+
+/** Hex groups with at most one `::`; undefined for other forms and for IPv4-mapped addresses (family 4). */
+function plainIpv6(text: string): Buffer | undefined {
+  const halves = text.split("::");
+  if (halves.length > 2) return undefined;
+  const head = halves[0] === "" ? [] : halves[0].split(":");
+  const tail = halves.length === 1 || halves[1] === "" ? [] : halves[1].split(":");
+  const missing = 8 - head.length - tail.length;
+  if (halves.length === 1 ? missing !== 0 : missing < 1) return undefined;
+  const groups = [...head, ...Array<string>(missing).fill("0"), ...tail];
+  if (!groups.every((g) => HEX_GROUP.test(g))) return undefined;
+  const out = Buffer.alloc(16);
+  groups.forEach((g, i) => out.writeUInt16BE(parseInt(g, 16), i * 2));
+  // ::ffff:0:0/96 is an IPv4 address to parseIp (Go's rule); leave it to the strict path.
+  if (out.readUInt16BE(10) === 0xffff && out.subarray(0, 10).every((b) => b === 0)) return undefined;
   return out;
 }
 

@@ -25,7 +25,9 @@ async function main(): Promise<void> {
   const interfacesFor = (names: readonly string[]) =>
     names.flatMap((name) => {
       const link = watch.link(name);
-      return link ? [{ name: link.name, index: link.index, mac: link.mac }] : [];
+      return link
+        ? [{ name: link.name, index: link.index, mac: link.mac, linkLocal: watch.linkLocal(link.index) }]
+        : [];
     });
 
   const onReconciled = (result: ReconcileResult): void => {

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { Announcer, type OutgoingPacket, type PacketTransport } from "../../lib/net/announcer";
+import { icmpv6Checksum, parseNeighborAdvertisementFrame } from "../../lib/net/ndp-frame";
 import { FakeClock } from "./fake-clock";
 
 class RecordingTransport implements PacketTransport {
@@ -11,6 +12,33 @@ class RecordingTransport implements PacketTransport {
     if (this.full) return false;
     this.sent.push({ ...packet, at: this.clock.now() });
     return true;
+  }
+}
+
+/** The batch form the kernel transport has: takes up to `capacity` frames per call, then reports full. */
+class BatchTransport implements PacketTransport {
+  sent: Array<OutgoingPacket & { at: number }> = [];
+  calls = 0;
+  capacity = Infinity;
+  failIp: string | undefined;
+  constructor(private readonly clock: FakeClock) {}
+  send(): boolean {
+    throw new Error("the announcer must use sendMany when the transport has it");
+  }
+  sendMany(packets: readonly OutgoingPacket[]): number {
+    this.calls++;
+    let n = 0;
+    for (const packet of packets) {
+      if (n >= this.capacity) break;
+      if (packet.ip === this.failIp) {
+        if (n === 0) throw new Error("ENETDOWN");
+        break;
+      }
+      this.sent.push({ ...packet, at: this.clock.now() });
+      n++;
+    }
+    this.capacity -= n;
+    return n;
   }
 }
 
@@ -57,7 +85,106 @@ test("IPv6 sends one NA per round per interface; spacing and rounds are configur
       ["na", "eth1", at],
     ]),
   );
-  assert.equal(transport.sent[0].bytes[0], 136);
+  // Whole Ethernet frames: ICMPv6 type 136 after the 14-byte Ethernet and 40-byte IPv6 headers.
+  assert.equal(transport.sent[0].bytes[54], 136);
+});
+
+test("NA frames: all-nodes MAC and IP, hop limit 255, source = link-local (else the VIP), valid checksum", () => {
+  const clock = new FakeClock();
+  const transport = new RecordingTransport(clock);
+  const announcer = new Announcer(transport, { rounds: 1 }, clock);
+  announcer.announce("2001:db8:100::50", [{ ...eth0, linkLocal: "fe80::1:1" }, eth1]);
+  const [withLinkLocal, withoutLinkLocal] = transport.sent.map((p) =>
+    parseNeighborAdvertisementFrame(p.bytes),
+  );
+  for (const [na, mac, source] of [
+    [withLinkLocal, eth0.mac, "fe80::1:1"],
+    [withoutLinkLocal, eth1.mac, "2001:db8:100::50"],
+  ] as const) {
+    assert.ok(na);
+    assert.equal(na.destinationMac, "33:33:00:00:00:01");
+    assert.equal(na.sourceMac, mac);
+    assert.equal(na.destinationIp, "ff02::1");
+    assert.equal(na.sourceIp, source);
+    assert.equal(na.hopLimit, 255);
+    assert.equal(na.target, "2001:db8:100::50");
+    assert.equal(na.targetMac, mac);
+    assert.deepEqual([na.router, na.solicited, na.override], [false, false, true]);
+    assert.equal(icmpv6Checksum(na.sourceIp, na.destinationIp, na.icmp), 0, "checksum verifies");
+  }
+});
+
+test("batch transport: frames go out in batches, urgent first; a full queue resumes where it stopped", () => {
+  const clock = new FakeClock();
+  const transport = new BatchTransport(clock);
+  const announcer = new Announcer(transport, { maxFramesPerSecond: 0, rounds: 2, spacingMs: 1000 }, clock);
+  const ips = Array.from({ length: 300 }, (_, i) => `2001:db8:100::${(i + 1).toString(16)}`);
+  for (const ip of ips) announcer.announce(ip, [eth0]);
+  assert.equal(transport.sent.length, 300);
+  assert.ok(transport.calls <= 300, `${transport.calls} calls for 300 frames`);
+  // Second rounds of all 300 are due at 1000; 100 go, then the kernel queue is full.
+  transport.capacity = 100;
+  clock.advance(1000);
+  assert.equal(transport.sent.length, 400);
+  transport.capacity = Infinity;
+  clock.advance(10);
+  assert.equal(transport.sent.length, 600);
+  assert.deepEqual(
+    transport.sent.slice(300).map((p) => p.ip),
+    ips,
+    "the retry resumed with the first frame not taken, none twice",
+  );
+  assert.equal(announcer.queuedFrames(), 0);
+});
+
+test("batch transport: a hard error drops that frame only; withdrawn VIPs in a batch are skipped", () => {
+  const clock = new FakeClock();
+  const transport = new BatchTransport(clock);
+  const announcer = new Announcer(transport, { maxFramesPerSecond: 0, rounds: 1 }, clock);
+  transport.capacity = 0;
+  for (let i = 1; i <= 10; i++) announcer.announce(`198.51.100.${i}`, [eth0]);
+  announcer.withdraw("198.51.100.3");
+  transport.failIp = "198.51.100.5";
+  transport.capacity = Infinity;
+  clock.advance(10);
+  assert.deepEqual(
+    [...new Set(transport.sent.map((p) => p.ip))],
+    [1, 2, 4, 6, 7, 8, 9, 10].map((i) => `198.51.100.${i}`),
+  );
+  assert.equal(transport.sent.length, 16);
+  assert.equal(announcer.sendErrors, 2, "both frames of the failing VIP were counted as errors");
+  assert.equal(announcer.queuedFrames(), 0);
+});
+
+test("a failover's first round goes ahead of periodic refreshes and repeat rounds of other VIPs", () => {
+  const clock = new FakeClock();
+  const transport = new RecordingTransport(clock);
+  const announcer = new Announcer(
+    transport,
+    { maxFramesPerSecond: 1000, burstFrames: 10, rounds: 2, spacingMs: 1000, refreshIntervalMs: 5000 },
+    clock,
+  );
+  const held = Array.from({ length: 200 }, (_, i) => `198.51.100.${i + 1}`);
+  for (const ip of held) announcer.announce(ip, [eth0]);
+  clock.advance(6000); // first rounds, repeats, and now the first refreshes (400 frames) are queued/going out
+  const before = transport.sent.length;
+  const failover = Array.from({ length: 20 }, (_, i) => `203.0.113.${i + 1}`);
+  for (const ip of failover) announcer.announce(ip, [eth0]);
+  clock.advance(200);
+  const after = transport.sent.slice(before);
+  const firstFailoverFrames = after.findIndex((p) => p.ip.startsWith("203.0.113."));
+  assert.ok(
+    firstFailoverFrames >= 0 && firstFailoverFrames <= 10,
+    `failover frames began at ${firstFailoverFrames}`,
+  );
+  const failoverFrames = after.filter((p) => p.ip.startsWith("203.0.113."));
+  assert.equal(failoverFrames.length, 40, "the whole first round within 200 ms at 1000 frames/s");
+  const lastFailover = after.map((p) => p.ip.startsWith("203.0.113.")).lastIndexOf(true);
+  assert.ok(
+    after.slice(0, lastFailover).filter((p) => !p.ip.startsWith("203.0.113.")).length <= 10,
+    "no more refresh frames in between than the pacing burst already had in flight",
+  );
+  announcer.stop();
 });
 
 test("withdraw cancels pending rounds and frames still queued", () => {

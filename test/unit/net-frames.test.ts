@@ -8,11 +8,13 @@ import {
   parseArpFrame,
 } from "../../lib/net/arp-frame";
 import {
+  allNodesIcmpv6Frame,
   buildNeighborAdvertisement,
   icmpv6Checksum,
   parseNeighborAdvertisementFrame,
   unsolicitedNeighborAdvertisement,
 } from "../../lib/net/ndp-frame";
+import { parseIp } from "../../lib/ip";
 import { linkKind, rawAttribute } from "../../lib/net/rtnl-convert";
 import { bytesToIp, ipToBytes, macToBytes } from "../../lib/net/wire";
 
@@ -88,6 +90,69 @@ test("NA frames parse with the IPv6 header fields", () => {
   assert.equal(parsed.target, "2001:db8:100::50");
   assert.equal(parsed.targetMac, "02:00:00:00:01:02");
   assert.deepEqual([parsed.router, parsed.solicited, parsed.override], [false, false, true]);
+});
+
+test("whole NA frame: Ethernet to 33:33:00:00:00:01, IPv6 to ff02::1 with hop limit 255, checksum filled", () => {
+  const icmp = unsolicitedNeighborAdvertisement("2001:db8:100::50", "02:00:00:00:01:02");
+  const frame = allNodesIcmpv6Frame("02:00:00:00:01:02", "fe80::1:2", icmp);
+  assert.equal(frame.length, 14 + 40 + 32);
+  assert.deepEqual(
+    frame.subarray(0, 54),
+    hex(
+      `333300000001 020000000102 86dd 60000000 0020 3a ff fe800000000000000000000000010002 ff020000000000000000000000000001`,
+    ),
+  );
+  const parsed = parseNeighborAdvertisementFrame(frame);
+  assert.ok(parsed);
+  const zeroed = Buffer.from(parsed.icmp);
+  zeroed.writeUInt16BE(0, 2);
+  assert.equal(parsed.checksum, icmpv6Checksum("fe80::1:2", "ff02::1", zeroed));
+  assert.deepEqual(zeroed, icmp, "the message itself is unchanged");
+});
+
+test("ipToBytes agrees with the strict parser (lib/ip) on plain, compressed, mapped and malformed forms", () => {
+  const strict = (text: string, family: 4 | 6): string => {
+    const ip = parseIp(text);
+    if (!ip || ip.family !== family) return "error";
+    return ip.value.toString(16).padStart(family === 4 ? 8 : 32, "0");
+  };
+  const cases = [
+    "1.2.3.4",
+    "255.255.255.255",
+    "256.1.1.1",
+    "01.2.3.4",
+    "0.0.0.0",
+    "::",
+    "::1",
+    "1::",
+    "2001:db8::1",
+    "2001:db8:0:0:0:0:0:1",
+    "1:2:3:4:5:6:7:8",
+    "1:2:3:4:5:6:7:8:9",
+    "1::2::3",
+    ":1",
+    "1:",
+    "::ffff:1.2.3.4",
+    "::ffff:102:304",
+    "fe80::1%eth0",
+    "12345::1",
+    "::g",
+    "1:2:3:4:5:6:7::",
+    "::2:3:4:5:6:7:8",
+    " ::1",
+    "FE80::A",
+  ];
+  for (const text of cases) {
+    for (const family of [4, 6] as const) {
+      let fast: string;
+      try {
+        fast = ipToBytes(text, family).toString("hex");
+      } catch {
+        fast = "error";
+      }
+      assert.equal(fast, strict(text, family), `${JSON.stringify(text)} as IPv${family}`);
+    }
+  }
 });
 
 test("wire helpers reject malformed input", () => {
