@@ -47,8 +47,11 @@ export class VipAddresses {
     this.window = options.window ?? DEFAULT_WINDOW;
   }
 
-  /** Adds marked host addresses. An address that is already there counts as added. */
-  add(placements: readonly VipPlacement[]): Promise<PlacementFailure[]> {
+  /**
+   * Adds marked host addresses. An address that is already there counts as added. `onAdded` hears of each
+   * as soon as the kernel acknowledged it, so its announcement need not wait for the rest of the batch.
+   */
+  add(placements: readonly VipPlacement[], onAdded?: (p: VipPlacement) => void): Promise<PlacementFailure[]> {
     return this.pipeline(placements, async (p) => {
       const { family, bytes } = hostAddress(p.ip);
       try {
@@ -74,6 +77,7 @@ export class VipAddresses {
       } catch (error) {
         if (errorCode(error) !== "EEXIST") throw error;
       }
+      onAdded?.(p);
     });
   }
 

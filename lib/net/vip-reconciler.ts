@@ -13,7 +13,11 @@ export interface ReconcileResult {
 }
 
 export interface ReconcileListener {
-  /** Called after every pass that changed something or failed. */
+  /**
+   * Called during every pass that changed something or failed: once with the removals, once per address
+   * added as soon as the kernel confirmed it (its announcement must not wait for a batch of thousands),
+   * and once with what failed.
+   */
   (result: ReconcileResult): void;
 }
 
@@ -176,31 +180,30 @@ export class VipReconciler {
       list.map((f) => ({ ip: f.ip, ifname: nameOf(f.ifindex), error: f.error }));
     // Removals first, so a VIP moving between two links is never on both.
     const removeFailures = await this.addresses.remove(toRemove);
-    const addFailures = await this.addresses.add(toAdd);
-    const addFailed = new Set(addFailures.map((f) => f.ip));
     const removeFailed = new Set(removeFailures.map((f) => `${f.ip}|${f.ifindex}`));
+    const removed = toRemove.filter((p) => !removeFailed.has(`${p.ip}|${p.ifindex}`));
     for (const p of toRemove) {
       const key = `${p.ip}|${p.ifindex}`;
       this.unconfirmedAdds.delete(key);
       if (!removeFailed.has(key)) this.unconfirmedRemoves.add(key);
     }
-    for (const p of toAdd) {
+    if (removed.length > 0)
+      this.report({
+        added: [],
+        removed: removed.map((p) => ({ ip: p.ip, ifname: nameOf(p.ifindex) })),
+        failed: [],
+      });
+    const addFailures = await this.addresses.add(toAdd, (p) => {
       const key = `${p.ip}|${p.ifindex}`;
       this.unconfirmedRemoves.delete(key);
-      if (!addFailed.has(p.ip)) this.unconfirmedAdds.add(key);
-    }
-    const result: ReconcileResult = {
-      added: toAdd
-        .filter((p) => !addFailed.has(p.ip))
-        .map((p) => ({ ip: p.ip, ifname: nameOf(p.ifindex), repaired: this.externallyRemoved.has(p.ip) })),
-      removed: toRemove
-        .filter((p) => !removeFailed.has(`${p.ip}|${p.ifindex}`))
-        .map((p) => ({ ip: p.ip, ifname: nameOf(p.ifindex) })),
-      failed: [...failed, ...failedOf(removeFailures), ...failedOf(addFailures)],
-    };
-    for (const a of result.added) this.externallyRemoved.delete(a.ip);
-    this.report(result);
-    this.scheduleRetry(result.failed.length > 0);
+      this.unconfirmedAdds.add(key);
+      const repaired = this.externallyRemoved.delete(p.ip);
+      this.report({ added: [{ ip: p.ip, ifname: nameOf(p.ifindex), repaired }], removed: [], failed: [] });
+    });
+    for (const p of addFailures) this.unconfirmedRemoves.delete(`${p.ip}|${p.ifindex}`);
+    const allFailed = [...failed, ...failedOf(removeFailures), ...failedOf(addFailures)];
+    if (allFailed.length > 0) this.report({ added: [], removed: [], failed: allFailed });
+    this.scheduleRetry(allFailed.length > 0);
   }
 
   private scheduleRetry(needed: boolean): void {
