@@ -390,6 +390,8 @@ interface ScaleSide {
   crashDiagnosis?: JsonValue;
   reload?: { writeToGarpMs: number | null; writeToAddressMs?: number | null; note: string };
   membership?: Record<string, number>;
+  trace?: Record<string, number | null>;
+  kernel?: { addMs: number; adds: number[]; note: string };
 }
 interface ScaleResult {
   vips: number;
@@ -399,7 +401,7 @@ interface ScaleResult {
   durationS: number;
 }
 
-function scaleSection(data: JsonObject): string {
+function scaleSection(data: JsonObject, name: string): string {
   const r = data as unknown as ScaleResult;
   const sides = Object.entries(r.systems);
   const max = (xs: number[] | undefined): string => (xs && xs.length > 0 ? cell(Math.max(...xs)) : "");
@@ -417,27 +419,27 @@ function scaleSection(data: JsonObject): string {
     ms(s.crash?.allAnnouncedAfterFirstMs),
     ms(s.reload?.writeToGarpMs),
   ]);
-  const file = "scale-crash.svg";
+  const file = `${name}-crash.svg`;
   writeFileSync(
     join(CHARTS, file),
     xyChart({
       title: `Crash of the node holding ~1/3 of ${r.vips} VIPs: VIPs announced again by a survivor`,
       xLabel: "ms after SIGKILL",
-      yLabel: "VIPs announced (first NA each)",
+      yLabel: "VIPs announced (first NA/GARP each)",
       series: sides.flatMap(([name, s]) => (s.crash ? [{ name, points: s.crash.curve }] : [])),
       footer: machineLine(data),
     }),
   );
   const parts = [
-    "## Scale: vipd against keepalived",
+    `## Scale: ${r.vips} VIPs, ${r.family.split(" ")[0]}, vipd against keepalived`,
     "",
-    provenanceLine("scale", data),
+    provenanceLine(name, data),
     "",
     `${r.vips} VIPs, ${r.family}, over a 3-node lab; vipd first, then keepalived in the same lab and run ` +
       "(3 VRRP instances, one master per node, VRRPv3 advert_int 0.1, the VIPs in " +
       "`virtual_ipaddress_excluded`). Start-up: until every VIP is on some node. Steady state: RSS and CPU per " +
       "node over a few seconds after start-up settled (`STEADY_WINDOW_S` in bench/scale.ts; keepalived: parent + VRRP child). Crash: SIGKILL of the node holding the most VIPs; each " +
-      "VIP counts when the client captures its first unsolicited NA from a survivor. Reload: a config adding " +
+      "VIP counts when the client captures its first unsolicited NA (IPv6) or gratuitous ARP (IPv4) from a survivor. Reload: a config adding " +
       "one IPv4 VIP written to every node (vipd: file watch; keepalived: SIGHUP), until its first GARP. " +
       `Phases are capped in time; the run took ${r.durationS} s.`,
     "",
@@ -466,6 +468,42 @@ function scaleSection(data: JsonObject): string {
     ),
     "",
   ];
+  const vipd = r.systems.vipd;
+  if (vipd?.trace) {
+    const t = vipd.trace;
+    parts.push(
+      "vipd's crash, phase by phase (survivors' logs, 1 ms resolution, and the client's capture; ms): " +
+        "detection = SIGKILL to the first survivor declaring the victim dead; decision = to the first / last " +
+        "victim VIP assigned to a survivor; netlink = first assignment to the first / last victim address " +
+        "added; send = last address added to the last first-announcement at the client.",
+      "",
+      table(
+        ["detection", "decision first", "decision last", "netlink first", "netlink last", "send last"],
+        [
+          [
+            ms(t.detectionMs),
+            ms(t.decisionFirstMs),
+            ms(t.decisionLastMs),
+            ms(t.netlinkFirstMs),
+            ms(t.netlinkLastMs),
+            ms(t.sendLastMs),
+          ],
+        ],
+      ),
+      "",
+    );
+  }
+  if (vipd?.kernel) {
+    const afterDetection = vipd.crash?.allAnnouncedAfterDetectionMs;
+    parts.push(
+      `The kernel's own time for the same adds (${vipd.kernel.note}; ${vipd.kernel.adds.join(" + ")} addresses): ` +
+        `${vipd.kernel.addMs} ms. vipd's time after detection: ${ms(afterDetection)} ms` +
+        (afterDetection === undefined
+          ? "."
+          : ` (${cell(Math.round((afterDetection / vipd.kernel.addMs) * 100) / 100)}× the kernel's).`),
+      "",
+    );
+  }
   for (const [name, s] of sides) {
     if (s.membership)
       parts.push(
@@ -574,11 +612,12 @@ function main(): void {
     sections.push(failoverSection(JSON.parse(readFileSync(join(RESULTS, "failover.json"), "utf8"))));
   const special: Record<string, (data: JsonObject) => string> = {
     "gossip.json": gossipSection,
-    "scale.json": scaleSection,
   };
   for (const f of files.filter((name) => name !== "failover.json")) {
     const data = JSON.parse(readFileSync(join(RESULTS, f), "utf8")) as JsonObject;
-    sections.push(special[f]?.(data) ?? genericSection(f.replace(/\.json$/, ""), data));
+    const name = f.replace(/\.json$/, "");
+    if (/^scale(-|$)/.test(name)) sections.push(scaleSection(data, name));
+    else sections.push(special[f]?.(data) ?? genericSection(name, data));
   }
   const doc = [
     "# vipd benchmarks",

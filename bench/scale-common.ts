@@ -1,13 +1,27 @@
-// What the scale bench measures the same way for vipd and for keepalived: the first unsolicited Neighbor
-// Advertisement per VIP at the client, and a process's memory and CPU from /proc.
+// What the scale bench measures the same way for vipd and for keepalived: the first announcement per VIP at
+// the client (unsolicited Neighbor Advertisement for IPv6, gratuitous ARP for IPv4), and a process's memory
+// and CPU from /proc.
 import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
+import { parseArpFrame } from "../lib/net/arp-frame";
 import { parseNeighborAdvertisementFrame } from "../lib/net/ndp-frame";
 import type { AgentHandle } from "../test/lab/agent-protocol";
 import type { Lab } from "../test/lab/lab";
 import { msBetween } from "../test/lab/lab-helpers";
 
-/** First NA per target since `since` from a MAC other than `exceptMac`, read incrementally from the capture. */
+/** The announced address and the sender's MAC of an unsolicited NA or a gratuitous ARP; else undefined. */
+export function announcedBy(frame: Buffer): { target: string; mac: string } | undefined {
+  const na = parseNeighborAdvertisementFrame(frame);
+  if (na) return { target: na.target, mac: na.sourceMac };
+  const arp = parseArpFrame(frame);
+  if (arp && arp.senderIp === arp.targetIp) return { target: arp.senderIp, mac: arp.source };
+  return undefined;
+}
+
+/**
+ * First announcement (NA or gratuitous ARP) per target since `since` from a MAC other than `exceptMac`,
+ * read incrementally from the capture.
+ */
 export class FirstAnnouncements {
   private index = 0;
   readonly firstSeen = new Map<string, bigint>();
@@ -22,9 +36,9 @@ export class FirstAnnouncements {
     for (; this.index < events.length; this.index++) {
       const e = events[this.index];
       if (e.event !== "frame" || BigInt(e.at) < this.since || e.pkttype === 4) continue;
-      const na = parseNeighborAdvertisementFrame(Buffer.from(String(e.hex), "hex"));
-      if (!na || na.sourceMac === this.exceptMac || this.firstSeen.has(na.target)) continue;
-      this.firstSeen.set(na.target, BigInt(e.at));
+      const seen = announcedBy(Buffer.from(String(e.hex), "hex"));
+      if (!seen || seen.mac === this.exceptMac || this.firstSeen.has(seen.target)) continue;
+      this.firstSeen.set(seen.target, BigInt(e.at));
     }
   }
 
@@ -33,18 +47,19 @@ export class FirstAnnouncements {
     const missing = new Set([...targets].filter((t) => !this.firstSeen.has(t)));
     const macs = new Map<string, number>();
     let frames = 0;
-    let nas = 0;
+    let announcements = 0;
     for (const e of capture.events) {
       if (e.event !== "frame") continue;
       frames++;
-      const na = parseNeighborAdvertisementFrame(Buffer.from(String(e.hex), "hex"));
-      if (!na) continue;
-      nas++;
-      if (missing.has(na.target)) macs.set(na.sourceMac, (macs.get(na.sourceMac) ?? 0) + 1);
+      const seen = announcedBy(Buffer.from(String(e.hex), "hex"));
+      if (!seen) continue;
+      announcements++;
+      if (missing.has(seen.target)) macs.set(seen.mac, (macs.get(seen.mac) ?? 0) + 1);
     }
     return (
-      `${missing.size} targets never announced by a survivor; the capture holds ${frames} frames, ${nas} NAs; ` +
-      `NAs for the missing targets by source MAC: ${JSON.stringify(Object.fromEntries(macs))}`
+      `${missing.size} targets never announced by a survivor; the capture holds ${frames} frames, ` +
+      `${announcements} announcements; those for the missing targets by source MAC: ` +
+      JSON.stringify(Object.fromEntries(macs))
     );
   }
 
@@ -121,7 +136,7 @@ export async function steadyState(
   });
 }
 
-/** The VIPs (from `prefix`) each lab node holds on eth0 now. */
+/** The VIPs (from `prefix`, a text prefix such as `198.18.` or `2001:db8:100::1:`) each lab node holds on eth0 now. */
 export async function heldBy(lab: Lab, prefix: string): Promise<Array<Set<string>>> {
   const out: Array<Set<string>> = [];
   for (const member of lab.nodes) {

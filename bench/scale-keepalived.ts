@@ -2,7 +2,7 @@
 // VRRP instances (one master per node, tuned timers: VRRPv3, advert_int 0.1), the bulk in
 // virtual_ipaddress_excluded as keepalived's docs advise for many addresses. Measures what vipd's side
 // measures: start-up to every VIP held, steady-state RSS and CPU, a reload that adds one IPv4 VIP (SIGHUP),
-// and the crash of the node holding a third of the VIPs (first unsolicited NA per VIP from a survivor).
+// and the crash of the node holding a third of the VIPs (first NA or GARP per VIP from a survivor).
 import type { AgentHandle } from "../test/lab/agent-protocol";
 import type { Lab } from "../test/lab/lab";
 import { capturedGarps, msBetween, sleep } from "../test/lab/lab-helpers";
@@ -27,7 +27,7 @@ export async function keepalivedAtScale(
       masterNode: node,
       addresses: [`203.0.113.${200 + node}/32`],
       excluded: [
-        ...vips.slice((node - 1) * third, node * third).map((ip) => `${ip}/128`),
+        ...vips.slice((node - 1) * third, node * third).map((ip) => `${ip}/${ip.includes(":") ? 128 : 32}`),
         ...(withReload && node === 1 ? [`${reloadVip}/32`] : []),
       ],
     }));

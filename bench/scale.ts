@@ -1,10 +1,14 @@
-// 10,000 VIPs over a 3-node lab, vipd and then keepalived (bench/scale-keepalived.ts) in the same lab and run:
-// start-up until every VIP is held, RSS and CPU per node in steady state, reload latency (write of a config
-// adding one IPv4 VIP among the 10,000 -> first GARP at the client), then the time until every VIP of a
-// SIGKILLed node is announced again by the survivors (first unsolicited NA per VIP at the client).
-// The VIPs are IPv6 (2001:db8:100::1:0/112, inside the lab's 2001:db8:100::/64 so the nodes have an
-// interface on their subnet): the IPv4 lab ranges (198.51.100.0/24, 203.0.113.0/24) hold only 508 addresses. Writes bench/results/scale.json. Run: node dist/bench/scale.js (root). BENCH_VIPS overrides
-// 10000.
+// Thousands of VIPs over a 3-node lab, vipd and then keepalived (bench/scale-keepalived.ts) in the same lab
+// and run: start-up until every VIP is held, RSS and CPU per node in steady state, reload latency (write of a
+// config adding one IPv4 VIP -> first GARP at the client), then the time until every VIP of a SIGKILLed node
+// is announced again by the survivors (first NA or GARP per VIP at the client), with a per-phase trace from
+// the survivors' logs (detection, decision, netlink, send) and the kernel's own time for the same address
+// adds on the same interfaces (`ip -batch`, measured right after in the same lab).
+// BENCH_FAMILY=6 (default): IPv6 VIPs from 2001:db8:100::1:0/112, inside the lab's 2001:db8:100::/64.
+// BENCH_FAMILY=4: IPv4 VIPs from 198.18.64.0/18 (RFC 2544's benchmark range; the lab nodes get
+// 198.19.255.n/15 on eth0 so the VIPs have an interface on their subnet; lab namespaces only). BENCH_VIPS sets the count
+// (default 10000), BENCH_RESULT the result file (bench/results/<name>.json, default `scale`).
+// Run: node dist/bench/scale.js (root).
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { AgentHandle } from "../test/lab/agent-protocol";
@@ -16,10 +20,13 @@ import { keepalivedAtScale } from "./scale-keepalived";
 import { announcementSummary, FirstAnnouncements, heldBy, steadyState, waitFor } from "./scale-common";
 
 const VIPS = Number(process.env.BENCH_VIPS ?? 10_000);
+const FAMILY: 4 | 6 = process.env.BENCH_FAMILY === "4" ? 4 : 6;
+const RESULT = process.env.BENCH_RESULT ?? "scale";
 const RELOAD_VIP = "198.51.100.80";
-/** Inside the lab subnet 2001:db8:100::/64, clear of the node (::1-::3), client (::200) and example addresses. */
-const POOL = "2001:db8:100::1:0/112";
-const POOL_PREFIX = "2001:db8:100::1:";
+const POOL = FAMILY === 6 ? "2001:db8:100::1:0/112" : "198.18.64.0/18";
+/** Text prefix of every pool address (heldBy filters `ip addr` by it). */
+const POOL_PREFIX = FAMILY === 6 ? "2001:db8:100::1:" : "198.18.";
+const HOST_BITS = FAMILY === 6 ? 128 : 32;
 
 function manifest(withReloadService: boolean): string {
   const docs = [
@@ -40,7 +47,7 @@ spec: {ipAddressPools: [scale, reload]}`,
     docs.push(`apiVersion: v1
 kind: Service
 metadata: {name: s${i}, annotations: {metallb.io/address-pool: scale}}
-spec: {type: LoadBalancer, ipFamilies: [IPv6], ports: [{port: 80, protocol: TCP}]}`);
+spec: {type: LoadBalancer, ipFamilies: [IPv${FAMILY}], ports: [{port: 80, protocol: TCP}]}`);
   }
   if (withReloadService) {
     docs.push(`apiVersion: v1
@@ -53,10 +60,13 @@ spec: {type: LoadBalancer, ports: [{port: 80, protocol: TCP}]}`);
 
 /** The VIPs keepalived gets: as many addresses of the same pool as vipd's services. */
 const keepalivedVips = (): string[] =>
-  Array.from({ length: VIPS }, (_, i) => `${POOL_PREFIX}${(i + 1).toString(16)}`);
+  Array.from({ length: VIPS }, (_, i) =>
+    FAMILY === 6 ? `${POOL_PREFIX}${(i + 1).toString(16)}` : `198.18.${64 + ((i + 1) >> 8)}.${(i + 1) & 255}`,
+  );
 
 async function vipdAtScale(lab: Lab, capture: AgentHandle): Promise<Record<string, unknown>> {
   const result: Record<string, unknown> = { system: "vipd, default profile (lan)" };
+  let takenOver: string[][] | undefined;
   const startAt = process.hrtime.bigint();
   const cluster = await VipdCluster.start(lab, manifest(false), { readyTimeoutMs: 120_000 });
   try {
@@ -124,6 +134,8 @@ async function vipdAtScale(lab: Lab, capture: AgentHandle): Promise<Record<strin
       ...announcementSummary(seen.times(victimVips), victimVips.size, complete),
       goalAfterDetectionMs: 1000,
     };
+    const lastAnnouncedMs = (result.crash as { lastAnnouncedMs: number | null }).lastAnnouncedMs;
+    result.trace = crashTrace(cluster, victim, victimVips, killedWall, lastAnnouncedMs);
     if (complete) {
       const crash = result.crash as Record<string, number>;
       crash.allAnnouncedAfterDetectionMs = crash.allAnnouncedMs - detectionMs;
@@ -132,10 +144,109 @@ async function vipdAtScale(lab: Lab, capture: AgentHandle): Promise<Record<strin
     }
 
     result.membership = membershipChurn(cluster);
+    const after = await heldBy(lab, POOL_PREFIX);
+    takenOver = after.map((ips, i) => (i === victim - 1 ? [] : [...ips].filter((ip) => victimVips.has(ip))));
   } finally {
     await cluster.stop();
   }
+  if (takenOver?.some((ips) => ips.length > 0)) result.kernel = await kernelFloor(lab, takenOver);
   return result;
+}
+
+/**
+ * The kernel's own time for the adds the survivors made: each survivor's taken-over VIPs are deleted and
+ * added again with `ip -batch` on the same interface (its other VIPs still there), all survivors at once as
+ * in the failover. The floor for "time after detection".
+ */
+async function kernelFloor(
+  lab: Lab,
+  perNode: ReadonlyArray<readonly string[]>,
+): Promise<Record<string, unknown>> {
+  const nodes = lab.nodes
+    .map((m, i) => ({ ns: m.ns, ips: perNode[i] ?? [] }))
+    .filter((n) => n.ips.length > 0);
+  const line = (verb: string, ip: string): string =>
+    `addr ${verb} ${ip}/${HOST_BITS} dev eth0${verb === "add" && FAMILY === 6 ? " nodad" : ""}`;
+  await Promise.all(
+    nodes.map((n) =>
+      lab.ipBatch(
+        n.ns,
+        n.ips.map((ip) => line("del", ip)),
+      ),
+    ),
+  );
+  const t = performance.now();
+  await Promise.all(
+    nodes.map((n) =>
+      lab.ipBatch(
+        n.ns,
+        n.ips.map((ip) => line("add", ip)),
+      ),
+    ),
+  );
+  return {
+    addMs: Math.round(performance.now() - t),
+    adds: nodes.map((n) => n.ips.length),
+    note: "ip -batch of the survivors' taken-over VIPs, re-added on the same eth0, survivors in parallel",
+  };
+}
+
+/**
+ * Where the failover's time went, from the survivors' logs (1 ms resolution) and the client's capture:
+ * detection (SIGKILL -> first survivor declares the victim dead), decision (-> first and last nodeAssigned of
+ * a victim VIP to a survivor), netlink (first decision -> first and last addressAdded of a victim VIP), send
+ * (last addressAdded -> last first-announcement at the client).
+ */
+function crashTrace(
+  cluster: VipdCluster,
+  victim: number,
+  victimVips: ReadonlySet<string>,
+  killedWall: number,
+  lastAnnouncedMs: number | null,
+): Record<string, number | null> {
+  const victimName = cluster.node(victim).name;
+  let detected = Infinity;
+  let firstAssigned = Infinity;
+  let lastAssigned = -Infinity;
+  let firstAdded = Infinity;
+  let lastAdded = -Infinity;
+  for (const node of cluster.nodes.filter((n) => n.n !== victim)) {
+    for (const line of node.log.split("\n")) {
+      if (!line.startsWith("{")) continue;
+      let entry: Record<string, unknown>;
+      try {
+        entry = JSON.parse(line) as Record<string, unknown>;
+      } catch {
+        continue;
+      }
+      const at = Date.parse(String(entry.time));
+      if (!(at >= killedWall - 1)) continue;
+      const event = String(entry.event);
+      const ips = String(entry.ip ?? "").split(",");
+      if (
+        (event === "memberDead" || event === "memberLeave") &&
+        String(entry.msg ?? "").startsWith(victimName)
+      )
+        detected = Math.min(detected, at);
+      else if (event === "nodeAssigned" && entry.to === node.name && ips.some((ip) => victimVips.has(ip))) {
+        firstAssigned = Math.min(firstAssigned, at);
+        lastAssigned = Math.max(lastAssigned, at);
+      } else if (event === "addressAdded" && ips.some((ip) => victimVips.has(ip))) {
+        firstAdded = Math.min(firstAdded, at);
+        lastAdded = Math.max(lastAdded, at);
+      }
+    }
+  }
+  const since = (a: number, b: number): number | null =>
+    Number.isFinite(a) && Number.isFinite(b) ? a - b : null;
+  return {
+    detectionMs: since(detected, killedWall),
+    decisionFirstMs: since(firstAssigned, detected),
+    decisionLastMs: since(lastAssigned, detected),
+    netlinkFirstMs: since(firstAdded, firstAssigned),
+    netlinkLastMs: since(lastAdded, firstAssigned),
+    sendLastMs: lastAnnouncedMs === null ? null : since(killedWall + lastAnnouncedMs, lastAdded),
+  };
 }
 
 /** The lab harness stops vipd with SIGKILL, which leaves its VIPs: remove them so keepalived starts clean. */
@@ -145,7 +256,7 @@ async function clearPool(lab: Lab): Promise<void> {
     if (ips.size > 0)
       await lab.ipBatch(
         lab.nodes[i].ns,
-        [...ips].map((ip) => `addr del ${ip}/128 dev eth0`),
+        [...ips].map((ip) => `addr del ${ip}/${HOST_BITS} dev eth0`),
       );
 }
 
@@ -191,6 +302,12 @@ function membershipChurn(cluster: VipdCluster): Record<string, number> {
   };
 }
 
+/** The largest of one steady-state figure over the nodes. */
+function maxOf(side: Record<string, unknown>, key: "rssMb" | "cpuPercent"): number | undefined {
+  const nodes = side.steadyState as Array<Record<string, number>> | undefined;
+  return nodes && nodes.length > 0 ? Math.max(...nodes.map((n) => n[key])) : undefined;
+}
+
 const ratio = (a: unknown, b: unknown): number | null =>
   typeof a === "number" && typeof b === "number" && b > 0 ? Math.round((a / b) * 100) / 100 : null;
 
@@ -202,10 +319,18 @@ async function main(): Promise<void> {
   const result: Record<string, unknown> = {
     bench: "scale",
     vips: VIPS,
-    family: `IPv6 (${POOL}): the IPv4 lab ranges hold only 508 addresses`,
+    family:
+      FAMILY === 6 ? `IPv6 (${POOL})` : `IPv4 (${POOL}, RFC 2544's benchmark range, lab namespaces only)`,
     keepalived: keepalivedVersion,
   };
   try {
+    if (FAMILY === 4) {
+      // The VIPs' subnet on every member's eth0, so vipd finds an interface for them; from the top of the
+      // range, so that the text prefix `198.18.` matches VIPs only.
+      for (const [i, m] of lab.nodes.entries())
+        await lab.ipBatch(m.ns, [`addr add 198.19.255.${i + 1}/15 dev eth0`]);
+      await lab.ipBatch(lab.client.ns, ["addr add 198.19.255.200/15 dev eth0"]);
+    }
     const capture = await startCapture(lab);
     const vipd = await vipdAtScale(lab, capture);
     await clearPool(lab);
@@ -223,7 +348,13 @@ async function main(): Promise<void> {
     result.systems = { vipd, keepalived };
     result.ratioVipdToKeepalived = {
       startToAllHeld: ratio(vipd.startToAllHeldMs, keepalived.startToAllHeldMs),
+      steadyRssMax: ratio(maxOf(vipd, "rssMb"), maxOf(keepalived, "rssMb")),
+      steadyCpuMax: ratio(maxOf(vipd, "cpuPercent"), maxOf(keepalived, "cpuPercent")),
       crashAllAnnounced: ratio(crash(vipd).allAnnouncedMs, crash(keepalived).allAnnouncedMs),
+      crashAfterDetectionToKernel: ratio(
+        crash(vipd).allAnnouncedAfterDetectionMs,
+        (vipd.kernel as { addMs?: number } | undefined)?.addMs,
+      ),
       crashAllAnnouncedAfterFirst: ratio(
         crash(vipd).allAnnouncedAfterFirstMs,
         crash(keepalived).allAnnouncedAfterFirstMs,
@@ -233,11 +364,11 @@ async function main(): Promise<void> {
   } finally {
     await lab.destroy();
   }
-  result.command = "node dist/bench/scale.js";
+  result.command = `BENCH_FAMILY=${FAMILY} BENCH_VIPS=${VIPS} node dist/bench/scale.js`;
   result.durationS = Math.round((Date.now() - started) / 1000);
   const dir = join(__dirname, "..", "..", "bench", "results");
   mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, "scale.json"), JSON.stringify(result, null, 2) + "\n");
+  writeFileSync(join(dir, `${RESULT}.json`), JSON.stringify(result, null, 2) + "\n");
   console.log(JSON.stringify(result, (k, v: unknown) => (k === "curve" ? undefined : v), 2));
 }
 

@@ -1,11 +1,34 @@
-// Loads the config off the main thread (config-worker.ts) so that gossip and the reconcile loop keep their
-// pace while thousands of services are parsed and allocated. One worker, started on first use, one request
-// at a time; a worker that dies is replaced on the next load.
+// Loads the config off the main thread (config-worker.ts) so that the reconcile loop keeps its pace while
+// thousands of services are parsed and allocated. One worker, started on first use, one request at a time; a
+// worker that dies is replaced on the next load. A small config is loaded right here instead: a worker is a
+// whole V8 isolate (~17 MB of RSS with the config modules loaded, measured), more than a few hundred
+// services cost to parse on the main thread (gossip has its own thread and does not wait for it).
+import { statSync } from "node:fs";
 import { join } from "node:path";
 import { Worker } from "node:worker_threads";
 import type { AllocationState } from "../alloc/types";
-import type { ReloadOutcome } from "./config-state";
+import { expandPaths, loadManifests } from "../config/load";
+import { activate, type ReloadOutcome } from "./config-state";
 import type { ConfigRequest } from "./config-worker";
+
+/**
+ * Manifests up to this size load on the main thread: ~1,300 services of the scale bench's manifest, ~100 ms
+ * of CPU on this machine; beyond it a stall of the reconcile loop would matter more than the worker's memory.
+ */
+export const IN_PROCESS_MAX_BYTES = 256 * 1024;
+
+/** Total size of the manifest files `paths` names (directories expanded); unreadable ones count 0. */
+export function manifestBytes(paths: readonly string[]): number {
+  let total = 0;
+  for (const path of expandPaths(paths, [])) {
+    try {
+      total += statSync(path).size;
+    } catch {
+      // The load itself reports it.
+    }
+  }
+  return total;
+}
 
 export class ConfigLoader {
   private worker: Worker | undefined;
@@ -13,7 +36,21 @@ export class ConfigLoader {
   private closed = false;
   private readonly waiting = new Map<number, (outcome: ReloadOutcome) => void>();
 
+  /** Whether a worker isolate exists right now (it costs memory; small configs need none). */
+  get workerRunning(): boolean {
+    return this.worker !== undefined;
+  }
+
   load(paths: readonly string[], previous: AllocationState | undefined): Promise<ReloadOutcome> {
+    if (manifestBytes(paths) <= IN_PROCESS_MAX_BYTES) {
+      // No worker for a small config; one left from a larger one goes.
+      this.stopWorker();
+      try {
+        return Promise.resolve(activate(loadManifests(paths), previous, new Date()));
+      } catch (error) {
+        return Promise.resolve({ ok: false, errors: [`configuration did not load: ${String(error)}`] });
+      }
+    }
     const worker = this.ensureWorker();
     const request: ConfigRequest = { id: this.nextId++, paths, previous, now: Date.now() };
     return new Promise<ReloadOutcome>((resolve) => {
@@ -28,14 +65,22 @@ export class ConfigLoader {
    */
   private recycle(worker: Worker): void {
     if (this.worker !== worker || this.waiting.size > 0) return;
-    this.worker = undefined;
-    void worker.terminate();
-    this.warm();
+    this.stopWorker();
+    if (!this.closed) this.ensureWorker();
   }
 
-  /** Starts the worker ahead of the first reload: loading its modules costs ~100 ms an edit should not wait. */
-  warm(): void {
-    if (!this.closed) this.ensureWorker();
+  /**
+   * Starts the worker ahead of the first reload when the config is large enough to need one: loading its
+   * modules costs ~100 ms an edit should not wait.
+   */
+  warm(paths: readonly string[]): void {
+    if (!this.closed && manifestBytes(paths) > IN_PROCESS_MAX_BYTES) this.ensureWorker();
+  }
+
+  private stopWorker(): void {
+    const worker = this.worker;
+    this.worker = undefined;
+    if (worker) void worker.terminate();
   }
 
   close(): void {

@@ -269,7 +269,7 @@ export class Daemon {
       healthy: () => Date.now() - this.lastLoopAt < 5 * TICK_MS,
       ready: () => this.ready,
     });
-    this.configLoader.warm();
+    this.configLoader.warm(this.settings.manifests);
     this.watchManifests();
     this.manifestStamp = manifestSignature(this.settings.manifests);
     // The watchdog is fed by the loop, so the loop must run at least at the watchdog's pace.
