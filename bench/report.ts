@@ -388,7 +388,12 @@ interface ScaleSide {
     curve: Array<[number, number]>;
   };
   crashDiagnosis?: JsonValue;
-  reload?: { writeToGarpMs: number | null; writeToAddressMs?: number | null; note: string };
+  reload?: {
+    writeToGarpMs: number | null;
+    writeToAddressMs?: number | null;
+    note: string;
+    trace?: Record<string, number | null>;
+  };
   membership?: Record<string, number>;
   trace?: Record<string, number | null>;
   kernel?: { addMs: number; adds: number[]; note: string };
@@ -490,6 +495,15 @@ function scaleSection(data: JsonObject, name: string): string {
           ],
         ],
       ),
+      "",
+    );
+  }
+  if (vipd?.reload?.trace) {
+    const t = vipd.reload.trace;
+    parts.push(
+      "vipd's reload, phase by phase (log of the node that took the new VIP; ms after the write): " +
+        `config loaded ${ms(t.configLoadedMs)}, VIP assigned ${ms(t.assignedMs)}, ARP probe done ` +
+        `${ms(t.probedMs)}, address added ${ms(t.addedMs)}, first GARP at the client ${ms(vipd.reload.writeToGarpMs)}.`,
       "",
     );
   }

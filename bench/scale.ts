@@ -93,6 +93,7 @@ async function vipdAtScale(lab: Lab, capture: AgentHandle): Promise<Record<strin
     capture.events.length = 0;
     const text = manifest(true);
     const writeAt = process.hrtime.bigint();
+    const writeWall = Date.now();
     for (const node of cluster.nodes) writeFileSync(node.manifestPath, text);
     await waitFor(() => capturedGarps(capture, RELOAD_VIP, writeAt).length > 0, RELOAD_WAIT_MS, 5);
     const garp = capturedGarps(capture, RELOAD_VIP, writeAt)[0];
@@ -104,6 +105,8 @@ async function vipdAtScale(lab: Lab, capture: AgentHandle): Promise<Record<strin
         : `no GARP within ${RELOAD_WAIT_MS} ms`,
     };
     await sleep(2000);
+    // Read after the pause: the daemons' log lines reach us through pipes, later than their frames.
+    (result.reload as Record<string, unknown>).trace = reloadTrace(cluster, writeWall);
 
     // Kill the node holding the most VIPs; time until each of them is announced by a survivor.
     const victim = held.reduce((best, s, i) => (s.size > held[best].size ? i : best), 0) + 1;
@@ -192,6 +195,57 @@ async function kernelFloor(
 }
 
 /**
+ * Where a reload's time went, from the logs of the node that added the reload VIP (ms after the write, 1 ms
+ * resolution): config loaded (watch + settle + load + allocate), the VIP assigned to that node (election,
+ * after every peer reported the new manifest), ARP probe done, address added.
+ */
+function reloadTrace(cluster: VipdCluster, writeWall: number): Record<string, number | null> {
+  for (const node of cluster.nodes) {
+    const at: Record<string, number> = {};
+    for (const entry of logEntries(node.log, writeWall)) {
+      const event = String(entry.event);
+      const ips = String(entry.ip ?? "").split(",");
+      const key =
+        event === "configLoaded"
+          ? "configLoadedMs"
+          : ips.includes(RELOAD_VIP) && event === "nodeAssigned" && entry.to === node.name
+            ? "assignedMs"
+            : ips.includes(RELOAD_VIP) && event === "arpProbe"
+              ? "probedMs"
+              : ips.includes(RELOAD_VIP) && event === "addressAdded"
+                ? "addedMs"
+                : undefined;
+      if (key && at[key] === undefined) at[key] = entry.at - writeWall;
+    }
+    if (at.addedMs !== undefined)
+      return {
+        configLoadedMs: at.configLoadedMs ?? null,
+        assignedMs: at.assignedMs ?? null,
+        probedMs: at.probedMs ?? null,
+        addedMs: at.addedMs,
+      };
+  }
+  return { configLoadedMs: null, assignedMs: null, probedMs: null, addedMs: null };
+}
+
+/** A daemon log's JSON entries at or after `sinceWall` (ms since the epoch), with their time as `at`. */
+function logEntries(log: string, sinceWall: number): Array<Record<string, unknown> & { at: number }> {
+  const out: Array<Record<string, unknown> & { at: number }> = [];
+  for (const line of log.split("\n")) {
+    if (!line.startsWith("{")) continue;
+    let entry: Record<string, unknown>;
+    try {
+      entry = JSON.parse(line) as Record<string, unknown>;
+    } catch {
+      continue;
+    }
+    const at = Date.parse(String(entry.time));
+    if (at >= sinceWall - 1) out.push({ ...entry, at });
+  }
+  return out;
+}
+
+/**
  * Where the failover's time went, from the survivors' logs (1 ms resolution) and the client's capture:
  * detection (SIGKILL -> first survivor declares the victim dead), decision (-> first and last nodeAssigned of
  * a victim VIP to a survivor), netlink (first decision -> first and last addressAdded of a victim VIP), send
@@ -211,16 +265,8 @@ function crashTrace(
   let firstAdded = Infinity;
   let lastAdded = -Infinity;
   for (const node of cluster.nodes.filter((n) => n.n !== victim)) {
-    for (const line of node.log.split("\n")) {
-      if (!line.startsWith("{")) continue;
-      let entry: Record<string, unknown>;
-      try {
-        entry = JSON.parse(line) as Record<string, unknown>;
-      } catch {
-        continue;
-      }
-      const at = Date.parse(String(entry.time));
-      if (!(at >= killedWall - 1)) continue;
+    for (const entry of logEntries(node.log, killedWall)) {
+      const at = entry.at;
       const event = String(entry.event);
       const ips = String(entry.ip ?? "").split(",");
       if (
