@@ -1,6 +1,6 @@
 // Renders `/status` the way `kubectl get svc` would: who has which IP at a glance, then members, events and
 // warnings; `--ip` explains one election candidate by candidate.
-import type { DaemonStatus, StatusVip } from "../daemon/status-types";
+import type { DaemonStatus, StatusDetection, StatusVip } from "../daemon/status-types";
 import { renderTable } from "./table";
 
 /** "0.2.0 (protocol 1, metadata 1)": the release and the versions it speaks now; "" while unknown. */
@@ -23,6 +23,7 @@ export function renderStatus(status: DaemonStatus, now: Date = new Date()): stri
   );
   const sections = [
     `node ${status.node}  config ${status.config.stale ? "STALE (last good config in force)" : "ok"}  digest ${status.config.digest.slice(0, 12)}`,
+    ...(status.detection ? [describeDetection(status.detection)] : []),
     renderTable(["SERVICE", "IP", "POOL", "NODE", "INTERFACE", "SINCE"], vipRows),
     renderTable(
       ["NODE", "ADDRESS", "STATE", "VIPS", "VERSION"],
@@ -92,6 +93,14 @@ export function renderIpExplanation(status: DaemonStatus, ip: string): string {
       ]),
     ),
   ].join("\n");
+}
+
+function describeDetection(d: StatusDetection): string {
+  return (
+    `failure detection: a member silent ${d.failureTimeoutMs} ms is failed (heartbeat every ` +
+    `${d.heartbeatIntervalMs} ms, suspected after ${d.suspectAfterMs} ms; profile ${d.profile}); ` +
+    `detector thread ${d.scheduling}`
+  );
 }
 
 function describeOwner(vip: StatusVip): string {

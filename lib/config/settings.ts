@@ -4,6 +4,7 @@ import { readFileSync } from "node:fs";
 import { hostname as osHostname } from "node:os";
 import { dirname, isAbsolute, join } from "node:path";
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node } from "yaml";
+import { FAILURE_TIMEOUT_MAX_MS, FAILURE_TIMEOUT_MIN_MS } from "../gossip/config";
 import { canonicalIp, parseIp } from "../ip";
 import { diagnostic, hasErrors } from "./diagnostics";
 import { labelKeyProblem, labelValueProblem } from "./selectors";
@@ -29,6 +30,11 @@ export interface Settings {
     label: string;
     /** Gossip timing profile. */
     profile: "lan" | "wan";
+    /**
+     * A member silent this long is declared failed (heartbeats every 1/6 of it); null = the profile's own,
+     * lan 150 ms, wan 3000 ms. keepalived's advert_int × 3, in one number.
+     */
+    failureTimeoutMs: number | null;
     /** false = non-revertive: an IP stays with its owner while that owner is alive and eligible. */
     failback: boolean;
     /** "majority": hold VIPs only while this node sees a strict majority of `expect` members. */
@@ -115,6 +121,12 @@ export const SETTINGS: readonly SettingRow[] = [
   { key: "cluster.insecure", kind: { type: "bool" }, default: () => false },
   { key: "cluster.label", kind: { type: "name" }, default: () => "vipd" },
   { key: "cluster.profile", kind: { type: "enum", values: ["lan", "wan"] }, default: () => "lan" },
+  {
+    key: "cluster.failureTimeoutMs",
+    kind: { type: "int", min: FAILURE_TIMEOUT_MIN_MS, max: FAILURE_TIMEOUT_MAX_MS },
+    nullable: true,
+    default: () => null,
+  },
   { key: "cluster.failback", kind: { type: "bool" }, default: () => true },
   { key: "cluster.quorum", kind: { type: "enum", values: ["none", "majority"] }, default: () => "none" },
   {

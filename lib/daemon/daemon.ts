@@ -235,6 +235,7 @@ export class Daemon {
       bindPort,
       advertise: this.settings.cluster.advertise ?? undefined,
       profile: this.options.profile ?? "lan",
+      failureTimeoutMs: this.settings.cluster.failureTimeoutMs ?? undefined,
       clusterLabel: this.options.clusterLabel ?? "vipd",
       keys: keyring?.list(),
       metadata: this.localMetadata(),
@@ -439,6 +440,7 @@ export class Daemon {
         message: e.message,
       })),
       warnings,
+      detection: this.memberlist.detection,
       health: this.health.entries().map((e) => ({
         service: e.service,
         check: e.spec.text,

@@ -58,9 +58,21 @@ export interface DaemonStatus {
   readonly vips: readonly StatusVip[];
   readonly allocationErrors: readonly { service: string; message: string }[];
   readonly warnings: readonly string[];
+  /** Failure-detection timings in force on this node (absent from daemons that predate them). */
+  readonly detection?: StatusDetection;
   /** This node's health checks (absent from daemons that predate them). */
   readonly health?: readonly StatusHealth[];
   readonly events: readonly StatusEvent[];
+}
+
+export interface StatusDetection {
+  readonly profile: string;
+  /** A member silent this long is declared failed (cluster.failureTimeoutMs). */
+  readonly failureTimeoutMs: number;
+  readonly heartbeatIntervalMs: number;
+  readonly suspectAfterMs: number;
+  /** How the failure-detector thread is scheduled, e.g. "SCHED_RR priority 10". */
+  readonly scheduling: string;
 }
 
 export interface StatusHealth {

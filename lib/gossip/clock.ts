@@ -10,6 +10,12 @@ export interface Clock {
   now(): number;
   setTimer(ms: number, fn: () => void): TimerHandle;
   clearTimer(handle: TimerHandle | undefined): void;
+  /**
+   * Runs fn once the packets already waiting for us have been handled. Node runs due timers *before* it
+   * reads sockets, so a detector timer that fires after a stall would otherwise judge a peer silent while
+   * its heartbeats sit unread in our receive buffer. Absent: fn runs at once.
+   */
+  afterPendingIo?(fn: () => void): void;
 }
 
 export class RealClock implements Clock {
@@ -31,6 +37,11 @@ export class RealClock implements Clock {
     );
     this.timers.set(id, t);
     return { id };
+  }
+
+  afterPendingIo(fn: () => void): void {
+    // setImmediate runs in the check phase, after this loop iteration's poll phase has read the sockets.
+    setImmediate(fn);
   }
 
   clearTimer(handle: TimerHandle | undefined): void {

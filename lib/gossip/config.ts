@@ -1,21 +1,72 @@
 // Every timer and knob of the gossip layer, in one object per profile (memberlist style), so tuning is one
-// place and the daemon can print what it runs with. Numbers for `lan` were chosen for the failover target
-// (crash known cluster-wide in ~100 ms) and checked against 5% loss on the simulator; `wan` relaxes them
-// roughly like memberlist's WAN profile.
+// place and the daemon can print what it runs with.
+//
+// Failure detection has one knob, failureTimeoutMs (settings: cluster.failureTimeoutMs), in the spirit of
+// keepalived's advert_int: a member that a watcher has not heard from for that long, while the watcher's own
+// event loop was running, is declared failed. Everything else on the detection path follows from it
+// (detectionTimings): heartbeats every failureTimeoutMs/6, suspicion (and direct pings, and telling the
+// suspect so it can refute) after 4 silent heartbeat intervals, the verdict after 6. At the lan default of
+// 150 ms (25 ms heartbeats) a false verdict needs ~6 heartbeats in a row lost *and* every ping/ack of the
+// suspicion window lost: about 1e-5 × 0.19^4 ≈ 1e-8 per window at 10% loss, where keepalived's 3 adverts
+// at 100 ms give 1e-3. `wan` relaxes everything roughly like memberlist's WAN profile (3 s).
 
 export type GossipProfileName = "lan" | "wan";
+
+/** The failure-detection timings one failureTimeoutMs implies (see the file comment). */
+export interface DetectionTimings {
+  /** A member silent this long (as seen by a watcher whose own loop ran) is declared failed. */
+  readonly failureTimeoutMs: number;
+  readonly heartbeatIntervalMs: number;
+  readonly heartbeatTimeoutMs: number;
+  readonly suspicionMinMs: number;
+  readonly suspicionMaxMs: number;
+}
+
+/** Bounds of cluster.failureTimeoutMs: 60 ms = 10 ms heartbeats (keepalived's floor too); 60 s = WAN-ish. */
+export const FAILURE_TIMEOUT_MIN_MS = 60;
+export const FAILURE_TIMEOUT_MAX_MS = 60_000;
+/** Heartbeats per failure timeout: the verdict needs about this many in a row to be lost. */
+export const HEARTBEATS_PER_FAILURE_TIMEOUT = 6;
+/** Silent heartbeat intervals before a watcher suspects (starts pinging, tells the suspect). */
+export const HEARTBEATS_BEFORE_SUSPICION = 4;
+
+export function detectionTimings(failureTimeoutMs: number): DetectionTimings {
+  if (
+    !Number.isFinite(failureTimeoutMs) ||
+    failureTimeoutMs < FAILURE_TIMEOUT_MIN_MS ||
+    failureTimeoutMs > FAILURE_TIMEOUT_MAX_MS
+  )
+    throw new Error(
+      `gossip config: failureTimeoutMs ${failureTimeoutMs} is out of range ${FAILURE_TIMEOUT_MIN_MS}..${FAILURE_TIMEOUT_MAX_MS}`,
+    );
+  const heartbeatIntervalMs = failureTimeoutMs / HEARTBEATS_PER_FAILURE_TIMEOUT;
+  const heartbeatTimeoutMs = heartbeatIntervalMs * HEARTBEATS_BEFORE_SUSPICION;
+  return {
+    failureTimeoutMs,
+    heartbeatIntervalMs,
+    heartbeatTimeoutMs,
+    suspicionMinMs: failureTimeoutMs - heartbeatTimeoutMs,
+    // An unconfirmed suspicion (one watcher alone, N ≥ 3) leaves the suspect this long to refute.
+    suspicionMaxMs: failureTimeoutMs * 10,
+  };
+}
 
 export interface GossipConfig {
   readonly profile: GossipProfileName;
 
   // --- Fast path: direct heartbeats to a few ring successors ---------------------------------------------
+  /** The detection knob; the four timings below follow from it (detectionTimings). */
+  readonly failureTimeoutMs: number;
   /** How often a member sends a tiny heartbeat to each of its observers. */
   readonly heartbeatIntervalMs: number;
-  /** Silence from a watched peer for this long (× local-health multiplier) makes us suspect it. */
+  /**
+   * Silence from a watched peer for this long (× local-health multiplier) makes us suspect it: we ping it
+   * every heartbeat interval and tell it, so it can refute. The verdict still waits for failureTimeoutMs.
+   */
   readonly heartbeatTimeoutMs: number;
   /** How many ring successors watch each member (all others when N−1 is smaller). Must exceed suspicionConfirmations. */
   readonly heartbeatObservers: number;
-  /** A timer firing this late means *our* process stalled: forgive silence, raise local health score. */
+  /** A timer firing this late is counted as a stall (stats); one longer than heartbeatTimeoutMs also raises local health. */
   readonly stallThresholdMs: number;
 
   // --- SWIM probe (second detector, local-health signals) ----------------------------------------------
@@ -27,7 +78,10 @@ export interface GossipConfig {
   readonly indirectChecks: number;
 
   // --- Suspicion (Lifeguard) ----------------------------------------------------------------------------
-  /** Suspicion timeout once enough independent observers agree; scaled by max(1, log10 N). */
+  /**
+   * Suspicion timeout once enough independent observers agree (or at once with 2 members); scaled by
+   * max(1, log10 N). Our own verdict additionally needs failureTimeoutMs of silence we observed ourselves.
+   */
   readonly suspicionMinMs: number;
   /** Suspicion timeout with no confirmation (the suspect has this long to refute); scaled by max(1, log10 N). */
   readonly suspicionMaxMs: number;
@@ -84,15 +138,12 @@ export interface GossipConfig {
 
 export const LAN: GossipConfig = Object.freeze({
   profile: "lan",
-  heartbeatIntervalMs: 25,
-  heartbeatTimeoutMs: 100,
+  ...detectionTimings(150),
   heartbeatObservers: 4,
   stallThresholdMs: 50,
   probeIntervalMs: 500,
   probeTimeoutMs: 100,
   indirectChecks: 3,
-  suspicionMinMs: 15,
-  suspicionMaxMs: 1500,
   suspicionConfirmations: 2,
   awarenessMaxMultiplier: 8,
   staleAccusationMs: 3_000,
@@ -117,15 +168,12 @@ export const LAN: GossipConfig = Object.freeze({
 
 export const WAN: GossipConfig = Object.freeze({
   profile: "wan",
-  heartbeatIntervalMs: 500,
-  heartbeatTimeoutMs: 3_000,
+  ...detectionTimings(3_000),
   heartbeatObservers: 4,
   stallThresholdMs: 1_000,
   probeIntervalMs: 5_000,
   probeTimeoutMs: 3_000,
   indirectChecks: 3,
-  suspicionMinMs: 3_000,
-  suspicionMaxMs: 30_000,
   suspicionConfirmations: 2,
   awarenessMaxMultiplier: 8,
   staleAccusationMs: 30_000,
@@ -148,13 +196,23 @@ export const WAN: GossipConfig = Object.freeze({
   replayEpochStaleMs: 60_000,
 });
 
+/**
+ * A profile with overrides. An overriding failureTimeoutMs brings its detection timings with it (other
+ * overrides still win over those), so `{ failureTimeoutMs: 300 }` is all a keepalived-style tuning needs.
+ */
 export function gossipProfile(name: GossipProfileName, overrides: Partial<GossipConfig> = {}): GossipConfig {
-  const base = name === "wan" ? WAN : LAN;
+  const profile = name === "wan" ? WAN : LAN;
+  const base =
+    overrides.failureTimeoutMs === undefined
+      ? profile
+      : { ...profile, ...detectionTimings(overrides.failureTimeoutMs) };
   const merged: GossipConfig = { ...base, ...overrides };
   if (merged.heartbeatObservers <= merged.suspicionConfirmations)
     throw new Error("gossip config: heartbeatObservers must exceed suspicionConfirmations");
   if (merged.heartbeatTimeoutMs <= merged.heartbeatIntervalMs)
     throw new Error("gossip config: heartbeatTimeoutMs must exceed heartbeatIntervalMs");
+  if (merged.failureTimeoutMs < merged.heartbeatTimeoutMs)
+    throw new Error("gossip config: failureTimeoutMs must be at least heartbeatTimeoutMs");
   return Object.freeze(merged);
 }
 

@@ -11,8 +11,19 @@
 // A suspicion becomes a death after the Lifeguard timeout, which collapses from suspicionMaxMs to
 // suspicionMinMs when k independent watchers confirm. A crash is seen by all k watchers at nearly the same
 // moment (they all stop getting the same heartbeat round), so confirmations arrive within a millisecond and
-// detection ≈ heartbeatTimeoutMs; random loss makes one watcher suspect alone, the suspect refutes, and no
+// detection ≈ failureTimeoutMs; random loss makes one watcher suspect alone, the suspect refutes, and no
 // one dies.
+//
+// Our own verdict is gated on evidence we gathered ourselves (this is what keeps 2-member clusters, where
+// Lifeguard has no one to confirm, and loaded hosts from flapping):
+//  - silence is counted only while our own event loop ran: every timer of ours that fires late adds the
+//    gap to a "blind" total, and a peer's silence excludes the blind time since we last heard it
+//    (Lifeguard self-awareness, per window rather than per score);
+//  - a member we heard from less than failureTimeoutMs (× local health) ago of such silence is not
+//    declared dead, whatever the suspicion timer says; we re-send it the suspicion so it refutes;
+//  - a silent watched member is pinged every heartbeat interval from 2 missed heartbeats on, so an ack
+//    is one more chance to hear it on a lossy link;
+//  - checks run after the packets waiting in our socket have been read (Clock.afterPendingIo).
 import { EventEmitter } from "node:events";
 import type { Clock, TimerHandle } from "./clock";
 import {
@@ -172,6 +183,13 @@ export class Memberlist extends EventEmitter<MemberlistEvents> {
   private readonly lastHeard = new Map<string, number>();
   private readonly suspectedByMe = new Map<string, number>();
   private lastStallAt = -Infinity;
+  /** Total time our own timers were observed late (union of [due, fired] gaps): time we could not listen. */
+  private blindMs = 0;
+  private blindUntil = -Infinity;
+  /** blindMs when we last heard each member: silence excludes blind time accrued since. */
+  private readonly blindAtHeard = new Map<string, number>();
+  /** Members with a pending verdict recheck (the suspicion timer ran out while we still heard them). */
+  private readonly verdictRechecks = new Map<string, TimerHandle>();
 
   // SWIM probe
   private probeOrder: string[] = [];
@@ -370,6 +388,8 @@ export class Memberlist extends EventEmitter<MemberlistEvents> {
     this.timers.clear();
     for (const s of this.suspicions.values()) s.cancel();
     this.suspicions.clear();
+    for (const t of this.verdictRechecks.values()) this.clock.clearTimer(t);
+    this.verdictRechecks.clear();
     for (const f of this.metaFetches.values()) this.clock.clearTimer(f.timer);
     this.metaFetches.clear();
     this.clock.clearTimer(this.joinTimer);
@@ -383,6 +403,7 @@ export class Memberlist extends EventEmitter<MemberlistEvents> {
       messageBytesOut: { ...this.statsData.messageBytesOut },
       messageBytesIn: { ...this.statsData.messageBytesIn },
       rejected: { ...this.statsData.rejected },
+      blindMs: Math.round(this.blindMs),
       awareness: this.awareness.score,
       protocolVersion: this.speaking.protocol,
       metadataVersion: this.speaking.metadata,
@@ -407,7 +428,9 @@ export class Memberlist extends EventEmitter<MemberlistEvents> {
     const handle = this.clock.setTimer(ms, () => {
       this.timers.delete(handle);
       if (this.closed) return;
-      const drift = this.clock.now() - due;
+      const now = this.clock.now();
+      const drift = now - due;
+      this.accountLateness(due, now);
       if (drift > this.config.stallThresholdMs) this.onStall(drift);
       fn();
     });
@@ -418,15 +441,39 @@ export class Memberlist extends EventEmitter<MemberlistEvents> {
     return ms * (0.75 + this.rng.next() * 0.5);
   }
 
-  /** Our process was frozen: silence during the freeze proves nothing about peers. */
+  /**
+   * A timer due at `due` ran at `now`: our loop could not run (or read packets) in between. Adds the part of
+   * that gap beyond one heartbeat interval, not already counted, to blindMs. Shorter lateness is ordinary on
+   * a busy host and harmless: verdicts are taken after the waiting packets are read (afterPendingIo), and
+   * counting it would only slow detection there.
+   */
+  private accountLateness(due: number, now: number): void {
+    const from = Math.max(due + this.config.heartbeatIntervalMs, this.blindUntil);
+    if (now <= from) return;
+    this.blindMs += now - from;
+    this.blindUntil = now;
+  }
+
+  /** Silence from `name` that we observed with our own loop running (Infinity if never heard). */
+  private silenceOf(name: string, now: number): number {
+    const heard = this.lastHeard.get(name);
+    if (heard === undefined) return Infinity;
+    return now - heard - (this.blindMs - (this.blindAtHeard.get(name) ?? this.blindMs));
+  }
+
+  /**
+   * Our process was frozen. Silence during the freeze is already excluded (blindMs), so only a freeze as
+   * long as a whole failure timeout lowers our health (stretching our timeouts, Lifeguard-style): counting
+   * every 100 ms pause left a member paused once a second with 8× slower detection of real crashes.
+   */
   private onStall(driftMs: number): void {
     const now = this.clock.now();
     if (now - this.lastStallAt > this.config.stallThresholdMs) {
       this.statsData.stallsDetected++;
-      this.adjustHealth(Math.min(3, 1 + Math.floor(driftMs / this.config.heartbeatTimeoutMs)), "stall");
+      if (driftMs >= this.config.failureTimeoutMs)
+        this.adjustHealth(Math.min(3, Math.floor(driftMs / this.config.failureTimeoutMs)), "stall");
     }
     this.lastStallAt = now;
-    for (const k of this.lastHeard.keys()) this.lastHeard.set(k, now);
   }
 
   private heartbeatTick(): void {
@@ -438,6 +485,16 @@ export class Memberlist extends EventEmitter<MemberlistEvents> {
     for (const name of this.successors) {
       const m = this.table.get(name);
       if (m) this.sendTo(m.addr, [hb]);
+    }
+    // A watched member 2+ heartbeats silent gets a direct ping each interval: its ack is one more chance
+    // to hear it before the verdict (on a lossy link heartbeats alone would decide at 1 − 0.9^6 odds).
+    const now = this.clock.now();
+    for (const name of this.predecessors) {
+      if (!this.armed.has(name)) continue;
+      const m = this.table.get(name);
+      if (!m || (m.state !== "alive" && m.state !== "suspect")) continue;
+      if (this.silenceOf(name, now) >= 2 * this.config.heartbeatIntervalMs)
+        this.sendTo(m.addr, [encodeMessage({ type: "ping", seq: this.nextProbeSeq(), target: name })]);
     }
   }
 
@@ -453,13 +510,29 @@ export class Memberlist extends EventEmitter<MemberlistEvents> {
         if (!this.armed.has(name)) continue;
         const m = this.table.get(name);
         if (!m || (m.state !== "alive" && m.state !== "suspect")) continue;
-        const deadline = (this.lastHeard.get(name) ?? now) + timeout;
-        if (deadline <= now) {
-          if (this.suspectedByMe.get(name) !== m.incarnation) this.raiseSuspicion(m);
-        } else if (deadline < next) next = deadline;
+        if (!this.lastHeard.has(name)) this.lastHeard.set(name, now);
+        const left = timeout - this.silenceOf(name, now);
+        if (left <= 0) {
+          if (this.suspectedByMe.get(name) !== m.incarnation) this.suspectAfterPendingIo(name, m.incarnation);
+        } else if (now + left < next) next = now + left;
       }
     }
     this.schedule(Math.max(1, next - now), () => this.fdTick());
+  }
+
+  /** Re-checks the silence once queued packets have been read, then suspects. */
+  private suspectAfterPendingIo(name: string, incarnation: number): void {
+    const check = (): void => {
+      if (this.closed || this.leaving) return;
+      const m = this.table.get(name);
+      // Already suspect (someone else said so first): our own suspicion is then a confirmation.
+      if (!m || (m.state !== "alive" && m.state !== "suspect") || m.incarnation !== incarnation) return;
+      if (this.suspectedByMe.get(name) === incarnation) return;
+      const timeout = this.awareness.scale(this.config.heartbeatTimeoutMs);
+      if (this.silenceOf(name, this.clock.now()) >= timeout) this.raiseSuspicion(m);
+    };
+    if (this.clock.afterPendingIo) this.clock.afterPendingIo(check);
+    else check();
   }
 
   private refreshRing(): void {
@@ -565,6 +638,7 @@ export class Memberlist extends EventEmitter<MemberlistEvents> {
       if (now - m.since > this.config.deadRetentionMs) {
         this.table.delete(m.name);
         this.lastHeard.delete(m.name);
+        this.blindAtHeard.delete(m.name);
         this.replay.forget(m.name);
         continue;
       }
@@ -860,6 +934,7 @@ export class Memberlist extends EventEmitter<MemberlistEvents> {
   private heard(sender: string, from: string): void {
     const now = this.clock.now();
     this.lastHeard.set(sender, now);
+    this.blindAtHeard.set(sender, this.blindMs);
     const m = this.table.get(sender);
     // Someone we think dead is talking to us: sync state so it can refute (healed partition, restart).
     if (m && (m.state === "dead" || m.state === "left")) this.poke(sender, from);
@@ -960,7 +1035,15 @@ export class Memberlist extends EventEmitter<MemberlistEvents> {
     const self = this.self();
     self.incarnation = this.incarnation;
     this.statsData.refutes++;
-    if (refuteCountsAgainstUs(this.table.get(accuser), this.clock.now(), this.config.staleAccusationMs))
+    const now = this.clock.now();
+    // An accusation our own measured stall explains (it ended within a failure timeout) is already
+    // accounted for: that stall's silence is excluded from our verdicts. Counting it too ratcheted a
+    // member paused once a second to the 8× multiplier.
+    const explainedByOurStall = now - this.blindUntil <= this.config.failureTimeoutMs;
+    if (
+      !explainedByOurStall &&
+      refuteCountsAgainstUs(this.table.get(accuser), now, this.config.staleAccusationMs)
+    )
       this.adjustHealth(1, "refute");
     else this.statsData.staleRefutes++;
     this.announceSelf(accuserAddr);
@@ -1077,7 +1160,7 @@ export class Memberlist extends EventEmitter<MemberlistEvents> {
    */
   private verifySuspicion(m: MemberRecord): void {
     const now = this.clock.now();
-    if (now - (this.lastHeard.get(m.name) ?? -Infinity) < this.config.heartbeatTimeoutMs) return;
+    if (this.silenceOf(m.name, now) < this.config.heartbeatTimeoutMs) return;
     const seq = this.nextProbeSeq();
     const pending: PendingProbe = { target: m.name, acked: false, nacks: 0 };
     this.probes.set(seq, pending);
@@ -1093,13 +1176,33 @@ export class Memberlist extends EventEmitter<MemberlistEvents> {
 
   private suspicionExpired(name: string, incarnation: number): void {
     this.suspicions.delete(name);
-    const cur = this.table.get(name);
-    if (!cur || cur.state !== "suspect" || cur.incarnation !== incarnation) return;
-    this.statsData.deadDeclared++;
-    this.onDead(name, incarnation, this.name, this.name, undefined);
+    const verdict = (): void => {
+      this.verdictRechecks.delete(name);
+      if (this.closed) return;
+      const cur = this.table.get(name);
+      if (!cur || cur.state !== "suspect" || cur.incarnation !== incarnation) return;
+      // Our own evidence must agree: a member we heard lately (counting only time our loop ran) is alive.
+      const needed = this.awareness.scale(this.config.failureTimeoutMs);
+      const silence = this.silenceOf(name, this.clock.now());
+      if (silence < needed) {
+        this.statsData.verdictsWithheld++;
+        // It talks to us but has not refuted: its copy of the suspicion (or its refute) was lost.
+        this.sendTo(cur.addr, [encodeMessage({ type: "suspect", name, incarnation, from: this.name })]);
+        const wait = Math.max(1, Math.min(needed - silence, this.config.heartbeatTimeoutMs));
+        const handle = this.clock.setTimer(wait, () => this.suspicionExpired(name, incarnation));
+        this.verdictRechecks.set(name, handle);
+        return;
+      }
+      this.statsData.deadDeclared++;
+      this.onDead(name, incarnation, this.name, this.name, undefined);
+    };
+    if (this.clock.afterPendingIo) this.clock.afterPendingIo(verdict);
+    else verdict();
   }
 
   private cancelSuspicion(name: string): void {
+    this.clock.clearTimer(this.verdictRechecks.get(name));
+    this.verdictRechecks.delete(name);
     const s = this.suspicions.get(name);
     if (s) {
       s.cancel();

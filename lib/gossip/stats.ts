@@ -40,7 +40,11 @@ export interface GossipStats {
   staleRefutes: number;
   suspicionsRaised: number;
   deadDeclared: number;
+  /** Suspicion timers that ran out while we still heard the suspect (our own evidence withheld the verdict). */
+  verdictsWithheld: number;
   stallsDetected: number;
+  /** Total time our own timers ran late (ms): silence in it is not held against peers. */
+  blindMs: number;
   awareness: number;
   /** Members refused because their version range does not overlap ours. */
   membersRefused: number;
@@ -68,7 +72,9 @@ export function newStats(): GossipStats {
     staleRefutes: 0,
     suspicionsRaised: 0,
     deadDeclared: 0,
+    verdictsWithheld: 0,
     stallsDetected: 0,
+    blindMs: 0,
     awareness: 0,
     membersRefused: 0,
     protocolVersion: 0,

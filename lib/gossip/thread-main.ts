@@ -8,6 +8,7 @@ import { RealClock } from "./clock";
 import { gossipProfile } from "./config";
 import { Keyring } from "./keyring";
 import { Memberlist } from "./memberlist";
+import { describeScheduling, raiseThisThreadPriority } from "./priority";
 import type { FromThread, GossipThreadOptions, MemberEventName, ToThread } from "./thread-protocol";
 import { UdpTransport } from "./udp-transport";
 
@@ -18,12 +19,18 @@ function post(message: FromThread): void {
 }
 
 async function main(options: GossipThreadOptions): Promise<void> {
+  // First, before any socket or timer: this thread is the failure detector (see priority.ts).
+  const scheduling = describeScheduling(raiseThisThreadPriority());
+  const config = gossipProfile(
+    options.profile,
+    options.failureTimeoutMs === undefined ? {} : { failureTimeoutMs: options.failureTimeoutMs },
+  );
   const udp = await UdpTransport.listen({ bindHost: options.bindHost, port: options.bindPort });
   const keyring = options.keys && options.keys.length > 0 ? Keyring.fromBase64(...options.keys) : undefined;
   const memberlist = new Memberlist({
     name: options.name,
     advertiseAddr: options.advertise ?? udp.localAddress,
-    config: gossipProfile(options.profile),
+    config,
     transport: udp,
     clock: new RealClock(),
     keyring,
@@ -63,7 +70,18 @@ async function main(options: GossipThreadOptions): Promise<void> {
         return;
     }
   });
-  post({ type: "ready", advertiseAddr: memberlist.advertiseAddr, members: memberlist.members() });
+  post({
+    type: "ready",
+    advertiseAddr: memberlist.advertiseAddr,
+    members: memberlist.members(),
+    detection: {
+      profile: config.profile,
+      failureTimeoutMs: config.failureTimeoutMs,
+      heartbeatIntervalMs: config.heartbeatIntervalMs,
+      suspectAfterMs: config.heartbeatTimeoutMs,
+      scheduling,
+    },
+  });
 }
 
 main(workerData as GossipThreadOptions).catch((error: unknown) =>

@@ -13,12 +13,24 @@ export interface GossipThreadOptions {
   /** "host:port" peers use to reach us; the bound address when absent. */
   readonly advertise: string | undefined;
   readonly profile: GossipProfileName;
+  /** cluster.failureTimeoutMs; undefined = the profile's own (lan 150 ms, wan 3 s). */
+  readonly failureTimeoutMs?: number;
   readonly clusterLabel: string;
   /** Base64 keys, the first one sends; none = insecure (plaintext). */
   readonly keys: readonly string[] | undefined;
   readonly metadata: MemberMetadata;
   /** This node's release, advertised to the others. */
   readonly build?: string;
+}
+
+/** The failure-detection timings the thread runs with, and how it is scheduled (for `vipd status`). */
+export interface DetectionInForce {
+  readonly profile: GossipProfileName;
+  readonly failureTimeoutMs: number;
+  readonly heartbeatIntervalMs: number;
+  readonly suspectAfterMs: number;
+  /** e.g. "SCHED_RR priority 10", or "normal (not raised: ...)". */
+  readonly scheduling: string;
 }
 
 export type MemberEventName = "join" | "alive" | "suspect" | "dead" | "leave" | "metadata";
@@ -32,7 +44,12 @@ export type ToThread =
   | { readonly op: "stop" };
 
 export type FromThread =
-  | { readonly type: "ready"; readonly advertiseAddr: string; readonly members: readonly MemberView[] }
+  | {
+      readonly type: "ready";
+      readonly advertiseAddr: string;
+      readonly members: readonly MemberView[];
+      readonly detection: DetectionInForce;
+    }
   | { readonly type: "failed"; readonly error: string }
   | { readonly type: "member"; readonly event: MemberEventName; readonly member: MemberView }
   | { readonly type: "refused"; readonly member: MemberView; readonly reason: string }

@@ -6,7 +6,7 @@ import { Worker } from "node:worker_threads";
 import type { MemberlistEvents, MemberView } from "./memberlist";
 import type { MemberMetadata } from "./metadata";
 import { newStats, type GossipStats } from "./stats";
-import type { FromThread, GossipThreadOptions, ToThread } from "./thread-protocol";
+import type { DetectionInForce, FromThread, GossipThreadOptions, ToThread } from "./thread-protocol";
 
 export class ThreadedMemberlist extends EventEmitter<MemberlistEvents> {
   private readonly table = new Map<string, MemberView>();
@@ -19,6 +19,8 @@ export class ThreadedMemberlist extends EventEmitter<MemberlistEvents> {
     readonly name: string,
     readonly advertiseAddr: string,
     members: readonly MemberView[],
+    /** The detection timings and thread scheduling in force. */
+    readonly detection: DetectionInForce,
   ) {
     super();
     for (const m of members) this.table.set(m.name, m);
@@ -42,7 +44,15 @@ export class ThreadedMemberlist extends EventEmitter<MemberlistEvents> {
         worker.off("error", reject);
         worker.off("exit", onExit);
         if (message.type === "ready")
-          resolve(new ThreadedMemberlist(worker, options.name, message.advertiseAddr, message.members));
+          resolve(
+            new ThreadedMemberlist(
+              worker,
+              options.name,
+              message.advertiseAddr,
+              message.members,
+              message.detection,
+            ),
+          );
         else
           reject(new Error(message.type === "failed" ? message.error : `gossip thread said ${message.type}`));
       };

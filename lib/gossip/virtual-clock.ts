@@ -118,6 +118,11 @@ export class VirtualScheduler {
 
 /** One simulated process's view of the shared virtual time. */
 export class NodeClock implements Clock {
+  /**
+   * Extra delay added to each of this node's timers (a loaded host where timers fire late while the
+   * process otherwise runs); drawn per timer. Packets are not delayed by it.
+   */
+  lateness: (() => number) | undefined;
   private paused = false;
   private held = new Map<number, () => void>();
   private readonly mine = new Set<number>();
@@ -131,7 +136,8 @@ export class NodeClock implements Clock {
 
   setTimer(ms: number, fn: () => void): TimerHandle {
     if (this.stopped) return { id: 0 };
-    const handle = this.sched.setTimer(ms, () => {
+    const late = this.lateness ? Math.max(0, this.lateness()) : 0;
+    const handle = this.sched.setTimer(ms + late, () => {
       this.mine.delete(handle.id);
       if (this.stopped) return;
       if (this.paused) this.held.set(handle.id, fn);
@@ -146,6 +152,11 @@ export class NodeClock implements Clock {
     this.mine.delete(handle.id);
     this.held.delete(handle.id);
     this.sched.clearTimer(handle);
+  }
+
+  /** Like Node: a resumed node handles its held packets (flushed right after resume) before this runs. */
+  afterPendingIo(fn: () => void): void {
+    this.setTimer(0, fn);
   }
 
   isPaused(): boolean {
