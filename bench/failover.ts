@@ -359,6 +359,12 @@ async function main(): Promise<void> {
     await lab.destroy();
   }
   if (PARTIAL) {
+    // BENCH_OUT: where a partial run's results go (bench/flap.ts runs crash and link under load this way).
+    if (process.env.BENCH_OUT)
+      writeFileSync(
+        process.env.BENCH_OUT,
+        JSON.stringify({ at: new Date().toISOString(), rounds: ROUNDS, systems: out }, null, 2) + "\n",
+      );
     console.log(JSON.stringify(out, null, 2));
     return;
   }

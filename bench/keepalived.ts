@@ -87,6 +87,8 @@ export class KeepalivedNodes {
   private readonly dir: string;
   private readonly children = new Map<number, ChildProcess>();
   private readonly logs = new Map<number, string[]>();
+  /** Times each node logged "Entering MASTER STATE", over the whole run (the log itself keeps a tail). */
+  private readonly masterCounts = new Map<number, number>();
 
   /**
    * `quiet`: no console log. With thousands of VIPs keepalived logs a line per NA, and reading that pipe
@@ -133,7 +135,10 @@ export class KeepalivedNodes {
     const chunks: string[] = [];
     this.logs.set(n, chunks);
     const append = (chunk: Buffer): void => {
-      chunks.push(chunk.toString());
+      const text = chunk.toString();
+      const entered = text.match(/Entering MASTER STATE/g)?.length ?? 0;
+      if (entered > 0) this.masterCounts.set(n, (this.masterCounts.get(n) ?? 0) + entered);
+      chunks.push(text);
       if (chunks.length > 1000) chunks.splice(0, 500);
     };
     child.stdout?.on("data", append);
@@ -190,6 +195,11 @@ export class KeepalivedNodes {
     for (const [, child] of this.children) child.kill("SIGTERM");
     for (const [, child] of this.children) await waitExit(child, 10_000);
     rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  /** How often node n became MASTER (counted only while its console log is read: not with `quiet`). */
+  masterEntries(n: number): number {
+    return this.masterCounts.get(n) ?? 0;
   }
 
   log(n: number): string {

@@ -615,6 +615,102 @@ function failoverSection(data: JsonObject): string {
   return parts.join("\n");
 }
 
+// ---- flap (npm run bench:flap) ----------------------------------------------------------------------
+
+interface FlapCount {
+  falseFailovers: number;
+  falseDeaths?: number;
+  suspicions?: number;
+}
+interface FlapCondition {
+  description: string;
+  nodes: number;
+  windowS: number;
+  systems: Record<string, FlapCount>;
+  evidence: Record<string, number | string>;
+}
+interface FlapPhase {
+  at: string;
+  conditions: Record<string, FlapCondition>;
+  failover?: { at: string; rounds: number; systems: Record<string, Record<string, FailoverScenario>> };
+}
+interface FlapResult {
+  command: string;
+  machine: { cores: number; cpu: string; kernel: string; node: string; keepalived: string };
+  idle?: FlapPhase;
+  saturated?: FlapPhase;
+}
+
+function flapSection(data: JsonObject): string {
+  const result = data as unknown as FlapResult;
+  const m = result.machine;
+  const parts = [
+    "## False failovers under stress: vipd against keepalived",
+    "",
+    `_Command: \`${result.command}\` (not part of \`npm run bench\`: it takes ~25 minutes) · machine: ${m.cores} ` +
+      `cores (${m.cpu}), Linux ${m.kernel}, Node ${m.node}, ${m.keepalived}_`,
+    "",
+    "Each system runs in its own lab (network namespaces on one bridge), all systems of a condition at the " +
+      "same time, for the whole window. A false failover is a node other than the owner taking the VIP while " +
+      "the owner is alive: vipd's `addressAdded` on another node, keepalived's `Entering MASTER STATE` on a " +
+      "backup. vipd runs its defaults (`lan`, `failureTimeoutMs` 150: heartbeats every 25 ms, verdict after " +
+      "150 ms of silence); keepalived tuned is VRRPv3 `advert_int 0.1` (master down after ~361 ms), default " +
+      "VRRPv2 `advert_int 1` (~3.6 s). Loss is dropped by nftables on every node's input; the pause is " +
+      "SIGSTOP/SIGCONT of the owner's daemon (keepalived: its parent and VRRP processes).",
+    "",
+  ];
+  for (const phase of [result.idle, result.saturated]) {
+    if (!phase) continue;
+    const names = [...new Set(Object.values(phase.conditions).flatMap((c) => Object.keys(c.systems)))];
+    parts.push(
+      table(
+        [
+          "condition",
+          "nodes",
+          "window",
+          ...names.map((n) => `${n} false failovers`),
+          "vipd false deaths",
+          "vipd suspicions",
+          "evidence",
+        ],
+        Object.values(phase.conditions).map((c) => [
+          c.description,
+          String(c.nodes),
+          `${c.windowS} s`,
+          ...names.map((n) => cell(c.systems[n]?.falseFailovers)),
+          cell(c.systems.vipd?.falseDeaths),
+          cell(c.systems.vipd?.suspicions),
+          Object.entries(c.evidence)
+            .map(([k, v]) => `${k} ${cell(v)}`)
+            .join(", "),
+        ]),
+      ),
+      "",
+      `_Window ended ${phase.at}._`,
+      "",
+    );
+    if (phase.failover) {
+      const f = phase.failover;
+      const scenarios = Object.keys(Object.values(f.systems)[0] ?? {});
+      parts.push(
+        `Failover on the saturated host, same window (${f.rounds} rounds per system and scenario, 3-node lab; ms from the fault to the first GARP of the new owner):`,
+        "",
+        table(
+          ["scenario", "system", "p50 ms", "p90 ms", "p99 ms", "max ms"],
+          scenarios.flatMap((s) =>
+            Object.entries(f.systems).map(([name, sys]) => {
+              const d = sys[s]!.failoverMs;
+              return [s, name, cell(d.p50), cell(d.p90), cell(d.p99), cell(d.max)];
+            }),
+          ),
+        ),
+        "",
+      );
+    }
+  }
+  return parts.join("\n");
+}
+
 function main(): void {
   mkdirSync(CHARTS, { recursive: true });
   const files = readdirSync(RESULTS)
@@ -626,6 +722,7 @@ function main(): void {
     sections.push(failoverSection(JSON.parse(readFileSync(join(RESULTS, "failover.json"), "utf8"))));
   const special: Record<string, (data: JsonObject) => string> = {
     "gossip.json": gossipSection,
+    "flap.json": flapSection,
   };
   for (const f of files.filter((name) => name !== "failover.json")) {
     const data = JSON.parse(readFileSync(join(RESULTS, f), "utf8")) as JsonObject;
