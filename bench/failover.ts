@@ -103,7 +103,8 @@ class VipdSystem implements System {
   ) {}
 
   async start(): Promise<void> {
-    this.cluster = await VipdCluster.start(this.lab, VIPD_MANIFEST(this.vip));
+    // Generous: on a loaded (or deliberately saturated, bench/flap.ts) host a start-up can take 20 s.
+    this.cluster = await VipdCluster.start(this.lab, VIPD_MANIFEST(this.vip), { readyTimeoutMs: 60_000 });
   }
 
   async fault(n: number, scenario: Scenario): Promise<void> {
@@ -117,7 +118,7 @@ class VipdSystem implements System {
     const node = this.cluster.node(n);
     await waitExit(node.process, 5000);
     this.cluster.launch(node);
-    await this.cluster.waitReady(node);
+    await this.cluster.waitReady(node, 60_000);
   }
 
   async stop(): Promise<void> {

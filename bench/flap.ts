@@ -211,25 +211,63 @@ async function startKeepalived(condition: Condition, system: string, timers: Vrr
   };
 }
 
-/** The owners' daemons paused PAUSE_MS out of every PAUSE_PERIOD_MS, all systems at the same moments. */
-function startPauser(runs: readonly Running[]): { stop(): Promise<number> } {
-  let stopped = false;
-  let cycles = 0;
-  const loop = (async () => {
-    while (!stopped) {
-      const pids = (await Promise.all(runs.map((r) => r.ownerPids()))).flat();
-      for (const pid of pids) process.kill(pid, "SIGSTOP");
-      await sleep(PAUSE_MS);
-      for (const pid of pids) process.kill(pid, "SIGCONT");
-      cycles++;
-      await sleep(PAUSE_PERIOD_MS - PAUSE_MS);
-    }
-  })();
+/**
+ * The pauser runs as its own process at SCHED_RR 50 (chrt), so a pause lasts what it says on a loaded host:
+ * timed from this bench's own event loop, a "100 ms" pause lasted 150-300 ms at load 30 and punished every
+ * system for the bench's scheduling delay. It measures each pause (SIGSTOP to SIGCONT sent) and reports them.
+ */
+const PAUSER_SCRIPT = `
+const pids = process.argv.slice(1).map(Number);
+const [pauseMs, periodMs] = [${PAUSE_MS}, ${PAUSE_PERIOD_MS}];
+const wait = new Int32Array(new SharedArrayBuffer(4));
+const sleepExact = (ms) => { const end = performance.now() + ms; let left; while ((left = end - performance.now()) > 0) Atomics.wait(wait, 0, 0, left); };
+const pauses = [];
+let running = true;
+process.on("SIGTERM", () => { running = false; });
+const loop = () => {
+  if (!running) { process.stdout.write(JSON.stringify(pauses) + "\\n"); return; }
+  const t0 = performance.now();
+  for (const pid of pids) try { process.kill(pid, "SIGSTOP"); } catch {}
+  sleepExact(pauseMs);
+  for (const pid of pids) try { process.kill(pid, "SIGCONT"); } catch {}
+  pauses.push(Math.round((performance.now() - t0) * 10) / 10);
+  setTimeout(loop, periodMs - (performance.now() - t0));
+};
+loop();
+`;
+
+interface PauseReport {
+  pauses: number;
+  pauseMsP50: number;
+  pauseMsMax: number;
+}
+
+async function startPauser(runs: readonly Running[]): Promise<{ stop(): Promise<PauseReport> }> {
+  const pids = (await Promise.all(runs.map((r) => r.ownerPids()))).flat();
+  const child = spawn("chrt", ["-r", "50", process.execPath, "-e", PAUSER_SCRIPT, ...pids.map(String)], {
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  let out = "";
+  child.stdout?.on("data", (chunk: Buffer) => (out += chunk.toString()));
   return {
     stop: async () => {
-      stopped = true;
-      await loop;
-      return cycles;
+      const exited = new Promise((r) => child.once("exit", r));
+      child.kill("SIGTERM");
+      await exited;
+      // A pause may have been in progress: make sure nobody stays stopped.
+      for (const pid of pids) {
+        try {
+          process.kill(pid, "SIGCONT");
+        } catch {
+          // gone
+        }
+      }
+      const pauses = (JSON.parse(out.trim() || "[]") as number[]).sort((a, b) => a - b);
+      return {
+        pauses: pauses.length,
+        pauseMsP50: pauses[Math.floor(pauses.length / 2)] ?? 0,
+        pauseMsMax: pauses[pauses.length - 1] ?? 0,
+      };
     },
   };
 }
@@ -248,8 +286,11 @@ interface ConditionResult {
   evidence: Record<string, number | string>;
 }
 
-async function runPhase(phase: "idle" | "saturated"): Promise<Record<string, unknown>> {
-  const conditions = PHASES[phase];
+async function runPhase(
+  phase: "idle" | "saturated",
+  only: Stress | undefined,
+): Promise<Record<string, unknown>> {
+  const conditions = PHASES[phase].filter((c) => only === undefined || c.stress === only);
   const runs = new Map<string, Running[]>();
   const started: Running[] = [];
   const busy = phase === "saturated" ? startBusy() : [];
@@ -268,9 +309,9 @@ async function runPhase(phase: "idle" | "saturated"): Promise<Record<string, unk
       runs.set(condition.name, list);
       console.log(`${condition.name}: ${list.length} systems settled`);
     }
-    const pausers = conditions
-      .filter((c) => c.stress === "sigstop")
-      .map((c) => ({ name: c.name, pauser: startPauser(runs.get(c.name)!) }));
+    const pausers: Array<{ name: string; pauser: { stop(): Promise<PauseReport> } }> = [];
+    for (const c of conditions.filter((x) => x.stress === "sigstop"))
+      pausers.push({ name: c.name, pauser: await startPauser(runs.get(c.name)!) });
     for (const list of runs.values()) for (const r of list) r.begin();
     if (phase === "saturated") {
       // The failover bench in the same window, for vipd's and tuned keepalived's p99 under the same load.
@@ -314,7 +355,7 @@ async function runPhase(phase: "idle" | "saturated"): Promise<Record<string, unk
         evidence.dropRatio = Math.round((dropped / Math.max(1, received)) * 1000) / 1000;
       }
       const pauser = pausers.find((p) => p.name === condition.name);
-      if (pauser) evidence.pauses = await pauser.pauser.stop();
+      if (pauser) Object.assign(evidence, await pauser.pauser.stop());
       if (condition.stress === "saturated") {
         evidence.busyProcesses = busy.length;
         evidence.meanLoadAvg1 =
@@ -351,8 +392,11 @@ async function runPhase(phase: "idle" | "saturated"): Promise<Record<string, unk
 
 async function main(): Promise<void> {
   if (process.getuid?.() !== 0) throw new Error("the flap bench builds network labs and needs root");
+  // A phase, both, or one stress of the idle phase ("loss", "sigstop") re-run into the last results.
   const which = process.argv[2] ?? "all";
-  if (!["idle", "saturated", "all"].includes(which)) throw new Error(`unknown phase ${which}`);
+  if (!["idle", "saturated", "all", "loss", "sigstop"].includes(which))
+    throw new Error(`unknown phase ${which}`);
+  const only = which === "loss" || which === "sigstop" ? (which as Stress) : undefined;
   const keepalived = ensureKeepalived();
   ensureTools({ nft: "nftables" });
   const file = join(RESULTS, "flap.json");
@@ -360,11 +404,11 @@ async function main(): Promise<void> {
     ? (JSON.parse(readFileSync(file, "utf8")) as Record<string, unknown>)
     : {};
   const phases: ReadonlyArray<"idle" | "saturated"> =
-    which === "all" ? ["idle", "saturated"] : [which as "idle" | "saturated"];
+    which === "all" ? ["idle", "saturated"] : only ? ["idle"] : [which as "idle" | "saturated"];
   const result: Record<string, unknown> = {
     ...previous,
     bench: "flap",
-    command: "npm run bench:flap (node dist/bench/flap.js [idle|saturated])",
+    command: "npm run bench:flap (node dist/bench/flap.js [idle|saturated|loss|sigstop])",
     machine: {
       cores: cpus().length,
       cpu: cpus()[0]?.model ?? "",
@@ -374,8 +418,13 @@ async function main(): Promise<void> {
     },
   };
   for (const phase of phases) {
-    console.log(`== phase ${phase}: ${PHASES[phase].map((c) => c.name).join(", ")}, ${WINDOW_S} s window`);
-    result[phase] = await runPhase(phase);
+    const names = PHASES[phase].filter((c) => only === undefined || c.stress === only).map((c) => c.name);
+    console.log(`== phase ${phase}: ${names.join(", ")}, ${WINDOW_S} s window`);
+    const fresh = (await runPhase(phase, only)) as { at: string; conditions: Record<string, unknown> };
+    const before = previous[phase] as { conditions?: Record<string, unknown> } | undefined;
+    result[phase] = only
+      ? { ...fresh, conditions: { ...(before?.conditions ?? {}), ...fresh.conditions } }
+      : fresh;
     mkdirSync(RESULTS, { recursive: true });
     writeFileSync(file, JSON.stringify(result, null, 2) + "\n");
   }
