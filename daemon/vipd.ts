@@ -1,6 +1,5 @@
 #!/usr/bin/env node
 // The `vipd` command. Each subcommand parses its flags here and hands off to lib/; nothing else lives here.
-import { hostname } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { allocate } from "../lib/alloc/allocator";
@@ -12,6 +11,7 @@ import { loadSettings, type SettingsFlags } from "../lib/config/settings";
 import type { Diagnostic } from "../lib/config/types";
 import { renderIpExplanation, renderStatus } from "../lib/cli/status-report";
 import { Daemon } from "../lib/daemon/daemon";
+import { buildInfo } from "../lib/daemon/build-info";
 import { createServiceLogger, stderrText, type Logger } from "../lib/daemon/log";
 import { ServiceNotifier } from "../lib/daemon/sd-notify";
 import type { DaemonStatus } from "../lib/daemon/status-types";
@@ -196,10 +196,19 @@ async function status(args: string[]): Promise<number> {
 }
 
 function packageVersion(): string {
-  return (require("../../package.json") as { version: string }).version;
+  return buildInfo().version;
+}
+
+function versionLine(): string {
+  const build = buildInfo();
+  return `vipd ${build.version} (revision ${build.revision}, node ${process.versions.node})\n`;
 }
 
 async function main(argv: string[]): Promise<number> {
+  if (argv[0] === "--version") {
+    process.stdout.write(versionLine());
+    return 0;
+  }
   const [first, ...rest] = argv;
   const command = first === undefined || first.startsWith("-") ? "run" : first;
   const args = command === first ? rest : argv;
@@ -218,7 +227,7 @@ async function main(argv: string[]): Promise<number> {
       process.stdout.write(generateKey() + "\n");
       return 0;
     case "version":
-      process.stdout.write(`vipd ${packageVersion()} on ${hostname()}\n`);
+      process.stdout.write(versionLine());
       return 0;
     default:
       process.stderr.write(`vipd: unknown command "${command}"\n\n${USAGE}`);

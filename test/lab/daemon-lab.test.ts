@@ -9,6 +9,7 @@ import { generateKey } from "../../lib/gossip/keyring";
 import type { AgentHandle } from "./agent-protocol";
 import { LAB_MANIFESTS, VipdCluster } from "./cluster";
 import { Lab } from "./lab";
+import { promtool } from "../ops/promtool";
 import { capturedGarps, capturedNas, msBetween, startCapture } from "./lab-helpers";
 
 const V4 = "198.51.100.50"; // kube-system/traefik, the first address of default-pool
@@ -286,8 +287,8 @@ test("metrics and status carry the documented names, and vipd status prints the 
     "vipd_announced",
     "vipd_gratuitous_sent_total",
     "vipd_ownership_changes_total",
-    "vipd_allocator_addresses_total",
-    "vipd_allocator_addresses_in_use_total",
+    "vipd_allocator_addresses",
+    "vipd_allocator_addresses_in_use",
     "vipd_members",
     "vipd_gossip_packets_total",
     "vipd_gossip_rejected_total",
@@ -295,9 +296,14 @@ test("metrics and status carry the documented names, and vipd status prints the 
     "vipd_config_stale_bool",
     "vipd_config_last_reload_timestamp_seconds",
     "vipd_failover_seconds",
+    "vipd_build_info",
   ]) {
     assert.match(metrics, new RegExp(`^# TYPE ${name} `, "m"), name);
   }
+  // The real scrape, not a hand-built registry: what Prometheus will ingest must pass its own checker.
+  const check = promtool(["check", "metrics"], metrics);
+  assert.equal(check.code, 0, `promtool check metrics on node1's /metrics:\n${check.stdout}${check.stderr}`);
+  assert.equal((check.stdout + check.stderr).trim(), "", "promtool has no complaint");
   const status = await cluster.status(1);
   assert.equal(status.members.length, 3);
   assert.ok(status.vips.every((v) => Array.isArray(v.ranking) && v.pool !== ""));
