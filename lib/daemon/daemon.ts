@@ -122,7 +122,7 @@ export class Daemon {
   private lastLoopAt = Date.now();
   private readonly ownership = new Map<string, Ownership>();
   private readonly elections = new Map<string, ElectionResult>();
-  /** electionIp -> when the previous owner was seen failing, for the failover histogram. */
+  /** electionIp -> the failed previous owner's last sign of life (performance.now()), for the failover histogram. */
   private readonly failedOwnerAt = new Map<string, number>();
   private readonly events: StatusEvent[] = [];
   private lastMetadata: MemberMetadata | undefined;
@@ -988,8 +988,10 @@ export class Daemon {
   private onMemberEvent(event: string, member: MemberView): void {
     if (member.name === this.nodeName) return;
     if (event === "dead" || event === "leave") {
+      // Failover time starts at the owner's last packet heard here, not at the verdict: detection is part of it.
+      const lastSignOfLife = performance.now() - (member.silentForMs ?? 0);
       for (const [ip, o] of this.ownership)
-        if (o.owner === member.name) this.failedOwnerAt.set(ip, performance.now());
+        if (o.owner === member.name) this.failedOwnerAt.set(ip, lastSignOfLife);
     }
     if (event !== "metadata") {
       this.event(
