@@ -72,6 +72,8 @@ interface Ownership {
 
 const TICK_MS = 1000;
 const MAX_EVENTS = 50;
+/** Lifeguard score from which this node's own slowness stretches detection ×4 or more: worth a warning. */
+const LOCAL_HEALTH_WARN_SCORE = 3;
 /** A clean probe lets the reconcile right after it take the IP; later takeovers probe again. */
 const PROBE_RESULT_VALID_MS = 1000;
 /**
@@ -244,10 +246,16 @@ export class Daemon {
       this.event("memberRefused", reason, { member: member.name });
       this.scheduleReconcile();
     });
-    // A score above 0 stretches detection; logging each move (with its cause) is what explains a slow failover.
+    // A score above 0 stretches detection. Every move is logged at debug (with its cause, which explains a slow
+    // failover); crossing LOCAL_HEALTH_WARN_SCORE is a warning and coming back under it is info, so a busy
+    // machine's 0-1-0 flutter does not fill the log at the default level.
+    let healthDegraded = false;
     this.memberlist.on("health", (score, cause) => {
       this.metrics.localHealth.set(score);
-      this.log.log("info", "localHealth", `local health score ${score} (${cause})`, { cause });
+      const degraded = score >= LOCAL_HEALTH_WARN_SCORE;
+      const level = degraded === healthDegraded ? "debug" : degraded ? "warn" : "info";
+      healthDegraded = degraded;
+      this.log.log(level, "localHealth", `local health score ${score} (${cause})`, { cause, score });
     });
     this.memberlist.start();
     if (this.settings.cluster.join.length > 0) this.memberlist.join(this.settings.cluster.join);
@@ -285,9 +293,11 @@ export class Daemon {
     if (trigger === "SIGHUP") this.reloadKeyring();
     this.manifestStamp = manifestSignature(this.settings.manifests);
     if (this.reloading) {
+      this.log.log("debug", "reloadQueued", `${trigger}: a reload is running; another follows it`);
       this.reloadAgain = trigger;
       return;
     }
+    this.log.log("debug", "reloadStarted", `${trigger}: loading ${this.settings.manifests.join(", ")}`);
     this.reloading = this.configLoader
       .load(this.settings.manifests, this.active.allocation.state)
       .then((outcome) => this.applyReload(outcome, trigger))
@@ -930,7 +940,13 @@ export class Daemon {
     this.metrics.ownershipChanges.inc(group.ips.length);
     const fields = { ip: group.ips.join(","), services: group.services.join(","), from: before, to: after };
     if (after === undefined) {
-      this.event("announceWithdrawn", `nobody announces ${group.ips.join(",")}`, fields);
+      this.event(
+        "announceWithdrawn",
+        `nobody announces ${group.ips.join(",")}`,
+        fields,
+        undefined,
+        group.electionIp,
+      );
       return;
     }
     const itf = after === this.nodeName ? (this.localReport(group.electionIp).interface ?? "") : "";
@@ -990,10 +1006,25 @@ export class Daemon {
     if (event === "dead" || event === "leave") {
       // Failover time starts at the owner's last packet heard here, not at the verdict: detection is part of it.
       const lastSignOfLife = performance.now() - (member.silentForMs ?? 0);
+      this.log.log(
+        "debug",
+        "lastSignOfLife",
+        member.silentForMs === undefined
+          ? `${member.name}: never heard directly; failover time counts from now`
+          : `${member.name}: last packet heard ${Math.round(member.silentForMs)} ms before it was declared ${event === "leave" ? "left" : "dead"}`,
+        {
+          node: member.name,
+        },
+      );
       for (const [ip, o] of this.ownership)
         if (o.owner === member.name) this.failedOwnerAt.set(ip, lastSignOfLife);
     }
-    if (event !== "metadata") {
+    if (event === "metadata")
+      this.log.log("debug", "memberMetadata", `${member.name} published new metadata`, {
+        node: member.name,
+        digest: member.metadataDigest.slice(0, 12),
+      });
+    else {
       this.event(
         `member${event[0]?.toUpperCase()}${event.slice(1)}`,
         `${member.name} (${member.addr}) is ${member.state}`,
