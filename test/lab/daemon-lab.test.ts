@@ -342,6 +342,10 @@ test("metrics and status carry the documented names, and vipd status prints the 
   );
   assert.match(text, /^NODE\s+ADDRESS\s+STATE\s+VIPS$/m);
   assert.match(text, /^EVENTS$/m);
+  // Events name the IP and service that moved: "announcing from node X" alone cannot tell VIPs apart.
+  assert.match(text, /^AGE\s+REASON\s+IP\s+SERVICE\s+MESSAGE$/m);
+  const assigned = status.events.filter((e) => e.reason === "nodeAssigned").at(-1);
+  assert.ok(assigned?.ip && assigned.service, "nodeAssigned events carry the IP and the service");
   const explain = await cluster.statusText(1, "--ip", V4);
   assert.match(explain, new RegExp(`announced by ${owner}`));
   assert.match(explain, new RegExp(`^1\\s+${owner}\\s+\\d+\\s+[0-9a-f]{8}\\s+OWNER$`, "m"));
