@@ -309,7 +309,7 @@ function readObject(ctx: ReadContext, node: Node, collected: Collected, depth: n
       return;
     }
     case "Service": {
-      const service = readService(ctx, meta, specNode, source);
+      const service = readService(ctx, meta, specNode, source, top.get("status")?.value ?? null);
       if (!service) return;
       collected.services.push({ service, object });
       const { source: _source, ...rest } = service;
