@@ -1,7 +1,5 @@
 #!/usr/bin/env node
 // The `vipd` command. Each subcommand parses its flags here and hands off to lib/; nothing else lives here.
-import { existsSync, readFileSync } from "node:fs";
-import { hostname } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { allocate } from "../lib/alloc/allocator";
@@ -9,10 +7,14 @@ import { readAllocationState } from "../lib/alloc/state-file";
 import { buildValidateReport, renderValidateReport } from "../lib/cli/validate-report";
 import { formatDiagnostic } from "../lib/config/diagnostics";
 import { loadManifests } from "../lib/config/load";
-import { loadSettings, type SettingsFlags } from "../lib/config/settings";
+import { checkKeyFile } from "../lib/config/keyfile";
+import { DEFAULT_SETTINGS_PATH, loadSettings, type SettingsFlags } from "../lib/config/settings";
+import { didYouMean } from "../lib/config/suggest";
+import { canonicalIp } from "../lib/ip";
 import type { Diagnostic } from "../lib/config/types";
 import { renderIpExplanation, renderStatus } from "../lib/cli/status-report";
 import { Daemon } from "../lib/daemon/daemon";
+import { buildInfo } from "../lib/daemon/build-info";
 import { createServiceLogger, stderrText, type Logger } from "../lib/daemon/log";
 import { ServiceNotifier } from "../lib/daemon/sd-notify";
 import type { DaemonStatus } from "../lib/daemon/status-types";
@@ -21,18 +23,63 @@ import { generateKey } from "../lib/gossip/keyring";
 const USAGE = `usage: vipd <command> [flags]
 
 commands:
-  run        start the daemon (default)
+  run        start the daemon (what the systemd unit runs)
   validate   load the config and print the allocation plan; exit 1 on errors
-  status     show who announces which IP, and why
+  status     show who announces which IP (--ip IP: why that node), members, events, warnings
   keygen     print a new gossip key for the keyring file
-  version    print the version
+  version    print the version (also: vipd --version)
 
-common flags:
-  --config PATH          daemon settings (default /etc/vipd/vipd.yaml)
-  --node-name NAME       --bind HOST:PORT      --join HOST:PORT (repeatable, or comma-separated)
-  --metrics-listen HOST:PORT                   --manifest PATH (repeatable)
-  --json                 machine-readable output (validate, status)
+\`vipd <command> --help\` describes a command's flags. A bare \`vipd\` prints this and exits 2: the daemon
+starts only with \`vipd run\`, never from a typo.
 `;
+
+const SETTINGS_FLAGS = `  --config PATH            daemon settings (default /etc/vipd/vipd.yaml)
+  --node-name NAME         this node's name in the cluster (default: the hostname)
+  --bind HOST:PORT         gossip address (UDP; default 0.0.0.0:7946)
+  --join HOST:PORT         a peer to join (repeatable, or comma-separated)
+  --manifest PATH          a MetalLB manifest file or directory (repeatable; replaces the settings' list)
+  --metrics-listen HOST:PORT   /metrics, /status, /healthz, /readyz (default 127.0.0.1:7472)
+`;
+
+const COMMAND_HELP: Readonly<Record<string, string>> = {
+  run: `usage: vipd run [flags]
+
+Starts the daemon in the foreground: joins the cluster, holds the VIPs this node wins, serves metrics.
+SIGHUP reloads the manifests and the keyring; SIGTERM stops gracefully (VIPs are handed over).
+
+flags:
+${SETTINGS_FLAGS}  --log-level LEVEL        debug, info, warn or error (default: log.level in the settings, else info)
+`,
+  validate: `usage: vipd validate [flags]
+
+Loads the settings and manifests as \`vipd run\` would, without touching the network (no root needed), and
+prints pools, advertisements, each service's IP, errors and warnings. Exit 0: the config loads; 1: errors
+(each names file:line:column and the object); 2: bad flags.
+
+flags:
+${SETTINGS_FLAGS}  --json                   the same report as JSON
+`,
+  status: `usage: vipd status [--ip IP] [--json] [--config PATH | --address URL]
+
+Asks the local daemon (metrics.listen of the settings) who announces which IP, and prints the services,
+members, health checks, recent events and warnings. Exit 1 when the daemon cannot be reached.
+
+flags:
+  --ip IP          explain one VIP: its owner and every candidate in election order, with why
+  --json           the raw /status document
+  --config PATH    settings file to find metrics.listen in (default /etc/vipd/vipd.yaml)
+  --address URL    the daemon's HTTP address instead (e.g. http://127.0.0.1:7472)
+`,
+  keygen: `usage: vipd keygen
+
+Prints a new random 256-bit gossip key (base64). Put it in the keyring file (cluster.keyFile) on every node:
+  vipd keygen > /etc/vipd/gossip.key
+`,
+  version: `usage: vipd version   (or vipd --version)
+
+Prints the version, the git revision it was built from and the Node.js version.
+`,
+};
 
 const settingsOptions = {
   config: { type: "string" },
@@ -42,13 +89,20 @@ const settingsOptions = {
   "metrics-listen": { type: "string" },
   manifest: { type: "string", multiple: true },
   json: { type: "boolean" },
-  help: { type: "boolean", short: "h" },
+  "log-level": { type: "string" },
 } as const;
+
+/** A command-line mistake: reported with the command's help hint, exit 2. */
+class UsageError extends Error {}
 
 type ParsedSettingsFlags = ReturnType<typeof parseSettingsArgs>["values"];
 
 function parseSettingsArgs(args: string[]) {
-  return parseArgs({ args, options: settingsOptions, allowPositionals: false, strict: true });
+  try {
+    return parseArgs({ args, options: settingsOptions, allowPositionals: false, strict: true });
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
 }
 
 export function settingsFlagsFrom(values: ParsedSettingsFlags): SettingsFlags {
@@ -62,6 +116,7 @@ export function settingsFlagsFrom(values: ParsedSettingsFlags): SettingsFlags {
       .filter((j) => j.length > 0),
     metricsListen: values["metrics-listen"],
     manifests: values.manifest,
+    logLevel: values["log-level"],
   };
 }
 
@@ -85,10 +140,13 @@ function validate(args: string[]): number {
   const settings = loaded.settings;
   const manifests = loadManifests(settings.manifests);
   const previous = readAllocationState(join(settings.stateDir, "allocations.json"));
-  const extraWarnings: Diagnostic[] = [...loaded.diagnostics];
-  if (previous.warning) extraWarnings.push({ severity: "warning", message: previous.warning });
+  const extra: Diagnostic[] = [
+    ...loaded.diagnostics,
+    ...checkKeyFile(settings, loaded.sources?.get("cluster.keyFile")),
+  ];
+  if (previous.warning) extra.push({ severity: "warning", message: previous.warning });
   const allocation = manifests.config ? allocate(manifests.config, previous.state) : undefined;
-  const report = buildValidateReport(manifests, allocation, extraWarnings);
+  const report = buildValidateReport(manifests, allocation, extra);
   process.stdout.write(
     values.json ? JSON.stringify(report, null, 2) + "\n" : renderValidateReport(report) + "\n",
   );
@@ -101,13 +159,20 @@ async function run(args: string[]): Promise<number> {
   printRunDiagnostics(loaded.diagnostics);
   if (!loaded.settings) return 1;
   const settings = loaded.settings;
-  const logger = createServiceLogger();
+  const keyProblems = checkKeyFile(settings, loaded.sources?.get("cluster.keyFile")).filter(
+    (d) => d.severity === "error",
+  );
+  if (keyProblems.length > 0) {
+    printRunDiagnostics(keyProblems);
+    return 1;
+  }
+  const logger = createServiceLogger(settings.log.level);
   const notifier = openNotifier(logger);
   const daemon = new Daemon({
     settings,
     logger,
     version: packageVersion(),
-    revision: sourceRevision(),
+    revision: buildInfo().revision,
     insecure: settings.cluster.insecure,
     clusterLabel: settings.cluster.label,
     profile: settings.cluster.profile,
@@ -167,83 +232,140 @@ function openNotifier(logger: Logger): ServiceNotifier | undefined {
 }
 
 async function status(args: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args,
-    options: {
-      address: { type: "string" },
-      json: { type: "boolean" },
-      ip: { type: "string" },
-      config: { type: "string" },
-    },
-    strict: true,
-  });
+  let values: { address?: string; json?: boolean; ip?: string; config?: string };
+  try {
+    ({ values } = parseArgs({
+      args,
+      options: {
+        address: { type: "string" },
+        json: { type: "boolean" },
+        ip: { type: "string" },
+        config: { type: "string" },
+      },
+      strict: true,
+    }));
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+  const ip = values.ip === undefined ? undefined : canonicalIp(values.ip);
+  if (values.ip !== undefined && ip === undefined)
+    throw new UsageError(`--ip ${JSON.stringify(values.ip)} is not an IP address`);
   let address = values.address;
+  let addressFrom = "--address";
   if (!address) {
     const loaded = loadSettings({ config: values.config });
     address = `http://${loaded.settings?.metrics.listen ?? "127.0.0.1:7472"}`;
+    addressFrom = `metrics.listen in ${values.config ?? DEFAULT_SETTINGS_PATH}`;
+  }
+  let url: URL;
+  try {
+    url = new URL("/status", address);
+  } catch {
+    throw new UsageError(`--address ${JSON.stringify(address)} is not a URL (e.g. http://127.0.0.1:7472)`);
   }
   let body: DaemonStatus;
   try {
-    const response = await fetch(new URL("/status", address), { signal: AbortSignal.timeout(3000) });
+    const response = await fetch(url, { signal: AbortSignal.timeout(3000) });
     if (!response.ok) throw new Error(`HTTP ${response.status}`);
     body = (await response.json()) as DaemonStatus;
   } catch (error) {
-    process.stderr.write(`vipd status: cannot reach the daemon at ${address}: ${(error as Error).message}\n`);
+    process.stderr.write(
+      `vipd status: cannot reach the daemon at ${url.href}: ${fetchFailure(error)}\n` +
+        `  Is vipd running on this machine? Check: systemctl status vipd; journalctl -u vipd -n 50\n` +
+        `  (the address comes from ${addressFrom}; another one: vipd status --address http://HOST:PORT)\n`,
+    );
     return 1;
   }
   if (values.json) process.stdout.write(JSON.stringify(body, null, 2) + "\n");
-  else if (values.ip) process.stdout.write(renderIpExplanation(body, values.ip) + "\n");
-  else process.stdout.write(renderStatus(body) + "\n");
+  else if (ip !== undefined) {
+    process.stdout.write(renderIpExplanation(body, ip) + "\n");
+    if (!body.vips.some((v) => v.ips.includes(ip))) return 1;
+  } else process.stdout.write(renderStatus(body) + "\n");
   return 0;
 }
 
-/**
- * The git commit this tree was built from, read from .git without running git (not installed everywhere);
- * "unknown" for an installed tree, which has no .git.
- */
-function sourceRevision(): string {
-  const git = join(__dirname, "..", "..", ".git");
-  try {
-    const head = readFileSync(join(git, "HEAD"), "utf8").trim();
-    if (!head.startsWith("ref: ")) return head.slice(0, 12);
-    const ref = head.slice("ref: ".length);
-    if (existsSync(join(git, ref))) return readFileSync(join(git, ref), "utf8").trim().slice(0, 12);
-    const packed = readFileSync(join(git, "packed-refs"), "utf8").split("\n");
-    return packed.find((line) => line.endsWith(` ${ref}`))?.slice(0, 12) ?? "unknown";
-  } catch {
-    return "unknown";
+/** fetch() says only "fetch failed"; the cause (ECONNREFUSED, a timeout) is what an operator can act on. */
+function fetchFailure(error: unknown): string {
+  if (!(error instanceof Error)) return String(error);
+  if (error.name === "TimeoutError") return "no answer within 3 s";
+  const cause = (error as Error & { cause?: unknown }).cause;
+  if (cause instanceof Error) {
+    const code = (cause as Error & { code?: string }).code;
+    if (code === "ECONNREFUSED") return "connection refused (nothing listens there)";
+    return code ? `${code}: ${cause.message}` : cause.message;
   }
+  return error.message;
 }
 
 function packageVersion(): string {
-  return (require("../../package.json") as { version: string }).version;
+  return buildInfo().version;
 }
 
-async function main(argv: string[]): Promise<number> {
+function versionLine(): string {
+  const build = buildInfo();
+  return `vipd ${build.version} (revision ${build.revision}, node ${process.versions.node})\n`;
+}
+
+const COMMANDS: Readonly<Record<string, (args: string[]) => number | Promise<number>>> = {
+  validate,
+  run,
+  status,
+  keygen: (args) => {
+    if (args.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(args[0])}`);
+    process.stdout.write(generateKey() + "\n");
+    return 0;
+  },
+  version: () => {
+    process.stdout.write(versionLine());
+    return 0;
+  },
+};
+
+export async function main(argv: string[]): Promise<number> {
   const [first, ...rest] = argv;
-  const command = first === undefined || first.startsWith("-") ? "run" : first;
-  const args = command === first ? rest : argv;
-  if (args.includes("--help") || args.includes("-h") || command === "help") {
+  if (first === "--version" || first === "-V") return COMMANDS.version([]);
+  if (first === undefined) {
+    process.stderr.write(USAGE);
+    return 2;
+  }
+  if (first === "--help" || first === "-h" || (first === "help" && rest.length === 0)) {
     process.stdout.write(USAGE);
     return 0;
   }
-  switch (command) {
-    case "validate":
-      return validate(args);
-    case "run":
-      return run(args);
-    case "status":
-      return status(args);
-    case "keygen":
-      process.stdout.write(generateKey() + "\n");
-      return 0;
-    case "version":
-      process.stdout.write(`vipd ${packageVersion()} on ${hostname()}\n`);
-      return 0;
-    default:
-      process.stderr.write(`vipd: unknown command "${command}"\n\n${USAGE}`);
-      return 2;
+  if (first === "help") {
+    const help = COMMAND_HELP[rest[0] ?? ""];
+    if (help === undefined) return unknownCommand(rest[0] ?? "");
+    process.stdout.write(help);
+    return 0;
   }
+  if (first.startsWith("-")) {
+    // Before 0.2 a bare \`vipd --config x\` started the daemon; now a command is required.
+    process.stderr.write(
+      `vipd: no command before ${first}; to start the daemon: vipd run ${argv.join(" ")}\n\n${USAGE}`,
+    );
+    return 2;
+  }
+  const command = COMMANDS[first];
+  if (command === undefined) return unknownCommand(first);
+  if (rest.includes("--help") || rest.includes("-h")) {
+    process.stdout.write(COMMAND_HELP[first] ?? USAGE);
+    return 0;
+  }
+  try {
+    return await command(rest);
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    process.stderr.write(`vipd ${first}: ${error.message}\nSee: vipd ${first} --help\n`);
+    return 2;
+  }
+}
+
+function unknownCommand(name: string): number {
+  const hint = didYouMean(name, Object.keys(COMMANDS));
+  process.stderr.write(
+    `vipd: unknown command ${JSON.stringify(name)}${hint ? ` (did you mean ${JSON.stringify(hint)}?)` : ""}\n\n${USAGE}`,
+  );
+  return 2;
 }
 
 if (require.main === module) {

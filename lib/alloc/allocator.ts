@@ -51,11 +51,16 @@ export function allocate(config: ManifestConfig, previous: AllocationState | und
   }
 
   // Phase 1: re-validate and keep every previous assignment still allowed, earlier keys winning clashes.
+  // A Service's status.loadBalancer.ingress (pasted from a cluster) is its current allocation, as MetalLB's
+  // controller treats it, and wins over stateDir: it is what the operator gave, so a migration keeps its IPs.
   for (const request of requests) {
+    const ingress = request.svc.loadBalancerIngress;
     const prior =
-      previous && Object.hasOwn(previous.assignments, request.service)
-        ? previous.assignments[request.service]
-        : undefined;
+      ingress !== undefined && ingress.length > 0
+        ? { ips: ingress }
+        : previous && Object.hasOwn(previous.assignments, request.service)
+          ? previous.assignments[request.service]
+          : undefined;
     if (!prior || !Array.isArray(prior.ips)) continue;
     const cleared = run.keepPrevious(request, prior.ips);
     if (cleared !== undefined) {

@@ -5,10 +5,11 @@
 // them, as a dual-stack cluster would fill them in:
 // - RequireDualStack: dual (Kubernetes always gives such a Service both ClusterIPs);
 // - ipFamilies set: SingleStack -> ipFamilies[0]; PreferDualStack -> dual;
+// - otherwise spec.clusterIPs (a Service pasted from a cluster): their family, as MetalLB's ForService;
 // - otherwise the requested IPs decide (one IP -> its family, an IPv4+IPv6 pair -> dual);
 // - otherwise SingleStack -> IPv4 and PreferDualStack -> dual.
 // The primary family (listed first, preferred by PreferDualStack) is ipFamilies[0], else the first
-// requested IP's family, else IPv4.
+// ClusterIP's family, else the first requested IP's family, else IPv4.
 import type { IpFamilyPolicy, Service } from "../config/types";
 import { formatIp, parseIp, type Family, type Ip } from "../ip";
 import { quoteGoList } from "./go-format";
@@ -45,10 +46,18 @@ export function toServiceRequest(svc: Service): ServiceRequest {
     requestError = found.error;
   }
   const declared = svc.ipFamilies[0];
-  const primary: Family = declared ? (declared === "IPv6" ? 6 : 4) : (requested[0]?.family ?? 4);
+  // A Service pasted from a cluster without ipFamilies still has its ClusterIPs: MetalLB's source of truth.
+  const cluster = declared ? [] : (svc.clusterIPs ?? []).flatMap((text) => parseIp(text) ?? []);
+  const clusterFamily = cluster.length > 0 ? familyOfIps(cluster) : undefined;
+  const primary: Family = declared
+    ? declared === "IPv6"
+      ? 6
+      : 4
+    : (cluster[0]?.family ?? requested[0]?.family ?? 4);
   let family: ServiceFamily;
   if (svc.ipFamilyPolicy === "RequireDualStack") family = "dual";
   else if (declared) family = svc.ipFamilyPolicy === "SingleStack" ? familyOfNumber(primary) : "dual";
+  else if (clusterFamily?.family) family = clusterFamily.family;
   else if (requestedFamily) family = requestedFamily;
   else family = svc.ipFamilyPolicy === "SingleStack" ? "ipv4" : "dual";
   return {

@@ -57,9 +57,12 @@ export function renderStatus(status: DaemonStatus, now: Date = new Date()): stri
   if (status.events.length > 0) {
     sections.push(
       "EVENTS\n" +
+        // The IP and service are what tell one "announcing from node-b" from the next.
         renderTable(
-          ["AGE", "REASON", "MESSAGE"],
-          status.events.slice(-10).map((e) => [age(e.time, now), e.reason, e.message]),
+          ["AGE", "REASON", "IP", "SERVICE", "MESSAGE"],
+          status.events
+            .slice(-10)
+            .map((e) => [age(e.time, now), e.reason, e.ip ?? "", e.service ?? "", e.message]),
         ),
     );
   }

@@ -1,6 +1,6 @@
 // `vipd validate`: one report object, rendered either as JSON or as tables, so both forms always agree.
 import type { AllocationResult } from "../alloc/types";
-import { formatDiagnostic } from "../config/diagnostics";
+import { diagnostic, formatDiagnostic } from "../config/diagnostics";
 import { selectorString } from "../config/selectors";
 import type { Diagnostic, LoadResult } from "../config/types";
 import { formatCidr } from "../ip";
@@ -26,18 +26,23 @@ export interface ValidateReport {
 export function buildValidateReport(
   load: LoadResult,
   allocation: AllocationResult | undefined,
-  extraWarnings: readonly Diagnostic[] = [],
+  extra: readonly Diagnostic[] = [],
 ): ValidateReport {
   const config = load.config;
   const usage = new Map((allocation?.pools ?? []).map((p) => [p.pool, p]));
   const assigned = new Map((allocation?.assignments ?? []).map((a) => [a.service, a]));
   const failed = new Map((allocation?.errors ?? []).map((e) => [e.service, e.message]));
-  const errors = load.diagnostics.filter((d) => d.severity === "error").map(formatDiagnostic);
-  const warnings = [...load.diagnostics.filter((d) => d.severity === "warning"), ...extraWarnings]
-    .concat(allocation?.warnings ?? [])
-    .map(formatDiagnostic);
+  // A service that gets no IP is an error like any other, with the file and line of the Service.
+  const allocationErrors = (allocation?.errors ?? []).map((e) =>
+    diagnostic("error", e.message, e.source, `Service/${e.service}`),
+  );
+  const all = [...load.diagnostics, ...extra, ...allocationErrors, ...(allocation?.warnings ?? [])];
+  if (config && config.pools.length === 0 && load.files.length > 0)
+    all.push(diagnostic("warning", `no IPAddressPool in ${load.files.join(", ")}: no service can get an IP`));
+  const errors = all.filter((d) => d.severity === "error").map(formatDiagnostic);
+  const warnings = all.filter((d) => d.severity === "warning").map(formatDiagnostic);
   return {
-    ok: errors.length === 0 && failed.size === 0,
+    ok: errors.length === 0,
     files: load.files,
     digest: load.digest,
     pools: (config?.pools ?? [])
@@ -110,6 +115,8 @@ export function renderValidateReport(report: ValidateReport): string {
   }
   if (report.warnings.length > 0)
     sections.push(`WARNINGS (${report.warnings.length})\n${report.warnings.join("\n")}`);
+  if (sections.length === 0)
+    sections.push(`nothing to report: ${report.files.join(", ") || "no files"} hold no objects`);
   return sections.join("\n\n");
 }
 

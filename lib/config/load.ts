@@ -32,6 +32,16 @@ export function loadManifests(paths: readonly string[]): LoadResult {
       );
     }
   }
+  if (files.length === 0 && diagnostics.length === 0) {
+    // An empty folder (or one holding only *.yml.bak, say) would load as "no pools, no services" and drop
+    // every VIP; far more often it is the wrong folder.
+    diagnostics.push(
+      diagnostic(
+        "error",
+        `no manifest files: ${paths.map((p) => JSON.stringify(p)).join(", ")} hold no *.yaml or *.yml file`,
+      ),
+    );
+  }
   const result = parseManifests(files);
   if (diagnostics.length === 0) return result;
   const all = [...diagnostics, ...result.diagnostics];

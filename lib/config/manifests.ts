@@ -21,6 +21,7 @@ import { readAdvertisement, type RawAdvertisement } from "./l2advertisement";
 import { readPool, type RawPool } from "./pool";
 import { EVERYTHING, selectorsMatchAny, selectorString } from "./selectors";
 import { readService } from "./service";
+import { didYouMean } from "./suggest";
 import type {
   AddressPool,
   Diagnostic,
@@ -50,6 +51,8 @@ const OTHER_METALLB_KINDS = [
   "ServiceBGPStatus",
   "ConfigurationState",
 ];
+/** The kinds vipd reads; a kind one typo away from one of them is an error. */
+const USED_KINDS = ["IPAddressPool", "L2Advertisement", "Service"];
 const OBJECT_FIELDS = ["apiVersion", "kind", "metadata", "spec", "status"];
 const MAX_LIST_DEPTH = 8;
 
@@ -227,6 +230,15 @@ function readObject(ctx: ReadContext, node: Node, collected: Collected, depth: n
       );
     } else if (apiVersion.startsWith("metallb.io/") && OTHER_METALLB_KINDS.includes(kind)) {
       ctx.warn(kindNode, `${kind} is not used by vipd (layer 2 only): ignored`);
+    } else if (apiVersion.startsWith("metallb.io/") || didYouMean(kind, USED_KINDS) !== undefined) {
+      // A misspelt kind would silently drop the object (nothing announced, exit 0): that is an error, not a
+      // warning. Other kinds (a Deployment pasted along with the services) stay a warning.
+      const hint = didYouMean(kind, USED_KINDS);
+      ctx.error(
+        kindNode,
+        `kind ${quote(kind)} (apiVersion ${quote(apiVersion)}) is not a kind vipd knows` +
+          (hint ? `: did you mean ${quote(hint)}?` : ` (it reads ${USED_KINDS.join(", ")})`),
+      );
     } else {
       ctx.warn(
         kindNode,
@@ -297,7 +309,7 @@ function readObject(ctx: ReadContext, node: Node, collected: Collected, depth: n
       return;
     }
     case "Service": {
-      const service = readService(ctx, meta, specNode, source);
+      const service = readService(ctx, meta, specNode, source, top.get("status")?.value ?? null);
       if (!service) return;
       collected.services.push({ service, object });
       const { source: _source, ...rest } = service;

@@ -1,6 +1,6 @@
 // Service objects (v1): the fields MetalLB's controller consumes (§3), MetalLB's annotation precedence,
 // and the requested-IP parsing whose failures are per-service errors, not configuration errors.
-import type { Node } from "yaml";
+import { isMap, isScalar, isSeq, type Node } from "yaml";
 import { canonicalIp, parseIp } from "../ip";
 import { HEALTH_ANNOTATIONS, parseHealthCheck } from "../health/spec";
 import { quote, quoteList } from "./diagnostics";
@@ -140,6 +140,7 @@ export function readService(
   meta: Metadata,
   specNode: Node | null,
   source: SourceRef,
+  statusNode: Node | null = null,
 ): Service | undefined {
   const diagnosticsBefore = ctx.diagnostics.length;
   const spec = readMap(ctx, specNode, "spec", SPEC_FIELDS) ?? new Map();
@@ -241,6 +242,8 @@ export function readService(
   for (const field of ["clusterIP", "externalName", "sessionAffinity", "internalTrafficPolicy"]) {
     readString(ctx, spec.get(field)?.value ?? null, join("spec", field));
   }
+  const clusterIPs = readClusterIPs(ctx, spec);
+  const loadBalancerIngress = readIngress(ctx, statusNode);
   const loadBalancerIP =
     readString(ctx, spec.get("loadBalancerIP")?.value ?? null, "spec.loadBalancerIP") ?? "";
 
@@ -263,9 +266,56 @@ export function readService(
     backendKey: externalTrafficPolicy === "Local" ? labelsString(selector) : "",
     ipFamilies,
     ipFamilyPolicy,
+    // Only when present, so the config digest of manifests without them is what it always was.
+    ...(clusterIPs.length > 0 ? { clusterIPs } : {}),
+    ...(loadBalancerIngress.length > 0 ? { loadBalancerIngress } : {}),
     externalTrafficPolicy,
     selector,
     ...(health.spec ? { healthCheck: health.spec } : {}),
     source,
   };
+}
+
+/** `spec.clusterIPs`, else `spec.clusterIP`, as canonical IPs; "None" (headless) and "" mean none. */
+function readClusterIPs(ctx: ReadContext, spec: ReadonlyMap<string, { value: Node | null }>): string[] {
+  const listNode = spec.get("clusterIPs")?.value ?? null;
+  const listed = (readStringList(ctx, listNode, "spec.clusterIPs") ?? []).map(({ node }, i) => ({
+    node,
+    path: `spec.clusterIPs[${i}]`,
+  }));
+  const single = spec.get("clusterIP")?.value ?? null;
+  const items =
+    listed.length > 0 ? listed : single === null ? [] : [{ node: single, path: "spec.clusterIP" }];
+  const ips: string[] = [];
+  for (const { node, path } of items) {
+    const text = isScalar(node) && typeof node.value === "string" ? node.value : "";
+    if (text === "" || text === "None") continue;
+    const ip = canonicalIp(text);
+    if (ip === undefined) ctx.error(node, `${path}: ${quote(text)} is not an IP address`);
+    else ips.push(ip);
+  }
+  return ips;
+}
+
+/**
+ * `status.loadBalancer.ingress[].ip` of a pasted Service. The rest of `status` (conditions, hostname,
+ * ipMode, ports) is Kubernetes' business and is not checked; an ingress ip that is not an IP is ignored with
+ * a warning, as MetalLB clears such a status and allocates afresh.
+ */
+function readIngress(ctx: ReadContext, statusNode: Node | null): string[] {
+  const child = (node: Node | null, key: string): Node | null =>
+    isMap(node) ? (readMap(ctx, node, "status", "any")?.get(key)?.value ?? null) : null;
+  const ingress = child(child(statusNode, "loadBalancer"), "ingress");
+  if (!isSeq(ingress)) return [];
+  const ips: string[] = [];
+  for (const item of readList(ctx, ingress, "status.loadBalancer.ingress") ?? []) {
+    const ipNode = child(item, "ip");
+    if (ipNode === null) continue;
+    const text = isScalar(ipNode) ? String(ipNode.value) : "";
+    const ip = canonicalIp(text);
+    if (ip === undefined)
+      ctx.warn(ipNode, `status.loadBalancer.ingress: ${quote(text)} is not an IP: ignored`);
+    else if (!ips.includes(ip)) ips.push(ip);
+  }
+  return ips;
 }

@@ -50,6 +50,8 @@ export interface Settings {
     conflictReprobeMs: number;
   };
   metrics: { listen: string };
+  /** The least severe log lines written (journald can still filter further). */
+  log: { level: "debug" | "info" | "warn" | "error" };
 }
 
 export interface SettingsFlags {
@@ -59,6 +61,7 @@ export interface SettingsFlags {
   join?: string[];
   metricsListen?: string;
   manifests?: string[];
+  logLevel?: string;
 }
 
 /** How a value is checked and normalised. Paths resolve against the settings file's folder. */
@@ -142,6 +145,12 @@ export const SETTINGS: readonly SettingRow[] = [
     default: () => 10_000,
   },
   {
+    key: "log.level",
+    kind: { type: "enum", values: ["debug", "info", "warn", "error"] },
+    default: () => "info",
+    flag: { name: "--log-level", field: "logLevel" },
+  },
+  {
     key: "metrics.listen",
     kind: { type: "listen" },
     default: () => "127.0.0.1:7472",
@@ -154,10 +163,11 @@ export function parseSettings(
   file: string,
   flags: SettingsFlags,
   hostname: string,
-): { settings?: Settings; diagnostics: Diagnostic[] } {
+): SettingsResult {
   const diagnostics: Diagnostic[] = [];
   const values = new Map<string, Value>(SETTINGS.map((row) => [row.key, row.default(hostname)]));
-  if (text !== undefined) readFile(text, file, values, diagnostics);
+  const sources = new Map<string, SourceRef>();
+  if (text !== undefined) readFile(text, file, values, diagnostics, sources);
 
   for (const row of SETTINGS) {
     if (!row.flag) continue;
@@ -203,10 +213,17 @@ export function parseSettings(
       ),
     );
   }
-  return hasErrors(diagnostics) ? { diagnostics } : { settings, diagnostics };
+  return hasErrors(diagnostics) ? { diagnostics, sources } : { settings, diagnostics, sources };
 }
 
-export function loadSettings(flags: SettingsFlags): { settings?: Settings; diagnostics: Diagnostic[] } {
+export interface SettingsResult {
+  settings?: Settings;
+  diagnostics: Diagnostic[];
+  /** Where each key given in the file was written (dotted key), for errors found later (cluster.keyFile). */
+  sources?: ReadonlyMap<string, SourceRef>;
+}
+
+export function loadSettings(flags: SettingsFlags): SettingsResult {
   const file = flags.config ?? DEFAULT_SETTINGS_PATH;
   let text: string | undefined;
   try {
@@ -215,14 +232,28 @@ export function loadSettings(flags: SettingsFlags): { settings?: Settings; diagn
     const missing = err instanceof Error && "code" in err && err.code === "ENOENT";
     // Without --config, a missing file simply means "all defaults"; a file asked for by name must exist.
     if (!(missing && flags.config === undefined)) {
-      const reason = missing ? "no such file" : err instanceof Error ? err.message : String(err);
+      const code = err instanceof Error && "code" in err ? err.code : undefined;
+      const reason = missing
+        ? "no such file"
+        : code === "EISDIR"
+          ? "it is a directory (--config takes the settings file, such as /etc/vipd/vipd.yaml; the manifests " +
+            "it loads are listed under its `manifests:` key, or given with --manifest)"
+          : err instanceof Error
+            ? err.message
+            : String(err);
       return { diagnostics: [diagnostic("error", `cannot read settings file ${file}: ${reason}`)] };
     }
   }
   return parseSettings(text, file, flags, osHostname());
 }
 
-function readFile(text: string, file: string, values: Map<string, Value>, diagnostics: Diagnostic[]): void {
+function readFile(
+  text: string,
+  file: string,
+  values: Map<string, Value>,
+  diagnostics: Diagnostic[],
+  sources: Map<string, SourceRef>,
+): void {
   const lines = new LineCounter();
   const at = (node: Node | null | undefined, offset = 0): SourceRef => {
     const { line, col } = lines.linePos(node?.range?.[0] ?? offset);
@@ -293,7 +324,10 @@ function readFile(text: string, file: string, values: Map<string, Value>, diagno
         const inner =
           "index" in checked && isSeq(valueNode) ? (valueNode.items[checked.index ?? 0] as Node) : valueNode;
         diagnostics.push(diagnostic("error", `${full}: ${checked.error}`, at(inner ?? keyNode)));
-      } else values.set(row.key, checked.value);
+      } else {
+        values.set(row.key, checked.value);
+        sources.set(row.key, at(keyNode));
+      }
     }
   };
   walk(doc.contents, "");

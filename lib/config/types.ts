@@ -111,6 +111,16 @@ export interface Service {
   readonly backendKey: string;
   readonly ipFamilies: readonly IpFamilyName[];
   readonly ipFamilyPolicy: IpFamilyPolicy;
+  /**
+   * Canonical `spec.clusterIPs` (else `spec.clusterIP`) of a Service pasted from a cluster. MetalLB takes the
+   * Service's family from them; vipd does when `ipFamilies` is absent. Absent when there are none.
+   */
+  readonly clusterIPs?: readonly string[];
+  /**
+   * Canonical `status.loadBalancer.ingress[].ip`: the IPs the Service holds in the cluster it was pasted from.
+   * MetalLB treats them as the current allocation, so does vipd (they win over stateDir). Absent when none.
+   */
+  readonly loadBalancerIngress?: readonly string[];
   readonly externalTrafficPolicy: "Cluster" | "Local";
   readonly selector: Labels;
   /** `vipd.io/health-check` and friends: a node serves the service's IP only while this passes there. */

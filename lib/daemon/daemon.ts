@@ -75,6 +75,8 @@ interface Ownership {
 
 const TICK_MS = 1000;
 const MAX_EVENTS = 50;
+/** Lifeguard score from which this node's own slowness stretches detection ×4 or more: worth a warning. */
+const LOCAL_HEALTH_WARN_SCORE = 3;
 /** A clean probe lets the reconcile right after it take the IP; later takeovers probe again. */
 const PROBE_RESULT_VALID_MS = 1000;
 /**
@@ -125,7 +127,7 @@ export class Daemon {
   private lastLoopAt = Date.now();
   private readonly ownership = new Map<string, Ownership>();
   private readonly elections = new Map<string, ElectionResult>();
-  /** electionIp -> when the previous owner was seen failing, for the failover histogram. */
+  /** electionIp -> the failed previous owner's last sign of life (performance.now()), for the failover histogram. */
   private readonly failedOwnerAt = new Map<string, number>();
   private readonly events: StatusEvent[] = [];
   private lastMetadata: MemberMetadata | undefined;
@@ -203,10 +205,6 @@ export class Daemon {
     const keyring = this.readKeyring();
     this.keyring = keyring;
     this.event("started", `vipd ${this.options.version} starting as "${this.nodeName}"`);
-    this.metrics.buildInfo.set(
-      { version: this.options.version, revision: this.options.revision ?? "unknown" },
-      1,
-    );
     this.watch = await NetlinkWatch.start();
     this.transport = new KernelTransport();
     this.announcer = new Announcer(this.transport, {}, undefined, { countPerIp: false });
@@ -252,10 +250,16 @@ export class Daemon {
       this.event("memberRefused", reason, { member: member.name });
       this.scheduleReconcile();
     });
-    // A score above 0 stretches detection; logging each move (with its cause) is what explains a slow failover.
+    // A score above 0 stretches detection. Every move is logged at debug (with its cause, which explains a slow
+    // failover); crossing LOCAL_HEALTH_WARN_SCORE is a warning and coming back under it is info, so a busy
+    // machine's 0-1-0 flutter does not fill the log at the default level.
+    let healthDegraded = false;
     this.memberlist.on("health", (score, cause) => {
       this.metrics.localHealth.set(score);
-      this.log.log("info", "localHealth", `local health score ${score} (${cause})`, { cause });
+      const degraded = score >= LOCAL_HEALTH_WARN_SCORE;
+      const level = degraded === healthDegraded ? "debug" : degraded ? "warn" : "info";
+      healthDegraded = degraded;
+      this.log.log(level, "localHealth", `local health score ${score} (${cause})`, { cause, score });
     });
     this.memberlist.start();
     if (this.settings.cluster.join.length > 0) this.memberlist.join(this.settings.cluster.join);
@@ -293,9 +297,11 @@ export class Daemon {
     if (trigger === "SIGHUP") this.reloadKeyring();
     this.manifestStamp = manifestSignature(this.settings.manifests);
     if (this.reloading) {
+      this.log.log("debug", "reloadQueued", `${trigger}: a reload is running; another follows it`);
       this.reloadAgain = trigger;
       return;
     }
+    this.log.log("debug", "reloadStarted", `${trigger}: loading ${this.settings.manifests.join(", ")}`);
     this.reloading = this.configLoader
       .load(this.settings.manifests, this.active.allocation.state)
       .then((outcome) => this.applyReload(outcome, trigger))
@@ -939,7 +945,13 @@ export class Daemon {
     this.metrics.ownershipChanges.inc(group.ips.length);
     const fields = { ip: group.ips.join(","), services: group.services.join(","), from: before, to: after };
     if (after === undefined) {
-      this.event("announceWithdrawn", `nobody announces ${group.ips.join(",")}`, fields);
+      this.event(
+        "announceWithdrawn",
+        `nobody announces ${group.ips.join(",")}`,
+        fields,
+        undefined,
+        group.electionIp,
+      );
       return;
     }
     const itf = after === this.nodeName ? (this.localReport(group.electionIp).interface ?? "") : "";
@@ -999,10 +1011,27 @@ export class Daemon {
   private onMemberEvent(event: string, member: MemberView): void {
     if (member.name === this.nodeName) return;
     if (event === "dead" || event === "leave") {
+      // Failover time starts at the owner's last packet heard here, not at the verdict: detection is part of it.
+      const lastSignOfLife = performance.now() - (member.silentForMs ?? 0);
+      this.log.log(
+        "debug",
+        "lastSignOfLife",
+        member.silentForMs === undefined
+          ? `${member.name}: never heard directly; failover time counts from now`
+          : `${member.name}: last packet heard ${Math.round(member.silentForMs)} ms before it was declared ${event === "leave" ? "left" : "dead"}`,
+        {
+          node: member.name,
+        },
+      );
       for (const [ip, o] of this.ownership)
-        if (o.owner === member.name) this.failedOwnerAt.set(ip, performance.now());
+        if (o.owner === member.name) this.failedOwnerAt.set(ip, lastSignOfLife);
     }
-    if (event !== "metadata") {
+    if (event === "metadata")
+      this.log.log("debug", "memberMetadata", `${member.name} published new metadata`, {
+        node: member.name,
+        digest: member.metadataDigest.slice(0, 12),
+      });
+    else {
       this.event(
         `member${event[0]?.toUpperCase()}${event.slice(1)}`,
         `${member.name} (${member.addr}) is ${member.state}`,

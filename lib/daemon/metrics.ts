@@ -1,6 +1,18 @@
 // Prometheus metrics. Names follow MetalLB's where one exists (allocator_*, config_*_bool, announced),
 // under the `vipd_` namespace. One registry per daemon so tests can run several in one process.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import { buildInfo, type BuildInfo } from "./build-info";
+
+/**
+ * prom-client's process metrics that `promtool check metrics` rejects: gauges named `_total`. Each is the sum
+ * of the per-type gauge of the same name without `_total` (nodejs_active_handles{type}, ...), so dropping them
+ * loses nothing: `sum(nodejs_active_handles)` gives the same number.
+ */
+const NON_COUNTER_TOTALS = [
+  "nodejs_active_handles_total",
+  "nodejs_active_requests_total",
+  "nodejs_active_resources_total",
+];
 
 export interface Metrics {
   readonly registry: Registry;
@@ -15,7 +27,6 @@ export interface Metrics {
   readonly gossipPackets: Counter<"direction" | "type">;
   readonly gossipRejected: Counter<"reason">;
   readonly gossipMembersRefused: Counter;
-  readonly buildInfo: Gauge<"version" | "revision">;
   readonly gossipVersion: Gauge<"kind">;
   readonly configLoaded: Gauge;
   readonly configStale: Gauge;
@@ -27,13 +38,23 @@ export interface Metrics {
   readonly quorum: Gauge;
   readonly addressConflicts: Counter<"ip">;
   readonly localHealth: Gauge;
+  readonly buildInfo: Gauge<"version" | "revision" | "nodejs">;
 }
 
-export function createMetrics(): Metrics {
+export function createMetrics(build: BuildInfo = buildInfo()): Metrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
+  for (const name of NON_COUNTER_TOTALS) registry.removeSingleMetric(name);
   const registers = [registry];
+  const info = new Gauge({
+    name: "vipd_build_info",
+    help: "Always 1; the labels say which vipd runs here: version, revision (git commit) and Node.js version",
+    labelNames: ["version", "revision", "nodejs"],
+    registers,
+  });
+  info.set({ version: build.version, revision: build.revision, nodejs: process.versions.node }, 1);
   return {
+    buildInfo: info,
     registry,
     announced: new Gauge({
       name: "vipd_announced",
@@ -68,13 +89,15 @@ export function createMetrics(): Metrics {
       registers,
     }),
     poolAddresses: new Gauge({
-      name: "vipd_allocator_addresses_total",
+      // MetalLB calls these metallb_allocator_addresses_total and ..._in_use_total, but they are gauges, and
+      // `_total` is reserved for counters (promtool check metrics rejects it).
+      name: "vipd_allocator_addresses",
       help: "Usable addresses in the pool",
       labelNames: ["pool"],
       registers,
     }),
     poolAddressesInUse: new Gauge({
-      name: "vipd_allocator_addresses_in_use_total",
+      name: "vipd_allocator_addresses_in_use",
       help: "Distinct addresses of the pool assigned to services",
       labelNames: ["pool"],
       registers,
@@ -95,12 +118,6 @@ export function createMetrics(): Metrics {
       name: "vipd_gossip_rejected_total",
       help: "Gossip packets dropped, by reason",
       labelNames: ["reason"],
-      registers,
-    }),
-    buildInfo: new Gauge({
-      name: "vipd_build_info",
-      help: "Always 1, labelled with this vipd's release (package.json) and source revision (git, or unknown)",
-      labelNames: ["version", "revision"],
       registers,
     }),
     gossipMembersRefused: new Counter({
@@ -137,7 +154,10 @@ export function createMetrics(): Metrics {
     }),
     failoverSeconds: new Histogram({
       name: "vipd_failover_seconds",
-      help: "Time from detecting an owner's failure to this node's first gratuitous announcement",
+      help:
+        "Failover time seen by this node: from the failed owner's last sign of life (the last packet this node " +
+        "heard from it; its leave message for a graceful stop) to this node's first gratuitous ARP/NA for the " +
+        "VIP, so failure detection is included",
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.25, 0.5, 1, 2.5, 5],
       registers,
     }),

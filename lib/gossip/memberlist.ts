@@ -79,6 +79,12 @@ export interface MemberView {
   readonly metadataDigest: string;
   /** Clock time of the last state change. */
   readonly since: number;
+  /**
+   * On dead/leave events: how long before the event this node last received a packet from the member (its
+   * last sign of life), so failover time can include detection. A duration, not a time: the gossip thread's
+   * clock is not the daemon's. Absent when this node never heard it directly.
+   */
+  readonly silentForMs?: number;
 }
 
 export interface MemberlistEvents {
@@ -1234,7 +1240,9 @@ export class Memberlist extends EventEmitter<MemberlistEvents> {
       this.clock.clearTimer(f.timer);
       this.metaFetches.delete(name);
     }
-    this.emit(d === "left" ? "leave" : "dead", view(cur));
+    const heardAt = this.lastHeard.get(name);
+    const silentForMs = heardAt === undefined ? undefined : Math.max(0, this.clock.now() - heardAt);
+    this.emit(d === "left" ? "leave" : "dead", { ...view(cur), silentForMs });
     this.broadcast(
       name,
       encodeMessage({ type: "dead", name, incarnation, from: accuser }),

@@ -11,7 +11,8 @@ import { loadSettings, parseSettings, SETTINGS, type Settings } from "../../lib/
 function issue2Keys(s: Settings | undefined): unknown {
   if (!s) return undefined;
   const { bind, advertise, join, keyFile } = s.cluster;
-  return { ...s, cluster: { bind, advertise, join, keyFile } };
+  const { log: _log, ...rest } = s;
+  return { ...rest, cluster: { bind, advertise, join, keyFile } };
 }
 
 test("an absent file means every default, plus the hostname label", () => {
