@@ -15,6 +15,7 @@ import { VipdCluster } from "../test/lab/cluster";
 import { startAgent, type AgentHandle } from "../test/lab/agent-protocol";
 import { Lab, type LabMember } from "../test/lab/lab";
 import { capturedGarps, msBetween, sleep, startCapture } from "../test/lab/lab-helpers";
+import { logEntries } from "./daemon-log";
 import { ensureKeepalived, KeepalivedNodes, vrrpConfig, waitExit, type VrrpTimers } from "./keepalived";
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 20);
@@ -136,16 +137,8 @@ class VipdSystem implements System {
     let detected: number | undefined;
     let assigned: number | undefined;
     let added: number | undefined;
-    for (const line of node.log.split("\n")) {
-      if (!line.startsWith("{")) continue;
-      let entry: Record<string, unknown>;
-      try {
-        entry = JSON.parse(line) as Record<string, unknown>;
-      } catch {
-        continue;
-      }
-      const at = Date.parse(String(entry.time));
-      if (!(at >= faultWallMs - 1)) continue;
+    for (const entry of logEntries(node.log, faultWallMs)) {
+      const at = entry.at;
       const event = String(entry.event);
       const msg = String(entry.msg ?? "");
       if (

@@ -15,6 +15,7 @@ import type { AgentHandle } from "../test/lab/agent-protocol";
 import { VipdCluster } from "../test/lab/cluster";
 import { Lab } from "../test/lab/lab";
 import { capturedGarps, msBetween, sleep, startCapture } from "../test/lab/lab-helpers";
+import { logEntries } from "./daemon-log";
 import { ensureKeepalived } from "./keepalived";
 import { keepalivedAtScale } from "./scale-keepalived";
 import { announcementSummary, FirstAnnouncements, heldBy, steadyState, waitFor } from "./scale-common";
@@ -226,23 +227,6 @@ function reloadTrace(cluster: VipdCluster, writeWall: number): Record<string, nu
       };
   }
   return { configLoadedMs: null, assignedMs: null, probedMs: null, addedMs: null };
-}
-
-/** A daemon log's JSON entries at or after `sinceWall` (ms since the epoch), with their time as `at`. */
-function logEntries(log: string, sinceWall: number): Array<Record<string, unknown> & { at: number }> {
-  const out: Array<Record<string, unknown> & { at: number }> = [];
-  for (const line of log.split("\n")) {
-    if (!line.startsWith("{")) continue;
-    let entry: Record<string, unknown>;
-    try {
-      entry = JSON.parse(line) as Record<string, unknown>;
-    } catch {
-      continue;
-    }
-    const at = Date.parse(String(entry.time));
-    if (at >= sinceWall - 1) out.push({ ...entry, at });
-  }
-  return out;
 }
 
 /**
