@@ -10,7 +10,7 @@ import { KernelTransport } from "../lib/net/kernel-transport";
 import { allNodesIcmpv6Frame, unsolicitedNeighborAdvertisement } from "../lib/net/ndp-frame";
 import { NetlinkWatch } from "../lib/net/netlink-watch";
 import { VipAddresses } from "../lib/net/vip-addresses";
-import { VipReconciler } from "../lib/net/vip-reconciler";
+import { AddressApplier } from "../lib/net/address-applier";
 import { Lab } from "../test/lab/lab";
 
 const COUNT = 3000;
@@ -72,14 +72,14 @@ async function inside(): Promise<void> {
   results.ipv4RemoveMs = since(t);
   if (failures.length) throw new Error(`IPv4 add/remove failed: ${JSON.stringify(failures.slice(0, 3))}`);
 
-  // 2. Through the reconciler (diff + add), then the first announcement round at default pacing.
+  // 2. Through the address applier (diff + add), then the first announcement round at default pacing.
   const transport = new KernelTransport();
   const announcer = new Announcer(transport);
-  const reconciler = new VipReconciler(watch, addresses, (r) => {
+  const applier = new AddressApplier(watch, addresses, (r) => {
     for (const a of r.added) announcer.announce(a.ip, [itf]);
   });
   t = performance.now();
-  await reconciler.setDesired(new Map(vips.map((ip) => [ip, "eth0"])));
+  await applier.setWanted(new Map(vips.map((ip) => [ip, "eth0"])));
   results.reconcileAddMs = since(t);
   // Pacing is per interface (10,000 frames/s by default). Earlier versions of this bench waited for the queue
   // to drain, which includes the 4 repeat rounds (5 x 3,000 frames), and reported that as the first round.
@@ -92,7 +92,7 @@ async function inside(): Promise<void> {
   results.allRoundsPacedMs = Math.round(since(t));
   announcer.stop();
   t = performance.now();
-  await reconciler.setDesired(new Map());
+  await applier.setWanted(new Map());
   results.reconcileRemoveMs = since(t);
 
   // 3. Announcing with pacing off: the cost of building and sending the frames themselves, until the last
@@ -130,7 +130,7 @@ async function inside(): Promise<void> {
   results.arpFramesPerSecond = Math.round((2 * v4.length * 1000) / since(t));
   unpaced.stop();
   results.watchResyncs = watch.resyncs;
-  reconciler.stop();
+  applier.stop();
   transport.close();
   watch.close();
   process.stdout.write(JSON.stringify(results) + "\n");

@@ -5,7 +5,15 @@ import type { AllocationResult, AllocationState } from "../alloc/types";
 import { formatDiagnostic } from "../config/diagnostics";
 import type { LoadResult, ManifestConfig } from "../config/types";
 import { parseIp, type Family } from "../ip";
-import { planGroups, vipGroups, type GroupPlan, type VipGroup } from "../election/election";
+import type { Labels } from "../config/types";
+import {
+  planGroup,
+  planGroups,
+  selectsNode,
+  vipGroups,
+  type GroupPlan,
+  type VipGroup,
+} from "../election/election";
 
 export interface ActiveConfig {
   readonly load: LoadResult;
@@ -53,4 +61,21 @@ export function activate(load: LoadResult, previous: AllocationState | undefined
       loadedAt: now,
     },
   };
+}
+
+/**
+ * Every VIP -> the interfaces named by the advertisements that apply to it and select a node with `labels`
+ * ([] = any interface on the VIP's subnet): what this node's interface choice follows.
+ */
+export function advertisedInterfaces(active: ActiveConfig, labels: Labels): Map<string, readonly string[]> {
+  const vips = new Map<string, readonly string[]>();
+  for (const group of active.groups) {
+    const ads = (active.plans.get(group.electionIp) ?? planGroup(group, active.config)).distinctAds;
+    const mine = ads.filter((ad) => selectsNode(ad, labels));
+    const interfaces = mine.some((ad) => ad.interfaces.length === 0)
+      ? []
+      : [...new Set(mine.flatMap((ad) => ad.interfaces))].sort();
+    for (const ip of group.ips) vips.set(ip, interfaces);
+  }
+  return vips;
 }

@@ -18,6 +18,11 @@ export interface VipGroup {
 
 export type MemberState = "alive" | "suspect" | "dead" | "left";
 
+/** A member that may still be serving: alive, or suspect (not yet declared dead). */
+export function isLive(state: MemberState): boolean {
+  return state === "alive" || state === "suspect";
+}
+
 export interface MemberInfo {
   readonly name: string;
   readonly state: MemberState;

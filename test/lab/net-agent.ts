@@ -1,4 +1,4 @@
-// Stand-in for the daemon inside a lab node namespace: drives lib/net (watch, eligibility, reconcile,
+// Stand-in for the daemon inside a lab node namespace: drives lib/net (watch, eligibility, address applier,
 // announcer) on commands from the test, and answers UDP probes with its node name so the client can see
 // which node received traffic. The daemon replaces it later.
 import { createSocket } from "node:dgram";
@@ -7,7 +7,7 @@ import { EligibilityTracker } from "../../lib/net/eligibility";
 import { KernelTransport } from "../../lib/net/kernel-transport";
 import { NetlinkWatch } from "../../lib/net/netlink-watch";
 import { VipAddresses } from "../../lib/net/vip-addresses";
-import { VipReconciler, type ReconcileResult } from "../../lib/net/vip-reconciler";
+import { AddressApplier, type ApplyResult } from "../../lib/net/address-applier";
 import { serveAgent, type Json, type JsonObject } from "./agent-protocol";
 
 export const PROBE_PORT = 7777;
@@ -20,7 +20,7 @@ async function main(): Promise<void> {
   const addresses = new VipAddresses(watch.requestSocket);
   const eligibility = new EligibilityTracker(watch);
   let owned = new Map<string, readonly string[]>();
-  let reconciler: VipReconciler | undefined;
+  let applier: AddressApplier | undefined;
 
   const interfacesFor = (names: readonly string[]) =>
     names.flatMap((name) => {
@@ -30,7 +30,7 @@ async function main(): Promise<void> {
         : [];
     });
 
-  const onReconciled = (result: ReconcileResult): void => {
+  const onApplied = (result: ApplyResult): void => {
     for (const added of result.added) {
       const choice = eligibility.choice(added.ip);
       if (choice?.eligible) announcer.announce(added.ip, interfacesFor(choice.interfaces));
@@ -42,7 +42,7 @@ async function main(): Promise<void> {
 
   eligibility.onChange((changes) => {
     // An owned VIP whose interface went away is released here (the daemon would also re-elect).
-    if (reconciler && changes.some((c) => owned.has(c.ip))) void applyOwned();
+    if (applier && changes.some((c) => owned.has(c.ip))) void applyOwned();
     for (const c of changes) {
       agent.emit("eligibility", {
         ip: c.ip,
@@ -61,8 +61,8 @@ async function main(): Promise<void> {
       if (choice?.eligible) desired.set(ip, choice.interfaces[0]);
       else announcer.withdraw(ip);
     }
-    for (const ip of reconciler!.desiredSet().keys()) if (!desired.has(ip)) announcer.withdraw(ip);
-    await reconciler!.setDesired(desired);
+    for (const ip of applier!.wanted().keys()) if (!desired.has(ip)) announcer.withdraw(ip);
+    await applier!.setWanted(desired);
   };
 
   const udp4 = createSocket("udp4");
@@ -73,13 +73,13 @@ async function main(): Promise<void> {
   }
 
   const agent = serveAgent({
-    /** Starts reconciling: the first pass removes stale marked addresses (the start-up cleanup). */
+    /** Starts applying: the first pass removes stale marked addresses (the start-up cleanup). */
     start: async (request) => {
       if (request.policy) {
         announcer.stop();
         announcer = new Announcer(transport, request.policy as unknown as Partial<AnnouncePolicy>);
       }
-      reconciler = new VipReconciler(watch, addresses, onReconciled);
+      applier = new AddressApplier(watch, addresses, onApplied);
       const before = (await addresses.listMarked()).map((a) => a.ip);
       await applyOwned();
       return { markedAtStart: before };
@@ -105,7 +105,7 @@ async function main(): Promise<void> {
     marked: async () => (await addresses.listMarked()).map((a) => `${a.ip}/${a.prefixlen}@${a.index}`),
     release: async () => {
       announcer.stop();
-      await reconciler?.releaseAll();
+      await applier?.releaseAll();
       return true;
     },
   });

@@ -3,7 +3,7 @@ import { test } from "node:test";
 import type { LinkInfo } from "../../lib/net/links";
 import type { NetlinkWatch } from "../../lib/net/netlink-watch";
 import type { PlacementFailure, VipAddresses, VipPlacement } from "../../lib/net/vip-addresses";
-import { VipReconciler, type ReconcileResult } from "../../lib/net/vip-reconciler";
+import { AddressApplier, type ApplyResult } from "../../lib/net/address-applier";
 
 const eth0: LinkInfo = {
   index: 2,
@@ -17,7 +17,7 @@ const eth0: LinkInfo = {
   kind: "veth",
 };
 
-/** A watch with one link and no addresses; the reconciler only reads it. */
+/** A watch with one link and no addresses; the applier only reads it. */
 const watch = {
   onChange: () => () => {},
   snapshot: () => ({ links: [eth0], addresses: [] }),
@@ -48,10 +48,10 @@ class SlowAddresses {
 
 test("each added address is reported as soon as the kernel confirms it, not after the whole batch", async () => {
   const addresses = new SlowAddresses();
-  const reports: ReconcileResult[] = [];
-  const reconciler = new VipReconciler(watch, addresses as unknown as VipAddresses, (r) => reports.push(r));
+  const reports: ApplyResult[] = [];
+  const applier = new AddressApplier(watch, addresses as unknown as VipAddresses, (r) => reports.push(r));
   const vips = ["198.51.100.1", "198.51.100.2", "198.51.100.3"];
-  const done = reconciler.setDesired(new Map(vips.map((ip) => [ip, "eth0"])));
+  const done = applier.setWanted(new Map(vips.map((ip) => [ip, "eth0"])));
   await new Promise((r) => setImmediate(r));
   assert.equal(addresses.acks.length, 3, "all three requested at once (pipelined)");
   addresses.acks[0]();
@@ -69,5 +69,5 @@ test("each added address is reported as soon as the kernel confirms it, not afte
     ["198.51.100.1", "198.51.100.3", "198.51.100.2"],
   );
   assert.ok(reports.every((r) => r.failed.length === 0 && r.removed.length === 0));
-  reconciler.stop();
+  applier.stop();
 });

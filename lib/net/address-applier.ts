@@ -1,31 +1,32 @@
-// Keeps the kernel's marked VIP addresses equal to the desired set. Level-triggered, not edge-triggered:
+// The address applier: keeps the kernel's marked VIP addresses equal to the wanted set the plan gives. Level-triggered, not edge-triggered:
 // any difference, whatever caused it, is repaired. An owned VIP that something else removed
 // (systemd-networkd, `ip addr del`; keepalived #836, #2479) is put back at once and reported as
 // `repaired`, so the caller re-announces it. Marked addresses that should not be here (left by a crashed
 // vipd, or no longer owned) are removed; unmarked addresses are never touched.
+import { sameEntries } from "../plan/compare";
 import type { NetChange, NetlinkWatch } from "./netlink-watch";
 import type { PlacementFailure, VipAddresses, VipPlacement } from "./vip-addresses";
 
-export interface ReconcileResult {
+export interface ApplyResult {
   readonly added: ReadonlyArray<{ ip: string; ifname: string; repaired: boolean }>;
   readonly removed: ReadonlyArray<{ ip: string; ifname: string }>;
   readonly failed: ReadonlyArray<{ ip: string; ifname: string; error: string }>;
 }
 
-export interface ReconcileListener {
+export interface ApplyListener {
   /**
    * Called during every pass that changed something or failed: once with the removals, once per address
    * added as soon as the kernel confirmed it (its announcement must not wait for a batch of thousands),
    * and once with what failed.
    */
-  (result: ReconcileResult): void;
+  (result: ApplyResult): void;
 }
 
 /** Delay before retrying a pass that had failures (missing interface, kernel error). */
 const RETRY_MS = 1000;
 
-export class VipReconciler {
-  private desired = new Map<string, string>();
+export class AddressApplier {
+  private wantedSet = new Map<string, string>();
   private readonly externallyRemoved = new Set<string>();
   /**
    * Our own changes the watch has not reported yet ("ip|index"). Acknowledgements and notifications come on
@@ -44,28 +45,28 @@ export class VipReconciler {
   constructor(
     private readonly watch: NetlinkWatch,
     private readonly addresses: VipAddresses,
-    private readonly listener: ReconcileListener = () => {},
+    private readonly listener: ApplyListener = () => {},
   ) {
     this.unsubscribe = watch.onChange((change) => this.onChange(change));
   }
 
   /**
-   * Replaces the desired set (ip -> interface name) and reconciles. The first call doubles as the start-up
-   * cleanup: marked addresses not in `desired` are stale and go.
+   * Replaces the wanted set (ip -> interface name) and applies it. The first call doubles as the start-up
+   * cleanup: marked addresses not in `wanted` are stale and go.
    */
-  setDesired(desired: ReadonlyMap<string, string>): Promise<void> {
+  setWanted(wanted: ReadonlyMap<string, string>): Promise<void> {
     // The daemon calls this every tick with an unchanged set: keeping the copy we hold, instead of a new
     // 10,000-entry map each time, keeps it out of the old generation.
-    if (!sameEntries(this.desired, desired)) this.desired = new Map(desired);
-    return this.reconcile();
+    if (!sameEntries(this.wantedSet, wanted)) this.wantedSet = new Map(wanted);
+    return this.apply();
   }
 
-  desiredSet(): ReadonlyMap<string, string> {
-    return this.desired;
+  wanted(): ReadonlyMap<string, string> {
+    return this.wantedSet;
   }
 
   /** Runs a pass now (or right after the one in progress); resolves when the set has been applied. */
-  reconcile(): Promise<void> {
+  apply(): Promise<void> {
     if (this.stopped) return Promise.resolve();
     if (this.running) {
       this.again = true;
@@ -86,8 +87,8 @@ export class VipReconciler {
 
   /** Shutdown: removes every marked address this node holds, then stops reacting to changes. */
   async releaseAll(): Promise<void> {
-    this.desired = new Map();
-    await this.reconcile();
+    this.wantedSet = new Map();
+    await this.apply();
     this.stop();
   }
 
@@ -105,21 +106,21 @@ export class VipReconciler {
       if (a.proto !== this.addresses.proto) return;
       this.unconfirmedAdds.delete(`${a.ip}|${a.index}`);
       this.unconfirmedRemoves.delete(`${a.ip}|${a.index}`);
-      if (change.change === "del" && this.watch.link(this.desired.get(a.ip) ?? "")?.index === a.index) {
+      if (change.change === "del" && this.watch.link(this.wantedSet.get(a.ip) ?? "")?.index === a.index) {
         this.externallyRemoved.add(a.ip);
       }
       // Our own adds and removes come back here too; a pass then finds nothing to do.
-      this.reconcileSoon();
+      this.applySoon();
     } else if (change.change === "del") {
       for (const set of [this.unconfirmedAdds, this.unconfirmedRemoves]) {
         for (const key of set) if (key.endsWith(`|${change.link.index}`)) set.delete(key);
       }
-      this.reconcileSoon();
+      this.applySoon();
     } else if (change.previous === undefined || change.previous.name !== change.link.name) {
-      this.reconcileSoon();
+      this.applySoon();
     } else if (!change.previous.up && change.link.up) {
       // IPv6 addresses are flushed when a link goes down; put them back when it comes up.
-      this.reconcileSoon();
+      this.applySoon();
     }
   }
 
@@ -127,11 +128,11 @@ export class VipReconciler {
    * Notifications come one per address: thousands when many VIPs change at once. They are coalesced into
    * one pass per event-loop turn instead of a pass each.
    */
-  private reconcileSoon(): void {
+  private applySoon(): void {
     if (this.soon || this.stopped) return;
     this.soon = setImmediate(() => {
       this.soon = undefined;
-      void this.reconcile();
+      void this.apply();
     });
   }
 
@@ -154,7 +155,7 @@ export class VipReconciler {
     const toAdd: VipPlacement[] = [];
     const toRemove: VipPlacement[] = [];
     const wantedIndex = new Map<string, number>();
-    for (const [ip, ifname] of this.desired) {
+    for (const [ip, ifname] of this.wantedSet) {
       const link = this.watch.link(ifname);
       if (!link) {
         failed.push({ ip, ifname, error: `interface ${ifname} does not exist` });
@@ -210,22 +211,16 @@ export class VipReconciler {
     if (!needed || this.retryTimer || this.stopped) return;
     this.retryTimer = setTimeout(() => {
       this.retryTimer = undefined;
-      void this.reconcile();
+      void this.apply();
     }, RETRY_MS);
     this.retryTimer.unref();
   }
 
-  private report(result: ReconcileResult): void {
+  private report(result: ApplyResult): void {
     try {
       this.listener(result);
     } catch {
-      // A listener's bug must not stop reconciliation.
+      // A listener's bug must not stop the applier.
     }
   }
-}
-
-function sameEntries(a: ReadonlyMap<string, string>, b: ReadonlyMap<string, string>): boolean {
-  if (a.size !== b.size) return false;
-  for (const [k, v] of a) if (b.get(k) !== v) return false;
-  return true;
 }

@@ -1,0 +1,95 @@
+// This node's allocation table as gossiped (each entry with its `since`), its state file, and allocation
+// agreement: when a live peer holds a different table, every table is merged (per service the earliest
+// allocation wins) and the allocator re-runs with the merged table as `previous` (lib/alloc/agreement.ts).
+import { join } from "node:path";
+import { allocationDigest, entriesFor, mergeAllocations, type AllocationEntry } from "../alloc/agreement";
+import { writeAllocationState } from "../alloc/state-file";
+import type { AllocationResult } from "../alloc/types";
+import { isLive } from "../election/election";
+import type { MemberView } from "../gossip/memberlist";
+import { activate, type ActiveConfig } from "./config-state";
+import type { Logger } from "./log";
+
+export class AllocationSync {
+  entries: AllocationEntry[] = [];
+  digest = "";
+  /** Peers' table digests last merged, so an unchanged view is not merged again. */
+  private mergedPeersKey = "";
+
+  constructor(
+    private readonly stateDir: string,
+    private readonly log: Logger,
+    /** This release, recorded in the state file. */
+    private readonly version: string,
+  ) {}
+
+  /** After a (re)load: the table for `active`, keeping the `since` of entries already known. */
+  loaded(active: ActiveConfig): void {
+    this.refresh(active, new Map(this.entries.map((e) => [e.service, e])));
+    this.mergedPeersKey = "";
+    this.persist(active);
+  }
+
+  /**
+   * Merges live peers' tables when one differs. Returns the config to run when that changed this node's
+   * table, with the peers merged; undefined otherwise.
+   */
+  adoptPeers(
+    active: ActiveConfig,
+    self: string,
+    members: readonly MemberView[],
+  ): { active: ActiveConfig; mergedWith: readonly string[] } | undefined {
+    const peers = members
+      .filter((m) => m.name !== self && isLive(m.state))
+      .flatMap((m) => (m.metadata?.allocation ? [{ node: m.name, table: m.metadata.allocation }] : []));
+    const differing = peers.filter((p) => p.table.digest !== this.digest);
+    if (differing.length === 0) return undefined;
+    const key = `${this.digest}|${differing.map((p) => `${p.node}:${p.table.digest}`).join(",")}`;
+    if (key === this.mergedPeersKey) return undefined;
+    this.mergedPeersKey = key;
+    const merged = mergeAllocations([
+      { node: self, entries: this.entries },
+      ...peers.map((p) => ({ node: p.node, entries: p.table.entries })),
+    ]);
+    const outcome = activate(active.load, merged.state, active.loadedAt);
+    if (!outcome.ok) return undefined;
+    const before = this.digest;
+    this.refresh(outcome.active, merged.entries);
+    // The config still changes (a re-run allocator), but with the same table nothing else needs redoing.
+    if (this.digest === before) return { active: outcome.active, mergedWith: [] };
+    this.mergedPeersKey = "";
+    this.persist(outcome.active);
+    return { active: outcome.active, mergedWith: differing.map((p) => p.node) };
+  }
+
+  /** Logs the services whose IPs are new or changed since `before` (all of them at start-up). */
+  logChanges(active: ActiveConfig, before?: AllocationResult): void {
+    const previous = new Map(before?.assignments.map((a) => [a.service, a.ips.join(",")]));
+    for (const a of active.allocation.assignments) {
+      if (previous.get(a.service) === a.ips.join(",")) continue;
+      this.log.log("info", "IPAllocated", `Assigned IP [${a.ips.map((ip) => `"${ip}"`).join(" ")}]`, {
+        service: a.service,
+        pool: a.pool,
+      });
+    }
+    for (const e of active.allocation.errors) {
+      this.log.log("warn", "AllocationFailed", `Failed to allocate IP for "${e.service}": ${e.message}`, {
+        service: e.service,
+      });
+    }
+  }
+
+  private refresh(active: ActiveConfig, known: ReadonlyMap<string, AllocationEntry>): void {
+    this.entries = entriesFor(active.allocation.assignments, known, Date.now());
+    this.digest = allocationDigest(this.entries);
+  }
+
+  private persist(active: ActiveConfig): void {
+    const path = join(this.stateDir, "allocations.json");
+    try {
+      writeAllocationState(path, active.allocation.state, this.version);
+    } catch (error) {
+      this.log.log("warn", "stateFile", `cannot write ${path}: ${(error as Error).message}`);
+    }
+  }
+}

@@ -1,0 +1,133 @@
+// What this node gossips about itself (labels, manifests digest, per-VIP eligibility, allocation table,
+// held and recently released groups, MACs), published only when it changed. The comparison runs every
+// pass without building the record: at 10,000 VIPs the record holds 10,000-entry lists and an IP-keyed
+// object, and building it each second only to find it unchanged filled the old generation.
+import type { AllocationEntry } from "../alloc/agreement";
+import type { VipGroup } from "../election/election";
+import type { MemberMetadata } from "../gossip/metadata";
+import { localReport, type LocalInputs } from "../plan/eligibility";
+import { sameList, sameRecord } from "../plan/compare";
+
+/** Everything the record is made of, as the daemon has it now. */
+export interface MetadataSource {
+  readonly labels: Readonly<Record<string, string>>;
+  readonly manifestDigest: string;
+  readonly groups: readonly VipGroup[];
+  /** This node's own eligibility inputs (links, conflicts, health). */
+  readonly local: LocalInputs;
+  readonly allocation: { readonly digest: string; readonly entries: readonly AllocationEntry[] };
+  /** Held election IPs, sorted; the same array while unchanged (compared by identity). */
+  readonly owned: readonly string[];
+  /** Recently released election IPs, sorted. */
+  readonly released: readonly string[];
+  /** This node's MACs, without the all-zero one, sorted. */
+  readonly macs: readonly string[];
+}
+
+export function buildMetadata(src: MetadataSource): MemberMetadata {
+  const eligible: string[] = [];
+  const ineligible: { vip: string; reason: string }[] = [];
+  const interfaces: Record<string, string> = {};
+  for (const group of src.groups) {
+    for (const ip of group.ips) {
+      const report = localReport(src.local, ip);
+      if (report.eligible) {
+        eligible.push(ip);
+        if (report.interface) interfaces[ip] = report.interface;
+      } else ineligible.push({ vip: ip, reason: report.reason ?? "not eligible" });
+    }
+  }
+  return {
+    labels: src.labels,
+    manifestDigest: src.manifestDigest,
+    eligibility: { eligible: eligible.sort(), ineligible, interfaces },
+    allocation: src.allocation,
+    owned: src.owned,
+    macs: src.macs,
+    ...(src.released.length > 0 ? { released: src.released } : {}),
+  };
+}
+
+export class MetadataPublisher {
+  private last: MemberMetadata | undefined;
+  /** last's eligible IPs as a set, built on the first comparison after each publish. */
+  private lastEligible: Set<string> | undefined;
+
+  constructor(private readonly publish: (meta: MemberMetadata) => void) {}
+
+  /** The record last published (undefined before the first). */
+  current(): MemberMetadata | undefined {
+    return this.last;
+  }
+
+  /** Publishes the record `src` describes unless it equals the last one; true when it published. */
+  update(src: MetadataSource): boolean {
+    const last = this.last;
+    if (
+      last !== undefined &&
+      last.manifestDigest === src.manifestDigest &&
+      last.labels === src.labels &&
+      last.allocation?.digest === src.allocation.digest &&
+      last.owned === src.owned &&
+      sameList(last.released ?? [], src.released) &&
+      sameList(last.macs ?? [], src.macs) &&
+      this.eligibilityUnchanged(last, src)
+    )
+      return false;
+    const meta = buildMetadata(src);
+    // Compared field by field, the allocation table by its digest. A JSON key of the whole record was
+    // ~700 KB at 10,000 VIPs: a large-object-space string every pass, only freed by a full GC.
+    if (last !== undefined && sameMetadata(meta, last)) return false;
+    this.last = meta;
+    this.lastEligible = undefined;
+    this.publish(meta);
+    return true;
+  }
+
+  /** Whether buildMetadata(src) would give last's eligibility, checked without building it. */
+  private eligibilityUnchanged(last: MemberMetadata, src: MetadataSource): boolean {
+    const { eligible, ineligible, interfaces = {} } = last.eligibility;
+    this.lastEligible ??= new Set(eligible);
+    const local = src.local;
+    let eligibleCount = 0;
+    let ineligibleIndex = 0;
+    for (const group of src.groups) {
+      for (const ip of group.ips) {
+        const choice = local.links.choice(ip);
+        // The common case without allocating a report: eligible, no conflict, no health check.
+        const simple =
+          choice?.eligible === true && !local.conflicts.foreign.has(ip) && !local.health.checked(ip);
+        const report = simple ? undefined : localReport(local, ip);
+        if (simple || report?.eligible) {
+          eligibleCount++;
+          const itf = simple ? choice.interfaces[0] : report?.interface;
+          if (!this.lastEligible.has(ip) || (itf ? interfaces[ip] !== itf : interfaces[ip] !== undefined))
+            return false;
+        } else {
+          const x = ineligible[ineligibleIndex++];
+          if (x?.vip !== ip || x.reason !== (report?.reason ?? "not eligible")) return false;
+        }
+      }
+    }
+    return eligibleCount === eligible.length && ineligibleIndex === ineligible.length;
+  }
+}
+
+/** What the publisher would gossip is unchanged (the allocation table by digest). */
+export function sameMetadata(a: MemberMetadata, b: MemberMetadata): boolean {
+  return (
+    a.manifestDigest === b.manifestDigest &&
+    sameRecord(a.labels, b.labels) &&
+    a.allocation?.digest === b.allocation?.digest &&
+    sameList(a.eligibility.eligible, b.eligibility.eligible) &&
+    a.eligibility.ineligible.length === b.eligibility.ineligible.length &&
+    a.eligibility.ineligible.every(
+      (x, i) =>
+        x.vip === b.eligibility.ineligible[i]?.vip && x.reason === b.eligibility.ineligible[i]?.reason,
+    ) &&
+    sameRecord(a.eligibility.interfaces ?? {}, b.eligibility.interfaces ?? {}) &&
+    sameList(a.owned ?? [], b.owned ?? []) &&
+    sameList(a.macs ?? [], b.macs ?? []) &&
+    sameList(a.released ?? [], b.released ?? [])
+  );
+}

@@ -1,0 +1,46 @@
+// Health checks per VIP: which services on each IP have a check, and the HealthView the planner reads
+// ("is every checked service on this IP up here?"). The checks themselves run in lib/health/monitor.ts.
+import type { VipGroup } from "../election/election";
+import type { HealthMonitor } from "../health/monitor";
+import type { HealthCheckSpec } from "../health/spec";
+import type { ManifestConfig } from "../config/types";
+import type { HealthView } from "../plan/types";
+
+export class ServiceHealth implements HealthView {
+  /** ip -> the services on it that have a health check. */
+  private checkedByIp = new Map<string, string[]>();
+
+  constructor(readonly monitor: HealthMonitor) {}
+
+  /** Runs the checks of the services that have an IP; every node runs them, owner or not. */
+  setConfig(config: ManifestConfig, groups: readonly VipGroup[]): void {
+    const specs = new Map<string, HealthCheckSpec>();
+    const byIp = new Map<string, string[]>();
+    const services = new Map(config.services.map((s) => [s.key, s]));
+    for (const group of groups) {
+      for (const key of group.services) {
+        const spec = services.get(key)?.healthCheck;
+        if (!spec) continue;
+        specs.set(key, spec);
+        for (const ip of group.ips) byIp.set(ip, [...(byIp.get(ip) ?? []), key]);
+      }
+    }
+    this.checkedByIp = byIp;
+    this.monitor.setChecks(specs);
+  }
+
+  checked(ip: string): boolean {
+    return this.checkedByIp.has(ip);
+  }
+
+  unhealthyReason(ip: string): string | undefined {
+    for (const service of this.checkedByIp.get(ip) ?? []) {
+      const entry = this.monitor.state(service);
+      if (!entry || entry.state.status === "up") continue;
+      return entry.state.status === "pending"
+        ? `health check ${entry.spec.text} of ${service} has no result yet`
+        : `health check ${entry.spec.text} failing: ${entry.state.detail ?? "failed"}`;
+    }
+    return undefined;
+  }
+}

@@ -1,0 +1,61 @@
+// Who may own what, as this node sees it: its own eligibility per IP (links, probe-found conflicts, health)
+// and every peer's as gossiped. Pure; answered per lookup because a view over thousands of VIPs must not be
+// materialised on every pass.
+import type { EligibilityLookup, EligibilityReport, EligibilityView } from "../election/election";
+import type { MemberMetadata } from "../gossip/metadata";
+import { conflictReason } from "../net/arp-conflict";
+import type { Snapshot } from "./types";
+
+/** The inputs of this node's own eligibility. */
+export type LocalInputs = Pick<Snapshot, "links" | "conflicts" | "health">;
+
+/** This node's eligibility for `ip`: a usable interface, no foreign device found on it, healthy services. */
+export function localReport(s: LocalInputs, ip: string): EligibilityReport {
+  const choice = s.links.choice(ip);
+  if (!choice) return { eligible: false, reason: "interfaces not known yet" };
+  if (!choice.eligible) return { eligible: false, reason: choice.reason };
+  const conflict = s.conflicts.foreign.get(ip);
+  if (conflict) return { eligible: false, reason: conflictReason(ip, conflict.mac) };
+  const unhealthy = s.health.unhealthyReason(ip);
+  if (unhealthy) return { eligible: false, reason: unhealthy };
+  return { eligible: true, interface: choice.interfaces[0] };
+}
+
+export const ELIGIBLE: EligibilityReport = Object.freeze({ eligible: true });
+
+/**
+ * Eligibility as each member reports it; this node's own is computed fresh. A peer on the same manifests
+ * that has not reported a new IP yet is about to: it counts as eligible, so a fresh service is not briefly
+ * announced by two nodes.
+ */
+export function eligibilityView(s: Snapshot): EligibilityView {
+  const view = new Map<string, EligibilityLookup>();
+  const myDigest = s.config.load.digest;
+  const configured = s.config.groupByIp;
+  for (const m of s.members) {
+    if (m.name === s.node.name) {
+      view.set(m.name, { get: (ip) => (configured.has(ip) ? localReport(s, ip) : undefined) });
+    } else if (m.metadata) {
+      const reports = peerReports(m.metadata);
+      const sameConfig = m.metadata.manifestDigest === myDigest;
+      view.set(m.name, {
+        get: (ip) => reports.get(ip) ?? (sameConfig && configured.has(ip) ? ELIGIBLE : undefined),
+      });
+    } else view.set(m.name, new Map());
+  }
+  return view;
+}
+
+/** A peer's gossiped eligibility as ip -> report, built once per received metadata record. */
+const peerReportCache = new WeakMap<MemberMetadata, ReadonlyMap<string, EligibilityReport>>();
+function peerReports(meta: MemberMetadata): ReadonlyMap<string, EligibilityReport> {
+  let reports = peerReportCache.get(meta);
+  if (!reports) {
+    const map = new Map<string, EligibilityReport>();
+    for (const ip of meta.eligibility.eligible) map.set(ip, ELIGIBLE);
+    for (const x of meta.eligibility.ineligible) map.set(x.vip, { eligible: false, reason: x.reason });
+    peerReportCache.set(meta, map);
+    reports = map;
+  }
+  return reports;
+}

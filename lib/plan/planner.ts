@@ -1,0 +1,427 @@
+// The node planner: from a snapshot of what this node sees, decide who owns each VIP group, which addresses
+// this node should hold, which takeovers to probe first, what to re-announce and why. Pure: no I/O, no clock
+// reads, no timers (see types.ts for the contract). The election itself (ranking, stickiness) is
+// lib/election/election.ts; the quorum gate is lib/election/quorum.ts; this module combines them with
+// readiness, the handover window, conflicts and health into one plan per pass.
+import {
+  electOwner,
+  planGroup,
+  type ElectionResult,
+  type MemberInfo,
+  type VipGroup,
+} from "../election/election";
+import { quorumOf } from "../election/quorum";
+import { isLive } from "../election/election";
+import { EMPTY_LIST, sameElection, sameList } from "./compare";
+import { eligibilityView, localReport } from "./eligibility";
+import type {
+  Announcement,
+  OwnerChange,
+  Plan,
+  PlanEvent,
+  PlannerMemory,
+  ProbeRequest,
+  Snapshot,
+} from "./types";
+
+/** A clean probe lets the pass right after it take the IP; later takeovers probe again. */
+export const PROBE_RESULT_VALID_MS = 1000;
+/**
+ * A takeover from a member seen holding the IP (or failing) this recently is a handover: no probe, so
+ * failovers and moves stay as fast as without conflict detection.
+ */
+export const HANDOVER_WINDOW_MS = 30_000;
+
+export function newPlannerMemory(): PlannerMemory {
+  return {
+    ownership: new Map(),
+    elections: new Map(),
+    failedOwnerAt: new Map(),
+    releasedAt: new Map(),
+    lastHolders: new Map(),
+    contested: new Map(),
+    memberClaimsAnswered: new Set(),
+    ownedGroups: EMPTY_LIST,
+    quorumOk: true,
+  };
+}
+
+export function plan(s: Snapshot, memory: PlannerMemory): Plan {
+  const { now, node, config } = s;
+  const self = node.name;
+  const events: PlanEvent[] = [];
+  const event = (e: Omit<PlanEvent, "level" | "fields"> & Partial<Pick<PlanEvent, "fields">>): void => {
+    events.push({ level: "event", fields: {}, ...e });
+  };
+
+  // Membership news: an owner that failed or left starts the handover window for its groups; a member that
+  // (re)appears may have announced our IPs during a partition, so ours are said again after this pass.
+  let memberReturned = false;
+  for (const e of s.memberEvents) {
+    if (e.member === self) continue;
+    if (e.kind === "dead" || e.kind === "leave") {
+      for (const [ip, o] of memory.ownership) if (o.owner === e.member) memory.failedOwnerAt.set(ip, e.at);
+    }
+    if (e.kind === "join" || e.kind === "alive") memberReturned = true;
+  }
+
+  // Without quorum this node cannot know who owns what: it holds nothing and says why.
+  const quorum = quorumOf(
+    s.members.map((m) => m.state),
+    node.quorum,
+  );
+  if (quorum.ok !== memory.quorumOk) {
+    memory.quorumOk = quorum.ok;
+    if (quorum.ok)
+      event({
+        reason: "quorumRegained",
+        message: `sees ${quorum.seen} members (${quorum.needed} needed): may hold VIPs`,
+      });
+    else event({ reason: "quorumLost", message: `${quorum.reason ?? "no quorum"}: releasing every VIP` });
+  }
+
+  const claims = peerClaims(s);
+  for (const [ip, names] of claims) sawHolder(memory, ip, names[0] ?? "", now);
+  for (const m of s.members) {
+    if (m.name === self || !isLive(m.state)) continue;
+    for (const ip of m.metadata?.released ?? []) sawHolder(memory, ip, m.name, now);
+  }
+
+  const memberInfos: MemberInfo[] = s.members.map((m) => ({
+    name: m.name,
+    state: m.state,
+    labels: m.name === self ? node.labels : (m.metadata?.labels ?? {}),
+  }));
+  const view = eligibilityView(s);
+  // The wanted set is gathered in two flat lists and becomes a new map only when it differs from `held`:
+  // a 10,000-entry map per pass lands in large-object space (old generation).
+  const wantedIps: string[] = [];
+  const wantedItfs: string[] = [];
+  const owned: string[] = [];
+  const probes: ProbeRequest[] = [];
+  const probeRequested = new Set<string>();
+  const requestProbe = (ip: string, interfaces: readonly string[], cause: ProbeRequest["cause"]): void => {
+    if (s.conflicts.isProbing(ip) || probeRequested.has(ip)) return;
+    probeRequested.add(ip);
+    probes.push({ ip, interfaces, cause });
+  };
+  const ownerChanges: OwnerChange[] = [];
+  const selfOnly = [self];
+  // One policy object for the whole loop; electOwner does not keep it.
+  const policy: { failback: boolean; currentOwner: string | undefined; claimants: readonly string[] } = {
+    failback: false,
+    currentOwner: undefined,
+    claimants: [],
+  };
+  for (const group of config.groups) {
+    const current = memory.ownership.get(group.electionIp);
+    const groupPlan = config.plans.get(group.electionIp) ?? planGroup(group, config.config);
+    const previous = memory.elections.get(group.electionIp);
+    const peerClaimants = claims.get(group.electionIp);
+    policy.failback = node.failback && groupPlan.failback;
+    policy.currentOwner = current?.owner;
+    // Stickiness: a holder counts itself as a claimant, so non-revertive mode keeps it.
+    policy.claimants =
+      current?.owner === self
+        ? peerClaimants
+          ? [self, ...peerClaimants]
+          : selfOnly
+        : (peerClaimants ?? EMPTY_LIST);
+    const elected = electOwner(groupPlan, memberInfos, view, policy, previous);
+    const result: ElectionResult = quorum.ok
+      ? elected
+      : { ranking: elected.ranking, interfaces: [], reason: quorum.reason };
+    // Readiness gate: the ranking is shown, but nothing is taken before the node is ready.
+    const owner = s.ready ? result.owner : undefined;
+    // Keep the stored result when nothing changed: replacing 10,000 long-lived results every pass
+    // promoted them all to the old generation.
+    if (previous === undefined || (result !== previous && !sameElection(previous, result)))
+      memory.elections.set(group.electionIp, result);
+    if (owner !== current?.owner) {
+      memory.ownership.set(group.electionIp, { owner, since: new Date(s.wallTime) });
+      ownerChanges.push({ group, from: current?.owner, to: owner });
+      ownerChangeEvents(s, group, current?.owner, owner, events);
+    }
+    if (owner !== self) continue;
+    let probing = false;
+    for (const ip of group.ips) {
+      const choice = s.links.choice(ip);
+      if (!choice?.eligible) continue;
+      if (mustProbe(s, memory, ip, group.electionIp)) {
+        requestProbe(ip, choice.interfaces, "takeover");
+        probing = true;
+        continue;
+      }
+      wantedIps.push(ip);
+      wantedItfs.push(choice.interfaces[0] ?? "");
+    }
+    // Claimed in gossip only once held: peers then know a probe, not a member, found a foreign device.
+    if (!probing) owned.push(group.electionIp);
+  }
+  const held = s.held;
+  const addresses: ReadonlyMap<string, string> = sameAsLists(held, wantedIps, wantedItfs)
+    ? held
+    : new Map(wantedIps.map((ip, i) => [ip, wantedItfs[i] ?? ""]));
+
+  // Foreign conflicts whose re-probe is due (every node that found the device re-probes on its own).
+  for (const [ip, conflict] of s.conflicts.foreign) {
+    if (!config.groupByIp.has(ip) || conflict.nextProbeAt > now) continue;
+    const choice = s.links.choice(ip);
+    if (choice?.eligible) requestProbe(ip, choice.interfaces, "reprobe");
+  }
+  for (const key of memory.memberClaimsAnswered)
+    if (!addresses.has(key.slice(0, key.indexOf("|")))) memory.memberClaimsAnswered.delete(key);
+
+  const watchedV4: string[] = [];
+  for (const ip of wantedIps) if (config.families.get(ip) === 4) watchedV4.push(ip);
+  owned.sort();
+  trackReleases(memory, owned, now);
+  if (!sameList(owned, memory.ownedGroups)) memory.ownedGroups = owned;
+
+  const announcements: Announcement[] = [];
+  const reannounce = (ips: Iterable<string>, cause: string): void => {
+    const sent = heldIps(s, ips);
+    if (sent.length > 0) announcements.push({ ips: sent, cause });
+  };
+  resolveContested(s, memory, claims, events, reannounce);
+  // After this pass has decided, so a node that is about to lose an IP (a healed partition) does not send the
+  // last word.
+  if (memberReturned) reannounce(addresses.keys(), "a member joined or came back");
+
+  const withdrawals: string[] = [];
+  for (const ip of held.keys()) if (!addresses.has(ip)) withdrawals.push(ip);
+  return {
+    quorum,
+    addresses,
+    owned: memory.ownedGroups,
+    released: memory.releasedAt.size > 0 ? [...memory.releasedAt.keys()].sort() : EMPTY_LIST,
+    watchedV4,
+    probes: probes.length > 0 ? probes : EMPTY_LIST,
+    announcements: announcements.length > 0 ? announcements : EMPTY_LIST,
+    withdrawals: withdrawals.length > 0 ? withdrawals : EMPTY_LIST,
+    ownerChanges: ownerChanges.length > 0 ? ownerChanges : EMPTY_LIST,
+    events: events.length > 0 ? events : EMPTY_LIST,
+  };
+}
+
+/**
+ * An IPv4 VIP this node is about to take is probed first (RFC 5227) unless it is already held here or
+ * the takeover is a handover from a member: one that held it, or failed or left, recently.
+ */
+export function mustProbe(s: Snapshot, memory: PlannerMemory, ip: string, electionIp: string): boolean {
+  if (!s.node.probeBeforeTakeover || s.config.families.get(ip) !== 4) return false;
+  if (s.held.has(ip)) return false;
+  const now = s.now;
+  const failedAt = memory.failedOwnerAt.get(electionIp);
+  if (failedAt !== undefined && now - failedAt < HANDOVER_WINDOW_MS) return false;
+  const holder = memory.lastHolders.get(electionIp);
+  if (holder !== undefined && now - holder.at < HANDOVER_WINDOW_MS) return false;
+  const clearAt = s.conflicts.probedClearAt(ip);
+  return clearAt === undefined || now - clearAt > PROBE_RESULT_VALID_MS;
+}
+
+/**
+ * The new owner's address for a failed-over group is in place: returns when the failure was seen (for the
+ * failover histogram) and ends the group's handover window from that failure.
+ */
+export function endFailover(memory: PlannerMemory, electionIp: string): number | undefined {
+  const at = memory.failedOwnerAt.get(electionIp);
+  if (at !== undefined) memory.failedOwnerAt.delete(electionIp);
+  return at;
+}
+
+/** What a claim on the wire for an IP this node holds calls for (see answerHeldClaim). */
+export type HeldClaimAnswer =
+  | { readonly kind: "ignore" }
+  /** A live member still answers although it lost the election: one burst from us, the winner. */
+  | { readonly kind: "reannounce"; readonly announcement: Announcement }
+  /** A foreign device: reported, answered with one more burst when first seen, never fought. */
+  | { readonly kind: "foreign"; readonly announcement?: Announcement; readonly event?: PlanEvent };
+
+/**
+ * Someone else's ARP claims an IP this node holds. `origin` is who sent it (claimOrigin);
+ * `knownForeignMac` is the foreign device already recorded for this IP, if any.
+ */
+export function answerHeldClaim(
+  claim: {
+    readonly ip: string;
+    readonly mac: string;
+    readonly origin:
+      | { readonly kind: "self" }
+      | { readonly kind: "member"; readonly member: string }
+      | { readonly kind: "foreign" };
+  },
+  context: {
+    readonly held: ReadonlyMap<string, string>;
+    readonly ready: boolean;
+    readonly memberState: (name: string) => string | undefined;
+    readonly knownForeignMac: string | undefined;
+    readonly electionIp: string | undefined;
+  },
+  memory: PlannerMemory,
+): HeldClaimAnswer {
+  if (!context.held.has(claim.ip)) return { kind: "ignore" };
+  const origin = claim.origin;
+  if (origin.kind === "self") return { kind: "ignore" };
+  const ready = context.ready;
+  if (origin.kind === "member") {
+    const key = `${claim.ip}|${origin.member}`;
+    if (context.memberState(origin.member) !== "alive" || memory.memberClaimsAnswered.has(key))
+      return { kind: "ignore" };
+    memory.memberClaimsAnswered.add(key);
+    if (!ready) return { kind: "ignore" };
+    return {
+      kind: "reannounce",
+      announcement: { ips: [claim.ip], cause: `member ${origin.member} still answers for it` },
+    };
+  }
+  if (context.knownForeignMac === claim.mac) return { kind: "foreign" };
+  return {
+    kind: "foreign",
+    event: {
+      level: "event",
+      reason: "addressConflict",
+      message: `${claim.ip} held by this node is also claimed by ${claim.mac} (not a cluster member): announcing once more, then only reporting`,
+      fields: { ip: claim.ip, mac: claim.mac },
+      ...(context.electionIp !== undefined ? { ip: context.electionIp } : {}),
+    },
+    ...(ready ? { announcement: { ips: [claim.ip], cause: `foreign device ${claim.mac} claimed it` } } : {}),
+  };
+}
+
+/** Readiness: every other alive member is known with its metadata (at least one). */
+export function peersKnown(
+  members: readonly { name: string; state: string; metadata?: unknown }[],
+  self: string,
+): boolean {
+  let others = 0;
+  for (const m of members) {
+    if (m.name === self || m.state !== "alive") continue;
+    if (m.metadata === undefined) return false;
+    others++;
+  }
+  return others > 0;
+}
+
+/** Election IPs each live peer says it holds now (gossiped as `owned`). */
+function peerClaims(s: Snapshot): Map<string, string[]> {
+  const claims = new Map<string, string[]>();
+  for (const m of s.members) {
+    if (m.name === s.node.name || !isLive(m.state)) continue;
+    for (const ip of m.metadata?.owned ?? []) {
+      const list = claims.get(ip);
+      if (list) list.push(m.name);
+      else claims.set(ip, [m.name]);
+    }
+  }
+  return claims;
+}
+
+function sawHolder(memory: PlannerMemory, electionIp: string, member: string, now: number): void {
+  const seen = memory.lastHolders.get(electionIp);
+  // Updated in place: a fresh object per claimed IP per pass is old-generation garbage.
+  if (seen === undefined) memory.lastHolders.set(electionIp, { member, at: now });
+  else {
+    seen.member = member;
+    seen.at = now;
+  }
+}
+
+/** `owned` sorted, like ownedGroups. */
+function trackReleases(memory: PlannerMemory, owned: readonly string[], now: number): void {
+  // A 10,000-entry set per pass is an old-generation allocation; the held set rarely changes.
+  if (!sameList(owned, memory.ownedGroups)) {
+    const still = new Set(owned);
+    for (const ip of memory.ownedGroups) if (!still.has(ip)) memory.releasedAt.set(ip, now);
+  }
+  if (memory.releasedAt.size > 0) for (const ip of owned) memory.releasedAt.delete(ip);
+  for (const [ip, at] of memory.releasedAt) if (now - at > HANDOVER_WINDOW_MS) memory.releasedAt.delete(ip);
+}
+
+/**
+ * Member-vs-member conflicts: while a peer still claims an IP this node won by election order, remember
+ * it; once the peer lets go, re-send our burst so the last word on the wire is the winner's.
+ */
+function resolveContested(
+  s: Snapshot,
+  memory: PlannerMemory,
+  claims: ReadonlyMap<string, readonly string[]>,
+  events: PlanEvent[],
+  reannounce: (ips: Iterable<string>, cause: string) => void,
+): void {
+  const owned = memory.ownedGroups;
+  if (memory.contested.size > 0) {
+    const mine = new Set(owned);
+    for (const ip of [...memory.contested.keys()]) if (!mine.has(ip)) memory.contested.delete(ip);
+  }
+  for (const electionIp of owned) {
+    const rivals = claims.get(electionIp) ?? EMPTY_LIST;
+    if (rivals.length > 0) {
+      // Also the normal tail of a handover (the old owner has not let go yet), so a log line, not an event.
+      if (!memory.contested.has(electionIp)) {
+        events.push({
+          level: "log",
+          reason: "ownershipContested",
+          message: `${rivals.join(", ")} still holds ${electionIp}`,
+          fields: { ip: electionIp, rivals: rivals.join(",") },
+        });
+      }
+      memory.contested.set(electionIp, rivals);
+    } else if (memory.contested.has(electionIp)) {
+      const was = memory.contested.get(electionIp) ?? [];
+      memory.contested.delete(electionIp);
+      const group = s.config.groupByIp.get(electionIp);
+      reannounce(group?.ips ?? [electionIp], `${was.join(", ")} released it`);
+    }
+  }
+}
+
+/** The IPs of `ips` this node held before the pass (new ones get their takeover burst when added). */
+function heldIps(s: Snapshot, ips: Iterable<string>): string[] {
+  if (!s.ready) return [];
+  const sent: string[] = [];
+  for (const ip of ips) if (s.held.has(ip)) sent.push(ip);
+  return sent;
+}
+
+function ownerChangeEvents(
+  s: Snapshot,
+  group: VipGroup,
+  before: string | undefined,
+  after: string | undefined,
+  events: PlanEvent[],
+): void {
+  if (before === undefined && after === undefined) return;
+  const fields = { ip: group.ips.join(","), services: group.services.join(","), from: before, to: after };
+  if (after === undefined) {
+    events.push({
+      level: "event",
+      reason: "announceWithdrawn",
+      message: `nobody announces ${group.ips.join(",")}`,
+      fields,
+      ip: group.electionIp,
+    });
+    return;
+  }
+  const itf = after === s.node.name ? (localReport(s, group.electionIp).interface ?? "") : "";
+  for (const service of group.services) {
+    events.push({
+      level: "event",
+      reason: "nodeAssigned",
+      message: `announcing from node "${after}" with protocol "layer2"`,
+      fields: { ...fields, service, interface: itf || undefined },
+      service,
+      ip: group.electionIp,
+    });
+  }
+}
+
+function sameAsLists(
+  map: ReadonlyMap<string, string>,
+  keys: readonly string[],
+  values: readonly string[],
+): boolean {
+  if (map.size !== keys.length) return false;
+  for (let i = 0; i < keys.length; i++) if (map.get(keys[i] ?? "") !== values[i]) return false;
+  return true;
+}

@@ -1,0 +1,183 @@
+// The node planner's contract: what it reads (a Snapshot), what it remembers between passes
+// (PlannerMemory) and what it decides (a Plan). The planner (planner.ts) is pure: no I/O, no clock reads, no
+// timers; the daemon takes the snapshot from its edges, calls plan(), and applies the plan through them.
+//
+// Extending it: a new input is a new readonly field on Snapshot (or on one of its views); a new decision is a
+// new field on Plan. Keep lookups lazy (an interface with get()/choice()), not materialised maps: a pass runs
+// every second over up to 10,000 VIPs, and per-pass maps that size end up in the old generation.
+//
+// Time: `now` is monotonic milliseconds (performance.now() in the daemon, virtual time in the simulator);
+// `wallTime` is epoch milliseconds, used only for what the status shows as an ISO time.
+import type { ElectionResult, GroupPlan, MemberState, VipGroup } from "../election/election";
+import type { QuorumPolicy, QuorumVerdict } from "../election/quorum";
+import type { Labels, ManifestConfig } from "../config/types";
+import type { MemberMetadata } from "../gossip/metadata";
+import type { Family } from "../ip";
+import type { InterfaceChoice } from "../net/interface-choice";
+
+/** The config in force, as far as planning needs it (lib/daemon/config-state.ts ActiveConfig fits). */
+export interface PlanConfig {
+  readonly config: ManifestConfig;
+  readonly groups: readonly VipGroup[];
+  /** Every IP of every group -> its group. */
+  readonly groupByIp: ReadonlyMap<string, VipGroup>;
+  /** electionIp -> the config-only part of its election. */
+  readonly plans: ReadonlyMap<string, GroupPlan>;
+  /** Every IP -> its family (only IPv4 takeovers are probed). */
+  readonly families: ReadonlyMap<string, Family>;
+  readonly load: { readonly digest: string };
+}
+
+/** This node's own settings that decisions depend on. */
+export interface NodePolicy {
+  readonly name: string;
+  readonly labels: Labels;
+  /** cluster.failback: false = non-revertive everywhere. */
+  readonly failback: boolean;
+  readonly quorum: QuorumPolicy;
+  /** cluster.arpProbeMs > 0: an IPv4 takeover that is not a handover is probed first (RFC 5227). */
+  readonly probeBeforeTakeover: boolean;
+}
+
+/** A member as the gossip layer shows it (MemberView fits). */
+export interface PlanMember {
+  readonly name: string;
+  readonly state: MemberState;
+  readonly metadata?: MemberMetadata;
+}
+
+/** A membership event the gossip layer reported since the previous pass, with when it arrived. */
+export interface MemberEvent {
+  readonly kind: "join" | "alive" | "suspect" | "dead" | "leave" | "metadata";
+  readonly member: string;
+  /** Monotonic ms at which the event arrived. */
+  readonly at: number;
+}
+
+/** The local links and addresses as observed: which interface each VIP would go on, or why none. */
+export interface LinkView {
+  choice(ip: string): InterfaceChoice | undefined;
+}
+
+/** Health of the services on an IP, as this node's checks see them. */
+export interface HealthView {
+  /** Why some service on `ip` is not healthy here, or undefined when all are (or none is checked). */
+  unhealthyReason(ip: string): string | undefined;
+  /** Whether some service on `ip` has a health check at all (the cheap common case is "no"). */
+  checked(ip: string): boolean;
+}
+
+/** A foreign device a probe found answering for an IP. */
+export interface ForeignConflict {
+  readonly mac: string;
+  /** Wall time it was first seen, for the status. */
+  readonly since: Date;
+  /** Monotonic ms after which it is probed again. */
+  readonly nextProbeAt: number;
+}
+
+/** What the RFC 5227 probes found (lib/daemon/conflict-book.ts keeps it). */
+export interface ConflictView {
+  /** ip -> the foreign device found on it; such an IP is not taken and is probed again later. */
+  readonly foreign: ReadonlyMap<string, ForeignConflict>;
+  /** Probes in flight. */
+  isProbing(ip: string): boolean;
+  /** When a probe last found nobody answering for `ip` (monotonic ms). */
+  probedClearAt(ip: string): number | undefined;
+}
+
+export interface Snapshot {
+  readonly now: number;
+  readonly wallTime: number;
+  readonly node: NodePolicy;
+  readonly config: PlanConfig;
+  /** Every member this node knows, itself included. */
+  readonly members: readonly PlanMember[];
+  /** Membership events since the previous pass, oldest first. */
+  readonly memberEvents: readonly MemberEvent[];
+  readonly links: LinkView;
+  readonly health: HealthView;
+  readonly conflicts: ConflictView;
+  /** The addresses the previous plan wanted (ip -> interface), i.e. what this node holds or is adding. */
+  readonly held: ReadonlyMap<string, string>;
+  /** Readiness: before it (joined, or gave up waiting for peers) this node takes nothing. */
+  readonly ready: boolean;
+}
+
+export interface Ownership {
+  readonly owner: string | undefined;
+  /** Wall time this node first saw the current owner. */
+  readonly since: Date;
+}
+
+/**
+ * What the planner remembers between passes. Owned by the planner: the caller creates it once with
+ * newPlannerMemory() and passes the same object back each time; plan() updates it in place (updating beats
+ * copying 10,000-entry maps every second). Readers (status, telemetry) only read it.
+ */
+export interface PlannerMemory {
+  /** electionIp -> the owner as last decided (after quorum and readiness). */
+  readonly ownership: Map<string, Ownership>;
+  /** electionIp -> the last election result (before readiness), kept as the same object while unchanged. */
+  readonly elections: Map<string, ElectionResult>;
+  /** electionIp -> when its owner was seen failing or leaving (handover window, failover histogram). */
+  readonly failedOwnerAt: Map<string, number>;
+  /** electionIp -> when this node stopped claiming it (gossiped as `released` for the handover window). */
+  readonly releasedAt: Map<string, number>;
+  /** electionIp -> the member last seen claiming or releasing it, and when. */
+  readonly lastHolders: Map<string, { member: string; at: number }>;
+  /** electionIp -> peers that still claim an IP this node owns. */
+  readonly contested: Map<string, readonly string[]>;
+  /** "ip|member" pairs already answered with a re-announce while this node holds the IP. */
+  readonly memberClaimsAnswered: Set<string>;
+  /** Election IPs this node claims in gossip, sorted; the same array while unchanged. */
+  ownedGroups: readonly string[];
+  quorumOk: boolean;
+}
+
+/** An ARP probe to start before taking an IP (or again, for a foreign conflict that is due). */
+export interface ProbeRequest {
+  readonly ip: string;
+  readonly interfaces: readonly string[];
+  readonly cause: "takeover" | "reprobe";
+}
+
+/** Gratuitous ARP / unsolicited NA for IPs this node already holds (takeovers announce when added). */
+export interface Announcement {
+  readonly ips: readonly string[];
+  readonly cause: string;
+}
+
+export interface OwnerChange {
+  readonly group: VipGroup;
+  readonly from: string | undefined;
+  readonly to: string | undefined;
+}
+
+/** Something to tell the operator: `event` goes to the status and the log, `log` to the log only. */
+export interface PlanEvent {
+  readonly level: "event" | "log";
+  readonly reason: string;
+  readonly message: string;
+  readonly fields: Readonly<Record<string, string | undefined>>;
+  readonly service?: string;
+  readonly ip?: string;
+}
+
+export interface Plan {
+  readonly quorum: QuorumVerdict;
+  /** ip -> interface this node should hold; the `held` object itself when unchanged. */
+  readonly addresses: ReadonlyMap<string, string>;
+  /** Election IPs this node claims in gossip (memory.ownedGroups). */
+  readonly owned: readonly string[];
+  /** Election IPs released within the handover window, sorted; gossiped so the next owner skips its probe. */
+  readonly released: readonly string[];
+  /** IPv4 addresses to watch for foreign claims (the wanted IPv4 VIPs). */
+  readonly watchedV4: readonly string[];
+  readonly probes: readonly ProbeRequest[];
+  readonly announcements: readonly Announcement[];
+  /** IPs held before and not wanted now: stop announcing them. */
+  readonly withdrawals: readonly string[];
+  readonly ownerChanges: readonly OwnerChange[];
+  readonly events: readonly PlanEvent[];
+}

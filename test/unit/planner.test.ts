@@ -1,0 +1,482 @@
+// Table tests for the node planner (lib/plan/planner.ts): one block per decision it makes, each on an
+// explicit snapshot, plus a property test over random views. No root, no clock, no sleeps.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import fc from "fast-check";
+import {
+  answerHeldClaim,
+  endFailover,
+  HANDOVER_WINDOW_MS,
+  newPlannerMemory,
+  peersKnown,
+  plan,
+  PROBE_RESULT_VALID_MS,
+} from "../../lib/plan/planner";
+import type { Plan, PlannerMemory, Snapshot } from "../../lib/plan/types";
+import { member, ON_ETH0, planConfig, ranked, snapshot } from "./plan-builders";
+
+const IP = "198.51.100.10";
+const IP6 = "2001:db8::10";
+const NAMES = ["node-a", "node-b", "node-c"];
+const [FIRST = "", SECOND = "", THIRD = ""] = ranked(IP, NAMES);
+const active = planConfig([IP]);
+const everyone = (states: Record<string, "alive" | "suspect" | "dead" | "left"> = {}, extra = {}) =>
+  NAMES.map((n) => member(n, active, { state: states[n] ?? "alive", ...extra }));
+
+function run(s: Snapshot, memory: PlannerMemory = newPlannerMemory()): Plan & { memory: PlannerMemory } {
+  return { ...plan(s, memory), memory };
+}
+const owner = (m: PlannerMemory, ip = IP): string | undefined => m.ownership.get(ip)?.owner;
+
+test("election: the best-ranked eligible member owns the IP; only it wants the address", () => {
+  for (const self of NAMES) {
+    const p = run(snapshot(active, { self, members: everyone() }));
+    assert.equal(owner(p.memory), FIRST, `as seen by ${self}`);
+    assert.deepEqual([...p.addresses], self === FIRST ? [[IP, "eth0"]] : []);
+    assert.deepEqual(p.owned, self === FIRST ? [IP] : []);
+  }
+});
+
+test("election: a dead or left owner is skipped; a suspect one keeps the IP", () => {
+  const rows: Array<[Record<string, "alive" | "suspect" | "dead" | "left">, string]> = [
+    [{}, FIRST],
+    [{ [FIRST]: "suspect" }, FIRST],
+    [{ [FIRST]: "dead" }, SECOND],
+    [{ [FIRST]: "left" }, SECOND],
+    [{ [FIRST]: "dead", [SECOND]: "dead" }, THIRD],
+  ];
+  for (const [states, expected] of rows) {
+    const self = expected;
+    const p = run(snapshot(active, { self, members: everyone(states) }));
+    assert.equal(owner(p.memory), expected, JSON.stringify(states));
+    assert.ok(p.addresses.has(IP));
+  }
+});
+
+test("readiness: before it the ranking is computed and shown, but nothing is owned or held", () => {
+  const memory = newPlannerMemory();
+  const p = run(snapshot(active, { self: FIRST, members: everyone(), ready: false }), memory);
+  assert.equal(p.addresses.size, 0);
+  assert.equal(owner(memory), undefined);
+  assert.equal(memory.elections.get(IP)?.owner, FIRST, "the election result is kept for the status");
+  assert.equal(p.ownerChanges.length, 0);
+  const q = run(snapshot(active, { self: FIRST, members: everyone(), ready: true }), memory);
+  assert.deepEqual([...q.addresses], [[IP, "eth0"]]);
+  assert.deepEqual(
+    q.ownerChanges.map((c) => [c.from, c.to]),
+    [[undefined, FIRST]],
+  );
+  assert.ok(q.events.some((e) => e.reason === "nodeAssigned" && e.fields.interface === "eth0"));
+});
+
+test("quorum: lost releases every VIP with a reason; regained takes them back; events only on change", () => {
+  const quorum = { mode: "majority" as const, expect: 3 };
+  const memory = newPlannerMemory();
+  const held = new Map([[IP, "eth0"]]);
+  const rows: Array<{ states: Record<string, "alive" | "suspect" | "dead">; ok: boolean; event?: string }> = [
+    { states: {}, ok: true },
+    { states: { [SECOND]: "dead" }, ok: true },
+    // Suspects do not count: a node that sees every peer suspect is the one cut off.
+    { states: { [SECOND]: "suspect", [THIRD]: "suspect" }, ok: false, event: "quorumLost" },
+    { states: { [SECOND]: "dead", [THIRD]: "dead" }, ok: false },
+    { states: { [THIRD]: "dead" }, ok: true, event: "quorumRegained" },
+  ];
+  for (const row of rows) {
+    const p = run(snapshot(active, { self: FIRST, members: everyone(row.states), quorum, held }), memory);
+    const label = JSON.stringify(row.states);
+    assert.equal(p.quorum.ok, row.ok, label);
+    assert.equal(p.addresses.has(IP), row.ok, label);
+    if (!row.ok) {
+      assert.match(memory.elections.get(IP)?.reason ?? "", /no quorum/, label);
+      assert.deepEqual(p.withdrawals, [IP], label);
+    }
+    const quorumEvents = p.events.filter((e) => e.reason.startsWith("quorum")).map((e) => e.reason);
+    assert.deepEqual(quorumEvents, row.event ? [row.event] : [], label);
+  }
+});
+
+test("non-revertive: a claimant keeps the IP against a better-ranked node; failback hands it back", () => {
+  const nonRevertive = planConfig([IP], { failback: false });
+  const rows: Array<{ cfg: typeof active; failback: boolean; expected: string }> = [
+    { cfg: nonRevertive, failback: true, expected: SECOND },
+    { cfg: active, failback: false, expected: SECOND },
+    { cfg: active, failback: true, expected: FIRST },
+  ];
+  for (const row of rows) {
+    const ms = NAMES.map((n) => member(n, row.cfg, n === SECOND ? { owned: [IP] } : {}));
+    const p = run(snapshot(row.cfg, { self: FIRST, members: ms, failback: row.failback }));
+    assert.equal(owner(p.memory), row.expected, `failback=${row.failback}`);
+  }
+  // Stickiness without any claim in gossip: the remembered owner stays while it is a candidate.
+  const memory = newPlannerMemory();
+  const plain = NAMES.map((n) => member(n, nonRevertive));
+  run(snapshot(nonRevertive, { self: SECOND, members: plain.filter((m) => m.name !== FIRST) }), memory);
+  assert.equal(owner(memory), SECOND);
+  const back = run(
+    snapshot(nonRevertive, { self: SECOND, members: plain, held: new Map([[IP, "eth0"]]) }),
+    memory,
+  );
+  assert.equal(owner(memory), SECOND, "the returning better-ranked node does not take it back");
+  assert.ok(back.addresses.has(IP));
+});
+
+test("handover window: a takeover is probed unless a member held it or failed recently", () => {
+  const memory = (): PlannerMemory => newPlannerMemory();
+  const base = { self: FIRST, probe: true } as const;
+  // A fresh IPv4 takeover with no history: probe first, do not hold, do not claim.
+  const fresh = run(snapshot(active, { ...base, members: everyone() }));
+  assert.deepEqual(fresh.probes, [{ ip: IP, interfaces: ["eth0"], cause: "takeover" }]);
+  assert.equal(fresh.addresses.size, 0);
+  assert.deepEqual(fresh.owned, []);
+  // Already probing: no second probe.
+  assert.deepEqual(
+    run(snapshot(active, { ...base, members: everyone(), probing: new Set([IP]) })).probes,
+    [],
+  );
+  // A clean probe within PROBE_RESULT_VALID_MS: take it; an older one: probe again.
+  const now = 100_000;
+  const clean = run(
+    snapshot(active, { ...base, now, members: everyone(), clearAt: new Map([[IP, now - 10]]) }),
+  );
+  assert.ok(clean.addresses.has(IP));
+  assert.deepEqual(clean.owned, [IP]);
+  const old = run(
+    snapshot(active, {
+      ...base,
+      now,
+      members: everyone(),
+      clearAt: new Map([[IP, now - PROBE_RESULT_VALID_MS - 1]]),
+    }),
+  );
+  assert.equal(old.probes.length, 1);
+  // A member seen claiming it (or releasing it) within the window: a handover, no probe.
+  for (const extra of [{ owned: [IP] }, { released: [IP] }]) {
+    const m = memory();
+    const claimed = NAMES.map((n) => member(n, active, n === SECOND ? extra : {}));
+    run(snapshot(active, { ...base, now, members: claimed }), m);
+    const later = run(
+      snapshot(active, { ...base, now: now + HANDOVER_WINDOW_MS - 1, members: everyone() }),
+      m,
+    );
+    assert.deepEqual(later.probes, [], JSON.stringify(extra));
+    assert.ok(later.addresses.has(IP));
+    const expired = run(
+      snapshot(active, { ...base, now: now + HANDOVER_WINDOW_MS + 1, members: everyone() }),
+      m,
+    );
+    assert.equal(expired.probes.length, 1);
+  }
+  // IPv6 is never probed (no ARP); neither is an IP already held.
+  const v6 = planConfig([IP6]);
+  const [first6 = ""] = ranked(IP6, NAMES);
+  const p6 = run(snapshot(v6, { self: first6, probe: true, members: NAMES.map((n) => member(n, v6)) }));
+  assert.deepEqual(p6.probes, []);
+  assert.ok(p6.addresses.has(IP6));
+  const held = run(snapshot(active, { ...base, members: everyone(), held: new Map([[IP, "eth0"]]) }));
+  assert.deepEqual(held.probes, []);
+});
+
+test("handover window: after the owner fails, the next node takes over without a probe", () => {
+  const m = newPlannerMemory();
+  run(snapshot(active, { self: SECOND, probe: true, members: everyone(), now: 1_000 }), m);
+  assert.equal(owner(m), FIRST);
+  const failed = run(
+    snapshot(active, {
+      self: SECOND,
+      probe: true,
+      now: 2_000,
+      members: everyone({ [FIRST]: "dead" }),
+      events: [{ kind: "dead", member: FIRST, at: 1_500 }],
+    }),
+    m,
+  );
+  assert.equal(owner(m), SECOND);
+  assert.deepEqual(failed.probes, []);
+  assert.ok(failed.addresses.has(IP));
+  assert.equal(endFailover(m, IP), 1_500, "the failure time feeds the failover histogram");
+  assert.equal(endFailover(m, IP), undefined, "and ends the window");
+  // A leave counts as a failure too; without either the takeover (of a never-claimed IP) is probed.
+  const left = newPlannerMemory();
+  run(snapshot(active, { self: SECOND, probe: true, members: everyone(), now: 1_000 }), left);
+  const after = run(
+    snapshot(active, {
+      self: SECOND,
+      probe: true,
+      now: 2_000,
+      members: everyone({ [FIRST]: "left" }),
+      events: [{ kind: "leave", member: FIRST, at: 1_900 }],
+    }),
+    left,
+  );
+  assert.deepEqual(after.probes, []);
+});
+
+test("re-announce after a member (re)appears: only IPs held before this pass, after deciding", () => {
+  const held = new Map([[IP, "eth0"]]);
+  const rows: Array<{ kind: "join" | "alive" | "suspect" | "metadata"; ready: boolean; announced: boolean }> =
+    [
+      { kind: "join", ready: true, announced: true },
+      { kind: "alive", ready: true, announced: true },
+      { kind: "suspect", ready: true, announced: false },
+      { kind: "metadata", ready: true, announced: false },
+      { kind: "join", ready: false, announced: false },
+    ];
+  for (const row of rows) {
+    const p = run(
+      snapshot(active, {
+        self: FIRST,
+        members: everyone(),
+        held,
+        ready: row.ready,
+        events: [{ kind: row.kind, member: SECOND, at: 1 }],
+      }),
+    );
+    const expected = row.announced ? [{ ips: [IP], cause: "a member joined or came back" }] : [];
+    assert.deepEqual(p.announcements, expected, JSON.stringify(row));
+  }
+  // The node that loses the IP in this pass says nothing: the winner has the last word.
+  const loser = run(
+    snapshot(active, {
+      self: SECOND,
+      members: everyone(),
+      held,
+      events: [{ kind: "join", member: FIRST, at: 1 }],
+    }),
+  );
+  assert.deepEqual(loser.announcements, []);
+  assert.deepEqual(loser.withdrawals, [IP]);
+  // A takeover in this pass is not re-announced (the address add brings its own burst).
+  const fresh = run(
+    snapshot(active, { self: FIRST, members: everyone(), events: [{ kind: "join", member: SECOND, at: 1 }] }),
+  );
+  assert.deepEqual(fresh.announcements, []);
+});
+
+test("contested: a rival claim is logged once; when the rival lets go the winner announces again", () => {
+  const m = newPlannerMemory();
+  const held = new Map([[IP, "eth0"]]);
+  const rival = NAMES.map((n) => member(n, active, n === SECOND ? { owned: [IP] } : {}));
+  const first = run(snapshot(active, { self: FIRST, members: rival, held }), m);
+  assert.deepEqual(
+    first.events.filter((e) => e.reason === "ownershipContested").map((e) => e.level),
+    ["log"],
+  );
+  const again = run(snapshot(active, { self: FIRST, members: rival, held }), m);
+  assert.equal(again.events.filter((e) => e.reason === "ownershipContested").length, 0);
+  assert.deepEqual(again.announcements, []);
+  const released = run(snapshot(active, { self: FIRST, members: everyone(), held }), m);
+  assert.deepEqual(released.announcements, [{ ips: [IP], cause: `${SECOND} released it` }]);
+  const quiet = run(snapshot(active, { self: FIRST, members: everyone(), held }), m);
+  assert.deepEqual(quiet.announcements, []);
+});
+
+test("conflicts: a foreign device found on an IP makes this node ineligible and is re-probed when due", () => {
+  const now = 50_000;
+  const foreign = new Map([[IP, { mac: "02:00:00:00:00:99", since: new Date(0), nextProbeAt: now + 1 }]]);
+  const p = run(snapshot(active, { self: FIRST, members: everyone(), foreign, now }));
+  assert.equal(owner(p.memory), SECOND, "the next node takes it");
+  assert.equal(p.addresses.size, 0);
+  const skipped = p.memory.elections.get(IP)?.ranking.find((v) => v.node === FIRST)?.skipped ?? "";
+  assert.match(skipped, /02:00:00:00:00:99/);
+  assert.deepEqual(p.probes, [], "not due yet");
+  const due = run(snapshot(active, { self: FIRST, members: everyone(), foreign, now: now + 1 }));
+  assert.deepEqual(due.probes, [{ ip: IP, interfaces: ["eth0"], cause: "reprobe" }]);
+  const inFlight = run(
+    snapshot(active, { self: FIRST, members: everyone(), foreign, now: now + 1, probing: new Set([IP]) }),
+  );
+  assert.deepEqual(inFlight.probes, []);
+});
+
+test("conflicts on held IPs: members get one re-announce, foreign devices are reported once", () => {
+  const m = newPlannerMemory();
+  const held = new Map([[IP, "eth0"]]);
+  const context = {
+    held,
+    ready: true,
+    memberState: (name: string) => (name === SECOND ? "alive" : "dead"),
+    knownForeignMac: undefined,
+    electionIp: IP,
+  };
+  const byMember = { ip: IP, mac: "02:00:00:00:00:02", origin: { kind: "member" as const, member: SECOND } };
+  assert.equal(answerHeldClaim(byMember, context, m).kind, "reannounce");
+  assert.equal(answerHeldClaim(byMember, context, m).kind, "ignore", "answered once per member");
+  const deadMember = { ...byMember, origin: { kind: "member" as const, member: THIRD } };
+  assert.equal(answerHeldClaim(deadMember, context, m).kind, "ignore");
+  assert.equal(answerHeldClaim({ ...byMember, origin: { kind: "self" } }, context, m).kind, "ignore");
+  assert.equal(answerHeldClaim(byMember, { ...context, held: new Map() }, newPlannerMemory()).kind, "ignore");
+  const foreign = { ip: IP, mac: "02:00:00:00:00:99", origin: { kind: "foreign" as const } };
+  const first = answerHeldClaim(foreign, context, m);
+  assert.ok(first.kind === "foreign" && first.event?.reason === "addressConflict" && first.announcement);
+  const repeat = answerHeldClaim(foreign, { ...context, knownForeignMac: foreign.mac }, m);
+  assert.deepEqual(repeat, { kind: "foreign" });
+  // The member answer is forgotten once this node no longer holds the IP.
+  run(snapshot(active, { self: SECOND, members: everyone(), held }), m);
+  assert.equal(m.memberClaimsAnswered.size, 0);
+});
+
+test("health: a failing check on this node hands the IP to the next node", () => {
+  const unhealthy = (ip: string) => (ip === IP ? "health check tcp:80 failing: refused" : undefined);
+  const p = run(snapshot(active, { self: FIRST, members: everyone(), unhealthy }));
+  assert.equal(owner(p.memory), SECOND);
+  assert.equal(p.addresses.size, 0);
+  const verdict = p.memory.elections.get(IP)?.ranking.find((v) => v.node === FIRST);
+  assert.equal(verdict?.skipped, "health check tcp:80 failing: refused");
+});
+
+test("links: no usable interface here means not eligible; the interface chosen is the one held", () => {
+  const none = run(
+    snapshot(active, {
+      self: FIRST,
+      members: everyone(),
+      choice: () => ({ eligible: false, reason: "no interface has 198.51.100.10 in its subnet" }),
+    }),
+  );
+  assert.equal(owner(none.memory), SECOND);
+  const bond = run(
+    snapshot(active, {
+      self: FIRST,
+      members: everyone(),
+      choice: () => ({ eligible: true, interfaces: ["bond0", "eth1"] }),
+    }),
+  );
+  assert.deepEqual([...bond.addresses], [[IP, "bond0"]]);
+});
+
+test("releases: an IP this node stops claiming is gossiped as released for the handover window", () => {
+  const m = newPlannerMemory();
+  run(snapshot(active, { self: FIRST, members: everyone(), now: 1_000 }), m);
+  const lost = run(
+    snapshot(active, { self: FIRST, members: everyone(), now: 2_000, unhealthy: () => "down" }),
+    m,
+  );
+  assert.deepEqual(lost.released, [IP]);
+  const later = run(
+    snapshot(active, {
+      self: FIRST,
+      members: everyone(),
+      now: 2_000 + HANDOVER_WINDOW_MS + 1,
+      unhealthy: () => "down",
+    }),
+    m,
+  );
+  assert.deepEqual(later.released, []);
+});
+
+test("readiness helper: every other alive member is known with metadata", () => {
+  const meta = {};
+  assert.equal(peersKnown([{ name: "a", state: "alive" }], "a"), false);
+  assert.equal(
+    peersKnown(
+      [
+        { name: "a", state: "alive" },
+        { name: "b", state: "alive" },
+      ],
+      "a",
+    ),
+    false,
+  );
+  assert.equal(
+    peersKnown(
+      [
+        { name: "a", state: "alive" },
+        { name: "b", state: "alive", metadata: meta },
+      ],
+      "a",
+    ),
+    true,
+  );
+  assert.equal(
+    peersKnown(
+      [
+        { name: "b", state: "dead" },
+        { name: "c", state: "alive", metadata: meta },
+      ],
+      "a",
+    ),
+    true,
+  );
+});
+
+test("an unchanged view keeps the same objects (no per-pass garbage at scale)", () => {
+  const m = newPlannerMemory();
+  const held = new Map([[IP, "eth0"]]);
+  const s = snapshot(active, { self: FIRST, members: everyone(), held });
+  const a = plan(s, m);
+  const electionBefore = m.elections.get(IP);
+  const b = plan(s, m);
+  assert.equal(b.addresses, held, "the held map itself when nothing changed");
+  assert.equal(b.owned, a.owned);
+  assert.equal(m.elections.get(IP), electionBefore);
+});
+
+test("property: nodes with the same view agree, and exactly one of them wants each IP", () => {
+  const ips = ["198.51.100.20", "198.51.100.21", "2001:db8::21"];
+  const cfg = planConfig(ips);
+  const stateArb = fc.constantFrom("alive", "alive", "suspect", "dead", "left") as fc.Arbitrary<
+    "alive" | "suspect" | "dead" | "left"
+  >;
+  fc.assert(
+    fc.property(
+      fc.array(stateArb, { minLength: 3, maxLength: 3 }),
+      fc.boolean(),
+      fc.subarray(ips),
+      (states, failback, unhealthyIps) => {
+        const members = NAMES.map((n, i) => member(n, cfg, { state: states[i] ?? "alive" }));
+        const live = NAMES.filter((_, i) => states[i] === "alive" || states[i] === "suspect");
+        const wants = new Map<string, string[]>();
+        const owners = new Map<string, Set<string | undefined>>();
+        for (const self of live) {
+          // Health is per node: here every node but the first live one fails the chosen IPs, and says so.
+          const sick = self !== live[0] ? new Set(unhealthyIps) : new Set<string>();
+          const view = members.map((m) =>
+            m.metadata && m.name !== live[0]
+              ? {
+                  ...m,
+                  metadata: {
+                    ...m.metadata,
+                    eligibility: {
+                      eligible: ips.filter((ip) => !unhealthyIps.includes(ip)),
+                      ineligible: unhealthyIps.map((vip) => ({ vip, reason: "down" })),
+                    },
+                  },
+                }
+              : m,
+          );
+          const memory = newPlannerMemory();
+          const p = plan(
+            snapshot(cfg, {
+              self,
+              members: view,
+              failback,
+              choice: () => ON_ETH0,
+              unhealthy: (ip) => (sick.has(ip) ? "down" : undefined),
+            }),
+            memory,
+          );
+          for (const ip of p.addresses.keys()) wants.set(ip, [...(wants.get(ip) ?? []), self]);
+          for (const g of cfg.groups) {
+            const set = owners.get(g.electionIp) ?? new Set();
+            set.add(memory.ownership.get(g.electionIp)?.owner);
+            owners.set(g.electionIp, set);
+          }
+          // Determinism: the same snapshot and fresh memory give the same plan.
+          const again = plan(
+            snapshot(cfg, {
+              self,
+              members: view,
+              failback,
+              unhealthy: (ip) => (sick.has(ip) ? "down" : undefined),
+            }),
+            newPlannerMemory(),
+          );
+          assert.deepEqual([...again.addresses], [...p.addresses]);
+        }
+        for (const [ip, set] of owners)
+          assert.equal(set.size, live.length > 0 ? 1 : 0, `one owner for ${ip}`);
+        if (live.length === 0) return;
+        for (const ip of ips) assert.equal(wants.get(ip)?.length, 1, `exactly one node holds ${ip}`);
+      },
+    ),
+    { seed: 11, numRuns: 200 },
+  );
+});
