@@ -139,3 +139,38 @@ function bytesToBigint(bytes: number[]): bigint {
   for (const b of bytes) v = (v << 8n) | BigInt(b);
   return v;
 }
+
+const HOSTNAME =
+  /^(?=.{1,253}$)[A-Za-z0-9]([-A-Za-z0-9]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([-A-Za-z0-9]{0,61}[A-Za-z0-9])?)*$/;
+
+/**
+ * `host:port`, `[v6]:port`. A listening address needs an IP (port 0 = any free port); a peer may be a
+ * host name, port 1-65535. Returns the normalised form (canonical IP, brackets around IPv6).
+ */
+export function parseHostPort(
+  text: string,
+  listening: boolean,
+): { value: string; host: string; port: number } | { error: string } {
+  const m = /^\[([^\]]+)\]:([0-9]+)$/.exec(text) ?? /^([^:[\]]+):([0-9]+)$/.exec(text);
+  if (!m) return { error: `${JSON.stringify(text)} is not host:port (write IPv6 as [addr]:port)` };
+  const [, host, portText] = m;
+  const port = Number(portText);
+  const minPort = listening ? 0 : 1;
+  if (portText.length > 5 || port < minPort || port > 65535)
+    return { error: `port ${portText} is out of range ${minPort}..65535` };
+  const ip = parseIp(host);
+  if (ip) {
+    const canonical = canonicalIp(host) as string;
+    return {
+      value: ip.family === 6 ? `[${canonical}]:${port}` : `${canonical}:${port}`,
+      host: canonical,
+      port,
+    };
+  }
+  if (text.startsWith("[")) return { error: `${JSON.stringify(host)} is not an IPv6 address` };
+  if (listening)
+    return { error: `${JSON.stringify(host)} is not an IP address (listen addresses must be IPs)` };
+  if (!HOSTNAME.test(host) || /^[0-9.]+$/.test(host))
+    return { error: `${JSON.stringify(host)} is not a valid IP address or host name` };
+  return { value: `${host}:${port}`, host, port };
+}

@@ -184,6 +184,10 @@ export class Daemon {
     const longest = Math.max(0, ...this.health.monitor.entries().map((e) => e.spec.timeoutMs));
     await this.health.monitor.firstRound(longest + 200);
 
+    // The first pass with an empty wanted set removes stale marked addresses left by a crash, before this
+    // node is a member: while its kernel still answers ARP for them, peers' probes would find a "foreign"
+    // device with a MAC they cannot yet tie to a member.
+    await this.applier.setWanted(new Map());
     const { host: bindHost, port: bindPort } = splitHostPort(this.settings.cluster.bind);
     this.memberlist = await ThreadedMemberlist.start({
       name: this.nodeName,
@@ -224,8 +228,6 @@ export class Daemon {
     const joinWait = this.settings.cluster.join.length === 0 ? 0 : (this.options.joinWaitMs ?? 3000);
     setTimeout(() => this.markReady("gave up waiting for peers"), joinWait).unref();
 
-    // The first pass with an empty wanted set removes stale marked addresses left by a crash.
-    await this.applier.setWanted(new Map());
     this.http = await startHttpServer(this.settings.metrics.listen, {
       registry: this.metrics.registry,
       status: () => this.status(),

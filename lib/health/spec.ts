@@ -1,6 +1,6 @@
 // Health-check annotations on a Service: what "healthy on this node" means for it. Parsing is pure; a bad
 // value is a configuration error that names the annotation.
-import { parseHostPort } from "../config/settings";
+import { parseHostPort } from "../ip";
 
 export const HEALTH_ANNOTATION = {
   check: "vipd.io/health-check",

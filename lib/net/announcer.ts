@@ -3,6 +3,7 @@
 // garp_interval exists for that reason, PR #108). Every frame handed to the kernel is counted by
 // (ip, interface, kind) for the metrics. Sockets sit behind PacketTransport so this is testable with a
 // fake clock.
+import { RealClock, type Clock, type TimerHandle } from "../gossip/clock";
 import { gratuitousArpFrames } from "./arp-frame";
 import { ipToBytes } from "./wire";
 import { allNodesIcmpv6Frame, unsolicitedNeighborAdvertisement } from "./ndp-frame";
@@ -83,17 +84,8 @@ export interface PacketTransport {
   sendMany?(packets: readonly OutgoingPacket[]): number;
 }
 
-export interface Clock {
-  now(): number;
-  setTimeout(fn: () => void, ms: number): unknown;
-  clearTimeout(handle: unknown): void;
-}
-
-export const systemClock: Clock = {
-  now: () => performance.now(),
-  setTimeout: (fn, ms) => setTimeout(fn, ms),
-  clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
-};
+/** Real timers; tests pass a manual clock (the one Clock interface, lib/gossip/clock.ts). */
+export const systemClock: Clock = new RealClock();
 
 export interface FrameCount {
   readonly ip: string;
@@ -121,7 +113,7 @@ interface Announcement {
   readonly generation: number;
   readonly packets: readonly OutgoingPacket[];
   roundsSent: number;
-  timer?: unknown;
+  timer?: TimerHandle;
 }
 
 interface Queued {
@@ -135,7 +127,7 @@ class InterfaceQueue {
   readonly routine: Queued[] = [];
   tokens: number;
   lastRefill: number;
-  timer?: unknown;
+  timer?: TimerHandle;
 
   constructor(capacity: number, now: number) {
     this.tokens = capacity;
@@ -214,7 +206,7 @@ export class Announcer {
   withdraw(ip: string): void {
     const announcement = this.active.get(ip);
     if (!announcement) return;
-    if (announcement.timer !== undefined) this.clock.clearTimeout(announcement.timer);
+    if (announcement.timer !== undefined) this.clock.clearTimer(announcement.timer);
     this.active.delete(ip);
     this.liveFrames -= announcement.packets.length;
   }
@@ -244,7 +236,7 @@ export class Announcer {
     this.stopped = true;
     for (const ip of [...this.active.keys()]) this.withdraw(ip);
     for (const q of this.queues.values()) {
-      if (q.timer !== undefined) this.clock.clearTimeout(q.timer);
+      if (q.timer !== undefined) this.clock.clearTimer(q.timer);
       q.urgent.length = 0;
       q.routine.length = 0;
     }
@@ -258,7 +250,7 @@ export class Announcer {
     for (const packet of announcement.packets) this.enqueue(packet, announcement.generation, urgent);
     const inBurst = announcement.roundsSent < this.policy.rounds;
     const delay = inBurst ? this.policy.spacingMs : this.policy.refreshIntervalMs;
-    if (delay > 0) announcement.timer = this.clock.setTimeout(() => this.round(ip, announcement), delay);
+    if (delay > 0) announcement.timer = this.clock.setTimer(delay, () => this.round(ip, announcement));
   }
 
   private enqueue(packet: OutgoingPacket, generation: number, urgent: boolean): void {
@@ -295,7 +287,7 @@ export class Announcer {
     while (queue.length > 0 && (!paced || queue.tokens >= 1)) {
       if (this.clock.now() > sliceEnd) {
         // Yield: the rest goes on the next turn, so gossip and netlink are not starved meanwhile.
-        queue.timer = this.clock.setTimeout(() => this.drain(queue, true), 0);
+        queue.timer = this.clock.setTimer(0, () => this.drain(queue, true));
         return;
       }
       // The next frames in priority order, up to the tokens left. Checked at send time: a VIP withdrawn
@@ -336,13 +328,13 @@ export class Announcer {
       if (paced) queue.tokens -= accepted;
       for (let i = 0; i < accepted; i++) this.count(batch[i]);
       if (accepted < batch.length) {
-        queue.timer = this.clock.setTimeout(() => this.drain(queue, true), 1);
+        queue.timer = this.clock.setTimer(1, () => this.drain(queue, true));
         return;
       }
     }
     if (queue.length > 0) {
       const waitMs = Math.max(1, Math.ceil(((1 - queue.tokens) * 1000) / rate));
-      queue.timer = this.clock.setTimeout(() => this.drain(queue, true), waitMs);
+      queue.timer = this.clock.setTimer(waitMs, () => this.drain(queue, true));
     }
   }
 

@@ -5,7 +5,8 @@
 import { parseArpFrame } from "./arp-frame";
 import { arpClaim, arpProbeFrame, type ArpClaim } from "./arp-conflict";
 import { PACKET_OUTGOING, type FrameSource } from "./arp-listener";
-import { systemClock, type AnnounceInterface, type Clock } from "./announcer";
+import type { Clock, TimerHandle } from "../gossip/clock";
+import { systemClock, type AnnounceInterface } from "./announcer";
 import type { FrameSink } from "./packet-socket";
 
 export interface ConflictMonitorOptions {
@@ -35,7 +36,7 @@ export class ConflictMonitor {
   private readonly probes = new Map<string, Probe>();
   private watched = new Set<string>();
   private readonly listeners = new Set<(claim: ObservedClaim) => void>();
-  private pollTimer: unknown;
+  private pollTimer: TimerHandle | undefined;
   private closed = false;
 
   constructor(
@@ -75,15 +76,15 @@ export class ConflictMonitor {
         }
       };
       if (!send()) return;
-      this.clock.setTimeout(() => {
+      this.clock.setTimer(this.options.probeMs / 2, () => {
         if (this.probes.get(ip) === probe) send();
-      }, this.options.probeMs / 2);
-      this.clock.setTimeout(() => {
+      });
+      this.clock.setTimer(this.options.probeMs, () => {
         if (this.probes.get(ip) !== probe) return;
         this.poll();
         this.probes.delete(ip);
         resolve(probe.claims);
-      }, this.options.probeMs);
+      });
     });
   }
 
@@ -106,7 +107,7 @@ export class ConflictMonitor {
 
   close(): void {
     this.closed = true;
-    if (this.pollTimer !== undefined) this.clock.clearTimeout(this.pollTimer);
+    if (this.pollTimer !== undefined) this.clock.clearTimer(this.pollTimer);
     this.pollTimer = undefined;
     this.probes.clear();
     this.source?.close();
@@ -117,11 +118,11 @@ export class ConflictMonitor {
 
   private schedulePoll(): void {
     if (this.pollTimer !== undefined || this.closed) return;
-    this.pollTimer = this.clock.setTimeout(() => {
+    this.pollTimer = this.clock.setTimer(this.options.pollMs, () => {
       this.pollTimer = undefined;
       this.poll();
       if (this.probes.size > 0 || this.watched.size > 0) this.schedulePoll();
-    }, this.options.pollMs);
+    });
   }
 
   private poll(): void {

@@ -5,13 +5,10 @@ import assert from "node:assert/strict";
 import { generateKey } from "../../lib/gossip/keyring";
 import { EMPTY_METADATA, type MemberMetadata } from "../../lib/gossip/metadata";
 import { ThreadedMemberlist } from "../../lib/gossip/threaded";
+import { waitUntil } from "../wait";
 
 const until = async (what: string, check: () => boolean, timeoutMs = 5000): Promise<void> => {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`not within ${timeoutMs} ms: ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
+  await waitUntil(what, check, timeoutMs);
 };
 
 test("three gossip threads: join, metadata, key rotation and leave reach every mirror", async () => {

@@ -6,15 +6,10 @@ import { RealClock } from "../../lib/gossip/clock";
 import { generateKey, Keyring } from "../../lib/gossip/keyring";
 import { Memberlist } from "../../lib/gossip/memberlist";
 import { UdpTransport } from "../../lib/gossip/udp-transport";
+import { waitUntil } from "../wait";
 
-async function waitFor(what: string, cond: () => boolean, timeoutMs: number): Promise<number> {
-  const t0 = performance.now();
-  while (!cond()) {
-    if (performance.now() - t0 > timeoutMs) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-  return performance.now() - t0;
-}
+const waitFor = (what: string, cond: () => boolean, timeoutMs: number): Promise<number> =>
+  waitUntil(what, cond, timeoutMs, { stepMs: 5 });
 
 test("UDP on 127.0.0.1: 3 members converge, detect a kill, process a leave", async () => {
   const key = generateKey();

@@ -8,6 +8,7 @@ import { promisify } from "node:util";
 import { generateKey } from "../../lib/gossip/keyring";
 import type { DaemonStatus } from "../../lib/daemon/status-types";
 import { DIST_ROOT, hostOf, type Lab, type LabMember } from "./lab";
+import { waitUntil } from "../wait";
 
 const execFileAsync = promisify(execFile);
 const VIPD = join(DIST_ROOT, "daemon", "vipd.js");
@@ -181,16 +182,17 @@ export class VipdCluster {
   }
 
   async waitReady(node: ClusterNode, timeoutMs = 15_000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
+    const ready = async (): Promise<boolean> => {
       const status = await this.status(node.n).catch(() => undefined);
-      if (status?.ready) return;
+      if (status?.ready) return true;
       if (!node.process)
         throw new Error(`${node.name} exited before it was ready:\n${node.log.slice(-3000)}`);
-      if (Date.now() > deadline)
-        throw new Error(`${node.name} not ready after ${timeoutMs} ms:\n${node.log.slice(-3000)}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
+      return false;
+    };
+    await waitUntil(`${node.name} to be ready`, ready, timeoutMs, {
+      stepMs: 100,
+      detail: () => node.log.slice(-3000),
+    });
   }
 
   /** `vipd status` as an operator sees it on node n (text; extra flags such as `--ip X`). */
@@ -265,13 +267,7 @@ export class VipdCluster {
     timeoutMs: number,
     stepMs = 10,
   ): Promise<number> {
-    const started = Date.now();
-    for (;;) {
-      if (await predicate()) return Date.now() - started;
-      if (Date.now() - started > timeoutMs)
-        throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-      await new Promise((r) => setTimeout(r, stepMs));
-    }
+    return waitUntil(what, predicate, timeoutMs, { stepMs });
   }
 
   signal(n: number, signal: NodeJS.Signals): void {
@@ -301,8 +297,12 @@ export class VipdCluster {
     return pids.find((pid) => pid === node.process?.pid) ?? pids[0];
   }
 
-  async stop(): Promise<void> {
-    await Promise.all(this.nodes.map((n) => this.stopNode(n.n, "SIGKILL")));
+  /**
+   * Stops every node (SIGKILL by default: fast, but a killed owner's marked addresses stay in its namespace
+   * and its kernel keeps answering ARP for them until a vipd starts there again) and removes the files.
+   */
+  async stop(signal: NodeJS.Signals = "SIGKILL"): Promise<void> {
+    await Promise.all(this.nodes.map((n) => this.stopNode(n.n, signal)));
     rmSync(this.root, { recursive: true, force: true });
   }
 }

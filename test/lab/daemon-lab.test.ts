@@ -275,6 +275,7 @@ test("key rotation through SIGHUP in three steps loses no member", async () => {
   const oldKey = readFileSync(join(cluster.node(1).dir, "gossip.key"), "utf8").trim();
   const newKey = generateKey();
   const steps = [`${oldKey}\n${newKey}\n`, `${newKey}\n${oldKey}\n`, `${newKey}\n`];
+  const rotationStart = new Date().toISOString();
   for (const [i, keys] of steps.entries()) {
     for (const node of cluster.nodes) {
       writeFileSync(join(node.dir, "gossip.key"), keys);
@@ -295,9 +296,28 @@ test("key rotation through SIGHUP in three steps loses no member", async () => {
       50,
     );
   }
-  await new Promise((r) => setTimeout(r, 500));
+  // Gossip on the new key alone: every node must receive (and decrypt) more packets after the last step.
+  const received = async (n: number): Promise<number> =>
+    [
+      ...(await cluster.metrics(n)).matchAll(/^vipd_gossip_packets_total\{direction="in"[^}]*\} (\d+)/gm),
+    ].reduce((sum, m) => sum + Number(m[1]), 0);
+  const before = await Promise.all(cluster.nodes.map((node) => received(node.n)));
+  await cluster.until(
+    "gossip received on the new key alone by every node",
+    async () =>
+      (await Promise.all(cluster.nodes.map((node) => received(node.n)))).every(
+        (c, i) => c >= (before[i] ?? 0) + 10,
+      ),
+    5000,
+    50,
+  );
   for (const node of cluster.nodes) {
-    const members = (await cluster.status(node.n)).members;
+    const status = await cluster.status(node.n);
+    const lost = status.events.filter(
+      (e) => e.time >= rotationStart && (e.reason === "memberSuspect" || e.reason === "memberDead"),
+    );
+    assert.deepEqual(lost, [], `${node.name} lost no member during the rotation`);
+    const members = status.members;
     assert.deepEqual(
       members.map((m) => m.state),
       ["alive", "alive", "alive"],

@@ -9,6 +9,7 @@ import { icmpv6Checksum } from "../../lib/net/ndp-frame";
 import { BROADCAST_MAC, ZERO_MAC } from "../../lib/net/wire";
 import type { AgentHandle, Json } from "./agent-protocol";
 import { Lab } from "./lab";
+import { waitUntil } from "../wait";
 import {
   capturedGarps,
   capturedNas,
@@ -64,10 +65,9 @@ describe("lib/net in the namespace lab", { concurrency: false }, () => {
     // Traffic gives the client a neighbour entry (arp_accept=0 would not let a GARP create one).
     const first = await client.request("probe", { ip: VIP4, port: PORT, timeoutMs: 2000 });
     assert.equal((first as { from: string }).from, "node1");
-    // Waits for the fifth round (due 4 s after the first) instead of a fixed sleep, which a loaded machine
-    // overran; then one more spacing to show that no sixth round follows.
-    const fifthRoundBy = Date.now() + 10_000;
-    while (capturedGarps(capture, VIP4, t0).length < 10 && Date.now() < fifthRoundBy) await sleep(50);
+    // Rounds go out 1 s apart: wait for the tenth frame (generous bound), then check there are exactly ten.
+    await waitUntil("5 rounds x 2 GARP frames", () => capturedGarps(capture, VIP4, t0).length >= 10, 8000);
+    // Absence can only be shown by waiting: one more round spacing, and no sixth round may have come.
     await sleep(1300);
 
     const garps = capturedGarps(capture, VIP4, t0);

@@ -3,6 +3,7 @@
 import { rmSync } from "node:fs";
 import { errnoName, libc, SOCK_CLOEXEC, SOCK_NONBLOCK } from "../../lib/net/libc";
 import { sockaddrUn } from "../../lib/daemon/sd-notify";
+import { waitUntil } from "../wait";
 
 const AF_UNIX = 1;
 const SOCK_DGRAM = 2;
@@ -42,15 +43,9 @@ export class NotifyReceiver {
   }
 
   async waitFor(what: string, predicate: () => boolean, timeoutMs: number): Promise<void> {
-    const deadline = performance.now() + timeoutMs;
-    while (!predicate()) {
-      if (performance.now() > deadline) {
-        throw new Error(
-          `no ${what} on the notify socket within ${timeoutMs} ms; got:\n${this.messages.map((m) => JSON.stringify(m.text)).join("\n")}`,
-        );
-      }
-      await new Promise((r) => setTimeout(r, 10));
-    }
+    await waitUntil(`${what} on the notify socket`, predicate, timeoutMs, {
+      detail: () => `got:\n${this.messages.map((m) => JSON.stringify(m.text)).join("\n")}`,
+    });
   }
 
   close(): void {

@@ -1,5 +1,5 @@
-// A manual clock for timer-driven code under test (lib/net/announcer.ts's Clock interface).
-import type { Clock } from "../../lib/net/announcer";
+// A manual clock for timer-driven code under test (the one Clock interface, lib/gossip/clock.ts).
+import type { Clock, TimerHandle } from "../../lib/gossip/clock";
 
 /** A manual clock: timers fire only when the test advances time. */
 export class FakeClock implements Clock {
@@ -9,13 +9,13 @@ export class FakeClock implements Clock {
   now(): number {
     return this.time;
   }
-  setTimeout(fn: () => void, ms: number): unknown {
+  setTimer(ms: number, fn: () => void): TimerHandle {
     const id = this.nextId++;
     this.timers.push({ at: this.time + ms, fn, id });
-    return id;
+    return { id };
   }
-  clearTimeout(handle: unknown): void {
-    this.timers = this.timers.filter((t) => t.id !== handle);
+  clearTimer(handle: TimerHandle | undefined): void {
+    this.timers = this.timers.filter((t) => t.id !== handle?.id);
   }
   advance(ms: number): void {
     const end = this.time + ms;
