@@ -19,9 +19,7 @@ export interface VipGroup {
 export type MemberState = "alive" | "suspect" | "dead" | "left";
 
 /** A member that may still be serving: alive, or suspect (not yet declared dead). */
-export function isLive(state: MemberState): boolean {
-  return state === "alive" || state === "suspect";
-}
+export { isLive } from "../gossip/members";
 
 export interface MemberInfo {
   readonly name: string;

@@ -41,7 +41,7 @@ import {
 import { LAN, pushPullScale, retransmitLimit, suspicionScale, type GossipConfig } from "./config";
 import { Awareness, refuteCountsAgainstUs, type HealthCause } from "./awareness";
 import { NO_KEY_MESSAGE, SEAL_OVERHEAD, type Keyring } from "./keyring";
-import { decideAlive, decideDead, decideSuspect, type MemberRecord } from "./members";
+import { decideAlive, decideDead, decideSuspect, isLive, type MemberRecord } from "./members";
 import {
   decodeRecord,
   EMPTY_METADATA,
@@ -383,7 +383,7 @@ export class Memberlist extends EventEmitter<MemberlistEvents> {
     this.membershipChanged();
     this.queue.enqueue(this.name, msg);
     for (const m of this.table.values())
-      if (m.name !== this.name && (m.state === "alive" || m.state === "suspect")) this.sendTo(m.addr, [msg]);
+      if (m.name !== this.name && isLive(m.state)) this.sendTo(m.addr, [msg]);
     await new Promise<void>((resolve) => this.clock.setTimer(this.config.leavePropagateMs, resolve));
   }
 
@@ -554,7 +554,7 @@ export class Memberlist extends EventEmitter<MemberlistEvents> {
     for (const s of this.successors)
       if (!r.successors.includes(s)) {
         const m = this.table.get(s);
-        if (m && (m.state === "alive" || m.state === "suspect")) this.sendTo(m.addr, [stop]);
+        if (m && isLive(m.state)) this.sendTo(m.addr, [stop]);
       }
     this.successors = r.successors;
     this.predecessors = r.predecessors;
@@ -574,7 +574,7 @@ export class Memberlist extends EventEmitter<MemberlistEvents> {
     for (let tries = 0; tries < 2; tries++) {
       while (this.probeIndex < this.probeOrder.length) {
         const m = this.table.get(this.probeOrder[this.probeIndex++] as string);
-        if (m && m.name !== this.name && (m.state === "alive" || m.state === "suspect")) return m;
+        if (m && m.name !== this.name && isLive(m.state)) return m;
       }
       this.probeOrder = this.rng.shuffle([...this.table.keys()].filter((n) => n !== this.name));
       this.probeIndex = 0;
@@ -691,7 +691,7 @@ export class Memberlist extends EventEmitter<MemberlistEvents> {
       this.liveDirty = false;
       this.liveRecords = [];
       for (const m of this.table.values())
-        if (m.name !== this.name && (m.state === "alive" || m.state === "suspect")) this.liveRecords.push(m);
+        if (m.name !== this.name && isLive(m.state)) this.liveRecords.push(m);
     }
     return this.liveRecords;
   }
@@ -763,8 +763,7 @@ export class Memberlist extends EventEmitter<MemberlistEvents> {
     let pushed = 0;
     if (originated && n <= this.config.directBroadcastMax) {
       for (const m of this.table.values())
-        if (m.name !== this.name && (m.state === "alive" || m.state === "suspect"))
-          this.sendTo(m.addr, [msg]);
+        if (m.name !== this.name && isLive(m.state)) this.sendTo(m.addr, [msg]);
       pushed = this.config.gossipNodes;
     } else {
       for (const m of this.randomLive(this.config.gossipNodes)) {

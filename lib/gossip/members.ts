@@ -5,6 +5,11 @@ import type { MemberStateName } from "./codec";
 import type { MemberMetadata } from "./metadata";
 import type { MemberVersions } from "./version";
 
+/** A member that may still be serving: alive, or suspect (not yet declared dead). */
+export function isLive(state: MemberStateName): boolean {
+  return state === "alive" || state === "suspect";
+}
+
 export interface MemberRecord {
   name: string;
   addr: string;

@@ -13,6 +13,7 @@ import {
   PROBE_RESULT_VALID_MS,
 } from "../../lib/plan/planner";
 import type { Plan, PlannerMemory, Snapshot } from "../../lib/plan/types";
+import { isLive } from "../../lib/election/election";
 import { member, ON_ETH0, planConfig, ranked, snapshot } from "./plan-builders";
 
 const IP = "198.51.100.10";
@@ -422,7 +423,7 @@ test("property: nodes with the same view agree, and exactly one of them wants ea
       fc.subarray(ips),
       (states, failback, unhealthyIps) => {
         const members = NAMES.map((n, i) => member(n, cfg, { state: states[i] ?? "alive" }));
-        const live = NAMES.filter((_, i) => states[i] === "alive" || states[i] === "suspect");
+        const live = NAMES.filter((_, i) => isLive(states[i] ?? "dead"));
         const wants = new Map<string, string[]>();
         const owners = new Map<string, Set<string | undefined>>();
         for (const self of live) {
