@@ -41,7 +41,7 @@ import type { Logger } from "./log";
 import { buildMetadata, MetadataPublisher, type MetadataSource } from "./metadata-publisher";
 import { createMetrics, type Metrics } from "./metrics";
 import type { ServiceNotifier } from "./sd-notify";
-import { ServiceHealth } from "./service-health";
+import { healthChangeEvent, ServiceHealth } from "./service-health";
 import type { DaemonStatus, StatusEvent, StatusMember } from "./status-types";
 import { statusView } from "./status-view";
 import { Telemetry } from "./telemetry";
@@ -587,22 +587,8 @@ export class Daemon {
 
   private onHealthChange(entry: HealthEntry, previous: HealthState): void {
     this.telemetry.healthCheck(entry);
-    const fields = { service: entry.service, check: entry.spec.text };
-    if (entry.state.status === "down") {
-      this.event(
-        "healthCheckFailing",
-        `health check ${entry.spec.text} of ${entry.service} failing: ${entry.state.detail ?? "failed"}`,
-        fields,
-        entry.service,
-      );
-    } else if (entry.state.status === "up" && previous.status === "down") {
-      this.event(
-        "healthCheckPassing",
-        `health check ${entry.spec.text} of ${entry.service} passes again`,
-        fields,
-        entry.service,
-      );
-    }
+    const news = healthChangeEvent(entry, previous);
+    if (news) this.planEvent(news);
     this.scheduleStep();
   }
 

@@ -1,10 +1,11 @@
 // Health checks per VIP: which services on each IP have a check, and the HealthView the planner reads
 // ("is every checked service on this IP up here?"). The checks themselves run in lib/health/monitor.ts.
 import type { VipGroup } from "../election/election";
-import type { HealthMonitor } from "../health/monitor";
+import type { HealthEntry, HealthMonitor } from "../health/monitor";
+import type { HealthState } from "../health/state";
 import type { HealthCheckSpec } from "../health/spec";
 import type { ManifestConfig } from "../config/types";
-import type { HealthView } from "../plan/types";
+import type { HealthView, PlanEvent } from "../plan/types";
 
 export class ServiceHealth implements HealthView {
   /** ip -> the services on it that have a health check. */
@@ -43,4 +44,23 @@ export class ServiceHealth implements HealthView {
     }
     return undefined;
   }
+}
+
+/** The event a check's status change is worth: failing, or passing again after failing. */
+export function healthChangeEvent(entry: HealthEntry, previous: HealthState): PlanEvent | undefined {
+  const fields = { service: entry.service, check: entry.spec.text };
+  const base = { level: "event" as const, fields, service: entry.service };
+  if (entry.state.status === "down")
+    return {
+      ...base,
+      reason: "healthCheckFailing",
+      message: `health check ${entry.spec.text} of ${entry.service} failing: ${entry.state.detail ?? "failed"}`,
+    };
+  if (entry.state.status === "up" && previous.status === "down")
+    return {
+      ...base,
+      reason: "healthCheckPassing",
+      message: `health check ${entry.spec.text} of ${entry.service} passes again`,
+    };
+  return undefined;
 }
