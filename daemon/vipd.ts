@@ -13,7 +13,7 @@ import { didYouMean } from "../lib/config/suggest";
 import { canonicalIp } from "../lib/ip";
 import type { Diagnostic } from "../lib/config/types";
 import { renderIpExplanation, renderStatus } from "../lib/cli/status-report";
-import { Daemon } from "../lib/daemon/daemon";
+import type { Daemon } from "../lib/daemon/daemon";
 import { buildInfo } from "../lib/daemon/build-info";
 import { createServiceLogger, stderrText, type Logger } from "../lib/daemon/log";
 import { ServiceNotifier } from "../lib/daemon/sd-notify";
@@ -168,7 +168,23 @@ async function run(args: string[]): Promise<number> {
   }
   const logger = createServiceLogger(settings.log.level);
   const notifier = openNotifier(logger);
-  const daemon = new Daemon({
+  // One vipd per host, decided before any state file, address or netlink socket is touched, and before the
+  // daemon's modules load (half a second of a loaded machine's time), so a second instance exits at once.
+  try {
+    const { InstanceLock, checkBindsFree } =
+      require("../lib/daemon/instance-lock") as typeof import("../lib/daemon/instance-lock");
+    const { splitHostPort } =
+      require("../lib/daemon/http-server") as typeof import("../lib/daemon/http-server");
+    InstanceLock.acquire(settings.stateDir);
+    await checkBindsFree(splitHostPort(settings.cluster.bind), settings.metrics.listen);
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    notifier?.status(`failed to start: ${message}`);
+    process.stderr.write(stderrText("critical", `vipd: ${message}`));
+    process.exit(1);
+  }
+  const { Daemon: DaemonClass } = require("../lib/daemon/daemon") as typeof import("../lib/daemon/daemon");
+  const daemon: Daemon = new DaemonClass({
     settings,
     logger,
     version: packageVersion(),
@@ -184,7 +200,9 @@ async function run(args: string[]): Promise<number> {
     const message = error instanceof Error ? error.message : String(error);
     notifier?.status(`failed to start: ${message.split("\n")[0]}`);
     process.stderr.write(stderrText("critical", `vipd: ${message}`));
-    return 1;
+    // A half-started daemon holds sockets, timers and a worker that keep Node alive: exit now, so the
+    // service manager sees the failure and Restart= works, instead of a process that hangs.
+    process.exit(1);
   }
   return new Promise<number>(() => {
     const stop = (signal: string): void => {

@@ -22,8 +22,42 @@ export interface ApplyListener {
   (result: ApplyResult): void;
 }
 
-/** Delay before retrying a pass that had failures (missing interface, kernel error). */
-const RETRY_MS = 1000;
+/** Why a wanted VIP is not in the kernel (the observed view differs from the intended one). */
+export interface Divergence {
+  readonly ip: string;
+  readonly ifname: string;
+  /** `add failed: EPERM`, `interface eth1 does not exist`, or `missing` while an add is under way. */
+  readonly reason: string;
+  /** Monotonic ms when the VIP was first seen missing (or failing) in this stretch. */
+  readonly since: number;
+  /** Add attempts that failed in a row. */
+  readonly failures: number;
+}
+
+export interface ApplierOptions {
+  /** Backoff of retries after failures: first delay, doubled per failed pass up to the cap. */
+  readonly retryMinMs?: number;
+  readonly retryMaxMs?: number;
+  /** A full compare with a fresh kernel dump this often, for notifications that never came (0: never). */
+  readonly verifyMs?: number;
+  /** Our own change the watch has not reported after this long is no longer assumed done. */
+  readonly unconfirmedMs?: number;
+  /** Monotonic clock (performance.now() by default), so tests can drive time. */
+  readonly now?: () => number;
+}
+
+const RETRY_MIN_MS = 100;
+/** Capped at 1 s: a VIP that can be repaired is repaired within a second of the cause going away. */
+const RETRY_MAX_MS = 1000;
+const VERIFY_MS = 5000;
+const UNCONFIRMED_MS = 1000;
+
+interface Missing {
+  since: number;
+  failures: number;
+  error: string | undefined;
+  readonly ifname: string;
+}
 
 export class AddressApplier {
   private wantedSet = new Map<string, string>();
@@ -31,10 +65,22 @@ export class AddressApplier {
   /**
    * Our own changes the watch has not reported yet ("ip|index"). Acknowledgements and notifications come on
    * different sockets, so a pass can start before the watch has seen the previous pass's work; without this
-   * it would redo it. Any later notification for the same address supersedes the entry.
+   * it would redo it. Any later notification for the same address supersedes the entry, and an entry older
+   * than `unconfirmedMs` is dropped: a lost notification must not hide a missing address forever.
    */
-  private readonly unconfirmedAdds = new Set<string>();
-  private readonly unconfirmedRemoves = new Set<string>();
+  private readonly unconfirmedAdds = new Map<string, number>();
+  private readonly unconfirmedRemoves = new Map<string, number>();
+  /** ip -> the current stretch of its wanted address missing from the kernel. */
+  private readonly missing = new Map<string, Missing>();
+  private retryDelay = 0;
+  private verifyTimer: NodeJS.Timeout | undefined;
+  private verifyDue = false;
+  private readonly now: () => number;
+  private readonly retryMinMs: number;
+  private readonly retryMaxMs: number;
+  private readonly unconfirmedMs: number;
+  /** Full compares done (the periodic safety net). */
+  verifies = 0;
   private running: Promise<void> | undefined;
   private again = false;
   private retryTimer: NodeJS.Timeout | undefined;
@@ -46,8 +92,59 @@ export class AddressApplier {
     private readonly watch: NetlinkWatch,
     private readonly addresses: VipAddresses,
     private readonly listener: ApplyListener = () => {},
+    options: ApplierOptions = {},
   ) {
+    this.now = options.now ?? (() => performance.now());
+    this.retryMinMs = options.retryMinMs ?? RETRY_MIN_MS;
+    this.retryMaxMs = options.retryMaxMs ?? RETRY_MAX_MS;
+    this.unconfirmedMs = options.unconfirmedMs ?? UNCONFIRMED_MS;
     this.unsubscribe = watch.onChange((change) => this.onChange(change));
+    const verifyMs = options.verifyMs ?? VERIFY_MS;
+    if (verifyMs > 0) {
+      this.verifyTimer = setInterval(() => {
+        this.verifyDue = true;
+        void this.apply();
+      }, verifyMs);
+      this.verifyTimer.unref();
+    }
+  }
+
+  /**
+   * The observed side: whether the kernel holds wanted `ip` on its wanted link now, from the watch's view
+   * (netlink notifications and the periodic dump keep it current). Our own unacknowledged changes do not
+   * count: observed means seen. An address added by hand (another proto) counts: clients reach it.
+   */
+  observed(ip: string): boolean {
+    const ifname = this.wantedSet.get(ip);
+    if (ifname === undefined) return false;
+    const link = this.watch.link(ifname);
+    return link !== undefined && this.watch.hasAddress(ip, link.index);
+  }
+
+  /** Wanted VIPs the kernel does not hold, with why; empty when intended and observed agree. */
+  divergences(): Divergence[] {
+    const out: Divergence[] = [];
+    for (const [ip, m] of this.missing) {
+      if (!this.wantedSet.has(ip) || this.observed(ip)) continue;
+      out.push({ ip, ifname: m.ifname, reason: m.error ?? "missing", since: m.since, failures: m.failures });
+    }
+    return out;
+  }
+
+  /**
+   * Tries once to add `ip` on `ifname` and removes it at once: can this node hold it again? Resolves with
+   * the error, undefined when the add worked. Not for a wanted IP (that one the passes handle).
+   */
+  async trial(ip: string, ifname: string): Promise<string | undefined> {
+    const link = this.watch.link(ifname);
+    if (!link) return `interface ${ifname} does not exist`;
+    if (this.wantedSet.has(ip)) return undefined;
+    const placement = { ip, ifindex: link.index };
+    const failures = await this.addresses.add([placement]);
+    // Whatever happened, the next pass removes a marked address that is not wanted; this is just sooner.
+    await this.addresses.remove([placement]);
+    this.applySoon();
+    return failures[0]?.error;
   }
 
   /**
@@ -95,6 +192,7 @@ export class AddressApplier {
   stop(): void {
     this.stopped = true;
     this.unsubscribe();
+    if (this.verifyTimer) clearInterval(this.verifyTimer);
     if (this.retryTimer) clearTimeout(this.retryTimer);
     if (this.soon) clearImmediate(this.soon);
   }
@@ -113,7 +211,7 @@ export class AddressApplier {
       this.applySoon();
     } else if (change.change === "del") {
       for (const set of [this.unconfirmedAdds, this.unconfirmedRemoves]) {
-        for (const key of set) if (key.endsWith(`|${change.link.index}`)) set.delete(key);
+        for (const key of set.keys()) if (key.endsWith(`|${change.link.index}`)) set.delete(key);
       }
       this.applySoon();
     } else if (change.previous === undefined || change.previous.name !== change.link.name) {
@@ -137,6 +235,15 @@ export class AddressApplier {
   }
 
   private async pass(): Promise<void> {
+    if (this.verifyDue) {
+      this.verifyDue = false;
+      this.verifies++;
+      // Differences come back as ordinary events (and one more pass); a failed dump waits for the next.
+      await this.watch.refresh().catch(() => undefined);
+    }
+    const now = this.now();
+    for (const map of [this.unconfirmedAdds, this.unconfirmedRemoves])
+      for (const [key, at] of map) if (now - at > this.unconfirmedMs) map.delete(key);
     const { addresses } = this.watch.snapshot();
     const marked = new Map<string, number[]>();
     const foreign = new Set<string>();
@@ -145,7 +252,7 @@ export class AddressApplier {
       if (a.proto !== this.addresses.proto) foreign.add(key);
       else if (!this.unconfirmedRemoves.has(key)) marked.set(a.ip, [...(marked.get(a.ip) ?? []), a.index]);
     }
-    for (const key of this.unconfirmedAdds) {
+    for (const key of this.unconfirmedAdds.keys()) {
       const [ip, index] = key.split("|");
       const list = marked.get(ip) ?? [];
       if (!list.includes(Number(index))) marked.set(ip, [...list, Number(index)]);
@@ -158,14 +265,21 @@ export class AddressApplier {
     for (const [ip, ifname] of this.wantedSet) {
       const link = this.watch.link(ifname);
       if (!link) {
-        failed.push({ ip, ifname, error: `interface ${ifname} does not exist` });
+        const error = `interface ${ifname} does not exist`;
+        failed.push({ ip, ifname, error });
+        this.noteMissing(ip, ifname, now, error);
         continue;
       }
       wantedIndex.set(ip, link.index);
       const present = (marked.get(ip) ?? []).includes(link.index);
       // Someone configured the VIP by hand on that link: it is there, and it is not ours to manage.
-      if (!present && !foreign.has(`${ip}|${link.index}`)) toAdd.push({ ip, ifindex: link.index });
+      if (!present && !foreign.has(`${ip}|${link.index}`)) {
+        toAdd.push({ ip, ifindex: link.index });
+        this.noteMissing(ip, ifname, now);
+      } else if (this.watch.hasAddress(ip, link.index)) this.missing.delete(ip);
     }
+    if (this.missing.size > 0)
+      for (const ip of this.missing.keys()) if (!this.wantedSet.has(ip)) this.missing.delete(ip);
     for (const [ip, list] of marked) {
       for (const index of list) if (wantedIndex.get(ip) !== index) toRemove.push({ ip, ifindex: index });
     }
@@ -186,7 +300,9 @@ export class AddressApplier {
     for (const p of toRemove) {
       const key = `${p.ip}|${p.ifindex}`;
       this.unconfirmedAdds.delete(key);
-      if (!removeFailed.has(key)) this.unconfirmedRemoves.add(key);
+      // The notification may have come while the acknowledgement was on its way: then it is seen already.
+      if (!removeFailed.has(key) && this.watch.hasAddress(p.ip, p.ifindex))
+        this.unconfirmedRemoves.set(key, this.now());
     }
     if (removed.length > 0)
       this.report({
@@ -197,22 +313,48 @@ export class AddressApplier {
     const addFailures = await this.addresses.add(toAdd, (p) => {
       const key = `${p.ip}|${p.ifindex}`;
       this.unconfirmedRemoves.delete(key);
-      this.unconfirmedAdds.add(key);
+      if (!this.watch.hasAddress(p.ip, p.ifindex)) this.unconfirmedAdds.set(key, this.now());
       const repaired = this.externallyRemoved.delete(p.ip);
       this.report({ added: [{ ip: p.ip, ifname: nameOf(p.ifindex), repaired }], removed: [], failed: [] });
     });
-    for (const p of addFailures) this.unconfirmedRemoves.delete(`${p.ip}|${p.ifindex}`);
+    for (const p of addFailures) {
+      this.unconfirmedRemoves.delete(`${p.ip}|${p.ifindex}`);
+      const m = this.missing.get(p.ip);
+      if (m) {
+        m.failures++;
+        m.error = `add failed: ${p.error}`;
+      }
+    }
     const allFailed = [...failed, ...failedOf(removeFailures), ...failedOf(addFailures)];
     if (allFailed.length > 0) this.report({ added: [], removed: [], failed: allFailed });
     this.scheduleRetry(allFailed.length > 0);
   }
 
+  private noteMissing(ip: string, ifname: string, now: number, error?: string): void {
+    const m = this.missing.get(ip);
+    if (!m || m.ifname !== ifname)
+      this.missing.set(ip, { since: now, failures: error ? 1 : 0, error, ifname });
+    else if (error !== undefined) {
+      m.failures++;
+      m.error = error;
+    }
+  }
+
+  /** Retries after failures with backoff (100 ms doubling to 1 s); a clean pass resets it. */
   private scheduleRetry(needed: boolean): void {
-    if (!needed || this.retryTimer || this.stopped) return;
+    if (!needed) {
+      this.retryDelay = 0;
+      return;
+    }
+    if (this.retryTimer || this.stopped) return;
+    this.retryDelay = Math.min(
+      this.retryMaxMs,
+      this.retryDelay === 0 ? this.retryMinMs : this.retryDelay * 2,
+    );
     this.retryTimer = setTimeout(() => {
       this.retryTimer = undefined;
       void this.apply();
-    }, RETRY_MS);
+    }, this.retryDelay);
     this.retryTimer.unref();
   }
 

@@ -86,6 +86,20 @@ export class NetlinkWatch {
     return undefined;
   }
 
+  /** Whether the view holds `ip` as a host address (/32, /128) on link `index`. */
+  hasAddress(ip: string, index: number): boolean {
+    return this.addresses.has(addressKey({ index, ip, prefixlen: ip.includes(":") ? 128 : 32 }));
+  }
+
+  /**
+   * Compares the view with a fresh kernel dump and emits every difference as an ordinary event: the safety
+   * net for notifications lost without an ENOBUFS (or while nobody listened). Resolves once compared.
+   */
+  async refresh(): Promise<void> {
+    if (this.closed) return;
+    await this.resync(false);
+  }
+
   addressesOf(index: number): AddressInfo[] {
     return [...this.addresses.values()].filter((a) => a.index === index);
   }
@@ -185,10 +199,10 @@ export class NetlinkWatch {
   }
 
   /** Rebuilds the view after lost notifications and emits what changed meanwhile. */
-  private async resync(): Promise<void> {
+  private async resync(afterLoss = true): Promise<void> {
     if (this.resyncing) return;
     this.resyncing = true;
-    this.resyncs++;
+    if (afterLoss) this.resyncs++;
     try {
       const oldLinks = new Map(this.links);
       const oldAddresses = new Map(this.addresses);

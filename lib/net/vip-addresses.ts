@@ -33,11 +33,19 @@ export interface VipAddressOptions {
   readonly proto?: number;
   /** Requests in flight at once. */
   readonly window?: number;
+  /**
+   * How long one request may wait for the kernel's acknowledgement. A lost acknowledgement (a full receive
+   * buffer drops it) must not leave the request, and the applier pass awaiting it, in flight forever.
+   */
+  readonly timeoutMs?: number;
 }
+
+const DEFAULT_TIMEOUT_MS = 2000;
 
 export class VipAddresses {
   readonly proto: number;
   private readonly window: number;
+  private readonly timeoutMs: number;
 
   constructor(
     private readonly socket: RtNetlinkSocket,
@@ -45,6 +53,7 @@ export class VipAddresses {
   ) {
     this.proto = options.proto ?? VIPD_ADDRESS_PROTO;
     this.window = options.window ?? DEFAULT_WINDOW;
+    this.timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   }
 
   /**
@@ -72,7 +81,7 @@ export class VipAddresses {
             },
             [[IFA_PROTO, Buffer.from([this.proto])]],
           ),
-          { flags: NLM_F_CREATE | NLM_F_EXCL },
+          { flags: NLM_F_CREATE | NLM_F_EXCL, timeout: this.timeoutMs },
         );
       } catch (error) {
         if (errorCode(error) !== "EEXIST") throw error;
@@ -89,6 +98,7 @@ export class VipAddresses {
         await this.socket.delAddress(
           { family: family === 4 ? AF_INET : AF_INET6, prefixlen: family === 4 ? 32 : 128, index: p.ifindex },
           { local: bytes, address: bytes },
+          { timeout: this.timeoutMs },
         );
       } catch (error) {
         const code = errorCode(error);
@@ -140,5 +150,6 @@ function hostAddress(ip: string): { family: 4 | 6; bytes: Buffer } {
 /** The errno name out of the netlink package's "Request rejected: EEXIST" errors. */
 export function errorCode(error: unknown): string | undefined {
   const message = error instanceof Error ? error.message : String(error);
+  if (message.startsWith("Timeout has been reached")) return "ETIMEDOUT";
   return /\b(E[A-Z0-9]+)\b/.exec(message)?.[1];
 }

@@ -91,6 +91,8 @@ export interface ClusterOptions {
   readonly launcher?: Launcher;
   /** How long start() waits for each daemon to be ready (default 15 s; big manifests need more). */
   readonly readyTimeoutMs?: number;
+  /** Nodes (1-based) start() does not wait for: ones expected never to be ready. */
+  readonly noReadyWait?: readonly number[];
 }
 
 export class VipdCluster {
@@ -150,7 +152,11 @@ export class VipdCluster {
   ): Promise<VipdCluster> {
     const cluster = new VipdCluster(lab, manifests, options);
     for (const node of cluster.nodes) cluster.launch(node);
-    await Promise.all(cluster.nodes.map((node) => cluster.waitReady(node, options.readyTimeoutMs)));
+    await Promise.all(
+      cluster.nodes
+        .filter((node) => !(options.noReadyWait ?? []).includes(node.n))
+        .map((node) => cluster.waitReady(node, options.readyTimeoutMs)),
+    );
     return cluster;
   }
 

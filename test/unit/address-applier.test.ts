@@ -1,9 +1,13 @@
+// The address applier against fake kernels: per-address reports, the observed view, divergences with their
+// reason, retry backoff, and the safety nets for changes whose notification never came (the "deleted VIPs
+// stayed missing" report of issue 12).
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import type { LinkInfo } from "../../lib/net/links";
-import type { NetlinkWatch } from "../../lib/net/netlink-watch";
+import type { AddressInfo, LinkInfo } from "../../lib/net/links";
+import type { ChangeListener, NetlinkWatch } from "../../lib/net/netlink-watch";
 import type { PlacementFailure, VipAddresses, VipPlacement } from "../../lib/net/vip-addresses";
 import { AddressApplier, type ApplyResult } from "../../lib/net/address-applier";
+import { errorCode } from "../../lib/net/vip-addresses";
 
 const eth0: LinkInfo = {
   index: 2,
@@ -22,6 +26,7 @@ const watch = {
   onChange: () => () => {},
   snapshot: () => ({ links: [eth0], addresses: [] }),
   link: (nameOrIndex: string | number) => (nameOrIndex === "eth0" || nameOrIndex === 2 ? eth0 : undefined),
+  hasAddress: () => false,
 } as unknown as NetlinkWatch;
 
 /** The kernel acknowledges each add only when the test says so. */
@@ -49,7 +54,9 @@ class SlowAddresses {
 test("each added address is reported as soon as the kernel confirms it, not after the whole batch", async () => {
   const addresses = new SlowAddresses();
   const reports: ApplyResult[] = [];
-  const applier = new AddressApplier(watch, addresses as unknown as VipAddresses, (r) => reports.push(r));
+  const applier = new AddressApplier(watch, addresses as unknown as VipAddresses, (r) => reports.push(r), {
+    verifyMs: 0,
+  });
   const vips = ["198.51.100.1", "198.51.100.2", "198.51.100.3"];
   const done = applier.setWanted(new Map(vips.map((ip) => [ip, "eth0"])));
   await new Promise((r) => setImmediate(r));
@@ -70,4 +77,149 @@ test("each added address is reported as soon as the kernel confirms it, not afte
   );
   assert.ok(reports.every((r) => r.failed.length === 0 && r.removed.length === 0));
   applier.stop();
+});
+
+const PROTO = 0x56;
+const key = (ip: string, index: number): string => `${index}|${ip}`;
+
+/** A kernel with one link; notifications can be withheld to model lost ones. */
+class FakeKernel {
+  readonly kernel = new Map<string, AddressInfo>();
+  readonly view = new Map<string, AddressInfo>();
+  readonly listeners = new Set<ChangeListener>();
+  notify = true;
+  addError: string | undefined;
+  adds = 0;
+
+  readonly watch = {
+    onChange: (l: ChangeListener) => {
+      this.listeners.add(l);
+      return () => this.listeners.delete(l);
+    },
+    snapshot: () => ({ links: [eth0], addresses: [...this.view.values()] }),
+    link: (n: string | number) => (n === eth0.name || n === eth0.index ? eth0 : undefined),
+    hasAddress: (ip: string, index: number) => this.view.has(key(ip, index)),
+    refresh: () => {
+      for (const [k, a] of [...this.view]) if (!this.kernel.has(k)) this.emit("del", a);
+      for (const [k, a] of this.kernel) if (!this.view.has(k)) this.emit("new", a);
+      return Promise.resolve();
+    },
+  } as unknown as NetlinkWatch;
+
+  readonly addresses = {
+    proto: PROTO,
+    add: (
+      list: readonly VipPlacement[],
+      onAdded?: (p: VipPlacement) => void,
+    ): Promise<PlacementFailure[]> => {
+      const failures: PlacementFailure[] = [];
+      for (const p of list) {
+        this.adds++;
+        if (this.addError) failures.push({ ...p, error: this.addError });
+        else {
+          this.set("new", p.ip);
+          onAdded?.(p);
+        }
+      }
+      return Promise.resolve(failures);
+    },
+    remove: (list: readonly VipPlacement[]): Promise<PlacementFailure[]> => {
+      for (const p of list) this.set("del", p.ip);
+      return Promise.resolve([]);
+    },
+  } as unknown as VipAddresses;
+
+  set(change: "new" | "del", ip: string): void {
+    const a: AddressInfo = {
+      index: eth0.index,
+      family: ip.includes(":") ? 6 : 4,
+      ip,
+      prefixlen: ip.includes(":") ? 128 : 32,
+      proto: PROTO,
+      tentative: false,
+    } as AddressInfo;
+    if (change === "new") this.kernel.set(key(ip, a.index), a);
+    else this.kernel.delete(key(ip, a.index));
+    if (this.notify) this.emit(change, a);
+  }
+
+  private emit(change: "new" | "del", a: AddressInfo): void {
+    if (change === "new") this.view.set(key(a.ip, a.index), a);
+    else this.view.delete(key(a.ip, a.index));
+    for (const l of this.listeners) l({ kind: "address", change, address: a });
+  }
+}
+
+const until = async (what: string, cond: () => boolean, ms = 3000): Promise<void> => {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+};
+
+test("observed follows the kernel; an external delete is repaired from its notification", async () => {
+  const k = new FakeKernel();
+  const r = new AddressApplier(k.watch, k.addresses, () => {}, { verifyMs: 0 });
+  await r.setWanted(new Map([["198.51.100.1", "eth0"]]));
+  assert.equal(r.observed("198.51.100.1"), true);
+  k.set("del", "198.51.100.1");
+  assert.equal(r.observed("198.51.100.1"), false, "observed the moment the kernel says so");
+  await until("repair", () => r.observed("198.51.100.1"));
+  assert.deepEqual(r.divergences(), []);
+  r.stop();
+});
+
+test("an add whose notification never comes, then a delete whose notification is lost: repaired", async () => {
+  const k = new FakeKernel();
+  const r = new AddressApplier(k.watch, k.addresses, () => {}, { verifyMs: 50, unconfirmedMs: 30 });
+  k.notify = false;
+  await r.setWanted(new Map([["198.51.100.1", "eth0"]]));
+  assert.equal(k.kernel.size, 1, "added in the kernel");
+  assert.equal(r.observed("198.51.100.1"), false, "not observed: nothing said so");
+  k.set("del", "198.51.100.1"); // lost too
+  // Before the fix the pass trusted its unconfirmed add forever: nothing was ever re-added.
+  await until("kernel holds it again", () => k.kernel.size === 1 && r.observed("198.51.100.1"));
+  assert.ok(r.verifies > 0, "found by the periodic compare");
+  r.stop();
+});
+
+test("failing adds: divergence with the errno, retried with backoff (not a busy loop), counted per attempt", async () => {
+  const k = new FakeKernel();
+  k.addError = "EPERM";
+  const r = new AddressApplier(k.watch, k.addresses, () => {}, {
+    verifyMs: 0,
+    retryMinMs: 20,
+    retryMaxMs: 80,
+  });
+  const t0 = Date.now();
+  await r.setWanted(new Map([["198.51.100.1", "eth0"]]));
+  await until("4 attempts", () => k.adds >= 4);
+  const elapsed = Date.now() - t0;
+  assert.ok(elapsed >= 20 + 40 + 80 - 15, `backoff: 4 attempts after ${elapsed} ms`);
+  const [d] = r.divergences();
+  assert.equal(d?.ip, "198.51.100.1");
+  assert.equal(d?.reason, "add failed: EPERM");
+  assert.ok((d?.failures ?? 0) >= 4);
+  k.addError = undefined;
+  await until("added once the kernel accepts", () => r.observed("198.51.100.1"), 1000);
+  assert.deepEqual(r.divergences(), []);
+  r.stop();
+});
+
+test("a trial add that works leaves nothing behind", async () => {
+  const k = new FakeKernel();
+  const r = new AddressApplier(k.watch, k.addresses, () => {}, { verifyMs: 0 });
+  assert.equal(await r.trial("198.51.100.9", "eth0"), undefined);
+  assert.equal(k.kernel.size, 0);
+  k.addError = "EACCES";
+  assert.equal(await r.trial("198.51.100.9", "eth0"), "EACCES");
+  assert.equal(await r.trial("198.51.100.9", "eth9"), "interface eth9 does not exist");
+  r.stop();
+});
+
+test("a request the kernel never acknowledges ends as ETIMEDOUT, not in flight forever", () => {
+  // The netlink package rejects a request that passed its `timeout` option with this text.
+  assert.equal(errorCode(new Error("Timeout has been reached")), "ETIMEDOUT");
+  assert.equal(errorCode(new Error("Request rejected: EPERM")), "EPERM");
 });
