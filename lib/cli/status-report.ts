@@ -16,7 +16,11 @@ export function renderStatus(status: DaemonStatus, now: Date = new Date()): stri
       service,
       v.ips.join(","),
       v.pool,
-      v.owner ?? `<none: ${v.reason ?? "no eligible node"}>`,
+      v.owner === null
+        ? `<none: ${v.reason ?? "no eligible node"}>`
+        : v.held === false
+          ? `${v.owner} (NOT IN KERNEL)`
+          : v.owner,
       v.interface ?? "",
       v.since ? age(v.since, now) : "",
     ]),
@@ -36,6 +40,16 @@ export function renderStatus(status: DaemonStatus, now: Date = new Date()): stri
       ]),
     ),
   ];
+  const holding = status.holding;
+  if (holding) {
+    const lines = [
+      `THIS NODE: intended ${holding.intended} VIP address(es), observed in the kernel ${holding.observed}` +
+        (status.ready ? "" : `; NOT READY${status.notReadyReason ? `: ${status.notReadyReason}` : ""}`),
+    ];
+    for (const d of holding.divergences) lines.push(`- ${d.ip} on ${d.interface}: ${d.reason}`);
+    for (const g of holding.givenUp) lines.push(`- ${g.ip} given up to a peer: ${g.reason}`);
+    sections.push(lines.join("\n"));
+  }
   if ((status.health ?? []).length > 0) {
     sections.push(
       "HEALTH CHECKS (this node)\n" +
@@ -108,6 +122,8 @@ function describeDetection(d: StatusDetection): string {
 
 function describeOwner(vip: StatusVip): string {
   if (!vip.owner) return `announced by nobody (${vip.reason ?? "no eligible node"})`;
+  if (vip.held === false)
+    return `elected owner ${vip.owner} (this node), but NOT in its kernel: ${vip.divergence ?? "being added"}`;
   return `announced by ${vip.owner}${vip.interface ? ` on ${vip.interface}` : ""}${vip.since ? ` since ${vip.since}` : ""}`;
 }
 

@@ -20,6 +20,7 @@ import { claimOrigin } from "../net/arp-conflict";
 import { ArpListener } from "../net/arp-listener";
 import { ConflictMonitor, type ObservedClaim } from "../net/conflict-monitor";
 import { EligibilityTracker } from "../net/eligibility";
+import { NaListener } from "../net/na-listener";
 import { KernelTransport } from "../net/kernel-transport";
 import { NetlinkWatch } from "../net/netlink-watch";
 import { PacketSocket } from "../net/packet-socket";
@@ -27,7 +28,7 @@ import { VipAddresses } from "../net/vip-addresses";
 import { ZERO_MAC } from "../net/wire";
 import { localReport, type LocalInputs } from "../plan/eligibility";
 import { answerHeldClaim, endFailover, newPlannerMemory, peersKnown, plan } from "../plan/planner";
-import type { MemberEvent, NodePolicy, Plan, PlanEvent, Snapshot } from "../plan/types";
+import type { MemberEvent, NodePolicy, Plan, PlanEvent, Snapshot, TrialResult } from "../plan/types";
 import { AllocationSync } from "./allocation-sync";
 import { ConfigLoader } from "./config-loader";
 import { ManifestWatch } from "./manifest-watch";
@@ -105,8 +106,14 @@ export class Daemon {
   private readonly events: StatusEvent[] = [];
   private readonly allocation: AllocationSync;
   private keyring: Keyring | undefined;
-  /** This node's own eligibility inputs: observed links, probe-found conflicts, health. */
+  /** This node's own eligibility inputs: observed links, probe-found conflicts, health, add failures. */
   private local!: LocalInputs;
+  /** Trial adds of given-up VIPs: running, and finished since the last step. */
+  private readonly trialsRunning = new Set<string>();
+  private trialResults: TrialResult[] = [];
+  /** Why this node can hold none of its VIPs (it is not ready then), from the last plan. */
+  private cannotHoldAny: string | undefined;
+  private observedRefresh: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: DaemonOptions) {
     this.settings = options.settings;
@@ -156,6 +163,8 @@ export class Daemon {
       () => new ArpListener(),
       () => new PacketSocket(),
       { probeMs: this.settings.cluster.arpProbeMs },
+      undefined,
+      () => new NaListener(),
     );
     this.conflictMonitor.onClaim((claim) => this.onHeldClaim(claim));
     this.probes = new ProbeRunner({
@@ -172,11 +181,20 @@ export class Daemon {
       stopping: () => this.stopping,
     });
     this.eligibility = new EligibilityTracker(this.watch);
-    this.local = { links: this.eligibility, conflicts: this.conflicts, health: this.health };
+    this.local = {
+      links: this.eligibility,
+      conflicts: this.conflicts,
+      health: this.health,
+      hold: this.memory.hold,
+    };
     this.eligibility.onChange(() => this.scheduleStep());
     this.applier = new AddressApplier(this.watch, new VipAddresses(this.watch.requestSocket), (result) =>
       this.onAddressesApplied(result),
     );
+    // vipd_announced follows what the kernel holds: address notifications refresh it, not only the tick.
+    this.watch.onChange((change) => {
+      if (change.kind === "address") this.scheduleObservedRefresh();
+    });
     this.trackVips();
     this.health.monitor.onChange((entry, previous) => this.onHealthChange(entry, previous));
     this.syncHealthChecks();
@@ -232,7 +250,7 @@ export class Daemon {
       registry: this.metrics.registry,
       status: () => this.status(),
       healthy: () => Date.now() - this.lastLoopAt < 5 * TICK_MS,
-      ready: () => this.ready,
+      ready: () => this.isReady(),
     });
     this.configLoader.warm(this.settings.manifests);
     this.manifests.start();
@@ -315,6 +333,7 @@ export class Daemon {
     this.options.notifier?.stopping();
     this.event("stopping", "leaving the cluster");
     if (this.tick) clearInterval(this.tick);
+    if (this.observedRefresh) clearTimeout(this.observedRefresh);
     this.configLoader.close();
     await this.manifests.close();
     // No frame from us after the new owner's first announcement.
@@ -337,7 +356,13 @@ export class Daemon {
       ownVersion: this.ownVersion(),
       version: this.options.version,
       startedAt: this.startedAt,
-      ready: this.ready,
+      ready: this.isReady(),
+      notReadyReason: this.ready ? this.cannotHoldAny : undefined,
+      now: performance.now(),
+      intended: this.applier.wanted(),
+      addresses: this.applier,
+      hold: this.memory.hold,
+      notTakenReason: (ip) => localReport(this.local, ip).reason ?? "probing for conflicts",
       stale: this.stale,
       staleErrors: this.staleErrors,
       active: this.active,
@@ -399,6 +424,8 @@ export class Daemon {
       conflicts: this.conflicts,
       held: this.applier.wanted(),
       ready: this.ready,
+      addresses: this.applier,
+      trialResults: this.takeTrialResults(),
     };
     const decided = plan(snapshot, this.memory);
     this.apply(decided, snapshot);
@@ -426,11 +453,48 @@ export class Daemon {
     for (const e of decided.events) this.planEvent(e);
     for (const probe of decided.probes) this.probes.start(probe.ip, probe.interfaces);
     this.conflicts.forgetHeld(decided.addresses, snapshot.now);
-    this.conflictMonitor.watch(decided.watchedV4);
+    this.conflictMonitor.watch(decided.watched);
     this.publisher.update(this.metadataSource(decided));
     for (const a of decided.announcements) this.reannounce(a.ips, a.cause);
     for (const ip of decided.withdrawals) this.announcer.withdraw(ip);
-    this.telemetry.announced(this.active, decided.addresses);
+    this.cannotHoldAny = decided.cannotHoldAny;
+    this.telemetry.divergences(this.applier.divergences());
+    for (const trial of decided.trials) this.runTrial(trial.ip, trial.interface);
+    this.telemetry.announced(this.active, decided.addresses, (ip) => this.applier.observed(ip));
+  }
+
+  /** Trial add of a VIP this node gave up; the result reaches the planner with the next step. */
+  private runTrial(ip: string, ifname: string): void {
+    if (this.trialsRunning.has(ip)) return;
+    this.trialsRunning.add(ip);
+    void this.applier.trial(ip, ifname).then((error) => {
+      this.trialsRunning.delete(ip);
+      const outcome = error === undefined ? "add works again" : `still failing: ${error}`;
+      this.log.log("info", "holdTrial", `${ip}: ${outcome}`, { ip });
+      this.trialResults.push({ ip, error });
+      this.scheduleStep();
+    });
+  }
+
+  private takeTrialResults(): TrialResult[] {
+    const results = this.trialResults;
+    if (results.length > 0) this.trialResults = [];
+    return results;
+  }
+
+  /** Ready once joined (or alone), unless this node can hold none of its VIPs (e.g. adds fail with EPERM). */
+  private isReady(): boolean {
+    return this.ready && this.cannotHoldAny === undefined;
+  }
+
+  /** vipd_announced and vipd_vips_not_held after kernel changes, at most every 100 ms. */
+  private scheduleObservedRefresh(): void {
+    if (this.observedRefresh || this.stopping) return;
+    this.observedRefresh = setTimeout(() => {
+      this.observedRefresh = undefined;
+      if (!this.stopping)
+        this.telemetry.announced(this.active, this.applier.wanted(), (ip) => this.applier.observed(ip));
+    }, 100);
   }
 
   private metadataSource(decided?: Plan): MetadataSource {
@@ -503,6 +567,7 @@ export class Daemon {
 
   private onAddressesApplied(result: ApplyResult): void {
     for (const added of result.added) {
+      if (added.repaired) this.telemetry.addressDeleted();
       const choice = this.eligibility.choice(added.ip);
       if (!choice?.eligible || this.stopping) continue;
       // The takeover burst: the one announcement that follows the kernel, not the plan.
@@ -527,6 +592,11 @@ export class Daemon {
       this.log.log("warn", "addressFailed", `${failed.ip} on ${failed.ifname}: ${failed.error}`, {
         ip: failed.ip,
       });
+    }
+    if (result.failed.length > 0) {
+      this.telemetry.divergences(this.applier.divergences());
+      // The planner counts failed adds: a VIP that keeps failing here is handed on without waiting for a tick.
+      this.scheduleStep();
     }
   }
 

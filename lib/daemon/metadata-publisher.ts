@@ -94,9 +94,12 @@ export class MetadataPublisher {
     for (const group of src.groups) {
       for (const ip of group.ips) {
         const choice = local.links.choice(ip);
-        // The common case without allocating a report: eligible, no conflict, no health check.
+        // The common case without allocating a report: eligible, no conflict, no health check, no add failures.
         const simple =
-          choice?.eligible === true && !local.conflicts.foreign.has(ip) && !local.health.checked(ip);
+          choice?.eligible === true &&
+          !local.conflicts.foreign.has(ip) &&
+          !local.health.checked(ip) &&
+          (local.hold === undefined || local.hold.size === 0);
         const report = simple ? undefined : localReport(local, ip);
         if (simple || report?.eligible) {
           eligibleCount++;

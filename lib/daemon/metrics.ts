@@ -38,6 +38,8 @@ export interface Metrics {
   readonly quorum: Gauge;
   readonly addressConflicts: Counter<"ip">;
   readonly localHealth: Gauge;
+  readonly addressDivergences: Counter<"reason">;
+  readonly vipsNotHeld: Gauge;
   readonly buildInfo: Gauge<"version" | "revision" | "nodejs">;
 }
 
@@ -186,6 +188,17 @@ export function createMetrics(build: BuildInfo = buildInfo()): Metrics {
     localHealth: new Gauge({
       name: "vipd_gossip_local_health_score",
       help: "Lifeguard local-health score (0 healthy, up to 7): gossip timeouts on this node are stretched by score + 1",
+      registers,
+    }),
+    addressDivergences: new Counter({
+      name: "vipd_address_divergences_total",
+      help: "Times a VIP this node should hold was found not in its kernel, by reason: the add's errno (EPERM, ETIMEDOUT), no_interface, or deleted (removed by someone else, then repaired)",
+      labelNames: ["reason"],
+      registers,
+    }),
+    vipsNotHeld: new Gauge({
+      name: "vipd_vips_not_held",
+      help: "VIP addresses this node won in the election (intended) that its kernel does not hold right now (observed)",
       registers,
     }),
   };

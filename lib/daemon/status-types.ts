@@ -14,6 +14,21 @@ export interface StatusVip {
   readonly ranking: readonly CandidateVerdict[];
   /** Why nobody announces it, when `owner` is null. */
   readonly reason?: string;
+  /**
+   * When this node is the elected owner (intended): whether its kernel holds every IP of the group now
+   * (observed), and why not. Absent for VIPs other nodes own, and from daemons that predate it.
+   */
+  readonly held?: boolean;
+  readonly divergence?: string;
+}
+
+/** This node's intended VIPs (won in the election) against the observed ones (in the kernel). */
+export interface StatusHolding {
+  readonly intended: number;
+  readonly observed: number;
+  readonly divergences: readonly { ip: string; interface: string; reason: string; seconds: number }[];
+  /** VIPs this node gave up because it cannot add them, and why (gossiped as ineligible). */
+  readonly givenUp: readonly { ip: string; reason: string }[];
 }
 
 export interface StatusMember {
@@ -47,6 +62,8 @@ export interface DaemonStatus {
   readonly version: string;
   readonly startedAt: string;
   readonly ready: boolean;
+  /** Why `ready` is false although the node joined, e.g. it can hold none of its VIPs. */
+  readonly notReadyReason?: string;
   readonly config: {
     readonly loaded: boolean;
     readonly stale: boolean;
@@ -58,6 +75,8 @@ export interface DaemonStatus {
   readonly vips: readonly StatusVip[];
   readonly allocationErrors: readonly { service: string; message: string }[];
   readonly warnings: readonly string[];
+  /** Intended vs observed on this node (absent from daemons that predate it). */
+  readonly holding?: StatusHolding;
   /** Failure-detection timings in force on this node (absent from daemons that predate them). */
   readonly detection?: StatusDetection;
   /** This node's health checks (absent from daemons that predate them). */

@@ -3,10 +3,19 @@
 import type { MemberView } from "../gossip/memberlist";
 import type { HealthEntry } from "../health/monitor";
 import { conflictReason } from "../net/arp-conflict";
-import type { PlannerMemory } from "../plan/types";
+import type { HoldView } from "../plan/hold-failures";
+import { divergenceText, groupHolding } from "../plan/holding";
+import type { AddressView, PlannerMemory } from "../plan/types";
 import type { ActiveConfig } from "./config-state";
 import type { ConflictBook } from "./conflict-book";
-import type { DaemonStatus, StatusDetection, StatusEvent, StatusMember, StatusVip } from "./status-types";
+import type {
+  DaemonStatus,
+  StatusDetection,
+  StatusEvent,
+  StatusHolding,
+  StatusMember,
+  StatusVip,
+} from "./status-types";
 
 export interface StatusInputs {
   readonly node: string;
@@ -15,6 +24,17 @@ export interface StatusInputs {
   readonly version: string;
   readonly startedAt: Date;
   readonly ready: boolean;
+  readonly notReadyReason: string | undefined;
+  /** Monotonic ms now (divergence ages). */
+  readonly now: number;
+  /** Intended: the addresses the plan wants on this node (ip -> interface). */
+  readonly intended: ReadonlyMap<string, string>;
+  /** Observed: what the kernel holds of them, and why not. */
+  readonly addresses: AddressView;
+  /** VIPs this node gave up because it cannot add them. */
+  readonly hold: HoldView;
+  /** Why this node, the elected owner, has not taken `ip` (no usable interface, a probe running). */
+  readonly notTakenReason: (ip: string) => string;
   readonly stale: boolean;
   readonly staleErrors: readonly string[];
   readonly active: ActiveConfig;
@@ -38,11 +58,17 @@ export function statusView(s: StatusInputs): DaemonStatus {
     if (o.owner) ownerCounts.set(o.owner, (ownerCounts.get(o.owner) ?? 0) + 1);
   }
   const digest = active.load.digest;
+  const divergences = new Map(s.addresses.divergences().map((d) => [d.ip, d]));
   const vips: StatusVip[] = active.groups.map((g) => {
     const election = memory.elections.get(g.electionIp);
     const owned = memory.ownership.get(g.electionIp);
     const owner = election?.owner ?? null;
+    const mine = owner === s.node && owned?.owner === s.node;
+    const holding = mine
+      ? groupHolding(g.ips, s.intended, s.addresses, divergences, s.hold, s.notTakenReason, s.now)
+      : undefined;
     return {
+      ...holding,
       ip: g.electionIp,
       ips: g.ips,
       services: g.services,
@@ -77,6 +103,7 @@ export function statusView(s: StatusInputs): DaemonStatus {
     version: s.version,
     startedAt: s.startedAt.toISOString(),
     ready: s.ready,
+    ...(s.notReadyReason !== undefined ? { notReadyReason: s.notReadyReason } : {}),
     config: {
       loaded: true,
       stale: s.stale,
@@ -98,6 +125,7 @@ export function statusView(s: StatusInputs): DaemonStatus {
     vips,
     allocationErrors: active.allocation.errors.map((e) => ({ service: e.service, message: e.message })),
     warnings,
+    holding: holdingSummary(s, divergences.values()),
     detection: s.detection,
     health: s.health.map((e) => ({
       service: e.service,
@@ -107,6 +135,32 @@ export function statusView(s: StatusInputs): DaemonStatus {
       ...(e.state.detail && e.state.status === "down" ? { detail: e.state.detail } : {}),
     })),
     events: [...s.events],
+  };
+}
+
+function holdingSummary(
+  s: StatusInputs,
+  divergences: Iterable<{ ip: string; ifname: string; reason: string; since: number }>,
+): StatusHolding {
+  let observed = 0;
+  for (const ip of s.intended.keys()) if (s.addresses.observed(ip)) observed++;
+  const givenUp: { ip: string; reason: string }[] = [];
+  if (s.hold.size > 0)
+    for (const g of s.active.groups)
+      for (const ip of g.ips) {
+        const reason = s.hold.reason(ip);
+        if (reason !== undefined) givenUp.push({ ip, reason });
+      }
+  return {
+    intended: s.intended.size,
+    observed,
+    divergences: [...divergences].map((d) => ({
+      ip: d.ip,
+      interface: d.ifname,
+      reason: divergenceText(d.reason, s.now - d.since),
+      seconds: Math.round((s.now - d.since) / 1000),
+    })),
+    givenUp,
   };
 }
 

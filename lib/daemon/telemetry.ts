@@ -6,7 +6,6 @@ import type { MemberView } from "../gossip/memberlist";
 import type { GossipStats } from "../gossip/stats";
 import type { HealthEntry } from "../health/monitor";
 import type { FrameTotal } from "../net/announcer";
-import { sameEntries } from "../plan/compare";
 import type { ActiveConfig } from "./config-state";
 import type { Metrics } from "./metrics";
 
@@ -20,8 +19,10 @@ export interface FrameCounts {
 export class Telemetry {
   /** Counter values already added to prom-client, by source key (gossip stats, announcer frames). */
   private readonly synced = new Map<string, number>();
-  /** The inputs of the last `vipd_announced` rebuild. */
-  private announcedFor: { active: ActiveConfig; held: ReadonlyMap<string, string> } | undefined;
+  /** The inputs of the last `vipd_announced` rebuild: the config and the observed (ip -> interface) set. */
+  private announcedFor: { active: ActiveConfig; held: Map<string, string> } | undefined;
+  /** Divergences ("ip|reason") already counted in vipd_address_divergences_total, while they last. */
+  private readonly countedDivergences = new Set<string>();
 
   constructor(
     readonly metrics: Metrics,
@@ -76,10 +77,29 @@ export class Telemetry {
     for (const entry of entries) this.healthCheck(entry);
   }
 
-  /** `vipd_announced`: one series per (service, ip) held here. */
-  announced(active: ActiveConfig, held: ReadonlyMap<string, string>): void {
-    // Rebuilt only when the held set or the config changed: thousands of labelled series per pass otherwise.
-    if (this.announcedFor?.active === active && sameEntries(this.announcedFor.held, held)) return;
+  /**
+   * `vipd_announced`: one series per (service, ip) this node should hold (`intended`) and its kernel holds
+   * (`observed`), so the metric never claims a VIP that is dark; `vipd_vips_not_held`: the rest.
+   */
+  announced(
+    active: ActiveConfig,
+    intended: ReadonlyMap<string, string>,
+    observed: (ip: string) => boolean,
+  ): void {
+    // Compared without building a map (this runs every pass and after address notifications), and rebuilt
+    // only when the held set or the config changed: thousands of labelled series per pass otherwise.
+    const previous = this.announcedFor;
+    let same = previous?.active === active;
+    let count = 0;
+    for (const [ip, itf] of intended) {
+      if (!observed(ip)) continue;
+      count++;
+      if (same && previous?.held.get(ip) !== itf) same = false;
+    }
+    this.metrics.vipsNotHeld.set(intended.size - count);
+    if (same && count === previous?.held.size) return;
+    const held = new Map<string, string>();
+    for (const [ip, itf] of intended) if (observed(ip)) held.set(ip, itf);
     this.announcedFor = { active, held };
     this.metrics.announced.reset();
     for (const group of active.groups) {
@@ -91,6 +111,30 @@ export class Telemetry {
         }
       }
     }
+  }
+
+  /**
+   * Counts each divergence once while it lasts, by reason: an add's errno, no_interface; `missing` (an add in
+   * flight) is not counted, an external delete is counted as `deleted` by addressDeleted().
+   */
+  divergences(current: readonly { ip: string; reason: string }[]): void {
+    if (current.length === 0 && this.countedDivergences.size === 0) return;
+    const keys = new Set<string>();
+    for (const d of current) {
+      if (d.reason === "missing") continue;
+      const key = `${d.ip}|${d.reason}`;
+      keys.add(key);
+      if (this.countedDivergences.has(key)) continue;
+      this.countedDivergences.add(key);
+      const errno = /^add failed: (\S+)/.exec(d.reason)?.[1];
+      this.metrics.addressDivergences.inc({ reason: errno ?? "no_interface" });
+    }
+    for (const key of this.countedDivergences) if (!keys.has(key)) this.countedDivergences.delete(key);
+  }
+
+  /** A held VIP someone else removed from the kernel (repaired at once). */
+  addressDeleted(): void {
+    this.metrics.addressDivergences.inc({ reason: "deleted" });
   }
 
   members(members: readonly MemberView[], digest: string, gossip: GossipStats, frames: FrameCounts): void {

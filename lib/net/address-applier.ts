@@ -138,7 +138,9 @@ export class AddressApplier {
   async trial(ip: string, ifname: string): Promise<string | undefined> {
     const link = this.watch.link(ifname);
     if (!link) return `interface ${ifname} does not exist`;
-    if (this.wantedSet.has(ip)) return undefined;
+    // A wanted IP is the passes' business: report what they see.
+    if (this.wantedSet.has(ip))
+      return this.observed(ip) ? undefined : (this.missing.get(ip)?.error ?? "being added");
     const placement = { ip, ifindex: link.index };
     const failures = await this.addresses.add([placement]);
     // Whatever happened, the next pass removes a marked address that is not wanted; this is just sooner.

@@ -1,5 +1,6 @@
-// Address conflict detection, the timing: RFC 5227-style probes before taking an IPv4 VIP, and a watch on
-// the VIPs this node holds. It only reports who claimed what; whether a claimant is this node, a member or
+// Address conflict detection, the timing: RFC 5227-style probes before taking an IPv4 VIP (DAD-style
+// Neighbor Solicitations for IPv6, RFC 4862), and a watch on the VIPs this node holds (ARP claims for IPv4,
+// Neighbor Advertisements for IPv6). It only reports who claimed what; whether a claimant is this node, a member or
 // a foreign device is the daemon's call (claimOrigin). The sockets are opened on first use, so a node that
 // never probes or holds an IPv4 VIP never opens them.
 import { parseArpFrame } from "./arp-frame";
@@ -8,6 +9,8 @@ import { PACKET_OUTGOING, type FrameSource } from "./arp-listener";
 import type { Clock, TimerHandle } from "../gossip/clock";
 import { systemClock, type AnnounceInterface } from "./announcer";
 import type { FrameSink } from "./packet-socket";
+import type { ClaimSource } from "./na-listener";
+import { dadProbeFrame } from "./ndp-conflict";
 
 export interface ConflictMonitorOptions {
   /** How long a probe listens for an answer; a second probe goes out half-way. */
@@ -32,6 +35,7 @@ const MAX_FRAMES_PER_POLL = 2000;
 export class ConflictMonitor {
   private readonly options: ConflictMonitorOptions;
   private source: FrameSource | undefined;
+  private naSource: ClaimSource | undefined;
   private sink: FrameSink | undefined;
   private readonly probes = new Map<string, Probe>();
   private watched = new Set<string>();
@@ -44,6 +48,8 @@ export class ConflictMonitor {
     private readonly openSink: () => FrameSink,
     options: Partial<ConflictMonitorOptions> = {},
     private readonly clock: Clock = systemClock,
+    /** IPv6 claims (NAs); without it IPv6 VIPs are neither probed nor watched. */
+    private readonly openNaSource?: () => ClaimSource,
   ) {
     this.options = { ...DEFAULT_CONFLICT_OPTIONS, ...options };
   }
@@ -55,8 +61,11 @@ export class ConflictMonitor {
   probe(ip: string, interfaces: readonly AnnounceInterface[]): Promise<ObservedClaim[]> {
     if (this.closed) return Promise.resolve([]);
     if (this.probes.has(ip)) return Promise.reject(new Error(`a probe for ${ip} is already running`));
+    const v6 = ip.includes(":");
+    if (v6 && !this.openNaSource) return Promise.resolve([]);
     try {
-      this.source ??= this.openSource();
+      if (v6) this.naSource ??= this.openNaSource?.();
+      else this.source ??= this.openSource();
       this.sink ??= this.openSink();
     } catch (error) {
       return Promise.reject(error instanceof Error ? error : new Error(String(error)));
@@ -67,7 +76,8 @@ export class ConflictMonitor {
     return new Promise<ObservedClaim[]>((resolve, reject) => {
       const send = (): boolean => {
         try {
-          for (const itf of interfaces) this.sink?.send(itf.index, arpProbeFrame(ip, itf.mac));
+          for (const itf of interfaces)
+            this.sink?.send(itf.index, v6 ? dadProbeFrame(ip, itf.mac) : arpProbeFrame(ip, itf.mac));
           return true;
         } catch (error) {
           this.probes.delete(ip);
@@ -92,12 +102,19 @@ export class ConflictMonitor {
   watch(ips: Iterable<string>): void {
     this.watched = new Set(ips);
     if (this.watched.size === 0 || this.closed) return;
+    const list = [...this.watched];
+    // Best effort: the probe path reports a missing capability; a source that cannot open is skipped.
     try {
-      this.source ??= this.openSource();
+      if (list.some((ip) => !ip.includes(":"))) this.source ??= this.openSource();
     } catch {
-      return; // the probe path reports the missing capability; watching is best effort
+      // no IPv4 watch
     }
-    this.schedulePoll();
+    try {
+      if (this.openNaSource && list.some((ip) => ip.includes(":"))) this.naSource ??= this.openNaSource();
+    } catch {
+      // no IPv6 watch
+    }
+    if (this.source || this.naSource) this.schedulePoll();
   }
 
   onClaim(listener: (claim: ObservedClaim) => void): () => void {
@@ -111,8 +128,10 @@ export class ConflictMonitor {
     this.pollTimer = undefined;
     this.probes.clear();
     this.source?.close();
+    this.naSource?.close();
     this.sink?.close();
     this.source = undefined;
+    this.naSource = undefined;
     this.sink = undefined;
   }
 
@@ -126,6 +145,7 @@ export class ConflictMonitor {
   }
 
   private poll(): void {
+    if (this.naSource) for (const claim of this.naSource.drain(MAX_FRAMES_PER_POLL)) this.observe(claim);
     if (!this.source) return;
     let frames;
     try {
@@ -139,9 +159,12 @@ export class ConflictMonitor {
       if (!arp) continue;
       const claim = arpClaim(arp, { probing: this.probes.has(arp.targetIp) });
       if (!claim) continue;
-      const observed = { ...claim, ifindex: frame.ifindex };
-      this.probes.get(claim.ip)?.claims.push(observed);
-      if (this.watched.has(claim.ip)) for (const listener of this.listeners) listener(observed);
+      this.observe({ ...claim, ifindex: frame.ifindex });
     }
+  }
+
+  private observe(claim: ObservedClaim): void {
+    this.probes.get(claim.ip)?.claims.push(claim);
+    if (this.watched.has(claim.ip)) for (const listener of this.listeners) listener(claim);
   }
 }

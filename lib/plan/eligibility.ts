@@ -4,18 +4,27 @@
 import type { EligibilityLookup, EligibilityReport, EligibilityView } from "../election/election";
 import type { MemberMetadata } from "../gossip/metadata";
 import { conflictReason } from "../net/arp-conflict";
+import type { HoldView } from "./hold-failures";
 import type { Snapshot } from "./types";
 
 /** The inputs of this node's own eligibility. */
-export type LocalInputs = Pick<Snapshot, "links" | "conflicts" | "health">;
+export type LocalInputs = Pick<Snapshot, "links" | "conflicts" | "health"> & {
+  /** VIPs this node could not add (the planner's memory.hold); absent: none. */
+  readonly hold?: HoldView;
+};
 
-/** This node's eligibility for `ip`: a usable interface, no foreign device found on it, healthy services. */
+/**
+ * This node's eligibility for `ip`: a usable interface, no foreign device found on it, it can add it (no
+ * repeated add failures), healthy services.
+ */
 export function localReport(s: LocalInputs, ip: string): EligibilityReport {
   const choice = s.links.choice(ip);
   if (!choice) return { eligible: false, reason: "interfaces not known yet" };
   if (!choice.eligible) return { eligible: false, reason: choice.reason };
   const conflict = s.conflicts.foreign.get(ip);
   if (conflict) return { eligible: false, reason: conflictReason(ip, conflict.mac) };
+  const cannotHold = s.hold !== undefined && s.hold.size > 0 ? s.hold.reason(ip) : undefined;
+  if (cannotHold) return { eligible: false, reason: cannotHold };
   const unhealthy = s.health.unhealthyReason(ip);
   if (unhealthy) return { eligible: false, reason: unhealthy };
   return { eligible: true, interface: choice.interfaces[0] };
@@ -28,13 +37,13 @@ export const ELIGIBLE: EligibilityReport = Object.freeze({ eligible: true });
  * that has not reported a new IP yet is about to: it counts as eligible, so a fresh service is not briefly
  * announced by two nodes.
  */
-export function eligibilityView(s: Snapshot): EligibilityView {
+export function eligibilityView(s: Snapshot, local: LocalInputs = s): EligibilityView {
   const view = new Map<string, EligibilityLookup>();
   const myDigest = s.config.load.digest;
   const configured = s.config.groupByIp;
   for (const m of s.members) {
     if (m.name === s.node.name) {
-      view.set(m.name, { get: (ip) => (configured.has(ip) ? localReport(s, ip) : undefined) });
+      view.set(m.name, { get: (ip) => (configured.has(ip) ? localReport(local, ip) : undefined) });
     } else if (m.metadata) {
       const reports = peerReports(m.metadata);
       const sameConfig = m.metadata.manifestDigest === myDigest;

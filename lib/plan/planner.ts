@@ -13,7 +13,9 @@ import {
 import { quorumOf } from "../election/quorum";
 import { isLive } from "../election/election";
 import { EMPTY_LIST, sameElection, sameList } from "./compare";
-import { eligibilityView, localReport } from "./eligibility";
+import { eligibilityView, localReport, type LocalInputs } from "./eligibility";
+import { HoldFailures } from "./hold-failures";
+import { updateHolding } from "./holding";
 import type {
   Announcement,
   OwnerChange,
@@ -43,6 +45,7 @@ export function newPlannerMemory(): PlannerMemory {
     memberClaimsAnswered: new Set(),
     ownedGroups: EMPTY_LIST,
     quorumOk: true,
+    hold: new HoldFailures(),
   };
 }
 
@@ -92,7 +95,10 @@ export function plan(s: Snapshot, memory: PlannerMemory): Plan {
     state: m.state,
     labels: m.name === self ? node.labels : (m.metadata?.labels ?? {}),
   }));
-  const view = eligibilityView(s);
+  // VIPs this node keeps failing to add are given up before the election, so this pass already hands them on.
+  const holding = updateHolding(s, memory, events);
+  const local: LocalInputs = { links: s.links, conflicts: s.conflicts, health: s.health, hold: memory.hold };
+  const view = eligibilityView(s, local);
   // The wanted set is gathered in two flat lists and becomes a new map only when it differs from `held`:
   // a 10,000-entry map per pass lands in large-object space (old generation).
   const wantedIps: string[] = [];
@@ -140,7 +146,7 @@ export function plan(s: Snapshot, memory: PlannerMemory): Plan {
     if (owner !== current?.owner) {
       memory.ownership.set(group.electionIp, { owner, since: new Date(s.wallTime) });
       ownerChanges.push({ group, from: current?.owner, to: owner });
-      ownerChangeEvents(s, group, current?.owner, owner, events);
+      ownerChangeEvents(s, local, group, current?.owner, owner, events);
     }
     if (owner !== self) continue;
     let probing = false;
@@ -172,8 +178,6 @@ export function plan(s: Snapshot, memory: PlannerMemory): Plan {
   for (const key of memory.memberClaimsAnswered)
     if (!addresses.has(key.slice(0, key.indexOf("|")))) memory.memberClaimsAnswered.delete(key);
 
-  const watchedV4: string[] = [];
-  for (const ip of wantedIps) if (config.families.get(ip) === 4) watchedV4.push(ip);
   owned.sort();
   trackReleases(memory, owned, now);
   if (!sameList(owned, memory.ownedGroups)) memory.ownedGroups = owned;
@@ -195,21 +199,24 @@ export function plan(s: Snapshot, memory: PlannerMemory): Plan {
     addresses,
     owned: memory.ownedGroups,
     released: memory.releasedAt.size > 0 ? [...memory.releasedAt.keys()].sort() : EMPTY_LIST,
-    watchedV4,
+    watched: wantedIps,
     probes: probes.length > 0 ? probes : EMPTY_LIST,
     announcements: announcements.length > 0 ? announcements : EMPTY_LIST,
     withdrawals: withdrawals.length > 0 ? withdrawals : EMPTY_LIST,
     ownerChanges: ownerChanges.length > 0 ? ownerChanges : EMPTY_LIST,
     events: events.length > 0 ? events : EMPTY_LIST,
+    trials: holding.trials,
+    cannotHoldAny: holding.cannotHoldAny,
   };
 }
 
 /**
- * An IPv4 VIP this node is about to take is probed first (RFC 5227) unless it is already held here or
+ * A VIP this node is about to take is probed first (ARP, RFC 5227; a DAD-style Neighbor Solicitation for
+ * IPv6, RFC 4862) unless it is already held here or
  * the takeover is a handover from a member: one that held it, or failed or left, recently.
  */
 export function mustProbe(s: Snapshot, memory: PlannerMemory, ip: string, electionIp: string): boolean {
-  if (!s.node.probeBeforeTakeover || s.config.families.get(ip) !== 4) return false;
+  if (!s.node.probeBeforeTakeover) return false;
   if (s.held.has(ip)) return false;
   const now = s.now;
   const failedAt = memory.failedOwnerAt.get(electionIp);
@@ -386,6 +393,7 @@ function heldIps(s: Snapshot, ips: Iterable<string>): string[] {
 
 function ownerChangeEvents(
   s: Snapshot,
+  local: LocalInputs,
   group: VipGroup,
   before: string | undefined,
   after: string | undefined,
@@ -403,7 +411,7 @@ function ownerChangeEvents(
     });
     return;
   }
-  const itf = after === s.node.name ? (localReport(s, group.electionIp).interface ?? "") : "";
+  const itf = after === s.node.name ? (localReport(local, group.electionIp).interface ?? "") : "";
   for (const service of group.services) {
     events.push({
       level: "event",

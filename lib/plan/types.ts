@@ -14,6 +14,7 @@ import type { Labels, ManifestConfig } from "../config/types";
 import type { MemberMetadata } from "../gossip/metadata";
 import type { Family } from "../ip";
 import type { InterfaceChoice } from "../net/interface-choice";
+import type { HoldFailures } from "./hold-failures";
 
 /** The config in force, as far as planning needs it (lib/daemon/config-state.ts ActiveConfig fits). */
 export interface PlanConfig {
@@ -23,7 +24,7 @@ export interface PlanConfig {
   readonly groupByIp: ReadonlyMap<string, VipGroup>;
   /** electionIp -> the config-only part of its election. */
   readonly plans: ReadonlyMap<string, GroupPlan>;
-  /** Every IP -> its family (only IPv4 takeovers are probed). */
+  /** Every IP -> its family. */
   readonly families: ReadonlyMap<string, Family>;
   readonly load: { readonly digest: string };
 }
@@ -35,7 +36,7 @@ export interface NodePolicy {
   /** cluster.failback: false = non-revertive everywhere. */
   readonly failback: boolean;
   readonly quorum: QuorumPolicy;
-  /** cluster.arpProbeMs > 0: an IPv4 takeover that is not a handover is probed first (RFC 5227). */
+  /** cluster.arpProbeMs > 0: a takeover that is not a handover is probed first (ARP RFC 5227, NS for IPv6). */
   readonly probeBeforeTakeover: boolean;
 }
 
@@ -86,6 +87,32 @@ export interface ConflictView {
   probedClearAt(ip: string): number | undefined;
 }
 
+/** Why a wanted address is not in the kernel (lib/net/address-applier.ts Divergence fits). */
+export interface AddressDivergence {
+  readonly ip: string;
+  readonly ifname: string;
+  /** `add failed: EPERM`, `interface eth1 does not exist`, or `missing` while an add is under way. */
+  readonly reason: string;
+  /** Monotonic ms since when it has been missing. */
+  readonly since: number;
+  /** Add attempts that failed in a row. */
+  readonly failures: number;
+}
+
+/** The observed side: what the kernel holds of the wanted addresses (the address applier fits). */
+export interface AddressView {
+  /** Whether the kernel holds wanted `ip` on its wanted interface now. */
+  observed(ip: string): boolean;
+  /** Wanted addresses the kernel does not hold, with why. */
+  divergences(): readonly AddressDivergence[];
+}
+
+/** The outcome of a trial add (Plan.trials) of an IP this node gave up: error undefined = it worked. */
+export interface TrialResult {
+  readonly ip: string;
+  readonly error: string | undefined;
+}
+
 export interface Snapshot {
   readonly now: number;
   readonly wallTime: number;
@@ -102,6 +129,10 @@ export interface Snapshot {
   readonly held: ReadonlyMap<string, string>;
   /** Readiness: before it (joined, or gave up waiting for peers) this node takes nothing. */
   readonly ready: boolean;
+  /** What the kernel holds of `held`; absent: all of it (the simulator's links never fail). */
+  readonly addresses?: AddressView;
+  /** Trial adds finished since the previous pass. */
+  readonly trialResults?: readonly TrialResult[];
 }
 
 export interface Ownership {
@@ -133,6 +164,8 @@ export interface PlannerMemory {
   /** Election IPs this node claims in gossip, sorted; the same array while unchanged. */
   ownedGroups: readonly string[];
   quorumOk: boolean;
+  /** VIPs this node failed to add repeatedly: it is ineligible for them until a trial add works. */
+  readonly hold: HoldFailures;
 }
 
 /** An ARP probe to start before taking an IP (or again, for a foreign conflict that is due). */
@@ -164,6 +197,12 @@ export interface PlanEvent {
   readonly ip?: string;
 }
 
+/** Try to add `ip` on `interface` and remove it at once: can this node hold it again? */
+export interface TrialRequest {
+  readonly ip: string;
+  readonly interface: string;
+}
+
 export interface Plan {
   readonly quorum: QuorumVerdict;
   /** ip -> interface this node should hold; the `held` object itself when unchanged. */
@@ -172,12 +211,16 @@ export interface Plan {
   readonly owned: readonly string[];
   /** Election IPs released within the handover window, sorted; gossiped so the next owner skips its probe. */
   readonly released: readonly string[];
-  /** IPv4 addresses to watch for foreign claims (the wanted IPv4 VIPs). */
-  readonly watchedV4: readonly string[];
+  /** Addresses to watch for foreign claims (the wanted VIPs: ARP for IPv4, Neighbor Advertisements for IPv6). */
+  readonly watched: readonly string[];
   readonly probes: readonly ProbeRequest[];
   readonly announcements: readonly Announcement[];
   /** IPs held before and not wanted now: stop announcing them. */
   readonly withdrawals: readonly string[];
   readonly ownerChanges: readonly OwnerChange[];
   readonly events: readonly PlanEvent[];
+  /** Trial adds of given-up VIPs that are due (their results come back as Snapshot.trialResults). */
+  readonly trials: readonly TrialRequest[];
+  /** Set when this node can hold none of its VIPs: it reports not-ready, with this reason. */
+  readonly cannotHoldAny: string | undefined;
 }

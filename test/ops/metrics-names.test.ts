@@ -29,12 +29,20 @@ test("no gauge or histogram is named _total, and promtool check metrics finds no
   metrics.poolAddressesInUse.set({ pool: "p" }, 2);
   metrics.failoverSeconds.observe(0.2);
   metrics.gossipPackets.inc({ direction: "in", type: "ping" });
+  metrics.addressDivergences.inc({ reason: "EPERM" });
+  metrics.vipsNotHeld.set(1);
   const text = await metrics.registry.metrics();
   const types = [...text.matchAll(/^# TYPE (\S+) (\S+)$/gm)].map(([, name, type]) => ({ name, type }));
   assert.ok(types.length > 20, `parsed ${types.length} metric families`);
   const misnamed = types.filter((t) => t.name.endsWith("_total") && t.type !== "counter");
   assert.deepEqual(misnamed, [], "only counters end in _total");
-  for (const name of ["vipd_allocator_addresses", "vipd_allocator_addresses_in_use", "nodejs_active_handles"])
+  for (const name of [
+    "vipd_allocator_addresses",
+    "vipd_allocator_addresses_in_use",
+    "nodejs_active_handles",
+    "vipd_vips_not_held",
+    "vipd_address_divergences_total",
+  ])
     assert.ok(
       types.some((t) => t.name === name),
       `${name} is exported`,

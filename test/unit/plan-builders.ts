@@ -4,7 +4,14 @@ import { activate, type ActiveConfig } from "../../lib/daemon/config-state";
 import { electionHash, type MemberState } from "../../lib/election/election";
 import type { MemberMetadata } from "../../lib/gossip/metadata";
 import type { InterfaceChoice } from "../../lib/net/interface-choice";
-import type { ForeignConflict, NodePolicy, PlanMember, Snapshot } from "../../lib/plan/types";
+import type {
+  AddressDivergence,
+  ForeignConflict,
+  NodePolicy,
+  PlanMember,
+  Snapshot,
+  TrialResult,
+} from "../../lib/plan/types";
 import { ad, docs, parse, pool, service } from "./config-helpers";
 
 /** One service per IP (pool "p", one L2Advertisement for every node), optionally non-revertive. */
@@ -39,12 +46,18 @@ spec:
 export function member(
   name: string,
   active: ActiveConfig,
-  extra: { state?: MemberState; owned?: string[]; released?: string[]; metadata?: false } = {},
+  extra: {
+    state?: MemberState;
+    owned?: string[];
+    released?: string[];
+    metadata?: false;
+    ineligible?: { vip: string; reason: string }[];
+  } = {},
 ): PlanMember {
   const metadata: MemberMetadata = {
     labels: { "kubernetes.io/hostname": name },
     manifestDigest: active.load.digest,
-    eligibility: { eligible: [], ineligible: [] },
+    eligibility: { eligible: [], ineligible: extra.ineligible ?? [] },
     ...(extra.owned ? { owned: extra.owned } : {}),
     ...(extra.released ? { released: extra.released } : {}),
   };
@@ -66,6 +79,10 @@ export interface SnapshotOptions {
   probing?: ReadonlySet<string>;
   clearAt?: ReadonlyMap<string, number>;
   events?: Snapshot["memberEvents"];
+  /** The kernel: what it holds of `held` (default all), and the applier's divergences. */
+  observed?: (ip: string) => boolean;
+  divergences?: readonly AddressDivergence[];
+  trialResults?: readonly TrialResult[];
 }
 
 export const ON_ETH0: InterfaceChoice = { eligible: true, interfaces: ["eth0"] };
@@ -97,6 +114,11 @@ export function snapshot(active: ActiveConfig, o: SnapshotOptions = {}): Snapsho
     },
     held: o.held ?? new Map(),
     ready: o.ready ?? true,
+    addresses: {
+      observed: o.observed ?? ((ip) => (o.held ?? new Map()).has(ip)),
+      divergences: () => o.divergences ?? [],
+    },
+    trialResults: o.trialResults ?? [],
   };
 }
 

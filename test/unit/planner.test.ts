@@ -12,7 +12,10 @@ import {
   plan,
   PROBE_RESULT_VALID_MS,
 } from "../../lib/plan/planner";
-import type { Plan, PlannerMemory, Snapshot } from "../../lib/plan/types";
+import type { AddressDivergence, Plan, PlannerMemory, Snapshot } from "../../lib/plan/types";
+import { localReport } from "../../lib/plan/eligibility";
+import { divergenceText, groupHolding } from "../../lib/plan/holding";
+import type { InterfaceChoice } from "../../lib/net/interface-choice";
 import { isLive } from "../../lib/election/election";
 import { member, ON_ETH0, planConfig, ranked, snapshot } from "./plan-builders";
 
@@ -167,12 +170,12 @@ test("handover window: a takeover is probed unless a member held it or failed re
     );
     assert.equal(expired.probes.length, 1);
   }
-  // IPv6 is never probed (no ARP); neither is an IP already held.
+  // IPv6 is probed the same way (a DAD-style Neighbor Solicitation); an IP already held is not.
   const v6 = planConfig([IP6]);
   const [first6 = ""] = ranked(IP6, NAMES);
   const p6 = run(snapshot(v6, { self: first6, probe: true, members: NAMES.map((n) => member(n, v6)) }));
-  assert.deepEqual(p6.probes, []);
-  assert.ok(p6.addresses.has(IP6));
+  assert.deepEqual(p6.probes, [{ ip: IP6, interfaces: ["eth0"], cause: "takeover" }]);
+  assert.equal(p6.addresses.has(IP6), false);
   const held = run(snapshot(active, { ...base, members: everyone(), held: new Map([[IP, "eth0"]]) }));
   assert.deepEqual(held.probes, []);
 });
@@ -480,4 +483,219 @@ test("property: nodes with the same view agree, and exactly one of them wants ea
     ),
     { seed: 11, numRuns: 200 },
   );
+});
+
+// ---- intended vs observed (issue 12): a node that cannot add a VIP hands it on -------------------------
+
+const failing = (ip: string, failures: number, reason = "add failed: EACCES"): AddressDivergence => ({
+  ip,
+  ifname: "eth0",
+  reason,
+  since: 99_000,
+  failures,
+});
+
+test("add failures: the owner keeps a VIP through 2 failed adds, gives it up at the 3rd; missing and interface failures never count", () => {
+  const rows: Array<{ d: AddressDivergence; choice?: InterfaceChoice; givenUp: boolean }> = [
+    { d: failing(IP, 1), givenUp: false },
+    { d: failing(IP, 2), givenUp: false },
+    { d: failing(IP, 3), givenUp: true },
+    { d: failing(IP, 9, "add failed: ETIMEDOUT"), givenUp: true },
+    // An add in flight, however long: the applier repairs it; it is not a reason to hand the VIP on.
+    { d: failing(IP, 5, "missing"), givenUp: false },
+    // The link view already rules the interface out: its reason is gossiped, not a hold failure.
+    { d: failing(IP, 5), choice: { eligible: false, reason: "eth0 is down" }, givenUp: false },
+  ];
+  for (const row of rows) {
+    const memory = newPlannerMemory();
+    const held = new Map([[IP, "eth0"]]);
+    const p = run(
+      snapshot(active, {
+        self: FIRST,
+        members: everyone(),
+        held,
+        observed: () => false,
+        divergences: [row.d],
+        ...(row.choice ? { choice: () => row.choice } : {}),
+      }),
+      memory,
+    );
+    const label = `${row.d.reason} x${row.d.failures}${row.choice ? " (link down)" : ""}`;
+    assert.equal(memory.hold.reason(IP) !== undefined, row.givenUp, label);
+    if (row.choice) continue;
+    assert.equal(p.addresses.has(IP), !row.givenUp, `${label}: still wanted`);
+    assert.equal(owner(memory), row.givenUp ? SECOND : FIRST, `${label}: owner`);
+    if (row.givenUp) {
+      const e = p.events.find((x) => x.reason === "cannotHold");
+      assert.match(
+        e?.message ?? "",
+        new RegExp(`^${IP}: cannot hold it here: ${row.d.reason} \\(\\d+ attempts\\); giving it up`),
+      );
+      // What the node gossips for it (the existing `ineligible` list): peers elect without it.
+      const report = localReport({ ...snapshot(active), hold: memory.hold }, IP);
+      assert.equal(report.eligible, false);
+      assert.match(report.reason ?? "", /cannot hold it here/);
+      assert.equal(p.cannotHoldAny, `this node can hold none of its VIPs: ${report.reason}`, "its only VIP");
+    } else assert.equal(p.cannotHoldAny, undefined, label);
+  }
+});
+
+test("a peer that gossips it cannot hold a VIP is skipped by everyone's election", () => {
+  const reason = "cannot hold it here: add failed: EPERM (3 attempts)";
+  const members = NAMES.map((n) =>
+    member(n, active, n === FIRST ? { ineligible: [{ vip: IP, reason }] } : {}),
+  );
+  for (const self of [SECOND, THIRD]) {
+    const memory = newPlannerMemory();
+    const p = run(snapshot(active, { self, members }), memory);
+    assert.equal(owner(memory), SECOND, `as seen by ${self}`);
+    assert.equal(p.addresses.has(IP), self === SECOND);
+  }
+});
+
+test("EPERM is node-wide: every VIP is given up at once and the node is not ready; other errors are per VIP", () => {
+  const two = planConfig([IP, IP6]);
+  const members = NAMES.map((n) => member(n, two));
+  const rows: Array<{ reason: string; ineligible: string[]; notReady: boolean }> = [
+    { reason: "add failed: EPERM", ineligible: [IP, IP6], notReady: true },
+    { reason: "add failed: EACCES", ineligible: [IP], notReady: false },
+  ];
+  for (const row of rows) {
+    const memory = newPlannerMemory();
+    const p = run(
+      snapshot(two, {
+        self: FIRST,
+        members,
+        held: new Map([[IP, "eth0"]]),
+        observed: () => false,
+        divergences: [failing(IP, 3, row.reason)],
+      }),
+      memory,
+    );
+    const ineligible = [IP, IP6].filter((ip) => memory.hold.reason(ip) !== undefined);
+    assert.deepEqual(ineligible, row.ineligible, row.reason);
+    assert.equal(p.cannotHoldAny !== undefined, row.notReady, row.reason);
+    if (row.notReady)
+      assert.match(
+        p.cannotHoldAny ?? "",
+        /^this node can hold none of its VIPs: cannot hold any VIP here: add failed: EPERM/,
+      );
+    assert.ok(
+      p.events.some(
+        (e) => e.reason === "cannotHold" && e.message.includes(row.notReady ? "every VIP" : "giving it up"),
+      ),
+    );
+  }
+});
+
+test("eligibility comes back by itself: trial adds after 2 s (doubling), a working one makes the node eligible again", () => {
+  const memory = newPlannerMemory();
+  const base = { self: FIRST, members: everyone() };
+  run(
+    snapshot(active, {
+      ...base,
+      now: 100_000,
+      held: new Map([[IP, "eth0"]]),
+      observed: () => false,
+      divergences: [failing(IP, 3)],
+    }),
+    memory,
+  );
+  assert.ok(memory.hold.reason(IP));
+  const rows: Array<{ now: number; trial: boolean; result?: string | null; eligible: boolean }> = [
+    { now: 101_000, trial: false, eligible: false },
+    { now: 102_000, trial: true, eligible: false },
+    // The trial failed: the next one is 4 s later.
+    { now: 103_000, trial: false, result: "EACCES", eligible: false },
+    { now: 105_500, trial: false, eligible: false },
+    { now: 106_000, trial: true, eligible: false },
+    // This one worked: eligible again, and (best ranked) the node takes the VIP back in the same pass.
+    { now: 106_100, trial: false, result: null, eligible: true },
+  ];
+  for (const row of rows) {
+    const p = run(
+      snapshot(active, {
+        ...base,
+        now: row.now,
+        held: p0held(memory),
+        ...(row.result !== undefined ? { trialResults: [{ ip: IP, error: row.result ?? undefined }] } : {}),
+      }),
+      memory,
+    );
+    assert.deepEqual(p.trials, row.trial ? [{ ip: IP, interface: "eth0" }] : [], `trial at ${row.now}`);
+    assert.equal(memory.hold.reason(IP) === undefined, row.eligible, `eligible at ${row.now}`);
+    assert.equal(p.addresses.has(IP), row.eligible, `wanted at ${row.now}`);
+    if (row.result === null) assert.ok(p.events.some((e) => e.reason === "canHoldAgain"));
+  }
+});
+
+/** What a node holds after the passes so far: nothing while it gave the VIP up. */
+const p0held = (memory: PlannerMemory): ReadonlyMap<string, string> =>
+  owner(memory) === FIRST && memory.hold.reason(IP) === undefined ? new Map([[IP, "eth0"]]) : new Map();
+
+test("a node-wide mark clears as soon as any add is seen in the kernel", () => {
+  const two = planConfig([IP, IP6]);
+  const memory = newPlannerMemory();
+  const members = NAMES.map((n) => member(n, two));
+  run(
+    snapshot(two, {
+      self: FIRST,
+      members,
+      held: new Map([[IP, "eth0"]]),
+      observed: () => false,
+      divergences: [failing(IP, 3, "add failed: EPERM")],
+    }),
+    memory,
+  );
+  assert.ok(memory.hold.holdsNothing);
+  // Someone granted the capability and an address that was still wanted got in.
+  const p = run(
+    snapshot(two, { self: FIRST, members, held: new Map([[IP, "eth0"]]), observed: () => true }),
+    memory,
+  );
+  assert.equal(memory.hold.size, 0);
+  assert.equal(p.cannotHoldAny, undefined);
+});
+
+test("intended vs observed per group, as the status shows it", () => {
+  const intended = new Map([[IP, "eth0"]]);
+  const noHold = newPlannerMemory().hold;
+  const kernel = (held: boolean) => ({ observed: () => held, divergences: () => [] });
+  const rows: Array<{
+    name: string;
+    held: boolean;
+    intended: ReadonlyMap<string, string>;
+    d?: AddressDivergence;
+    want: ReturnType<typeof groupHolding>;
+  }> = [
+    { name: "in the kernel", held: true, intended, want: { held: true } },
+    { name: "add in flight", held: false, intended, want: { held: false, divergence: `${IP}: being added` } },
+    {
+      name: "adds failing",
+      held: false,
+      intended,
+      d: failing(IP, 2, "add failed: EPERM"),
+      want: { held: false, divergence: `${IP}: add failed: EPERM for 1.2 s` },
+    },
+    {
+      name: "probing first",
+      held: false,
+      intended: new Map(),
+      want: { held: false, divergence: `${IP}: not taken (probing for conflicts)` },
+    },
+  ];
+  for (const row of rows) {
+    const divergences = new Map(row.d ? [[IP, row.d]] : []);
+    const got = groupHolding(
+      [IP],
+      row.intended,
+      kernel(row.held),
+      divergences,
+      noHold,
+      () => "probing for conflicts",
+      100_200,
+    );
+    assert.deepEqual(got, row.want, row.name);
+  }
+  assert.equal(divergenceText("missing", 12_340), "missing for 12.3 s");
 });

@@ -1,0 +1,150 @@
+// IPv6 address conflicts end to end, as conflict-lab.test.ts does for IPv4: a foreign device (the client
+// namespace) holds an IPv6 VIP before vipd starts. vipd's DAD-style Neighbor Solicitation finds it, no node
+// takes the IP and every node says why (same event, metric and status line as IPv4); once the device lets
+// go, a node takes it. Then the device sends an unsolicited NA for the VIP a node holds: reported, answered
+// with one burst, not fought.
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { VipdCluster } from "./cluster";
+import { DIST_ROOT, Lab } from "./lab";
+
+const execFileAsync = promisify(execFile);
+const SQUATTED = "2001:db8:100::60"; // held by the client before vipd starts
+const FREE = "2001:db8:100::61";
+const REPROBE_MS = 2000;
+
+const MANIFESTS = `
+apiVersion: metallb.io/v1beta1
+kind: IPAddressPool
+metadata: {name: pool}
+spec: {addresses: [${SQUATTED}-${FREE}]}
+---
+apiVersion: metallb.io/v1beta1
+kind: L2Advertisement
+metadata: {name: l2}
+spec: {ipAddressPools: [pool]}
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: squatted
+  annotations: {metallb.io/loadBalancerIPs: "${SQUATTED}"}
+spec: {type: LoadBalancer, ipFamilies: [IPv6], ports: [{port: 80, protocol: TCP}]}
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: free
+  annotations: {metallb.io/loadBalancerIPs: "${FREE}"}
+spec: {type: LoadBalancer, ipFamilies: [IPv6], ports: [{port: 80, protocol: TCP}]}
+`;
+
+let lab: Lab;
+let cluster: VipdCluster;
+
+before(async () => {
+  lab = await Lab.create({ nodes: 2 });
+  await lab.ip(lab.client.ns, "addr", "add", `${SQUATTED}/128`, "dev", "eth0", "nodad");
+  cluster = await VipdCluster.start(lab, MANIFESTS, {
+    cluster: { conflictReprobeMs: REPROBE_MS },
+    readyTimeoutMs: 40_000,
+  });
+});
+
+after(async () => {
+  await cluster?.stop();
+  await lab?.destroy();
+});
+
+const conflictCount = async (n: number, ip: string): Promise<number> => {
+  const match = new RegExp(`^vipd_address_conflicts_total\\{ip="${ip}"\\} (\\d+)`, "m").exec(
+    await cluster.metrics(n),
+  );
+  return match ? Number(match[1]) : 0;
+};
+
+test("an IPv6 VIP a foreign device already holds is not taken (DAD-style probe), and the conflict is reported", async () => {
+  await cluster.until(
+    "one holder of the free IPv6 VIP",
+    async () => (await cluster.holders(FREE)).length === 1,
+    15_000,
+    100,
+  );
+  const reason = `address conflict: ${SQUATTED} is held by ${lab.client.eth0.mac} (not a cluster member)`;
+  await cluster.until(
+    "every node reports the conflict and nobody owns the squatted IP",
+    async () => {
+      const statuses = await Promise.all([1, 2].map((n) => cluster.status(n)));
+      return statuses.every(
+        (s) =>
+          s.warnings.some((w) => w.includes(reason)) && s.vips.find((v) => v.ip === SQUATTED)?.owner === null,
+      );
+    },
+    15_000,
+    200,
+  );
+  assert.deepEqual(await cluster.holders(SQUATTED), [], "no node holds the squatted IP");
+  const counts = await Promise.all([1, 2].map((n) => conflictCount(n, SQUATTED)));
+  assert.ok(
+    counts.every((c) => c >= 1),
+    `vipd_address_conflicts_total{ip="${SQUATTED}"} >= 1 on every node, got ${counts.join(",")}`,
+  );
+  assert.ok(
+    (await cluster.status(1)).events.some(
+      (e) => e.reason === "addressConflict" && e.message.includes(reason),
+    ),
+    "an addressConflict event names the device",
+  );
+});
+
+test("once the device lets go of the IPv6 VIP, a node takes it at the next re-probe", async (t) => {
+  await lab.ip(lab.client.ns, "addr", "del", `${SQUATTED}/128`, "dev", "eth0");
+  const took = await cluster.until(
+    "one node holds the released IP",
+    async () => (await cluster.holders(SQUATTED)).length === 1,
+    REPROBE_MS + 5000,
+    50,
+  );
+  t.diagnostic(`taken ${took} ms after the device released it (re-probe period ${REPROBE_MS} ms)`);
+});
+
+test("a foreign unsolicited NA for a held IPv6 VIP is reported and answered once, not fought", async () => {
+  const [holder] = await cluster.holders(SQUATTED);
+  assert.ok(holder, "a node holds the IP");
+  const n = Number(holder.replace("node", ""));
+  const before = await conflictCount(n, SQUATTED);
+  // One unsolicited NA from the client's MAC, as a misconfigured device would send.
+  // As a whole frame from the client's link-local address, the way any host's kernel sends it.
+  const script = `const fs=require("node:fs");
+const {PacketSocket}=require(${JSON.stringify(join(DIST_ROOT, "lib/net/packet-socket.js"))});
+const {allNodesIcmpv6Frame,unsolicitedNeighborAdvertisement}=require(${JSON.stringify(join(DIST_ROOT, "lib/net/ndp-frame.js"))});
+const row=fs.readFileSync("/proc/net/if_inet6","utf8").split("\\n").map(l=>l.trim().split(/\\s+/)).find(f=>f[5]==="eth0"&&f[3]==="20");
+const source=row?row[0].match(/.{4}/g).join(":"):"::";
+const mac=${JSON.stringify(lab.client.eth0.mac)};
+const s=new PacketSocket();
+s.send(Number(fs.readFileSync("/sys/class/net/eth0/ifindex","utf8")),allNodesIcmpv6Frame(mac,source,unsolicitedNeighborAdvertisement(${JSON.stringify(SQUATTED)},mac)));
+s.close();`;
+  await execFileAsync("ip", ["netns", "exec", lab.client.ns, process.execPath, "-e", script]);
+  await cluster.until(
+    "the holder counts the foreign claim",
+    async () => (await conflictCount(n, SQUATTED)) > before,
+    5000,
+    100,
+  );
+  const status = await cluster.status(n);
+  assert.ok(
+    status.warnings.some((w) =>
+      w.includes(`${SQUATTED} held by this node is also claimed by ${lab.client.eth0.mac}`),
+    ),
+    "the holder's status names the foreign device",
+  );
+  assert.deepEqual(await cluster.holders(SQUATTED), [holder], "the holder keeps the IP");
+  assert.match(
+    cluster.node(n).log,
+    new RegExp(`"event":"reannounce".*foreign device ${lab.client.eth0.mac} claimed it`),
+    "the holder answered with a burst",
+  );
+});
