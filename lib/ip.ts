@@ -21,8 +21,25 @@ export const familyBits = (family: Family): number => (family === 4 ? 32 : 128);
 /** ipaddr.js's own four-part-decimal pattern (isValidFourPartDecimal requires it as well). */
 const FOUR_PART_DECIMAL = /^(0|[1-9]\d*)(\.(0|[1-9]\d*)){3}$/;
 
+/**
+ * Parsed addresses by text. The same few thousand VIP texts are parsed on every reload (allocation,
+ * interface choice, families), and ipaddr.js's parser is the bulk of that; results are immutable, so they
+ * are shared. Cleared when full, so a stream of distinct texts cannot grow it without bound.
+ */
+const parsedIps = new Map<string, Ip | undefined>();
+const PARSED_IPS_MAX = 65_536;
+
 /** Strict parse: dotted-quad decimal IPv4 or IPv6 without a zone. Returns undefined when invalid. */
 export function parseIp(text: string): Ip | undefined {
+  const known = parsedIps.get(text);
+  if (known !== undefined || parsedIps.has(text)) return known;
+  const ip = parseIpUncached(text);
+  if (parsedIps.size >= PARSED_IPS_MAX) parsedIps.clear();
+  parsedIps.set(text, ip === undefined ? undefined : Object.freeze(ip));
+  return ip;
+}
+
+function parseIpUncached(text: string): Ip | undefined {
   const s = text.trim();
   if (s !== text || s.length === 0 || s.includes("%")) return undefined;
   // The pattern first: ipaddr's isValid tries a full parse and throws (a stack trace per call) on every

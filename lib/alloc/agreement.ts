@@ -8,6 +8,7 @@
 // service key keeps the IP and the other is reallocated, exactly as for a node's own previous state.
 import { createHash } from "node:crypto";
 import type { AllocationState, Assignment } from "./types";
+import { compareText } from "../order";
 
 export interface AllocationEntry {
   readonly service: string;
@@ -65,7 +66,7 @@ export function entriesFor(
 /** Digest of who holds what (not when), so equal allocations compare equal whatever their history. */
 export function allocationDigest(entries: readonly AllocationEntry[]): string {
   const canonical = [...entries]
-    .sort((a, b) => a.service.localeCompare(b.service))
+    .sort((a, b) => compareText(a.service, b.service))
     .map((e) => `${e.service}=${e.ips.join(",")}@${e.pool}`)
     .join("\n");
   return createHash("sha256").update(canonical).digest("hex").slice(0, 16);

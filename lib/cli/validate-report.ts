@@ -5,6 +5,7 @@ import { selectorString } from "../config/selectors";
 import type { Diagnostic, LoadResult } from "../config/types";
 import { formatCidr } from "../ip";
 import { renderTable } from "./table";
+import { compareText } from "../order";
 
 export interface ValidateReport {
   readonly ok: boolean;
@@ -53,7 +54,7 @@ export function buildValidateReport(
         ipv4: usage.get(p.name)?.ipv4 ?? { inUse: 0, total: 0 },
         ipv6: usage.get(p.name)?.ipv6 ?? { inUse: 0, total: 0 },
       }))
-      .sort((a, b) => a.name.localeCompare(b.name)),
+      .sort((a, b) => compareText(a.name, b.name)),
     advertisements: (config?.advertisements ?? []).map((ad) => ({
       name: ad.name,
       pools: [...ad.pools],
@@ -67,7 +68,7 @@ export function buildValidateReport(
         pool: assigned.get(s.key)?.pool ?? "",
         error: failed.get(s.key) ?? "",
       }))
-      .sort((a, b) => a.service.localeCompare(b.service)),
+      .sort((a, b) => compareText(a.service, b.service)),
     errors,
     warnings,
   };

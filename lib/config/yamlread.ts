@@ -20,10 +20,12 @@ export class ReadContext {
     /** Absent for trees built by the js-yaml fast path, which contain no Alias nodes. */
     readonly doc: Document.Parsed | undefined,
     readonly diagnostics: Diagnostic[],
+    /** Where the parsed text starts in the file: node offsets are relative to it (one document chunk). */
+    readonly base = 0,
   ) {}
 
   sourceAt(offset: number): SourceRef {
-    const { line, col } = this.lines.linePos(offset);
+    const { line, col } = this.lines.linePos(offset + this.base);
     return { file: this.file, line, column: col };
   }
 

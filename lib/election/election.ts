@@ -5,6 +5,7 @@ import type { Assignment } from "../alloc/types";
 import { matchesSelector, selectorsMatchAny } from "../config/selectors";
 import { FAILBACK_ANNOTATION } from "../config/l2advertisement";
 import type { L2Advertisement, Labels, ManifestConfig, Service } from "../config/types";
+import { compareText } from "../order";
 
 /** A set of IPs that must always have the same owner: a dual-stack pair, or an IP shared by services. */
 export interface VipGroup {
@@ -157,7 +158,7 @@ export function electionHash(node: string, ip: string): string {
 
 /** Groups assignments so that IPs that must move together are elected once. Deterministic. */
 export function vipGroups(assignments: readonly Assignment[]): VipGroup[] {
-  const sorted = [...assignments].sort((a, b) => a.service.localeCompare(b.service));
+  const sorted = [...assignments].sort((a, b) => compareText(a.service, b.service));
   const parent = new Map<string, string>();
   const find = (ip: string): string => {
     let root = ip;
@@ -192,7 +193,7 @@ export function vipGroups(assignments: readonly Assignment[]): VipGroup[] {
   }
   return [...groups.values()]
     .map((g) => ({ electionIp: g.electionIp, ips: [...g.ips], services: g.services, pool: g.pool }))
-    .sort((a, b) => a.electionIp.localeCompare(b.electionIp));
+    .sort((a, b) => compareText(a.electionIp, b.electionIp));
 }
 
 /** The L2Advertisements that apply to a service: those covering its pool whose serviceSelectors match it. */
@@ -258,9 +259,7 @@ export function electOwner(
   const candidates = verdicts
     .filter((v) => v.skipped === undefined)
     .sort((a, b) => b.score - a.score || (a.hash < b.hash ? -1 : a.hash > b.hash ? 1 : 0));
-  const skipped = verdicts
-    .filter((v) => v.skipped !== undefined)
-    .sort((a, b) => a.node.localeCompare(b.node));
+  const skipped = verdicts.filter((v) => v.skipped !== undefined).sort((a, b) => compareText(a.node, b.node));
   const claimed = candidates.find((c) => policy.claimants?.includes(c.node));
   const remembered = candidates.find((c) => c.node === policy.currentOwner);
   const sticky = policy.failback ? undefined : (claimed ?? remembered);
@@ -342,7 +341,7 @@ function unchanged(
         // Candidates first, best first.
         if (u.skipped !== undefined) return false;
         if (u.score < v.score || (u.score === v.score && u.hash > v.hash)) return false;
-      } else if (u.skipped !== undefined && u.node.localeCompare(v.node) > 0) return false;
+      } else if (u.skipped !== undefined && compareText(u.node, v.node) > 0) return false;
     }
     if (member.name === previous.owner) ownerLabels = member.labels;
   }

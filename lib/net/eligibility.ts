@@ -29,9 +29,19 @@ export class EligibilityTracker {
 
   /** The VIPs to track, each with the advertised interface list that applies on this node ([] = by subnet). */
   setVips(vips: ReadonlyMap<string, readonly string[]>): void {
+    const before = this.vips;
     this.vips = new Map(vips);
     for (const ip of [...this.choices.keys()]) if (!this.vips.has(ip)) this.choices.delete(ip);
-    this.recompute();
+    // Links and addresses have not changed since the last computation (a change recomputes everything), so
+    // only VIPs that are new or follow other advertised interfaces need a choice: a reload that adds one
+    // service to thousands computes one.
+    const changed: Array<[string, readonly string[]]> = [];
+    for (const [ip, advertised] of this.vips) {
+      const previous = before.get(ip);
+      if (!previous || !this.choices.has(ip) || previous.join(",") !== advertised.join(","))
+        changed.push([ip, advertised]);
+    }
+    if (changed.length > 0) this.recompute(changed);
   }
 
   choice(ip: string): InterfaceChoice | undefined {
@@ -48,11 +58,11 @@ export class EligibilityTracker {
     this.listeners.clear();
   }
 
-  private recompute(): void {
+  private recompute(vips: Iterable<[string, readonly string[]]> = this.vips): void {
     const { links, addresses } = this.watch.snapshot();
     const candidates = addresses.filter((a) => a.proto !== VIPD_ADDRESS_PROTO);
     const changes: EligibilityChange[] = [];
-    for (const [ip, advertised] of this.vips) {
+    for (const [ip, advertised] of vips) {
       const choice = chooseInterface(ip, links, candidates, advertised);
       const previous = this.choices.get(ip);
       if (!previous || !sameChoice(previous, choice)) {
