@@ -161,6 +161,7 @@ export class Memberlist extends EventEmitter<MemberlistEvents> {
   private readonly awareness: Awareness;
   private readonly replay: ReplayGuard;
   private readonly queue = new BroadcastQueue();
+  private gossipPending = false;
   private readonly table = new Map<string, MemberRecord>();
   private readonly suspicions = new Map<string, Suspicion>();
   private readonly statsData: GossipStats = newStats();
@@ -259,7 +260,7 @@ export class Memberlist extends EventEmitter<MemberlistEvents> {
     this.running = true;
     this.schedule(this.config.heartbeatIntervalMs, () => this.heartbeatTick());
     this.schedule(this.jitter(this.config.probeIntervalMs), () => this.probeTick());
-    this.schedule(this.config.gossipIntervalMs, () => this.gossipTick());
+    this.gossipSoon();
     this.schedule(this.jitter(this.config.pushPullIntervalMs), () => this.pushPullTick());
     this.schedule(this.jitter(this.config.reconnectIntervalMs), () => this.reconnectTick());
     this.fdTick();
@@ -381,7 +382,7 @@ export class Memberlist extends EventEmitter<MemberlistEvents> {
     });
     this.self().state = "left";
     this.membershipChanged();
-    this.queue.enqueue(this.name, msg);
+    this.enqueueBroadcast(this.name, msg);
     for (const m of this.table.values())
       if (m.name !== this.name && isLive(m.state)) this.sendTo(m.addr, [msg]);
     await new Promise<void>((resolve) => this.clock.setTimer(this.config.leavePropagateMs, resolve));
@@ -620,9 +621,25 @@ export class Memberlist extends EventEmitter<MemberlistEvents> {
     return this.probeSeq;
   }
 
-  private gossipTick(): void {
+  /**
+   * Gossip rounds run only while something is queued: an idle cluster (the usual state) would otherwise wake
+   * this thread every gossipIntervalMs for nothing, and each wake-up is a measurable share of a node's CPU.
+   */
+  private gossipSoon(): void {
+    if (this.gossipPending || !this.running || this.closed) return;
+    this.gossipPending = true;
     this.schedule(this.config.gossipIntervalMs, () => this.gossipTick());
+  }
+
+  private enqueueBroadcast(key: string, msg: Buffer, sent?: number): void {
+    this.queue.enqueue(key, msg, sent);
+    this.gossipSoon();
+  }
+
+  private gossipTick(): void {
+    this.gossipPending = false;
     if (this.queue.length === 0) return;
+    this.gossipSoon();
     for (const m of this.randomLive(this.config.gossipNodes)) this.sendTo(m.addr, [], "gossip");
   }
 
@@ -771,7 +788,7 @@ export class Memberlist extends EventEmitter<MemberlistEvents> {
         pushed++;
       }
     }
-    this.queue.enqueue(key, msg, pushed);
+    this.enqueueBroadcast(key, msg, pushed);
   }
 
   private aliveMessage(m: MemberRecord): Buffer {
@@ -794,7 +811,7 @@ export class Memberlist extends EventEmitter<MemberlistEvents> {
    */
   private announceSelf(accuserAddr: string | undefined): void {
     const msg = this.aliveMessage(this.self());
-    this.queue.enqueue(this.name, msg, this.config.gossipNodes);
+    this.enqueueBroadcast(this.name, msg, this.config.gossipNodes);
     const sent = new Set<string>();
     for (const m of this.table.values())
       if (m.name !== this.name && m.state !== "left") {
@@ -1135,7 +1152,7 @@ export class Memberlist extends EventEmitter<MemberlistEvents> {
       const fresh = s ? s.confirm(accuser) : false;
       // Our own independent observation is what lets others' timers collapse: send it at once.
       if (local) this.broadcast(`${name}/suspect/${accuser}`, msg, true);
-      else if (fresh) this.queue.enqueue(`${name}/suspect/${accuser}`, msg);
+      else if (fresh) this.enqueueBroadcast(`${name}/suspect/${accuser}`, msg);
       return;
     }
     cur.state = "suspect";
