@@ -26,7 +26,7 @@ import { NetlinkWatch } from "../net/netlink-watch";
 import { PacketSocket } from "../net/packet-socket";
 import { VipAddresses } from "../net/vip-addresses";
 import { ZERO_MAC } from "../net/wire";
-import { localReport, type LocalInputs } from "../plan/eligibility";
+import { localReport, STARTING_REASON, type LocalInputs } from "../plan/eligibility";
 import { answerHeldClaim, endFailover, newPlannerMemory, peersKnown, plan } from "../plan/planner";
 import type { MemberEvent, NodePolicy, Plan, PlanEvent, Snapshot, TrialResult } from "../plan/types";
 import { AllocationSync } from "./allocation-sync";
@@ -103,6 +103,8 @@ export class Daemon {
   private readonly conflicts = new ConflictBook();
   private readonly health = new ServiceHealth(new HealthMonitor());
   private readonly publisher = new MetadataPublisher((meta) => this.memberlist.setMetadata(meta));
+  /** Wanted addresses the kernel confirmed and whose takeover burst started (the planner's `placed`). */
+  private readonly placed = new Set<string>();
   private readonly events: StatusEvent[] = [];
   private readonly allocation: AllocationSync;
   private keyring: Keyring | undefined;
@@ -423,11 +425,13 @@ export class Daemon {
       health: this.health,
       conflicts: this.conflicts,
       held: this.applier.wanted(),
+      placed: this.placed,
       ready: this.ready,
       addresses: this.applier,
       trialResults: this.takeTrialResults(),
     };
     const decided = plan(snapshot, this.memory);
+    for (const ip of this.placed) if (!decided.addresses.has(ip)) this.placed.delete(ip);
     this.apply(decided, snapshot);
     this.telemetry.members(members, this.active.load.digest, this.memberlist.stats(), {
       queued: this.announcer.queuedFrames(),
@@ -506,6 +510,8 @@ export class Daemon {
       allocation: { digest: this.allocation.digest, entries: this.allocation.entries },
       owned: decided?.owned ?? this.memory.ownedGroups,
       released: decided?.released ?? [],
+      // Before the first pass (the record the gossip layer starts with): not ready, so "starting".
+      withheld: decided?.withheld ?? { all: STARTING_REASON, ips: new Map() },
       macs: [...this.localMacs()].filter((mac) => mac !== ZERO_MAC).sort(),
     };
   }
@@ -540,12 +546,22 @@ export class Daemon {
       this.memory,
     );
     if (answer.kind === "ignore") return;
+    if (answer.kind === "handedOver") {
+      this.log.log("info", "handoverAnnounced", `${claim.ip}: ${answer.to} announced it`, {
+        ip: claim.ip,
+        to: answer.to,
+      });
+      this.scheduleStep();
+      return;
+    }
     if (answer.kind === "foreign") {
       const isNew = this.conflicts.heldClaim(claim.ip, claim.mac, performance.now(), Date.now());
       if (isNew) this.telemetry.addressConflict(claim.ip);
       if (answer.event) this.planEvent(answer.event);
     }
     if (answer.announcement) this.reannounce(answer.announcement.ips, answer.announcement.cause);
+    // Answering a 0.1.0 holder's counter-announcement lets a takeover from it step forward (see the plan).
+    if (answer.kind === "reannounce") this.scheduleStep();
   }
 
   /** Every MAC of this node's links (bridges, bonds and their ports share MACs). */
@@ -572,6 +588,9 @@ export class Daemon {
       if (!choice?.eligible || this.stopping) continue;
       // The takeover burst: the one announcement that follows the kernel, not the plan.
       this.announcer.announce(added.ip, this.interfacesFor(choice.interfaces));
+      // Now the group may be claimed in gossip (and a holder handing it over lets go): a pass says so.
+      this.placed.add(added.ip);
+      this.scheduleStep();
       const group = this.active.groupByIp.get(added.ip);
       const failedAt = group ? endFailover(this.memory, group.electionIp) : undefined;
       if (failedAt !== undefined) this.telemetry.failover((performance.now() - failedAt) / 1000);
@@ -586,6 +605,7 @@ export class Daemon {
       );
     }
     for (const removed of result.removed) {
+      this.placed.delete(removed.ip);
       this.log.log("info", "addressRemoved", `${removed.ip} from ${removed.ifname}`, { ip: removed.ip });
     }
     for (const failed of result.failed) {

@@ -6,6 +6,7 @@ import type { AllocationEntry } from "../alloc/agreement";
 import type { VipGroup } from "../election/election";
 import type { MemberMetadata } from "../gossip/metadata";
 import { localReport, type LocalInputs } from "../plan/eligibility";
+import type { WithheldEligibility } from "../plan/types";
 import { sameList, sameRecord } from "../plan/compare";
 
 /** Everything the record is made of, as the daemon has it now. */
@@ -22,6 +23,14 @@ export interface MetadataSource {
   readonly released: readonly string[];
   /** This node's MACs, without the all-zero one, sorted. */
   readonly macs: readonly string[];
+  /** Locally eligible IPs to report as not eligible for now (the plan's withheld); none when absent. */
+  readonly withheld?: WithheldEligibility;
+}
+
+/** Why a locally eligible `ip` is reported as not eligible, or undefined when it is reported eligible. */
+function withheldReason(src: MetadataSource, ip: string): string | undefined {
+  const w = src.withheld;
+  return w === undefined ? undefined : (w.all ?? (w.ips.size > 0 ? w.ips.get(ip) : undefined));
 }
 
 export function buildMetadata(src: MetadataSource): MemberMetadata {
@@ -31,7 +40,9 @@ export function buildMetadata(src: MetadataSource): MemberMetadata {
   for (const group of src.groups) {
     for (const ip of group.ips) {
       const report = localReport(src.local, ip);
-      if (report.eligible) {
+      const withheld = report.eligible ? withheldReason(src, ip) : undefined;
+      if (withheld !== undefined) ineligible.push({ vip: ip, reason: withheld });
+      else if (report.eligible) {
         eligible.push(ip);
         if (report.interface) interfaces[ip] = report.interface;
       } else ineligible.push({ vip: ip, reason: report.reason ?? "not eligible" });
@@ -101,7 +112,11 @@ export class MetadataPublisher {
           !local.health.checked(ip) &&
           (local.hold === undefined || local.hold.size === 0);
         const report = simple ? undefined : localReport(local, ip);
-        if (simple || report?.eligible) {
+        const withheld = simple || report?.eligible ? withheldReason(src, ip) : undefined;
+        if (withheld !== undefined) {
+          const x = ineligible[ineligibleIndex++];
+          if (x?.vip !== ip || x.reason !== withheld) return false;
+        } else if (simple || report?.eligible) {
           eligibleCount++;
           const itf = simple ? choice.interfaces[0] : report?.interface;
           if (!this.lastEligible.has(ip) || (itf ? interfaces[ip] !== itf : interfaces[ip] !== undefined))

@@ -122,6 +122,12 @@ export interface MemberlistOptions {
   build?: string;
   /** The version ranges we speak; default this build's (tests give others to play a future release). */
   versionRanges?: OwnRanges;
+  /**
+   * Write our record in the oldest metadata format we know until the first negotiation (with the members we
+   * meet) steps it up. A rejoining node's first record must be readable by a vipd 0.1.0 peer: 0.1.0 keeps
+   * using the node's previous record (which may call it eligible) until it can read the new one.
+   */
+  greetInOldestFormat?: boolean;
 }
 
 const INSECURE_VERSION = 0;
@@ -234,8 +240,12 @@ export class Memberlist extends EventEmitter<MemberlistEvents> {
     this.epoch = opts.epoch ?? Date.now();
     this.build = opts.build ?? "dev";
     this.ranges = opts.versionRanges ?? OWN_RANGES;
-    // Alone, we speak our highest; a member that knows less makes us step down once its record arrives.
-    this.speaking = { protocol: this.ranges.protocol.max, metadata: this.ranges.metadata.max };
+    // Alone, we speak our highest (or, when asked, write our record in the oldest format: see
+    // greetInOldestFormat); a member that knows less makes us step down once its record arrives.
+    this.speaking = {
+      protocol: this.ranges.protocol.max,
+      metadata: opts.greetInOldestFormat === true ? this.ranges.metadata.min : this.ranges.metadata.max,
+    };
     const meta = opts.metadata ?? EMPTY_METADATA;
     const encoded = this.encodeOwn(meta);
     this.table.set(this.name, {

@@ -38,6 +38,7 @@ async function main(options: GossipThreadOptions): Promise<void> {
     clusterLabel: options.clusterLabel,
     metadata: options.metadata,
     ...(options.build !== undefined ? { build: options.build } : {}),
+    greetInOldestFormat: true,
   });
   const events: MemberEventName[] = ["join", "alive", "suspect", "dead", "leave", "metadata"];
   for (const event of events) memberlist.on(event, (member) => post({ type: "member", event, member }));

@@ -33,6 +33,14 @@ export function localReport(s: LocalInputs, ip: string): EligibilityReport {
 export const ELIGIBLE: EligibilityReport = Object.freeze({ eligible: true });
 
 /**
+ * What a node that is not ready yet reports for each IP it could serve. vipd 0.1.0 reads it as "not
+ * eligible" and so keeps the VIPs it holds until the starting node has taken them (it would otherwise let go
+ * at once, before the starting node can answer); this build reads it as eligible, since its holders hand
+ * over make-before-break, and the election (and a cold start) comes out as if the node had said eligible.
+ */
+export const STARTING_REASON = "starting: not ready yet";
+
+/**
  * Eligibility as each member reports it; this node's own is computed fresh. A peer on the same manifests
  * that has not reported a new IP yet is about to: it counts as eligible, so a fresh service is not briefly
  * announced by two nodes.
@@ -62,7 +70,8 @@ function peerReports(meta: MemberMetadata): ReadonlyMap<string, EligibilityRepor
   if (!reports) {
     const map = new Map<string, EligibilityReport>();
     for (const ip of meta.eligibility.eligible) map.set(ip, ELIGIBLE);
-    for (const x of meta.eligibility.ineligible) map.set(x.vip, { eligible: false, reason: x.reason });
+    for (const x of meta.eligibility.ineligible)
+      map.set(x.vip, x.reason === STARTING_REASON ? ELIGIBLE : { eligible: false, reason: x.reason });
     peerReportCache.set(meta, map);
     reports = map;
   }

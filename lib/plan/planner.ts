@@ -13,17 +13,20 @@ import {
 import { quorumOf } from "../election/quorum";
 import { isLive } from "../election/election";
 import { EMPTY_LIST, sameElection, sameList } from "./compare";
-import { eligibilityView, localReport, type LocalInputs } from "./eligibility";
+import { eligibilityView, localReport, STARTING_REASON, type LocalInputs } from "./eligibility";
 import { HoldFailures } from "./hold-failures";
 import { updateHolding } from "./holding";
 import type {
   Announcement,
+  Handover,
   OwnerChange,
   Plan,
   PlanEvent,
   PlannerMemory,
+  PlanMember,
   ProbeRequest,
   Snapshot,
+  WithheldEligibility,
 } from "./types";
 
 /** A clean probe lets the pass right after it take the IP; later takeovers probe again. */
@@ -33,6 +36,24 @@ export const PROBE_RESULT_VALID_MS = 1000;
  * failovers and moves stay as fast as without conflict detection.
  */
 export const HANDOVER_WINDOW_MS = 30_000;
+/**
+ * Longest a holder keeps a group it lost to a live member while waiting for that member to announce it.
+ * The new owner normally has it within milliseconds; this covers a joining node's wait for its peers
+ * (joinWaitMs, 3 s) and ends a double hold whose end was never seen (an IPv6 group taken by vipd 0.1.0).
+ */
+export const HANDOVER_HOLD_MAX_MS = 5_000;
+/**
+ * Longest an elected node waits for the live member holding a group to hand it over before taking it
+ * anyway (as a node that knows no hand-over would). One gossip round trip is the normal wait.
+ */
+export const TAKEOVER_WAIT_MAX_MS = 1_000;
+/**
+ * How long a node taking a group over from a vipd 0.1.0 holder waits, once its address is in place, for the
+ * holder's counter-announcement (0.1.0 reads ARP every 50 ms) before saying it is eligible anyway.
+ */
+export const LEGACY_ANSWER_WAIT_MS = 300;
+/** Members whose metadata range reaches this format are vipd 0.2.0 or later, which hand over gracefully. */
+const HANDOVER_METADATA_FORMAT = 2;
 
 export function newPlannerMemory(): PlannerMemory {
   return {
@@ -43,6 +64,9 @@ export function newPlannerMemory(): PlannerMemory {
     lastHolders: new Map(),
     contested: new Map(),
     memberClaimsAnswered: new Set(),
+    handovers: new Map(),
+    takeoverWaits: new Map(),
+    legacyTakeovers: new Map(),
     ownedGroups: EMPTY_LIST,
     quorumOk: true,
     hold: new HoldFailures(),
@@ -112,6 +136,10 @@ export function plan(s: Snapshot, memory: PlannerMemory): Plan {
     probes.push({ ip, interfaces, cause });
   };
   const ownerChanges: OwnerChange[] = [];
+  /** Election IPs this node keeps only until the new owner announces them. */
+  const handingOver = new Set<string>();
+  const withheldIps = new Map<string, string>();
+  const announcements: Announcement[] = [];
   const selfOnly = [self];
   // One policy object for the whole loop; electOwner does not keep it.
   const policy: { failback: boolean; currentOwner: string | undefined; claimants: readonly string[] } = {
@@ -148,8 +176,48 @@ export function plan(s: Snapshot, memory: PlannerMemory): Plan {
       ownerChanges.push({ group, from: current?.owner, to: owner });
       ownerChangeEvents(s, local, group, current?.owner, owner, events);
     }
-    if (owner !== self) continue;
+    if (owner !== self) {
+      // Cheap checks first: most groups are someone else's, every pass, 10,000 of them at scale.
+      if (memory.takeoverWaits.size > 0) memory.takeoverWaits.delete(group.electionIp);
+      if (current?.owner !== self && !memory.handovers.has(group.electionIp)) continue;
+      if (handOver(s, memory, group, current?.owner, owner, result, claims, events)) {
+        handingOver.add(group.electionIp);
+        for (const ip of group.ips) {
+          const itf = s.held.get(ip);
+          if (itf === undefined) continue;
+          wantedIps.push(ip);
+          wantedItfs.push(itf);
+        }
+      }
+      continue;
+    }
+    const handover = memory.handovers.get(group.electionIp);
+    if (handover) {
+      // Elected again before the hand-over ended (the new owner failed): ours again, and say so if the
+      // new owner had already announced it.
+      memory.handovers.delete(group.electionIp);
+      const ips = handover.announced ? heldIps(s, group.ips) : EMPTY_LIST;
+      if (ips.length > 0) announcements.push({ ips, cause: `${handover.to} left it before taking it` });
+    }
+    const holder = liveHolder(s, claims.get(group.electionIp));
+    if (holder !== undefined && !group.ips.some((ip) => s.held.has(ip))) {
+      if (handsOver(holder) && holder.state === "alive") {
+        // It hands over make-before-break once it sees us elected: take it when it lets go of its claim.
+        const since = memory.takeoverWaits.get(group.electionIp) ?? now;
+        memory.takeoverWaits.set(group.electionIp, since);
+        if (now - since < TAKEOVER_WAIT_MAX_MS) continue;
+      }
+    }
+    memory.takeoverWaits.delete(group.electionIp);
+    let legacy = memory.legacyTakeovers.get(group.electionIp);
+    if (legacy === undefined && holder !== undefined && !handsOver(holder)) {
+      if (!group.ips.some((ip) => s.held.has(ip))) {
+        legacy = { holder: holder.name, placedAt: undefined, answered: false };
+        memory.legacyTakeovers.set(group.electionIp, legacy);
+      }
+    }
     let probing = false;
+    let placed = true;
     for (const ip of group.ips) {
       const choice = s.links.choice(ip);
       if (!choice?.eligible) continue;
@@ -160,10 +228,27 @@ export function plan(s: Snapshot, memory: PlannerMemory): Plan {
       }
       wantedIps.push(ip);
       wantedItfs.push(choice.interfaces[0] ?? "");
+      if (!s.held.has(ip) || !s.placed.has(ip)) placed = false;
     }
-    // Claimed in gossip only once held: peers then know a probe, not a member, found a foreign device.
-    if (!probing) owned.push(group.electionIp);
+    if (legacy !== undefined) {
+      if (placed && !probing) legacy.placedAt ??= now;
+      const waited = legacy.placedAt !== undefined && now - legacy.placedAt >= LEGACY_ANSWER_WAIT_MS;
+      if (holder?.name !== legacy.holder || waited || (legacy.placedAt !== undefined && legacy.answered)) {
+        memory.legacyTakeovers.delete(group.electionIp);
+        legacy = undefined;
+      } else
+        for (const ip of group.ips)
+          withheldIps.set(ip, `taking over from ${legacy.holder}: until it has seen our announcement`);
+    }
+    // Claimed in gossip only once the addresses are in place and announced: a holder handing the group over
+    // lets go on this claim, and peers know a probe, not a member, found a foreign device.
+    if (!probing && placed && legacy === undefined) owned.push(group.electionIp);
   }
+  for (const ip of [...memory.handovers.keys()]) if (!config.plans.has(ip)) memory.handovers.delete(ip);
+  for (const ip of [...memory.takeoverWaits.keys()])
+    if (!config.plans.has(ip)) memory.takeoverWaits.delete(ip);
+  for (const ip of [...memory.legacyTakeovers.keys()])
+    if (memory.ownership.get(ip)?.owner !== self) memory.legacyTakeovers.delete(ip);
   const held = s.held;
   const addresses: ReadonlyMap<string, string> = sameAsLists(held, wantedIps, wantedItfs)
     ? held
@@ -182,15 +267,25 @@ export function plan(s: Snapshot, memory: PlannerMemory): Plan {
   trackReleases(memory, owned, now);
   if (!sameList(owned, memory.ownedGroups)) memory.ownedGroups = owned;
 
-  const announcements: Announcement[] = [];
   const reannounce = (ips: Iterable<string>, cause: string): void => {
     const sent = heldIps(s, ips);
     if (sent.length > 0) announcements.push({ ips: sent, cause });
   };
   resolveContested(s, memory, claims, events, reannounce);
   // After this pass has decided, so a node that is about to lose an IP (a healed partition) does not send the
-  // last word.
-  if (memberReturned) reannounce(addresses.keys(), "a member joined or came back");
+  // last word; nor does a node handing an IP over (the new owner's announcement must stay the last).
+  if (memberReturned) {
+    const ours =
+      handingOver.size === 0
+        ? addresses.keys()
+        : [...addresses.keys()].filter((ip) => !handingOver.has(config.groupByIp.get(ip)?.electionIp ?? ip));
+    reannounce(ours, "a member joined or came back");
+  }
+  const withheld: WithheldEligibility = !s.ready
+    ? STARTING
+    : withheldIps.size > 0
+      ? { ips: withheldIps }
+      : NOTHING_WITHHELD;
 
   const withdrawals: string[] = [];
   for (const ip of held.keys()) if (!addresses.has(ip)) withdrawals.push(ip);
@@ -203,11 +298,90 @@ export function plan(s: Snapshot, memory: PlannerMemory): Plan {
     probes: probes.length > 0 ? probes : EMPTY_LIST,
     announcements: announcements.length > 0 ? announcements : EMPTY_LIST,
     withdrawals: withdrawals.length > 0 ? withdrawals : EMPTY_LIST,
+    withheld,
     ownerChanges: ownerChanges.length > 0 ? ownerChanges : EMPTY_LIST,
     events: events.length > 0 ? events : EMPTY_LIST,
     trials: holding.trials,
     cannotHoldAny: holding.cannotHoldAny,
   };
+}
+
+const STARTING: WithheldEligibility = Object.freeze({ all: STARTING_REASON, ips: new Map<string, string>() });
+const NOTHING_WITHHELD: WithheldEligibility = Object.freeze({ ips: new Map<string, string>() });
+
+/** Whether `member` hands a group over make-before-break (vipd 0.2.0 on); vipd 0.1.0 lets go at once. */
+function handsOver(member: PlanMember): boolean {
+  return (member.versions?.metadata.max ?? HANDOVER_METADATA_FORMAT) >= HANDOVER_METADATA_FORMAT;
+}
+
+/** The first live peer among `claimants` (peers claiming a group in gossip). */
+function liveHolder(s: Snapshot, claimants: readonly string[] | undefined): PlanMember | undefined {
+  if (claimants === undefined) return undefined;
+  for (const name of claimants) {
+    const m = s.members.find((x) => x.name === name);
+    if (m !== undefined && isLive(m.state)) return m;
+  }
+  return undefined;
+}
+
+/**
+ * This node holds a group the election just gave (or earlier gave) to `owner`: keep it until the new owner
+ * has it? Only while this node could still serve it (a candidate, with quorum) and the new owner is a live
+ * member; until the new owner's announcement is seen on the wire, or it claims the group (vipd 0.2.0 on
+ * claims only once its address is in place; 0.1.0 claims before), or HANDOVER_HOLD_MAX_MS. Returns whether
+ * to keep holding; updates memory.handovers and logs the start and end.
+ */
+function handOver(
+  s: Snapshot,
+  memory: PlannerMemory,
+  group: VipGroup,
+  previousOwner: string | undefined,
+  owner: string | undefined,
+  result: ElectionResult,
+  claims: ReadonlyMap<string, readonly string[]>,
+  events: PlanEvent[],
+): boolean {
+  const electionIp = group.electionIp;
+  const existing = memory.handovers.get(electionIp);
+  const ips = group.ips.join(",");
+  const end = (why: string): false => {
+    if (memory.handovers.delete(electionIp))
+      events.push({
+        level: "log",
+        reason: "handoverDone",
+        message: `${ips}: ${why}; letting go`,
+        fields: { ip: ips, to: existing?.to },
+      });
+    return false;
+  };
+  const next = owner === undefined ? undefined : s.members.find((m) => m.name === owner);
+  const holding = group.ips.some((ip) => s.held.has(ip));
+  const candidate = result.ranking.some((v) => v.node === s.node.name && v.skipped === undefined);
+  if (
+    next === undefined ||
+    !isLive(next.state) ||
+    !holding ||
+    !candidate ||
+    (previousOwner !== s.node.name && existing === undefined)
+  )
+    return end(next === undefined ? "nobody to hand it to" : `no hand-over to ${next.name} possible`);
+  let handover: Handover | undefined = existing;
+  if (handover === undefined || handover.to !== next.name) {
+    handover = { to: next.name, since: s.now, announced: false };
+    memory.handovers.set(electionIp, handover);
+    events.push({
+      level: "log",
+      reason: "handoverStarted",
+      message: `${ips}: elected ${next.name}; holding it until ${next.name} announces it`,
+      fields: { ip: ips, to: next.name },
+    });
+  }
+  if (handover.announced) return end(`${next.name} announced it`);
+  if (handsOver(next) && claims.get(electionIp)?.includes(next.name))
+    return end(`${next.name} holds it and claims it`);
+  if (s.now - handover.since >= HANDOVER_HOLD_MAX_MS)
+    return end(`${next.name} did not announce it within ${HANDOVER_HOLD_MAX_MS} ms`);
+  return true;
 }
 
 /**
@@ -240,6 +414,8 @@ export function endFailover(memory: PlannerMemory, electionIp: string): number |
 /** What a claim on the wire for an IP this node holds calls for (see answerHeldClaim). */
 export type HeldClaimAnswer =
   | { readonly kind: "ignore" }
+  /** The member this node is handing the IP over to announced it: let go now (a pass decides). */
+  | { readonly kind: "handedOver"; readonly to: string }
   /** A live member still answers although it lost the election: one burst from us, the winner. */
   | { readonly kind: "reannounce"; readonly announcement: Announcement }
   /** A foreign device: reported, answered with one more burst when first seen, never fought. */
@@ -270,8 +446,25 @@ export function answerHeldClaim(
   if (!context.held.has(claim.ip)) return { kind: "ignore" };
   const origin = claim.origin;
   if (origin.kind === "self") return { kind: "ignore" };
+  const handover = context.electionIp === undefined ? undefined : memory.handovers.get(context.electionIp);
+  if (handover !== undefined && origin.kind === "member") {
+    // The new owner's announcement: clients now go to it, so this node may let go (no answer: it won).
+    if (origin.member !== handover.to || handover.announced) return { kind: "ignore" };
+    handover.announced = true;
+    return { kind: "handedOver", to: origin.member };
+  }
   const ready = context.ready;
   if (origin.kind === "member") {
+    const legacy =
+      context.electionIp === undefined ? undefined : memory.legacyTakeovers.get(context.electionIp);
+    if (legacy?.holder === origin.member && ready) {
+      // The 0.1.0 holder's counter-announcement: answer it every time until we step forward.
+      legacy.answered = true;
+      return {
+        kind: "reannounce",
+        announcement: { ips: [claim.ip], cause: `member ${origin.member} still answers for it` },
+      };
+    }
     const key = `${claim.ip}|${origin.member}`;
     if (context.memberState(origin.member) !== "alive" || memory.memberClaimsAnswered.has(key))
       return { kind: "ignore" };

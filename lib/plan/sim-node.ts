@@ -10,7 +10,7 @@ import type { LinkProfile } from "../gossip/sim-network";
 import { SimCluster, type SimNode } from "../gossip/sim-cluster";
 import type { InterfaceChoice } from "../net/interface-choice";
 import type { LocalInputs } from "./eligibility";
-import { newPlannerMemory, peersKnown, plan } from "./planner";
+import { answerHeldClaim, newPlannerMemory, peersKnown, plan } from "./planner";
 import type { ForeignConflict, MemberEvent, NodePolicy, Plan, PlannerMemory } from "./types";
 
 export interface WireFrame {
@@ -122,6 +122,8 @@ export class VipSimNode {
         memberEvents: events,
         ...this.local,
         held: this.held,
+        // The fake applier adds at once, and the burst goes out with the add.
+        placed: this.held,
         ready: this.ready,
       },
       this.memory,
@@ -136,6 +138,7 @@ export class VipSimNode {
       owned: decided.owned,
       released: decided.released,
       macs: [],
+      withheld: decided.withheld,
     });
     for (const a of decided.announcements) for (const ip of a.ips) this.sim.send(this.name, ip, a.cause);
     // The fake address applier: what the plan wants is there at once; each new address gets its burst.
@@ -201,8 +204,25 @@ export class VipSim {
     return this.gossip.sched.now();
   }
 
+  /** A gratuitous announcement on the shared segment; every other node holding `ip` sees it. */
   send(node: string, ip: string, cause: string): void {
     this.wire.push({ at: this.now(), node, ip, cause });
+    for (const other of this.nodes.values()) {
+      if (other.name === node || !other.alive || !other.held.has(ip)) continue;
+      const answer = answerHeldClaim(
+        { ip, mac: node, origin: { kind: "member", member: node } },
+        {
+          held: other.held,
+          ready: other.ready,
+          memberState: (name) => other.gossip.ml.members().find((m) => m.name === name)?.state,
+          knownForeignMac: undefined,
+          electionIp: this.opts.active.groupByIp.get(ip)?.electionIp,
+        },
+        other.memory,
+      );
+      if (answer.kind === "handedOver") other.stepSoon();
+      else if (answer.kind === "reannounce") this.send(other.name, ip, answer.announcement.cause);
+    }
   }
 
   crash(name: string): void {

@@ -12,6 +12,7 @@ import type { ElectionResult, GroupPlan, MemberState, VipGroup } from "../electi
 import type { QuorumPolicy, QuorumVerdict } from "../election/quorum";
 import type { Labels, ManifestConfig } from "../config/types";
 import type { MemberMetadata } from "../gossip/metadata";
+import type { MemberVersions } from "../gossip/version";
 import type { Family } from "../ip";
 import type { InterfaceChoice } from "../net/interface-choice";
 import type { HoldFailures } from "./hold-failures";
@@ -45,6 +46,8 @@ export interface PlanMember {
   readonly name: string;
   readonly state: MemberState;
   readonly metadata?: MemberMetadata;
+  /** The versions it advertised (vipd 0.1.0's when it advertised none); absent until its metadata came. */
+  readonly versions?: MemberVersions;
 }
 
 /** A membership event the gossip layer reported since the previous pass, with when it arrived. */
@@ -127,6 +130,11 @@ export interface Snapshot {
   readonly conflicts: ConflictView;
   /** The addresses the previous plan wanted (ip -> interface), i.e. what this node holds or is adding. */
   readonly held: ReadonlyMap<string, string>;
+  /**
+   * The held addresses the kernel has confirmed and whose takeover announcement went out. A group is claimed
+   * in gossip only once all its addresses are placed: a peer handing it over lets go on that claim.
+   */
+  readonly placed: { has(ip: string): boolean };
   /** Readiness: before it (joined, or gave up waiting for peers) this node takes nothing. */
   readonly ready: boolean;
   /** What the kernel holds of `held`; absent: all of it (the simulator's links never fail). */
@@ -161,11 +169,57 @@ export interface PlannerMemory {
   readonly contested: Map<string, readonly string[]>;
   /** "ip|member" pairs already answered with a re-announce while this node holds the IP. */
   readonly memberClaimsAnswered: Set<string>;
+  /** electionIp -> the hand-over of a group this node still holds to the member elected in its place. */
+  readonly handovers: Map<string, Handover>;
+  /** electionIp -> since when this node, elected, waits for the live member holding it to hand it over. */
+  readonly takeoverWaits: Map<string, number>;
+  /** electionIp -> a takeover from a vipd 0.1.0 holder in progress (see LegacyTakeover). */
+  readonly legacyTakeovers: Map<string, LegacyTakeover>;
   /** Election IPs this node claims in gossip, sorted; the same array while unchanged. */
   ownedGroups: readonly string[];
   quorumOk: boolean;
   /** VIPs this node failed to add repeatedly: it is ineligible for them until a trial add works. */
   readonly hold: HoldFailures;
+}
+
+/**
+ * Make-before-break: a holder that loses the election to a live member keeps the addresses (without
+ * claiming or announcing them) until the new owner has them, so there is no moment when nobody answers.
+ */
+export interface Handover {
+  /** The member elected in this node's place. */
+  readonly to: string;
+  /** Monotonic ms the hand-over began. */
+  readonly since: number;
+  /** The new owner's own announcement (gratuitous ARP) for the group was seen on the wire. */
+  announced: boolean;
+}
+
+/**
+ * Taking a group over from a vipd 0.1.0 holder, which cannot hand over: it lets go as soon as it sees a
+ * better candidate, without waiting for it to answer, and while it still holds the IP it answers a member's
+ * announcement with one of its own (once). So this node keeps its eligibility for the group to itself, adds
+ * the address and announces it, answers the holder's counter-announcement (clients then come to us while the
+ * holder still answers too), and only then says it is eligible and claims the group: the holder lets go
+ * with clients already here.
+ */
+export interface LegacyTakeover {
+  readonly holder: string;
+  /** Monotonic ms the addresses were all in place and announced. */
+  placedAt: number | undefined;
+  /** This node answered the holder's counter-announcement. */
+  answered: boolean;
+}
+
+/**
+ * Locally eligible IPs this node reports as not eligible for now, and why: every IP before it is ready
+ * (STARTING_REASON), and a group it is taking over from a vipd 0.1.0 holder until its address is in place
+ * (0.1.0 lets go as soon as it sees a better candidate, before the new owner answers).
+ */
+export interface WithheldEligibility {
+  /** The reason for every IP, when set. */
+  readonly all?: string;
+  readonly ips: ReadonlyMap<string, string>;
 }
 
 /** An ARP probe to start before taking an IP (or again, for a foreign conflict that is due). */
@@ -217,6 +271,8 @@ export interface Plan {
   readonly announcements: readonly Announcement[];
   /** IPs held before and not wanted now: stop announcing them. */
   readonly withdrawals: readonly string[];
+  /** Eligibility to report as withheld in gossip (see WithheldEligibility). */
+  readonly withheld: WithheldEligibility;
   readonly ownerChanges: readonly OwnerChange[];
   readonly events: readonly PlanEvent[];
   /** Trial adds of given-up VIPs that are due (their results come back as Snapshot.trialResults). */

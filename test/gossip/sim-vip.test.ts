@@ -179,3 +179,36 @@ test("property: after random crashes and partitions heal, every VIP has exactly 
     );
   }
 });
+
+test("failback: the returning node takes its VIPs back make-before-break (clients always reach a holder)", async () => {
+  for (const seed of [18, 19, 20]) {
+    const sim = start(seed);
+    const best = ranked(IPS[0] ?? "", NAMES)[0] ?? "";
+    const mine = IPS.filter((ip) => ranked(ip, NAMES)[0] === best);
+    let stopped = false;
+    const stopping = sim.stop(best).then(() => (stopped = true));
+    while (!stopped) {
+      sim.advance(1);
+      await Promise.resolve();
+    }
+    await stopping;
+    sim.gossip.crash(best); // the stopped process is gone: its name may start again
+    assert.ok(sim.runUntil(() => settled(sim) && mine.every((ip) => sim.holders(ip)[0] !== best), 5_000));
+    sim.addNode(best);
+    // Clients follow the last announcement on the wire: its sender must hold the IP at every moment.
+    const broken: string[] = [];
+    const end = sim.now() + 15_000;
+    while (sim.now() < end) {
+      sim.advance(1);
+      for (const ip of IPS) {
+        const last = sim.lastAnnouncer(ip) ?? "";
+        if (!sim.holders(ip).includes(last)) broken.push(`${sim.now()} ${ip}: ${last} no longer holds it`);
+      }
+    }
+    assert.deepEqual(broken.slice(0, 5), [], `seed ${seed}`);
+    for (const ip of mine) {
+      assert.deepEqual(sim.holders(ip), [best], `seed ${seed}: ${ip} is back on ${best}`);
+      assert.equal(sim.lastAnnouncer(ip), best);
+    }
+  }
+});

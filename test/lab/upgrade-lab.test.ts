@@ -217,6 +217,8 @@ async function stopProber(ip: string): Promise<ProbeLog> {
   const exited = new Promise<void>((resolve) => child.once("close", () => resolve()));
   child.stdin?.write("stop\n");
   await exited;
+  // Kept beside the daemons' logs when asked (VIPD_LAB_LOGS), to line the client's view up with theirs.
+  if (process.env.VIPD_LAB_LOGS) cpSync(proberLog(ip), join(process.env.VIPD_LAB_LOGS, `probes-${ip}.json`));
   const parsed = JSON.parse(readFileSync(proberLog(ip), "utf8")) as {
     sent: number[];
     from: [number, string][];
@@ -497,21 +499,12 @@ test(`rolling upgrade ${OLD_VERSION} → ${NEW_VERSION} node by node, then a dow
       `# ${ip}: ${r.handoffs.length} handoffs, ${r.lost} probes lost in all (runs: ${r.runs.join(",") || "none"})`,
     );
   }
-  // The goal is at most 1 probe lost per handoff. Handing a VIP away on a graceful stop meets it. Taking it back
-  // when the restarted node rejoins (failback) does not yet: 3-22 probes (15-110 ms) in the runs of 2026-11-29,
-  // so issue 17 stays open. Until that is fixed, a failback is held to a generous 500 ms bound (no outage), and
-  // the count is printed above; every other loss must stay within 1 probe.
-  const FAILBACK_BOUND_PROBES = 500 / PROBE_INTERVAL_MS;
-  const nodeOf = (h: Handoff): string => stepOf(h.at).split(" ").at(-1) ?? "";
-  const failbacks = handoffs.filter((h) => h.to === nodeOf(h));
-  for (const h of handoffs) {
-    const bound = failbacks.includes(h) ? FAILBACK_BOUND_PROBES : 1;
-    assert.ok(h.lost <= bound, `${h.vip} ${h.from} → ${h.to}: ${h.lost} probes lost (bound ${bound})`);
-  }
-  const longRuns = [...results.values()].flatMap((r) => r.runs).filter((run) => run > 1).length;
-  assert.ok(
-    longRuns <= failbacks.filter((h) => h.lost > 1).length,
-    `${longRuns} losses of more than 1 probe, not all at a failback`,
-  );
+  // At most 1 probe lost per handoff: handing a VIP away on a graceful stop, and taking it back when the
+  // restarted node rejoins (failback), whichever release holds it on either side; nor any longer loss between
+  // handoffs.
+  for (const h of handoffs)
+    assert.ok(h.lost <= 1, `${h.vip} ${h.from} → ${h.to} (${stepOf(h.at)}): ${h.lost} probes lost`);
+  const longRuns = [...results.values()].flatMap((r) => r.runs).filter((run) => run > 1);
+  assert.deepEqual(longRuns, [], "no loss of more than 1 probe in a row");
   assert.ok(handoffs.length >= 3, `the VIPs moved during the upgrade (${handoffs.length} handoffs)`);
 });

@@ -151,3 +151,30 @@ test("property: update publishes exactly when the built record differs from the 
     { seed: 13, numRuns: 300 },
   );
 });
+
+test("withheld eligibility: reported as not eligible with its reason (never over a real reason), published on change", () => {
+  const { pub, published } = publisher();
+  const state = fresh();
+  state.choices.set(IPS[1] ?? "", { eligible: false, reason: "eth0 is down" });
+  const starting = { ...source(state), withheld: { all: "starting: not ready yet", ips: new Map() } };
+  assert.equal(pub.update(starting), true);
+  assert.deepEqual(published.at(-1)?.eligibility.eligible, []);
+  assert.deepEqual(
+    published.at(-1)?.eligibility.ineligible.map((x) => [x.vip, x.reason]),
+    IPS.map((ip) => [ip, ip === IPS[1] ? "eth0 is down" : "starting: not ready yet"]),
+  );
+  assert.equal(pub.update(starting), false, "unchanged");
+  const one = { ...source(state), withheld: { ips: new Map([[IPS[0] ?? "", "taking over from node-b"]]) } };
+  assert.equal(pub.update(one), true);
+  assert.deepEqual(
+    published.at(-1)?.eligibility.ineligible.map((x) => x.vip),
+    [IPS[0], IPS[1]],
+  );
+  assert.equal(pub.update(one), false);
+  assert.equal(pub.update(source(state)), true, "nothing withheld any more");
+  assert.deepEqual(published.at(-1), buildMetadata(source(state)));
+  assert.deepEqual(
+    published.at(-1)?.eligibility.ineligible.map((x) => x.vip),
+    [IPS[1]],
+  );
+});

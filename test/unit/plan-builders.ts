@@ -3,6 +3,7 @@
 import { activate, type ActiveConfig } from "../../lib/daemon/config-state";
 import { electionHash, type MemberState } from "../../lib/election/election";
 import type { MemberMetadata } from "../../lib/gossip/metadata";
+import { LEGACY_VERSIONS } from "../../lib/gossip/version";
 import type { InterfaceChoice } from "../../lib/net/interface-choice";
 import type {
   AddressDivergence,
@@ -52,6 +53,8 @@ export function member(
     released?: string[];
     metadata?: false;
     ineligible?: { vip: string; reason: string }[];
+    /** vipd 0.1.0 (advertises no versions; cannot hand over). */
+    legacy?: boolean;
   } = {},
 ): PlanMember {
   const metadata: MemberMetadata = {
@@ -61,7 +64,12 @@ export function member(
     ...(extra.owned ? { owned: extra.owned } : {}),
     ...(extra.released ? { released: extra.released } : {}),
   };
-  return { name, state: extra.state ?? "alive", ...(extra.metadata === false ? {} : { metadata }) };
+  return {
+    name,
+    state: extra.state ?? "alive",
+    ...(extra.metadata === false ? {} : { metadata }),
+    ...(extra.legacy ? { versions: LEGACY_VERSIONS } : {}),
+  };
 }
 
 export interface SnapshotOptions {
@@ -70,6 +78,8 @@ export interface SnapshotOptions {
   members?: PlanMember[];
   ready?: boolean;
   held?: ReadonlyMap<string, string>;
+  /** Held addresses confirmed and announced; default: every held one (the applier confirms at once). */
+  placed?: ReadonlySet<string>;
   quorum?: NodePolicy["quorum"];
   failback?: boolean;
   probe?: boolean;
@@ -113,6 +123,7 @@ export function snapshot(active: ActiveConfig, o: SnapshotOptions = {}): Snapsho
       probedClearAt: (ip) => o.clearAt?.get(ip),
     },
     held: o.held ?? new Map(),
+    placed: o.placed ?? { has: (ip) => (o.held ?? new Map()).has(ip) },
     ready: o.ready ?? true,
     addresses: {
       observed: o.observed ?? ((ip) => (o.held ?? new Map()).has(ip)),

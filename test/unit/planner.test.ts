@@ -6,14 +6,17 @@ import fc from "fast-check";
 import {
   answerHeldClaim,
   endFailover,
+  HANDOVER_HOLD_MAX_MS,
   HANDOVER_WINDOW_MS,
+  LEGACY_ANSWER_WAIT_MS,
   newPlannerMemory,
   peersKnown,
   plan,
   PROBE_RESULT_VALID_MS,
+  TAKEOVER_WAIT_MAX_MS,
 } from "../../lib/plan/planner";
 import type { AddressDivergence, Plan, PlannerMemory, Snapshot } from "../../lib/plan/types";
-import { localReport } from "../../lib/plan/eligibility";
+import { localReport, STARTING_REASON } from "../../lib/plan/eligibility";
 import { divergenceText, groupHolding } from "../../lib/plan/holding";
 import type { InterfaceChoice } from "../../lib/net/interface-choice";
 import { isLive } from "../../lib/election/election";
@@ -37,7 +40,10 @@ test("election: the best-ranked eligible member owns the IP; only it wants the a
     const p = run(snapshot(active, { self, members: everyone() }));
     assert.equal(owner(p.memory), FIRST, `as seen by ${self}`);
     assert.deepEqual([...p.addresses], self === FIRST ? [[IP, "eth0"]] : []);
-    assert.deepEqual(p.owned, self === FIRST ? [IP] : []);
+    // Claimed in gossip once the address is in place (the next pass), not when decided.
+    assert.deepEqual(p.owned, []);
+    const next = run(snapshot(active, { self, members: everyone(), held: p.addresses }), p.memory);
+    assert.deepEqual(next.owned, self === FIRST ? [IP] : []);
   }
 });
 
@@ -143,7 +149,7 @@ test("handover window: a takeover is probed unless a member held it or failed re
     snapshot(active, { ...base, now, members: everyone(), clearAt: new Map([[IP, now - 10]]) }),
   );
   assert.ok(clean.addresses.has(IP));
-  assert.deepEqual(clean.owned, [IP]);
+  assert.deepEqual(clean.owned, [], "claimed only once the address is in place");
   const old = run(
     snapshot(active, {
       ...base,
@@ -348,9 +354,10 @@ test("links: no usable interface here means not eligible; the interface chosen i
 
 test("releases: an IP this node stops claiming is gossiped as released for the handover window", () => {
   const m = newPlannerMemory();
-  run(snapshot(active, { self: FIRST, members: everyone(), now: 1_000 }), m);
+  const held = new Map([[IP, "eth0"]]);
+  run(snapshot(active, { self: FIRST, members: everyone(), now: 1_000, held }), m);
   const lost = run(
-    snapshot(active, { self: FIRST, members: everyone(), now: 2_000, unhealthy: () => "down" }),
+    snapshot(active, { self: FIRST, members: everyone(), now: 2_000, unhealthy: () => "down", held }),
     m,
   );
   assert.deepEqual(lost.released, [IP]);
@@ -698,4 +705,186 @@ test("intended vs observed per group, as the status shows it", () => {
     assert.deepEqual(got, row.want, row.name);
   }
   assert.equal(divergenceText("missing", 12_340), "missing for 12.3 s");
+});
+
+// ---- make-before-break hand-over (failback) -------------------------------------------------------------
+
+/** SECOND holds IP while FIRST is away; returns its memory after the pass that sees FIRST back. */
+function holderSeesFirstBack(
+  firstExtra: Parameters<typeof member>[2] = {},
+  now = 10_000,
+): { memory: PlannerMemory; back: Plan } {
+  const memory = newPlannerMemory();
+  const held = new Map([[IP, "eth0"]]);
+  const away = NAMES.map((n) => member(n, active, n === FIRST ? { state: "left" } : {}));
+  run(snapshot(active, { self: SECOND, members: away, held, now: now - 1000 }), memory);
+  assert.equal(owner(memory), SECOND);
+  const back = run(
+    snapshot(active, {
+      self: SECOND,
+      members: NAMES.map((n) => member(n, active, n === FIRST ? firstExtra : {})),
+      held,
+      now,
+      events: [{ kind: "join", member: FIRST, at: now }],
+    }),
+    memory,
+  );
+  return { memory, back };
+}
+
+test("hand-over: the old holder keeps the address, unclaimed and silent, until the new owner announces it", () => {
+  const { memory, back } = holderSeesFirstBack();
+  assert.equal(owner(memory), FIRST, "the election moved at once");
+  assert.deepEqual([...back.addresses], [[IP, "eth0"]], "still held");
+  assert.deepEqual(back.withdrawals, []);
+  assert.deepEqual(back.owned, [], "no longer claimed: the new owner may take it");
+  assert.deepEqual(back.released, [IP]);
+  assert.deepEqual(back.announcements, [], "no re-announce: the new owner's must be the last word");
+  assert.ok(back.events.some((e) => e.reason === "handoverStarted" && e.fields.to === FIRST));
+  assert.deepEqual(back.watched, [IP], "watching for the new owner's announcement");
+  const context = {
+    held: back.addresses,
+    ready: true,
+    memberState: () => "alive",
+    knownForeignMac: undefined,
+    electionIp: IP,
+  };
+  // A third member's claim is not the new owner's, and is not answered either (this node lost the election).
+  const third = { ip: IP, mac: "02:00:00:00:00:03", origin: { kind: "member" as const, member: THIRD } };
+  assert.equal(answerHeldClaim(third, context, memory).kind, "ignore");
+  const fromFirst = { ip: IP, mac: "02:00:00:00:00:01", origin: { kind: "member" as const, member: FIRST } };
+  assert.deepEqual(answerHeldClaim(fromFirst, context, memory), { kind: "handedOver", to: FIRST });
+  assert.equal(answerHeldClaim(fromFirst, context, memory).kind, "ignore", "once");
+  const done = run(
+    snapshot(active, { self: SECOND, members: everyone(), held: back.addresses, now: 10_010 }),
+    memory,
+  );
+  assert.deepEqual(done.withdrawals, [IP]);
+  assert.equal(done.addresses.size, 0);
+  assert.ok(done.events.some((e) => e.reason === "handoverDone" && /announced it/.test(e.message)));
+  assert.equal(memory.handovers.size, 0);
+});
+
+test("hand-over ends: new owner's claim (0.2.0 only), the bound, ineligibility here, or the new owner failing", () => {
+  const held = new Map([[IP, "eth0"]]);
+  const pass = (memory: PlannerMemory, members: ReturnType<typeof everyone>, now: number, extra = {}) =>
+    run(snapshot(active, { self: SECOND, members, held, now, ...extra }), memory);
+  const claiming = (extra = {}) =>
+    NAMES.map((n) => member(n, active, n === FIRST ? { owned: [IP], ...extra } : {}));
+  // A 0.2.0 owner claims a group only once its address is in place: let go.
+  const a = holderSeesFirstBack();
+  assert.deepEqual(pass(a.memory, claiming(), 10_005).withdrawals, [IP]);
+  // 0.1.0 claims before its address is in place: keep holding until its announcement, or the bound.
+  const b = holderSeesFirstBack({ legacy: true });
+  assert.deepEqual(pass(b.memory, claiming({ legacy: true }), 10_005).withdrawals, []);
+  const bound = pass(b.memory, claiming({ legacy: true }), 10_000 + HANDOVER_HOLD_MAX_MS);
+  assert.deepEqual(bound.withdrawals, [IP]);
+  assert.ok(bound.events.some((e) => e.reason === "handoverDone" && /did not announce it/.test(e.message)));
+  // This node cannot serve it any more (health, link): no reason to hold it.
+  const c = holderSeesFirstBack();
+  assert.deepEqual(pass(c.memory, everyone(), 10_005, { unhealthy: () => "down" }).withdrawals, [IP]);
+  // The new owner fails before it took the IP: ours again, never withdrawn, claimed again.
+  const d = holderSeesFirstBack();
+  const failed = pass(d.memory, everyone({ [FIRST]: "dead" }), 10_005);
+  assert.equal(owner(d.memory), SECOND);
+  assert.deepEqual(failed.withdrawals, []);
+  assert.deepEqual(failed.announcements, [], "it never announced it: clients are still here");
+  assert.deepEqual(pass(d.memory, everyone({ [FIRST]: "dead" }), 10_006).owned, [IP]);
+  // ... and after it had announced it, this node announces it again.
+  const e = holderSeesFirstBack();
+  const handover = e.memory.handovers.get(IP);
+  assert.ok(handover);
+  handover.announced = true;
+  const back = pass(e.memory, everyone({ [FIRST]: "dead" }), 10_005);
+  assert.deepEqual(back.announcements, [{ ips: [IP], cause: `${FIRST} left it before taking it` }]);
+  // A fresh node with the address but no memory of owning it (a plain loser) withdraws at once.
+  const fresh = run(snapshot(active, { self: SECOND, members: everyone(), held }));
+  assert.deepEqual(fresh.withdrawals, [IP]);
+});
+
+test("takeover: the elected node waits for a live 0.2.0 holder to let go of its claim, up to a bound", () => {
+  const holderClaims = (extra = {}) =>
+    NAMES.map((n) => member(n, active, n === SECOND ? { owned: [IP], ...extra } : {}));
+  const memory = newPlannerMemory();
+  const first = run(snapshot(active, { self: FIRST, members: holderClaims(), now: 1_000 }), memory);
+  assert.equal(owner(memory), FIRST);
+  assert.equal(first.addresses.size, 0, "waits for the holder's hand-over");
+  assert.equal(
+    run(snapshot(active, { self: FIRST, members: everyone(), now: 1_010 }), memory).addresses.size,
+    1,
+    "takes it once the holder let go of its claim",
+  );
+  const stuck = newPlannerMemory();
+  run(snapshot(active, { self: FIRST, members: holderClaims(), now: 1_000 }), stuck);
+  const later = run(
+    snapshot(active, { self: FIRST, members: holderClaims(), now: 1_000 + TAKEOVER_WAIT_MAX_MS }),
+    stuck,
+  );
+  assert.equal(later.addresses.size, 1, "takes it anyway after the bound");
+  // A suspect holder is not waited for (it may be gone), nor is a 0.1.0 one (it never hands over).
+  const suspect = run(snapshot(active, { self: FIRST, members: holderClaims({ state: "suspect" }) }));
+  assert.equal(suspect.addresses.size, 1);
+  const legacy = run(snapshot(active, { self: FIRST, members: holderClaims({ legacy: true }) }));
+  assert.equal(legacy.addresses.size, 1);
+});
+
+test("takeover from 0.1.0: eligibility kept back until its counter-announcement is answered", () => {
+  const holderClaims = NAMES.map((n) => member(n, active, n === SECOND ? { owned: [IP], legacy: true } : {}));
+  const memory = newPlannerMemory();
+  const start = run(snapshot(active, { self: FIRST, members: holderClaims, now: 1_000 }), memory);
+  assert.ok(start.addresses.has(IP), "adds (and so announces) it at once");
+  const reason = start.withheld.ips.get(IP) ?? "";
+  assert.match(reason, new RegExp(`taking over from ${SECOND}`), "but does not say it is eligible yet");
+  assert.deepEqual(start.owned, []);
+  // Placed, announced; the holder has not answered yet: still kept back.
+  const held = start.addresses;
+  const placed = run(snapshot(active, { self: FIRST, members: holderClaims, held, now: 1_010 }), memory);
+  assert.ok(placed.withheld.ips.has(IP));
+  assert.deepEqual(placed.owned, []);
+  // The holder's counter-announcement is answered (every time, even after another member's) ...
+  const context = {
+    held,
+    ready: true,
+    memberState: () => "alive",
+    knownForeignMac: undefined,
+    electionIp: IP,
+  };
+  const counter = { ip: IP, mac: "02:00:00:00:00:02", origin: { kind: "member" as const, member: SECOND } };
+  assert.equal(answerHeldClaim(counter, context, memory).kind, "reannounce");
+  assert.equal(answerHeldClaim(counter, context, memory).kind, "reannounce");
+  // ... and then this node says it is eligible and claims it; the holder lets go with clients already here.
+  const forward = run(snapshot(active, { self: FIRST, members: holderClaims, held, now: 1_020 }), memory);
+  assert.equal(forward.withheld.ips.size, 0);
+  assert.deepEqual(forward.owned, [IP]);
+  // Without a counter-announcement: forward after LEGACY_ANSWER_WAIT_MS.
+  const quietHolder = newPlannerMemory();
+  run(snapshot(active, { self: FIRST, members: holderClaims, now: 1_000 }), quietHolder);
+  run(snapshot(active, { self: FIRST, members: holderClaims, held, now: 1_010 }), quietHolder);
+  const early = run(
+    snapshot(active, { self: FIRST, members: holderClaims, held, now: 1_010 + LEGACY_ANSWER_WAIT_MS - 1 }),
+    quietHolder,
+  );
+  assert.ok(early.withheld.ips.has(IP));
+  const due = run(
+    snapshot(active, { self: FIRST, members: holderClaims, held, now: 1_010 + LEGACY_ANSWER_WAIT_MS }),
+    quietHolder,
+  );
+  assert.equal(due.withheld.ips.size, 0);
+  assert.deepEqual(due.owned, [IP]);
+});
+
+test("starting: before it is ready a node keeps its eligibility back; this build reads that as eligible", () => {
+  const notReady = run(snapshot(active, { self: FIRST, members: everyone(), ready: false }));
+  assert.equal(notReady.withheld.all, STARTING_REASON);
+  assert.equal(run(snapshot(active, { self: FIRST, members: everyone() })).withheld.all, undefined);
+  // A peer saying "starting" is a candidate here (0.1.0 reads it as not eligible and keeps its VIPs).
+  const starting = NAMES.map((n) =>
+    member(n, active, n === FIRST ? { ineligible: [{ vip: IP, reason: STARTING_REASON }] } : {}),
+  );
+  const seen = run(snapshot(active, { self: SECOND, members: starting }));
+  assert.equal(owner(seen.memory), FIRST);
+  const elsewise = NAMES.map((n) =>
+    member(n, active, n === FIRST ? { ineligible: [{ vip: IP, reason: "eth0 is down" }] } : {}),
+  );
+  assert.equal(owner(run(snapshot(active, { self: SECOND, members: elsewise })).memory), SECOND);
 });
