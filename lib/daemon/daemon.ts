@@ -92,6 +92,9 @@ export class Daemon {
   /** The trigger of a reload asked for while one was running. */
   private reloadAgain: string | undefined;
   private stepQueued = false;
+  /** When the last step ended and how long it ran (performance.now() ms): the pace of the next one. */
+  private lastStepEnd = 0;
+  private lastStepCost = 0;
   private ready = false;
   private stopping = false;
   private readonly startedAt = new Date();
@@ -396,13 +399,27 @@ export class Daemon {
 
   // ---- the step: snapshot, plan, apply ---------------------------------------------------------
 
+  /**
+   * Steps are level-triggered, so one step after a burst of events sees them all; but a step over thousands
+   * of groups costs milliseconds, and during a takeover events (acknowledgements, peers' metadata) keep
+   * coming. A step therefore waits as long as the previous one took: planning gets at most half of the main
+   * thread, and the address acknowledgements and announcements of a takeover are never starved by replanning.
+   * The first step after a quiet period runs at once, so the decision itself is never delayed.
+   */
   private scheduleStep(): void {
     if (this.stepQueued || this.stopping) return;
     this.stepQueued = true;
-    setImmediate(() => {
+    const run = (): void => {
       this.stepQueued = false;
-      if (!this.stopping) this.step();
-    });
+      if (this.stopping) return;
+      const started = performance.now();
+      this.step();
+      this.lastStepEnd = performance.now();
+      this.lastStepCost = this.lastStepEnd - started;
+    };
+    const wait = this.lastStepEnd + this.lastStepCost - performance.now();
+    if (wait >= 1) setTimeout(run, wait);
+    else setImmediate(run);
   }
 
   private step(): void {

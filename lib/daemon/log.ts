@@ -113,7 +113,43 @@ export function createServiceLogger(minLevel: LogLevel = "info"): Logger {
       };
     }
   }
-  return createLogger(process.stderr, minLevel);
+  const buffered = turnBuffered(process.stderr);
+  const logger = createLogger(buffered, minLevel);
+  return {
+    log(level, event, message, fields) {
+      logger.log(level, event, message, fields);
+      if (ORDER[level] >= ORDER.error) buffered.flush();
+    },
+  };
+}
+
+/**
+ * Lines written during one event-loop turn go out in one write at its end. A takeover of 1,000 VIPs logs
+ * about 2,000 lines in a few hundred ms, and stderr to a pipe is synchronous on Linux: one write(2) per line
+ * was a measurable share of the failover. Errors and the process's exit flush at once, so nothing is lost.
+ */
+function turnBuffered(stream: NodeJS.WritableStream): LogStream & { flush(): void } {
+  let pending = "";
+  let scheduled = false;
+  const flush = (): void => {
+    scheduled = false;
+    if (pending === "") return;
+    const text = pending;
+    pending = "";
+    stream.write(text);
+  };
+  process.on("exit", flush);
+  return {
+    isTTY: (stream as { isTTY?: boolean }).isTTY,
+    flush,
+    write(text: string): void {
+      pending += text;
+      if (!scheduled) {
+        scheduled = true;
+        setImmediate(flush);
+      }
+    },
+  };
 }
 
 /** Each line with sd-daemon(3)'s `<N>` prefix, which journald strips and stores as the line's priority. */
