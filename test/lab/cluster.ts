@@ -77,7 +77,7 @@ export interface ClusterNode {
 export type Launcher = (node: ClusterNode, vipdArgs: readonly string[]) => readonly string[];
 
 /** The node flags scripts/install.sh puts in the installed `vipd` wrapper, so the lab runs what ships. */
-export const VIPD_NODE_FLAGS = ["--max-semi-space-size=4"];
+export const VIPD_NODE_FLAGS = ["--max-semi-space-size=4", "--optimize-for-size"];
 /**
  * Extra node flags for the lab's daemons, for profiling a lab or bench run (e.g.
  * VIPD_LAB_NODE_FLAGS="--cpu-prof --cpu-prof-dir=/tmp/prof"; Node refuses --cpu-prof in NODE_OPTIONS).
