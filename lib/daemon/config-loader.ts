@@ -6,9 +6,11 @@
 import { statSync } from "node:fs";
 import { join } from "node:path";
 import { Worker } from "node:worker_threads";
+import { readAllocationState } from "../alloc/state-file";
 import type { AllocationState } from "../alloc/types";
 import { expandPaths, loadManifests } from "../config/load";
-import { activate, type ReloadOutcome } from "./config-state";
+import { activate, type ActiveConfig, type ReloadOutcome } from "./config-state";
+import type { Logger } from "./log";
 import type { ConfigRequest } from "./config-worker";
 
 /**
@@ -110,4 +112,27 @@ export class ConfigLoader {
     this.worker = worker;
     return worker;
   }
+}
+
+/**
+ * The config to start with: the state file's allocation (migrated when older; a newer or unknown format
+ * throws, since refusing to start beats renumbering every service), then the manifests on top of it. Throws
+ * with every error when the manifests are bad.
+ */
+export function loadStartupConfig(
+  manifests: readonly string[],
+  stateDir: string,
+  version: string,
+  log: Logger,
+): ActiveConfig {
+  const statePath = join(stateDir, "allocations.json");
+  const previous = readAllocationState(statePath, `vipd ${version}`);
+  if (previous.warning) log.log("warn", "stateFile", previous.warning, { path: statePath });
+  if (previous.migratedFrom !== undefined) {
+    const message = `migrated ${statePath} from format version ${previous.migratedFrom}`;
+    log.log("info", "stateFile", message, { path: statePath });
+  }
+  const first = activate(loadManifests(manifests), previous.state, new Date());
+  if (!first.ok) throw new Error(`configuration has errors, refusing to start:\n${first.errors.join("\n")}`);
+  return first.active;
 }

@@ -3,20 +3,16 @@
 // the pure planner (lib/plan/planner.ts) decide, then apply the plan through the edges: the address applier
 // (kernel addresses), the announcer (GARP/NA), the conflict monitor (probes), gossip metadata, metrics.
 import type { Server } from "node:http";
-import { join } from "node:path";
-import { readAllocationState } from "../alloc/state-file";
-import { loadManifests } from "../config/load";
 import type { Settings } from "../config/settings";
 import type { GossipProfileName } from "../gossip/config";
 import type { Keyring } from "../gossip/keyring";
 import type { MemberView } from "../gossip/memberlist";
 import { ThreadedMemberlist } from "../gossip/threaded";
-import { METADATA_RANGE, PROTOCOL_RANGE } from "../gossip/version";
 import { HealthMonitor, type HealthEntry } from "../health/monitor";
 import type { HealthState } from "../health/state";
 import { AddressApplier, type ApplyResult } from "../net/address-applier";
 import { Announcer, type AnnounceInterface } from "../net/announcer";
-import { claimOrigin } from "../net/arp-conflict";
+import type { ClaimOrigin } from "../net/arp-conflict";
 import { ArpListener } from "../net/arp-listener";
 import { ConflictMonitor, type ObservedClaim } from "../net/conflict-monitor";
 import { EligibilityTracker } from "../net/eligibility";
@@ -28,23 +24,25 @@ import { VipAddresses } from "../net/vip-addresses";
 import { ZERO_MAC } from "../net/wire";
 import { localReport, STARTING_REASON, type LocalInputs } from "../plan/eligibility";
 import { answerHeldClaim, endFailover, newPlannerMemory, peersKnown, plan } from "../plan/planner";
-import type { MemberEvent, NodePolicy, Plan, PlanEvent, Snapshot, TrialResult } from "../plan/types";
+import type { MemberEvent, NodePolicy, Plan, Snapshot, TrialResult } from "../plan/types";
 import { AllocationSync } from "./allocation-sync";
-import { ConfigLoader } from "./config-loader";
+import { ConfigLoader, loadStartupConfig } from "./config-loader";
 import { ManifestWatch } from "./manifest-watch";
-import { activate, advertisedInterfaces, type ActiveConfig, type ReloadOutcome } from "./config-state";
+import { advertisedInterfaces, type ActiveConfig, type ReloadOutcome } from "./config-state";
 import { ConflictBook } from "./conflict-book";
 import { ProbeRunner } from "./probe-runner";
 import { readKeyring, rotateKeyring } from "./keyring-file";
 import { splitHostPort, startHttpServer } from "./http-server";
-import { eventLevel } from "./event-level";
+import { EventLog } from "./event-log";
+import { localMacs, originOfMac } from "./mac-origin";
+import { localHealthLogger, logMemberEvent } from "./member-log";
 import type { Logger } from "./log";
 import { buildMetadata, MetadataPublisher, type MetadataSource } from "./metadata-publisher";
 import { createMetrics, type Metrics } from "./metrics";
 import type { ServiceNotifier } from "./sd-notify";
 import { healthChangeEvent, ServiceHealth } from "./service-health";
-import type { DaemonStatus, StatusEvent, StatusMember } from "./status-types";
-import { statusView } from "./status-view";
+import type { DaemonStatus } from "./status-types";
+import { ownVersionOf, statusView } from "./status-view";
 import { Telemetry } from "./telemetry";
 
 export interface DaemonOptions {
@@ -63,15 +61,13 @@ export interface DaemonOptions {
 }
 
 const TICK_MS = 1000;
-const MAX_EVENTS = 50;
-/** Lifeguard score from which this node's own slowness stretches detection ×4 or more: worth a warning. */
-const LOCAL_HEALTH_WARN_SCORE = 3;
 
 export class Daemon {
   readonly metrics: Metrics = createMetrics();
   private readonly telemetry: Telemetry;
   private readonly settings: Settings;
   private readonly log: Logger;
+  private readonly eventLog: EventLog;
   private readonly node: NodePolicy;
   private active!: ActiveConfig;
   private stale = false;
@@ -108,7 +104,6 @@ export class Daemon {
   private readonly publisher = new MetadataPublisher((meta) => this.memberlist.setMetadata(meta));
   /** Wanted addresses the kernel confirmed and whose takeover burst started (the planner's `placed`). */
   private readonly placed = new Set<string>();
-  private readonly events: StatusEvent[] = [];
   private readonly allocation: AllocationSync;
   private keyring: Keyring | undefined;
   /** This node's own eligibility inputs: observed links, probe-found conflicts, health, add failures. */
@@ -123,6 +118,7 @@ export class Daemon {
   constructor(private readonly options: DaemonOptions) {
     this.settings = options.settings;
     this.log = options.logger;
+    this.eventLog = new EventLog(this.log);
     this.telemetry = new Telemetry(this.metrics, this.settings.nodeName);
     this.allocation = new AllocationSync(this.settings.stateDir, this.log, options.version);
     this.manifests = new ManifestWatch(this.settings.manifests, (trigger) => this.reload(trigger));
@@ -142,25 +138,19 @@ export class Daemon {
 
   /** Loads the config (throws with every error on a bad one), then starts every edge and the loop. */
   async start(): Promise<void> {
-    const statePath = join(this.settings.stateDir, "allocations.json");
-    // A newer or unknown format throws here: refusing to start beats renumbering every service.
-    const previous = readAllocationState(statePath, `vipd ${this.options.version}`);
-    if (previous.warning) this.log.log("warn", "stateFile", previous.warning, { path: statePath });
-    if (previous.migratedFrom !== undefined) {
-      const message = `migrated ${statePath} from format version ${previous.migratedFrom}`;
-      this.log.log("info", "stateFile", message, { path: statePath });
-    }
-    const first = activate(loadManifests(this.settings.manifests), previous.state, new Date());
-    if (!first.ok)
-      throw new Error(`configuration has errors, refusing to start:\n${first.errors.join("\n")}`);
-    this.active = first.active;
+    this.active = loadStartupConfig(
+      this.settings.manifests,
+      this.settings.stateDir,
+      this.options.version,
+      this.log,
+    );
     this.allocation.loaded(this.active);
     this.telemetry.config(this.active, this.stale);
     this.allocation.logChanges(this.active);
 
     const keyring = readKeyring(this.settings.cluster.keyFile, this.options.insecure === true, this.log);
     this.keyring = keyring;
-    this.event("started", `vipd ${this.options.version} starting as "${this.nodeName}"`);
+    this.eventLog.event("started", `vipd ${this.options.version} starting as "${this.nodeName}"`);
     this.watch = await NetlinkWatch.start();
     this.transport = new KernelTransport();
     this.announcer = new Announcer(this.transport, {}, undefined, { countPerIp: false });
@@ -178,10 +168,10 @@ export class Daemon {
       log: this.log,
       reprobeMs: this.settings.cluster.conflictReprobeMs,
       interfacesFor: (names) => this.interfacesFor(names),
-      originOf: (mac) => claimOrigin(mac, this.localMacs(), this.memberMacs()),
+      originOf: (mac) => this.originOf(mac),
       electionIpOf: (ip) => this.active.groupByIp.get(ip)?.electionIp,
       conflictCounted: (ip) => this.telemetry.addressConflict(ip),
-      event: (reason, message, fields, ip) => this.event(reason, message, fields, undefined, ip),
+      event: (reason, message, fields, ip) => this.eventLog.event(reason, message, fields, undefined, ip),
       stepSoon: () => this.scheduleStep(),
       stopping: () => this.stopping,
     });
@@ -232,19 +222,13 @@ export class Daemon {
       this.memberlist.on(event, (member) => this.onMemberEvent(event, member));
     }
     this.memberlist.on("refused", (member, reason) => {
-      this.event("memberRefused", reason, { member: member.name });
+      this.eventLog.event("memberRefused", reason, { member: member.name });
       this.scheduleStep();
     });
-    // A score above 0 stretches detection. Every move is logged at debug (with its cause, which explains a slow
-    // failover); crossing LOCAL_HEALTH_WARN_SCORE is a warning and coming back under it is info, so a busy
-    // machine's 0-1-0 flutter does not fill the log at the default level.
-    let healthDegraded = false;
+    const logHealth = localHealthLogger(this.log);
     this.memberlist.on("health", (score, cause) => {
       this.telemetry.localHealth(score);
-      const degraded = score >= LOCAL_HEALTH_WARN_SCORE;
-      const level = degraded === healthDegraded ? "debug" : degraded ? "warn" : "info";
-      healthDegraded = degraded;
-      this.log.log(level, "localHealth", `local health score ${score} (${cause})`, { cause, score });
+      logHealth(score, cause);
     });
     this.memberlist.start();
     if (this.settings.cluster.join.length > 0) this.memberlist.join(this.settings.cluster.join);
@@ -306,7 +290,7 @@ export class Daemon {
       this.staleErrors = outcome.errors;
       this.telemetry.stale();
       for (const e of outcome.errors) this.log.log("error", "configInvalid", e, { trigger });
-      this.event(
+      this.eventLog.event(
         "configInvalid",
         `reload (${trigger}) rejected, keeping the last good config: ${outcome.errors[0]}`,
       );
@@ -321,7 +305,7 @@ export class Daemon {
     this.telemetry.config(this.active, this.stale);
     if (changed) {
       this.allocation.logChanges(this.active, before);
-      this.event(
+      this.eventLog.event(
         "configLoaded",
         `config reloaded (${trigger}), digest ${this.active.load.digest.slice(0, 12)}`,
       );
@@ -336,7 +320,7 @@ export class Daemon {
     if (this.stopping) return;
     this.stopping = true;
     this.options.notifier?.stopping();
-    this.event("stopping", "leaving the cluster");
+    this.eventLog.event("stopping", "leaving the cluster");
     if (this.tick) clearInterval(this.tick);
     if (this.observedRefresh) clearTimeout(this.observedRefresh);
     this.configLoader.close();
@@ -358,7 +342,7 @@ export class Daemon {
   status(): DaemonStatus {
     return statusView({
       node: this.nodeName,
-      ownVersion: this.ownVersion(),
+      ownVersion: ownVersionOf(this.options.version, this.memberlist.stats()),
       version: this.options.version,
       startedAt: this.startedAt,
       ready: this.isReady(),
@@ -377,24 +361,12 @@ export class Daemon {
       conflicts: this.conflicts,
       health: this.health.monitor.entries(),
       detection: this.memberlist.detection,
-      events: this.events,
+      events: this.eventLog.recent(),
       interfaceOf: (owner, ip) =>
         owner === this.nodeName
           ? (localReport(this.local, ip).interface ?? null)
           : (this.memberlist.member(owner)?.metadata?.eligibility.interfaces?.[ip] ?? null),
     });
-  }
-
-  /** This node's release and versions: the ranges of this build, speaking what the gossip thread negotiated. */
-  private ownVersion(): Pick<StatusMember, "version" | "versions"> {
-    const stats = this.memberlist.stats();
-    return {
-      version: this.options.version,
-      versions: {
-        protocol: { ...PROTOCOL_RANGE, current: stats.protocolVersion || PROTOCOL_RANGE.max },
-        metadata: { ...METADATA_RANGE, current: stats.metadataVersion || METADATA_RANGE.max },
-      },
-    };
   }
 
   // ---- the step: snapshot, plan, apply ---------------------------------------------------------
@@ -471,7 +443,7 @@ export class Daemon {
     this.quorumReason = decided.quorum.reason;
     for (const change of decided.ownerChanges)
       if (change.from !== undefined || change.to !== undefined) this.telemetry.ownerChanged(change.group);
-    for (const e of decided.events) this.planEvent(e);
+    for (const e of decided.events) this.eventLog.fromPlan(e);
     for (const probe of decided.probes) this.probes.start(probe.ip, probe.interfaces);
     this.conflicts.forgetHeld(decided.addresses, snapshot.now);
     this.conflictMonitor.watch(decided.watched);
@@ -529,7 +501,7 @@ export class Daemon {
       released: decided?.released ?? [],
       // Before the first pass (the record the gossip layer starts with): not ready, so "starting".
       withheld: decided?.withheld ?? { all: STARTING_REASON, ips: new Map() },
-      macs: [...this.localMacs()].filter((mac) => mac !== ZERO_MAC).sort(),
+      macs: [...localMacs(this.watch.snapshot().links)].filter((mac) => mac !== ZERO_MAC).sort(),
     };
   }
 
@@ -552,7 +524,7 @@ export class Daemon {
   private onHeldClaim(claim: ObservedClaim): void {
     if (this.stopping) return;
     const answer = answerHeldClaim(
-      { ip: claim.ip, mac: claim.mac, origin: claimOrigin(claim.mac, this.localMacs(), this.memberMacs()) },
+      { ip: claim.ip, mac: claim.mac, origin: this.originOf(claim.mac) },
       {
         held: this.applier.wanted(),
         ready: this.ready,
@@ -574,26 +546,15 @@ export class Daemon {
     if (answer.kind === "foreign") {
       const isNew = this.conflicts.heldClaim(claim.ip, claim.mac, performance.now(), Date.now());
       if (isNew) this.telemetry.addressConflict(claim.ip);
-      if (answer.event) this.planEvent(answer.event);
+      if (answer.event) this.eventLog.fromPlan(answer.event);
     }
     if (answer.announcement) this.reannounce(answer.announcement.ips, answer.announcement.cause);
     // Answering a 0.1.0 holder's counter-announcement lets a takeover from it step forward (see the plan).
     if (answer.kind === "reannounce") this.scheduleStep();
   }
 
-  /** Every MAC of this node's links (bridges, bonds and their ports share MACs). */
-  private localMacs(): Set<string> {
-    return new Set(this.watch.snapshot().links.map((l) => l.mac.toLowerCase()));
-  }
-
-  /** mac -> member, from the MACs every member gossips; members in any state count. */
-  private memberMacs(): Map<string, string> {
-    const byMac = new Map<string, string>();
-    for (const m of this.memberlist.members()) {
-      if (m.name === this.nodeName) continue;
-      for (const mac of m.metadata?.macs ?? []) byMac.set(mac.toLowerCase(), m.name);
-    }
-    return byMac;
+  private originOf(mac: string): ClaimOrigin {
+    return originOfMac(mac, this.watch.snapshot().links, this.memberlist.members(), this.nodeName);
   }
 
   // ---- edges reporting back --------------------------------------------------------------------
@@ -648,31 +609,8 @@ export class Daemon {
 
   private onMemberEvent(event: MemberEvent["kind"], member: MemberView): void {
     if (member.name === this.nodeName) return;
-    let at = performance.now();
-    if (event === "dead" || event === "leave") {
-      // Failover time starts at the owner's last packet heard here, not at the verdict: detection is part of it.
-      at -= member.silentForMs ?? 0;
-      this.log.log(
-        "debug",
-        "lastSignOfLife",
-        member.silentForMs === undefined
-          ? `${member.name}: never heard directly; failover time counts from now`
-          : `${member.name}: last packet heard ${Math.round(member.silentForMs)} ms before it was declared ${event === "leave" ? "left" : "dead"}`,
-        { node: member.name },
-      );
-    }
+    const at = logMemberEvent(this.log, this.eventLog, event, member, performance.now());
     this.memberEvents.push({ kind: event, member: member.name, at });
-    if (event === "metadata")
-      this.log.log("debug", "memberMetadata", `${member.name} published new metadata`, {
-        node: member.name,
-        digest: member.metadataDigest.slice(0, 12),
-      });
-    else {
-      this.event(
-        `member${event[0]?.toUpperCase()}${event.slice(1)}`,
-        `${member.name} (${member.addr}) is ${member.state}`,
-      );
-    }
     if (!this.ready && peersKnown(this.memberlist.members(), this.nodeName))
       this.markReady("joined the cluster");
     this.scheduleStep();
@@ -681,7 +619,7 @@ export class Daemon {
   private markReady(why: string): void {
     if (this.ready || this.stopping) return;
     this.ready = true;
-    this.event("ready", why);
+    this.eventLog.event("ready", why);
     this.scheduleStep();
   }
 
@@ -695,7 +633,7 @@ export class Daemon {
   private onHealthChange(entry: HealthEntry, previous: HealthState): void {
     this.telemetry.healthCheck(entry);
     const news = healthChangeEvent(entry, previous);
-    if (news) this.planEvent(news);
+    if (news) this.eventLog.fromPlan(news);
     this.scheduleStep();
   }
 
@@ -715,7 +653,7 @@ export class Daemon {
     this.telemetry.config(this.active, this.stale);
     this.trackVips();
     this.syncHealthChecks();
-    this.event(
+    this.eventLog.event(
       "allocationMerged",
       `adopted the cluster's allocation (merged with ${adopted.mergedWith.join(", ")})`,
     );
@@ -730,35 +668,10 @@ export class Daemon {
     try {
       const count = rotateKeyring(this.keyring, keyFile);
       this.memberlist.setKeys(this.keyring.list());
-      this.event("keyringReloaded", `gossip keyring reloaded: ${count} key(s)`);
+      this.eventLog.event("keyringReloaded", `gossip keyring reloaded: ${count} key(s)`);
     } catch (error) {
       const message = `${keyFile}: ${(error as Error).message}; keeping the running keys`;
       this.log.log("error", "keyringInvalid", message);
     }
-  }
-
-  // ---- events ----------------------------------------------------------------------------------
-
-  private planEvent(e: PlanEvent): void {
-    if (e.level === "log") this.log.log("info", e.reason, e.message, e.fields);
-    else this.event(e.reason, e.message, e.fields, e.service, e.ip);
-  }
-
-  private event(
-    reason: string,
-    message: string,
-    fields: Readonly<Record<string, string | undefined>> = {},
-    service?: string,
-    ip?: string,
-  ): void {
-    this.log.log(eventLevel(reason), reason, message, fields);
-    this.events.push({
-      time: new Date().toISOString(),
-      reason,
-      message,
-      ...(service ? { service } : {}),
-      ...(ip ? { ip } : {}),
-    });
-    if (this.events.length > MAX_EVENTS) this.events.shift();
   }
 }

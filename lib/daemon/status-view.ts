@@ -1,6 +1,7 @@
 // The `/status` document (lib/daemon/status-types.ts) built from what the daemon and the planner hold.
 // Read-only: nothing here decides or changes anything.
 import type { MemberView } from "../gossip/memberlist";
+import { METADATA_RANGE, PROTOCOL_RANGE } from "../gossip/version";
 import type { HealthEntry } from "../health/monitor";
 import { conflictReason } from "../net/arp-conflict";
 import type { HoldView } from "../plan/hold-failures";
@@ -171,5 +172,19 @@ function memberVersion(m: MemberView): Pick<StatusMember, "version" | "versions"
   return {
     version: v.build,
     versions: { protocol: { ...v.protocol }, metadata: { ...v.metadata } },
+  };
+}
+
+/** This node's release and versions: the ranges of this build, speaking what the gossip thread negotiated. */
+export function ownVersionOf(
+  version: string,
+  negotiated: { readonly protocolVersion: number; readonly metadataVersion: number },
+): Pick<StatusMember, "version" | "versions"> {
+  return {
+    version,
+    versions: {
+      protocol: { ...PROTOCOL_RANGE, current: negotiated.protocolVersion || PROTOCOL_RANGE.max },
+      metadata: { ...METADATA_RANGE, current: negotiated.metadataVersion || METADATA_RANGE.max },
+    },
   };
 }
