@@ -6,6 +6,9 @@ import { ETHERTYPE_ARP } from "./arp-frame";
 
 /** sll_pkttype of a frame this host sent (linux/if_packet.h PACKET_OUTGOING). */
 export const PACKET_OUTGOING = 4;
+/** linux/socket.h SOL_PACKET and linux/if_packet.h PACKET_IGNORE_OUTGOING (Linux 4.20). */
+const SOL_PACKET = 263;
+const PACKET_IGNORE_OUTGOING = 23;
 
 export interface ReceivedFrame {
   readonly ifindex: number;
@@ -33,6 +36,12 @@ export class ArpListener implements FrameSource {
     if (fd < 0)
       throw new Error(`socket(AF_PACKET, ARP) failed: ${errnoName(libc().errno())} (needs CAP_NET_RAW)`);
     this.fd = fd;
+    // Our own frames are never claims (the monitor skips them): a takeover of 1,000 VIPs sends ~10,000 GARPs,
+    // and reading each one back cost a syscall and a parse on the main thread. Older kernels refuse the
+    // option; the monitor's own PACKET_OUTGOING check still applies there.
+    const one = Buffer.alloc(4);
+    one.writeInt32LE(1, 0);
+    libc().setsockopt(fd, SOL_PACKET, PACKET_IGNORE_OUTGOING, one, 4);
   }
 
   receive(max: number): ReceivedFrame[] {
