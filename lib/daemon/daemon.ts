@@ -23,7 +23,8 @@ import { PacketSocket } from "../net/packet-socket";
 import { VipAddresses } from "../net/vip-addresses";
 import { ZERO_MAC } from "../net/wire";
 import { localReport, STARTING_REASON, type LocalInputs } from "../plan/eligibility";
-import { answerHeldClaim, endFailover, newPlannerMemory, peersKnown, plan } from "../plan/planner";
+import { answerHeldClaim } from "../plan/held-claims";
+import { endFailover, newPlannerMemory, peersKnown, plan } from "../plan/planner";
 import type { MemberEvent, NodePolicy, Plan, Snapshot, TrialResult } from "../plan/types";
 import { AllocationSync } from "./allocation-sync";
 import { ConfigLoader, loadStartupConfig } from "./config-loader";
@@ -33,7 +34,7 @@ import { ConflictBook } from "./conflict-book";
 import { ProbeRunner } from "./probe-runner";
 import { readKeyring, rotateKeyring } from "./keyring-file";
 import { splitHostPort, startHttpServer } from "./http-server";
-import { EventLog } from "./event-log";
+import { EventLog, logAddressChanges } from "./event-log";
 import { localMacs, originOfMac } from "./mac-origin";
 import { localHealthLogger, logMemberEvent } from "./member-log";
 import type { Logger } from "./log";
@@ -572,25 +573,9 @@ export class Daemon {
       const group = this.active.groupByIp.get(added.ip);
       const failedAt = group ? endFailover(this.memory, group.electionIp) : undefined;
       if (failedAt !== undefined) this.telemetry.failover((performance.now() - failedAt) / 1000);
-      this.log.log(
-        "info",
-        added.repaired ? "addressRepaired" : "addressAdded",
-        `${added.ip} on ${added.ifname}`,
-        {
-          ip: added.ip,
-          interface: added.ifname,
-        },
-      );
     }
-    for (const removed of result.removed) {
-      this.placed.delete(removed.ip);
-      this.log.log("info", "addressRemoved", `${removed.ip} from ${removed.ifname}`, { ip: removed.ip });
-    }
-    for (const failed of result.failed) {
-      this.log.log("warn", "addressFailed", `${failed.ip} on ${failed.ifname}: ${failed.error}`, {
-        ip: failed.ip,
-      });
-    }
+    for (const removed of result.removed) this.placed.delete(removed.ip);
+    logAddressChanges(this.log, result);
     if (result.failed.length > 0) {
       this.telemetry.divergences(this.applier.divergences());
       // The planner counts failed adds: a VIP that keeps failing here is handed on without waiting for a tick.

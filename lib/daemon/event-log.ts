@@ -1,5 +1,6 @@
 // The daemon's events: each one is a log line (at the level event-level.ts gives its reason) and, for the last
 // MAX_EVENTS, an entry of `/status` and `vipd status`, which is what an operator reads first.
+import type { ApplyResult } from "../net/address-applier";
 import type { PlanEvent } from "../plan/types";
 import { eventLevel } from "./event-level";
 import type { Logger } from "./log";
@@ -41,4 +42,16 @@ export class EventLog {
     });
     if (this.entries.length > MAX_EVENTS) this.entries.shift();
   }
+}
+
+/** One line per address the kernel took, gave back or refused (an address added in a takeover included). */
+export function logAddressChanges(log: Logger, result: ApplyResult): void {
+  for (const added of result.added) {
+    const event = added.repaired ? "addressRepaired" : "addressAdded";
+    log.log("info", event, `${added.ip} on ${added.ifname}`, { ip: added.ip, interface: added.ifname });
+  }
+  for (const removed of result.removed)
+    log.log("info", "addressRemoved", `${removed.ip} from ${removed.ifname}`, { ip: removed.ip });
+  for (const failed of result.failed)
+    log.log("warn", "addressFailed", `${failed.ip} on ${failed.ifname}: ${failed.error}`, { ip: failed.ip });
 }

@@ -10,7 +10,8 @@ import type { LinkProfile } from "../gossip/sim-network";
 import { SimCluster, type SimNode } from "../gossip/sim-cluster";
 import type { InterfaceChoice } from "../net/interface-choice";
 import type { LocalInputs } from "./eligibility";
-import { answerHeldClaim, newPlannerMemory, peersKnown, plan } from "./planner";
+import { answerHeldClaim } from "./held-claims";
+import { newPlannerMemory, peersKnown, plan } from "./planner";
 import type { ForeignConflict, MemberEvent, NodePolicy, Plan, PlannerMemory } from "./types";
 
 export interface WireFrame {

@@ -4,7 +4,6 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import {
-  answerHeldClaim,
   endFailover,
   HANDOVER_HOLD_MAX_MS,
   HANDOVER_WINDOW_MS,
@@ -15,6 +14,7 @@ import {
   PROBE_RESULT_VALID_MS,
   TAKEOVER_WAIT_MAX_MS,
 } from "../../lib/plan/planner";
+import { answerHeldClaim } from "../../lib/plan/held-claims";
 import type { AddressDivergence, Plan, PlannerMemory, Snapshot } from "../../lib/plan/types";
 import { localReport, STARTING_REASON } from "../../lib/plan/eligibility";
 import { divergenceText, groupHolding } from "../../lib/plan/holding";
