@@ -25,7 +25,7 @@ import { ZERO_MAC } from "../net/wire";
 import { localReport, STARTING_REASON, type LocalInputs } from "../plan/eligibility";
 import { answerHeldClaim } from "../plan/held-claims";
 import { endFailover, newPlannerMemory, peersKnown, plan } from "../plan/planner";
-import type { MemberEvent, NodePolicy, Plan, Snapshot, TrialResult } from "../plan/types";
+import type { MemberEvent, NodePolicy, Plan, Snapshot } from "../plan/types";
 import { AllocationSync } from "./allocation-sync";
 import { ConfigLoader, loadStartupConfig } from "./config-loader";
 import { ManifestWatch } from "./manifest-watch";
@@ -45,6 +45,7 @@ import { healthChangeEvent, ServiceHealth } from "./service-health";
 import type { DaemonStatus } from "./status-types";
 import { ownVersionOf, statusView } from "./status-view";
 import { Telemetry } from "./telemetry";
+import { TrialRunner } from "./trial-runner";
 
 export interface DaemonOptions {
   readonly settings: Settings;
@@ -109,9 +110,8 @@ export class Daemon {
   private keyring: Keyring | undefined;
   /** This node's own eligibility inputs: observed links, probe-found conflicts, health, add failures. */
   private local!: LocalInputs;
-  /** Trial adds of given-up VIPs: running, and finished since the last step. */
-  private readonly trialsRunning = new Set<string>();
-  private trialResults: TrialResult[] = [];
+  /** Trial adds of the VIPs this node gave up. */
+  private trials!: TrialRunner;
   /** Why this node can hold none of its VIPs (it is not ready then), from the last plan. */
   private cannotHoldAny: string | undefined;
   private observedRefresh: NodeJS.Timeout | undefined;
@@ -187,6 +187,7 @@ export class Daemon {
     this.applier = new AddressApplier(this.watch, new VipAddresses(this.watch.requestSocket), (result) =>
       this.onAddressesApplied(result),
     );
+    this.trials = new TrialRunner(this.applier, this.log, () => this.scheduleStep());
     // vipd_announced follows what the kernel holds: address notifications refresh it, not only the tick.
     this.watch.onChange((change) => {
       if (change.kind === "address") this.scheduleObservedRefresh();
@@ -418,7 +419,7 @@ export class Daemon {
       placed: this.placed,
       ready: this.ready,
       addresses: this.applier,
-      trialResults: this.takeTrialResults(),
+      trialResults: this.trials.take(),
     };
     const decided = plan(snapshot, this.memory);
     for (const ip of this.placed) if (!decided.addresses.has(ip)) this.placed.delete(ip);
@@ -453,27 +454,8 @@ export class Daemon {
     for (const ip of decided.withdrawals) this.announcer.withdraw(ip);
     this.cannotHoldAny = decided.cannotHoldAny;
     this.telemetry.divergences(this.applier.divergences());
-    for (const trial of decided.trials) this.runTrial(trial.ip, trial.interface);
+    this.trials.run(decided.trials);
     this.telemetry.announced(this.active, decided.addresses, (ip) => this.applier.observed(ip));
-  }
-
-  /** Trial add of a VIP this node gave up; the result reaches the planner with the next step. */
-  private runTrial(ip: string, ifname: string): void {
-    if (this.trialsRunning.has(ip)) return;
-    this.trialsRunning.add(ip);
-    void this.applier.trial(ip, ifname).then((error) => {
-      this.trialsRunning.delete(ip);
-      const outcome = error === undefined ? "add works again" : `still failing: ${error}`;
-      this.log.log("info", "holdTrial", `${ip}: ${outcome}`, { ip });
-      this.trialResults.push({ ip, error });
-      this.scheduleStep();
-    });
-  }
-
-  private takeTrialResults(): TrialResult[] {
-    const results = this.trialResults;
-    if (results.length > 0) this.trialResults = [];
-    return results;
   }
 
   /** Ready once joined (or alone), unless this node can hold none of its VIPs (e.g. adds fail with EPERM). */

@@ -4,7 +4,13 @@
 // and the differences are emitted as ordinary events.
 import { createRtNetlink, rt, type NetlinkMessage, type RtNetlinkSocket } from "netlink";
 import type { AddressInfo, LinkInfo } from "./links";
-import { addressFromPayload, addressKey, dumpAddresses, linkFromMessage } from "./rtnl-convert";
+import {
+  addressFromPayload,
+  addressKey,
+  DUMP_TIMEOUT_MS,
+  dumpAddresses,
+  linkFromMessage,
+} from "./rtnl-convert";
 
 const RTM_NEWLINK = 16;
 const RTM_DELLINK = 17;
@@ -132,7 +138,8 @@ export class NetlinkWatch {
   }
 
   private async load(): Promise<void> {
-    const [links, addresses] = [await this.requests.getLinks(), await dumpAddresses(this.requests)];
+    const links = await this.requests.getLinks(undefined, undefined, { timeout: DUMP_TIMEOUT_MS });
+    const addresses = await dumpAddresses(this.requests);
     this.links.clear();
     this.addresses.clear();
     this.linkLocals.clear();

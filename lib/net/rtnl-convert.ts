@@ -70,9 +70,13 @@ export function addressFromPayload(payload: Buffer): AddressInfo | undefined {
 }
 
 /** Every address in the namespace, IFA_PROTO included (see addressFromPayload). */
+/** A dump whose reply never completes (lost to a full buffer) fails after this long instead of hanging. */
+export const DUMP_TIMEOUT_MS = 10_000;
+
 export async function dumpAddresses(socket: RtNetlinkSocket): Promise<AddressInfo[]> {
   const [messages] = await socket.socket.request(RTM_GETADDR, Buffer.alloc(IFADDRMSG_LENGTH), {
     flags: NLM_F_DUMP,
+    timeout: DUMP_TIMEOUT_MS,
   });
   const out: AddressInfo[] = [];
   for (const m of messages) {
