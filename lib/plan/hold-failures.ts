@@ -51,8 +51,8 @@ export class HoldFailures implements HoldView {
   }
 
   /**
-   * Takes the applier's divergences; returns the VIPs given up by this call (all of them when the node-wide
-   * mark was set). VIPs added successfully must be passed to succeeded() instead.
+   * Takes the applier's divergences; returns the VIPs given up by this call (for the node-wide mark, the one
+   * whose failure set it: every VIP goes with it). VIPs added successfully must be passed to succeeded().
    */
   update(divergences: readonly AddressDivergence[], now: number): string[] {
     const givenUp: string[] = [];

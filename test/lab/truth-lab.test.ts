@@ -2,7 +2,8 @@
 // run, checked against `ip addr`. How the kernel is made to refuse: node3's vipd runs under
 // `setpriv --bounding-set -net_admin`, so it lacks CAP_NET_ADMIN and every RTM_NEWADDR fails with EPERM
 // (exactly the failure of the report), while netlink notifications, raw sockets and gossip still work. No
-// nftables, no seccomp, nothing outside the node's namespace.
+// nftables, no seccomp, nothing outside the node's namespace. A per-VIP refusal that goes away: IPv6 disabled
+// on one node's link (adds fail with EACCES; the advertisement names eth0, so the link itself stays eligible).
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { execFile, spawn } from "node:child_process";
@@ -35,7 +36,7 @@ spec:
 apiVersion: metallb.io/v1beta1
 kind: L2Advertisement
 metadata: {name: all}
-spec: {ipAddressPools: [pool]}`,
+spec: {ipAddressPools: [pool], interfaces: [eth0]}`,
   ...VIPS.map(
     (ip, i) => `apiVersion: v1
 kind: Service
@@ -364,3 +365,63 @@ test("interface down and up: the VIPs move off and back, status and metrics foll
   );
   await compareWithKernel("node1 eth0 up again");
 });
+
+test("adds refused on one node only (IPv6 disabled on its link: EACCES): the VIP moves to a peer, and comes back once adds work", async () => {
+  await cluster.until("every VIP held once", settled, 10_000, 50);
+  const ip = V6[0] ?? "";
+  const holder = [...(await kernelVips())].find(([, ips]) => ips.has(ip))?.[0];
+  assert.ok(holder !== undefined && holder !== NO_ADMIN, `a node holds ${ip}`);
+  const ns = cluster.node(holder).member.ns;
+  const since = Date.now();
+  // The kernel drops the link's IPv6 addresses (the VIP too) and refuses new ones with EACCES.
+  await disableIpv6(ns, true);
+  await cluster.until(
+    `a peer holds ${ip} while node${holder} cannot add it`,
+    async () => {
+      const held = await kernelVips();
+      return !held.get(holder)?.has(ip) && (await settled());
+    },
+    15_000,
+    50,
+  );
+  const moved = Date.now() - since;
+  const status = await statusOf(holder);
+  const givenUp = status.holding?.givenUp.find((g) => g.ip === ip);
+  assert.match(givenUp?.reason ?? "", /EACCES/, `node${holder} says why it gave ${ip} up`);
+  assert.equal(status.ready, true, "other VIPs can still be held there: still ready");
+  assert.ok(
+    (await statusOf(holder === 1 ? 2 : 1)).warnings.some((w) =>
+      w.includes(`node${holder} cannot serve ${ip}`),
+    ),
+    "peers see the ineligibility",
+  );
+  await compareWithKernel(`node${holder} refusing IPv6 adds`);
+
+  const enabledAt = Date.now();
+  await disableIpv6(ns, false);
+  const own6 = cluster.node(holder).member.eth0.ipv6;
+  if (own6) await lab.ip(ns, "addr", "replace", own6, "dev", "eth0", "nodad");
+  await cluster.until(
+    `node${holder} takes ${ip} back (a trial add worked, failback)`,
+    async () => (await kernelVips()).get(holder)?.has(ip) === true && (await settled()),
+    20_000,
+    100,
+  );
+  console.log(
+    `# EACCES on node${holder}: ${ip} on a peer ${moved} ms after the refusal began, back ${Date.now() - enabledAt} ms after adds work again`,
+  );
+  assert.ok((cluster.node(holder).events.get("canHoldAgain") ?? 0) > 0, "canHoldAgain event logged");
+  await compareWithKernel(`node${holder} adding IPv6 again`);
+});
+
+/** net.ipv6.conf.eth0.disable_ipv6 in namespace `ns`, written through /proc (no sysctl binary needed). */
+async function disableIpv6(ns: string, disable: boolean): Promise<void> {
+  await execFileAsync("ip", [
+    "netns",
+    "exec",
+    ns,
+    "sh",
+    "-c",
+    `echo ${disable ? 1 : 0} > /proc/sys/net/ipv6/conf/eth0/disable_ipv6`,
+  ]);
+}
