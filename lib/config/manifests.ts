@@ -179,7 +179,7 @@ function readDocumentsFast(file: ManifestFile): DocumentReading[] | undefined {
   let lines: LineCounter | undefined;
   for (const chunk of chunks) {
     const key = `${chunk.line}\n${chunk.text}`;
-    const cached = previous?.get(key) ?? next.get(key);
+    const cached = previous?.get(key);
     if (cached) {
       next.set(key, cached);
       readings.push(cached);
