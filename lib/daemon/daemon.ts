@@ -85,6 +85,8 @@ export class Daemon {
   private http: Server | undefined;
   private readonly manifests: ManifestWatch;
   private tick: NodeJS.Timeout | undefined;
+  /** A pass the last plan asked for (Plan.nextPassAt: a hand-over's drain ends). */
+  private passTimer: NodeJS.Timeout | undefined;
   private readonly configLoader = new ConfigLoader();
   private reloading: Promise<void> | undefined;
   /** The trigger of a reload asked for while one was running. */
@@ -324,6 +326,7 @@ export class Daemon {
     this.options.notifier?.stopping();
     this.eventLog.event("stopping", "leaving the cluster");
     if (this.tick) clearInterval(this.tick);
+    clearTimeout(this.passTimer);
     if (this.observedRefresh) clearTimeout(this.observedRefresh);
     this.configLoader.close();
     await this.manifests.close();
@@ -422,6 +425,9 @@ export class Daemon {
       trialResults: this.trials.take(),
     };
     const decided = plan(snapshot, this.memory);
+    clearTimeout(this.passTimer);
+    if (decided.nextPassAt !== undefined)
+      this.passTimer = setTimeout(() => this.scheduleStep(), Math.max(0, decided.nextPassAt - snapshot.now));
     for (const ip of this.placed) if (!decided.addresses.has(ip)) this.placed.delete(ip);
     this.apply(decided, snapshot);
     this.telemetry.members(members, this.active.load.digest, this.memberlist.stats(), {

@@ -43,6 +43,13 @@ export const HANDOVER_WINDOW_MS = 30_000;
  */
 export const HANDOVER_HOLD_MAX_MS = 5_000;
 /**
+ * How long a holder keeps the address after it saw the new owner holding it. Clients switch on the new
+ * owner's gratuitous ARP, but packets they sent just before are still on their way to this node (under load,
+ * in softirq backlogs for milliseconds): removing the address at once dropped them (2 probes lost at one
+ * failback in CI). The cost is an address on two nodes for this long, with the new owner's burst repeating.
+ */
+export const HANDOVER_DRAIN_MS = 250;
+/**
  * Longest an elected node waits for the live member holding a group to hand it over before taking it
  * anyway (as a node that knows no hand-over would). One gossip round trip is the normal wait.
  */
@@ -303,7 +310,19 @@ export function plan(s: Snapshot, memory: PlannerMemory): Plan {
     events: events.length > 0 ? events : EMPTY_LIST,
     trials: holding.trials,
     cannotHoldAny: holding.cannotHoldAny,
+    nextPassAt: drainEnd(memory),
   };
+}
+
+/** When the earliest hand-over drain ends (a pass must let go then), if any is draining. */
+function drainEnd(memory: PlannerMemory): number | undefined {
+  let at: number | undefined;
+  for (const handover of memory.handovers.values())
+    if (handover.handedAt !== undefined) {
+      const end = handover.handedAt + HANDOVER_DRAIN_MS;
+      if (at === undefined || end < at) at = end;
+    }
+  return at;
 }
 
 const STARTING: WithheldEligibility = Object.freeze({ all: STARTING_REASON, ips: new Map<string, string>() });
@@ -376,9 +395,16 @@ function handOver(
       fields: { ip: ips, to: next.name },
     });
   }
-  if (handover.announced) return end(`${next.name} announced it`);
-  if (handsOver(next) && claims.get(electionIp)?.includes(next.name))
-    return end(`${next.name} holds it and claims it`);
+  const seenHolding = handover.announced
+    ? `${next.name} announced it`
+    : handsOver(next) && claims.get(electionIp)?.includes(next.name)
+      ? `${next.name} holds it and claims it`
+      : undefined;
+  if (seenHolding !== undefined) {
+    handover.handedAt ??= s.now;
+    if (s.now - handover.handedAt >= HANDOVER_DRAIN_MS) return end(seenHolding);
+    return true;
+  }
   if (s.now - handover.since >= HANDOVER_HOLD_MAX_MS)
     return end(`${next.name} did not announce it within ${HANDOVER_HOLD_MAX_MS} ms`);
   return true;

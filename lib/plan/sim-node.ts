@@ -47,6 +47,8 @@ export class VipSimNode {
   lastPlan: Plan | undefined;
   private events: MemberEvent[] = [];
   private stepTimer: TimerHandle | undefined;
+  /** A pass the last plan asked for (Plan.nextPassAt). */
+  private passTimer: TimerHandle | undefined;
   private tick: TimerHandle | undefined;
   private stopped = false;
   private readonly publisher: MetadataPublisher;
@@ -130,6 +132,12 @@ export class VipSimNode {
       this.memory,
     );
     this.lastPlan = decided;
+    if (decided.nextPassAt !== undefined) {
+      this.gossip.clock.clearTimer(this.passTimer);
+      this.passTimer = this.gossip.clock.setTimer(Math.max(0, decided.nextPassAt - now), () =>
+        this.stepSoon(),
+      );
+    }
     this.publisher.update({
       labels: this.policy.labels,
       manifestDigest: this.sim.opts.active.load.digest,
@@ -153,6 +161,7 @@ export class VipSimNode {
     this.stopped = true;
     this.gossip.clock.clearTimer(this.tick);
     this.gossip.clock.clearTimer(this.stepTimer);
+    this.gossip.clock.clearTimer(this.passTimer);
     await this.gossip.ml.leave();
     this.held = new Map();
     this.gossip.ml.stop();

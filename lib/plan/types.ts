@@ -193,6 +193,11 @@ export interface Handover {
   readonly since: number;
   /** The new owner's own announcement (gratuitous ARP) for the group was seen on the wire. */
   announced: boolean;
+  /**
+   * Monotonic ms of the first pass that saw the new owner holding the group (its announcement, or its claim).
+   * The address stays here HANDOVER_DRAIN_MS longer, for packets clients sent before they switched.
+   */
+  handedAt?: number;
 }
 
 /**
@@ -279,4 +284,9 @@ export interface Plan {
   readonly trials: readonly TrialRequest[];
   /** Set when this node can hold none of its VIPs: it reports not-ready, with this reason. */
   readonly cannotHoldAny: string | undefined;
+  /**
+   * Monotonic ms at which a pass is due even if nothing else happens (a hand-over's drain ends): the caller
+   * runs one then. Undefined: only events and the periodic tick need passes.
+   */
+  readonly nextPassAt: number | undefined;
 }

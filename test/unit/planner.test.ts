@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import fc from "fast-check";
 import {
   endFailover,
+  HANDOVER_DRAIN_MS,
   HANDOVER_HOLD_MAX_MS,
   HANDOVER_WINDOW_MS,
   LEGACY_ANSWER_WAIT_MS,
@@ -755,10 +756,36 @@ test("hand-over: the old holder keeps the address, unclaimed and silent, until t
   const fromFirst = { ip: IP, mac: "02:00:00:00:00:01", origin: { kind: "member" as const, member: FIRST } };
   assert.deepEqual(answerHeldClaim(fromFirst, context, memory), { kind: "handedOver", to: FIRST });
   assert.equal(answerHeldClaim(fromFirst, context, memory).kind, "ignore", "once");
-  const done = run(
+  // Seen: the address stays HANDOVER_DRAIN_MS longer for packets already on their way, and a pass is asked
+  // for when that ends.
+  const draining = run(
     snapshot(active, { self: SECOND, members: everyone(), held: back.addresses, now: 10_010 }),
     memory,
   );
+  assert.deepEqual(draining.withdrawals, [], "kept while packets sent before the switch arrive");
+  assert.deepEqual(draining.owned, []);
+  assert.deepEqual(draining.announcements, []);
+  assert.equal(draining.nextPassAt, 10_010 + HANDOVER_DRAIN_MS);
+  const early = run(
+    snapshot(active, {
+      self: SECOND,
+      members: everyone(),
+      held: back.addresses,
+      now: 10_009 + HANDOVER_DRAIN_MS,
+    }),
+    memory,
+  );
+  assert.deepEqual(early.withdrawals, []);
+  const done = run(
+    snapshot(active, {
+      self: SECOND,
+      members: everyone(),
+      held: back.addresses,
+      now: 10_010 + HANDOVER_DRAIN_MS,
+    }),
+    memory,
+  );
+  assert.equal(done.nextPassAt, undefined, "nothing left to drain");
   assert.deepEqual(done.withdrawals, [IP]);
   assert.equal(done.addresses.size, 0);
   assert.ok(done.events.some((e) => e.reason === "handoverDone" && /announced it/.test(e.message)));
@@ -773,7 +800,12 @@ test("hand-over ends: new owner's claim (0.2.0 only), the bound, ineligibility h
     NAMES.map((n) => member(n, active, n === FIRST ? { owned: [IP], ...extra } : {}));
   // A 0.2.0 owner claims a group only once its address is in place: let go.
   const a = holderSeesFirstBack();
-  assert.deepEqual(pass(a.memory, claiming(), 10_005).withdrawals, [IP]);
+  assert.deepEqual(pass(a.memory, claiming(), 10_005).withdrawals, [], "after the drain");
+  const claimed = pass(a.memory, claiming(), 10_005 + HANDOVER_DRAIN_MS);
+  assert.deepEqual(claimed.withdrawals, [IP]);
+  assert.ok(
+    claimed.events.some((e) => e.reason === "handoverDone" && /holds it and claims it/.test(e.message)),
+  );
   // 0.1.0 claims before its address is in place: keep holding until its announcement, or the bound.
   const b = holderSeesFirstBack({ legacy: true });
   assert.deepEqual(pass(b.memory, claiming({ legacy: true }), 10_005).withdrawals, []);
