@@ -402,7 +402,8 @@ function handOver(
       : undefined;
   if (seenHolding !== undefined) {
     handover.handedAt ??= s.now;
-    if (s.now - handover.handedAt >= HANDOVER_DRAIN_MS) return end(seenHolding);
+    // The same sum as drainEnd's, so the pass it asks for ends the drain (a difference can fall 1 ulp short).
+    if (s.now >= handover.handedAt + HANDOVER_DRAIN_MS) return end(seenHolding);
     return true;
   }
   if (s.now - handover.since >= HANDOVER_HOLD_MAX_MS)
