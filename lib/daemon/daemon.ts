@@ -7,19 +7,16 @@ import type { Settings } from "../config/settings";
 import type { GossipProfileName } from "../gossip/config";
 import type { Keyring } from "../gossip/keyring";
 import type { MemberView } from "../gossip/memberlist";
-import { ThreadedMemberlist } from "../gossip/threaded";
+import type { ThreadedMemberlist } from "../gossip/threaded";
 import { HealthMonitor, type HealthEntry } from "../health/monitor";
 import type { HealthState } from "../health/state";
 import { AddressApplier, type ApplyResult } from "../net/address-applier";
-import { Announcer, type AnnounceInterface } from "../net/announcer";
+import { Announcer } from "../net/announcer";
 import type { ClaimOrigin } from "../net/arp-conflict";
-import { ArpListener } from "../net/arp-listener";
-import { ConflictMonitor, type ObservedClaim } from "../net/conflict-monitor";
+import type { ConflictMonitor, ObservedClaim } from "../net/conflict-monitor";
 import { EligibilityTracker } from "../net/eligibility";
-import { NaListener } from "../net/na-listener";
 import { KernelTransport } from "../net/kernel-transport";
 import { NetlinkWatch } from "../net/netlink-watch";
-import { PacketSocket } from "../net/packet-socket";
 import { VipAddresses } from "../net/vip-addresses";
 import { ZERO_MAC } from "../net/wire";
 import { localReport, STARTING_REASON, type LocalInputs } from "../plan/eligibility";
@@ -31,9 +28,10 @@ import { ConfigLoader, loadStartupConfig } from "./config-loader";
 import { ManifestWatch } from "./manifest-watch";
 import { advertisedInterfaces, type ActiveConfig, type ReloadOutcome } from "./config-state";
 import { ConflictBook } from "./conflict-book";
-import { ProbeRunner } from "./probe-runner";
+import { kernelConflictMonitor, ProbeRunner } from "./probe-runner";
 import { readKeyring, rotateKeyring } from "./keyring-file";
-import { splitHostPort, startHttpServer } from "./http-server";
+import { startHttpServer } from "./http-server";
+import { startGossip } from "./gossip-start";
 import { EventLog, logAddressChanges } from "./event-log";
 import { localMacs, originOfMac } from "./mac-origin";
 import { localHealthLogger, logMemberEvent } from "./member-log";
@@ -45,6 +43,7 @@ import { healthChangeEvent, ServiceHealth } from "./service-health";
 import type { DaemonStatus } from "./status-types";
 import { ownVersionOf, statusView } from "./status-view";
 import { Telemetry } from "./telemetry";
+import { StepPacer } from "./step-pacer";
 import { TrialRunner } from "./trial-runner";
 
 export interface DaemonOptions {
@@ -85,16 +84,11 @@ export class Daemon {
   private http: Server | undefined;
   private readonly manifests: ManifestWatch;
   private tick: NodeJS.Timeout | undefined;
-  /** A pass the last plan asked for (Plan.nextPassAt: a hand-over's drain ends). */
-  private passTimer: NodeJS.Timeout | undefined;
   private readonly configLoader = new ConfigLoader();
   private reloading: Promise<void> | undefined;
   /** The trigger of a reload asked for while one was running. */
   private reloadAgain: string | undefined;
-  private stepQueued = false;
-  /** When the last step ended and how long it ran (performance.now() ms): the pace of the next one. */
-  private lastStepEnd = 0;
-  private lastStepCost = 0;
+  private readonly steps = new StepPacer(() => this.step());
   private ready = false;
   private stopping = false;
   private readonly startedAt = new Date();
@@ -157,20 +151,14 @@ export class Daemon {
     this.watch = await NetlinkWatch.start();
     this.transport = new KernelTransport();
     this.announcer = new Announcer(this.transport, {}, undefined, { countPerIp: false });
-    this.conflictMonitor = new ConflictMonitor(
-      () => new ArpListener(),
-      () => new PacketSocket(),
-      { probeMs: this.settings.cluster.arpProbeMs },
-      undefined,
-      () => new NaListener(),
-    );
+    this.conflictMonitor = kernelConflictMonitor(this.settings.cluster.arpProbeMs);
     this.conflictMonitor.onClaim((claim) => this.onHeldClaim(claim));
     this.probes = new ProbeRunner({
       monitor: this.conflictMonitor,
       book: this.conflicts,
       log: this.log,
       reprobeMs: this.settings.cluster.conflictReprobeMs,
-      interfacesFor: (names) => this.interfacesFor(names),
+      interfacesFor: (names) => this.watch.announceInterfaces(names),
       originOf: (mac) => this.originOf(mac),
       electionIpOf: (ip) => this.active.groupByIp.get(ip)?.electionIp,
       conflictCounted: (ip) => this.telemetry.addressConflict(ip),
@@ -205,37 +193,32 @@ export class Daemon {
     // node is a member: while its kernel still answers ARP for them, peers' probes would find a "foreign"
     // device with a MAC they cannot yet tie to a member.
     await this.applier.setWanted(new Map());
-    const { host: bindHost, port: bindPort } = splitHostPort(this.settings.cluster.bind);
-    this.memberlist = await ThreadedMemberlist.start({
-      name: this.nodeName,
-      bindHost,
-      bindPort,
-      advertise: this.settings.cluster.advertise ?? undefined,
-      profile: this.options.profile ?? "lan",
-      failureTimeoutMs: this.settings.cluster.failureTimeoutMs ?? undefined,
-      clusterLabel: this.options.clusterLabel ?? "vipd",
-      keys: keyring?.list(),
-      build: this.options.version,
-      metadata: buildMetadata(this.metadataSource()),
-    });
-    this.memberlist.onFailure((reason) => {
-      this.log.log("critical", "gossipFailed", `${reason}; exiting so the service manager restarts vipd`);
-      process.exit(1);
-    });
-    for (const event of ["join", "alive", "suspect", "dead", "leave", "metadata"] as const) {
-      this.memberlist.on(event, (member) => this.onMemberEvent(event, member));
-    }
-    this.memberlist.on("refused", (member, reason) => {
-      this.eventLog.event("memberRefused", reason, { member: member.name });
-      this.scheduleStep();
-    });
     const logHealth = localHealthLogger(this.log);
-    this.memberlist.on("health", (score, cause) => {
-      this.telemetry.localHealth(score);
-      logHealth(score, cause);
-    });
-    this.memberlist.start();
-    if (this.settings.cluster.join.length > 0) this.memberlist.join(this.settings.cluster.join);
+    this.memberlist = await startGossip(
+      {
+        settings: this.settings,
+        build: this.options.version,
+        profile: this.options.profile,
+        clusterLabel: this.options.clusterLabel,
+        keys: keyring?.list(),
+        metadata: buildMetadata(this.metadataSource()),
+      },
+      {
+        member: (event, member) => this.onMemberEvent(event, member),
+        refused: (member, reason) => {
+          this.eventLog.event("memberRefused", reason, { member: member.name });
+          this.scheduleStep();
+        },
+        health: (score, cause) => {
+          this.telemetry.localHealth(score);
+          logHealth(score, cause);
+        },
+        failed: (reason) => {
+          this.log.log("critical", "gossipFailed", `${reason}; exiting so the service manager restarts vipd`);
+          process.exit(1);
+        },
+      },
+    );
     const joinWait = this.settings.cluster.join.length === 0 ? 0 : (this.options.joinWaitMs ?? 3000);
     setTimeout(() => this.markReady("gave up waiting for peers"), joinWait).unref();
 
@@ -326,7 +309,7 @@ export class Daemon {
     this.options.notifier?.stopping();
     this.eventLog.event("stopping", "leaving the cluster");
     if (this.tick) clearInterval(this.tick);
-    clearTimeout(this.passTimer);
+    this.steps.stop();
     if (this.observedRefresh) clearTimeout(this.observedRefresh);
     this.configLoader.close();
     await this.manifests.close();
@@ -376,27 +359,8 @@ export class Daemon {
 
   // ---- the step: snapshot, plan, apply ---------------------------------------------------------
 
-  /**
-   * Steps are level-triggered, so one step after a burst of events sees them all; but a step over thousands
-   * of groups costs milliseconds, and during a takeover events (acknowledgements, peers' metadata) keep
-   * coming. A step therefore waits as long as the previous one took: planning gets at most half of the main
-   * thread, and the address acknowledgements and announcements of a takeover are never starved by replanning.
-   * The first step after a quiet period runs at once, so the decision itself is never delayed.
-   */
   private scheduleStep(): void {
-    if (this.stepQueued || this.stopping) return;
-    this.stepQueued = true;
-    const run = (): void => {
-      this.stepQueued = false;
-      if (this.stopping) return;
-      const started = performance.now();
-      this.step();
-      this.lastStepEnd = performance.now();
-      this.lastStepCost = this.lastStepEnd - started;
-    };
-    const wait = this.lastStepEnd + this.lastStepCost - performance.now();
-    if (wait >= 1) setTimeout(run, wait);
-    else setImmediate(run);
+    if (!this.stopping) this.steps.request();
   }
 
   private step(): void {
@@ -425,9 +389,7 @@ export class Daemon {
       trialResults: this.trials.take(),
     };
     const decided = plan(snapshot, this.memory);
-    clearTimeout(this.passTimer);
-    if (decided.nextPassAt !== undefined)
-      this.passTimer = setTimeout(() => this.scheduleStep(), Math.max(0, decided.nextPassAt - snapshot.now));
+    this.steps.at(decided.nextPassAt);
     for (const ip of this.placed) if (!decided.addresses.has(ip)) this.placed.delete(ip);
     this.apply(decided, snapshot);
     this.telemetry.members(members, this.active.load.digest, this.memberlist.stats(), {
@@ -501,7 +463,7 @@ export class Daemon {
       const choice = this.eligibility.choice(ip);
       this.announcer.announce(
         ip,
-        this.interfacesFor(choice?.eligible ? choice.interfaces : [held.get(ip) ?? ""]),
+        this.watch.announceInterfaces(choice?.eligible ? choice.interfaces : [held.get(ip) ?? ""]),
       );
     }
     if (ips.length > 0) this.log.log("info", "reannounce", `${ips.join(",")}: ${why}`, { ip: ips.join(",") });
@@ -554,7 +516,7 @@ export class Daemon {
       const choice = this.eligibility.choice(added.ip);
       if (!choice?.eligible || this.stopping) continue;
       // The takeover burst: the one announcement that follows the kernel, not the plan.
-      this.announcer.announce(added.ip, this.interfacesFor(choice.interfaces));
+      this.announcer.announce(added.ip, this.watch.announceInterfaces(choice.interfaces));
       // Now the group may be claimed in gossip (and a holder handing it over lets go): a pass says so.
       this.placed.add(added.ip);
       this.scheduleStep();
@@ -569,15 +531,6 @@ export class Daemon {
       // The planner counts failed adds: a VIP that keeps failing here is handed on without waiting for a tick.
       this.scheduleStep();
     }
-  }
-
-  private interfacesFor(names: readonly string[]): AnnounceInterface[] {
-    return names.flatMap((name) => {
-      const link = this.watch.link(name);
-      return link
-        ? [{ name: link.name, index: link.index, mac: link.mac, linkLocal: this.watch.linkLocal(link.index) }]
-        : [];
-    });
   }
 
   private onMemberEvent(event: MemberEvent["kind"], member: MemberView): void {

@@ -3,7 +3,10 @@
 // `conflictReprobeMs`; a clean probe lets the very next step take the IP.
 import type { AnnounceInterface } from "../net/announcer";
 import { conflictReason, type ClaimOrigin } from "../net/arp-conflict";
-import type { ConflictMonitor, ObservedClaim } from "../net/conflict-monitor";
+import { ArpListener } from "../net/arp-listener";
+import { ConflictMonitor, type ObservedClaim } from "../net/conflict-monitor";
+import { NaListener } from "../net/na-listener";
+import { PacketSocket } from "../net/packet-socket";
 import type { ConflictBook } from "./conflict-book";
 import type { Logger } from "./log";
 
@@ -21,6 +24,17 @@ export interface ProbeEdges {
   /** Asks for a step soon (a probe result is an input). */
   stepSoon(): void;
   stopping(): boolean;
+}
+
+/** The conflict monitor on the kernel: ARP read and probes sent over AF_PACKET, NAs read over ICMPv6. */
+export function kernelConflictMonitor(probeMs: number): ConflictMonitor {
+  return new ConflictMonitor(
+    () => new ArpListener(),
+    () => new PacketSocket(),
+    { probeMs },
+    undefined,
+    () => new NaListener(),
+  );
 }
 
 export class ProbeRunner {

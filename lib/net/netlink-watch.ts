@@ -2,6 +2,7 @@
 // notifications (RTNLGRP_LINK, IPV4_IFADDR, IPV6_IFADDR), so changes arrive within milliseconds with no
 // polling. If the kernel drops notifications (ENOBUFS on a burst), the view is rebuilt from a fresh dump
 // and the differences are emitted as ordinary events.
+import type { AnnounceInterface } from "./announcer";
 import { createRtNetlink, rt, type NetlinkMessage, type RtNetlinkSocket } from "netlink";
 import type { AddressInfo, LinkInfo } from "./links";
 import {
@@ -90,6 +91,16 @@ export class NetlinkWatch {
     if (typeof nameOrIndex === "number") return this.links.get(nameOrIndex);
     for (const link of this.links.values()) if (link.name === nameOrIndex) return link;
     return undefined;
+  }
+
+  /** The links named (those that exist), as the announcer sends on them: MAC and IPv6 link-local source. */
+  announceInterfaces(names: readonly string[]): AnnounceInterface[] {
+    return names.flatMap((name) => {
+      const link = this.link(name);
+      return link
+        ? [{ name: link.name, index: link.index, mac: link.mac, linkLocal: this.linkLocal(link.index) }]
+        : [];
+    });
   }
 
   /** Whether the view holds `ip` as a host address (/32, /128) on link `index`. */

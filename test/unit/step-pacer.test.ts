@@ -1,0 +1,80 @@
+import assert from "node:assert/strict";
+import { mock, test } from "node:test";
+import { StepPacer } from "../../lib/daemon/step-pacer";
+
+/**
+ * A pacer on mocked setTimeout and a hand-moved monotonic clock; each step "costs" `cost` ms of it.
+ * setImmediate stays real (Node 20's mock loops on an immediate set from a mocked timeout): advance() lets
+ * the immediates queued so far run.
+ */
+function setUp(cost: number): { pacer: StepPacer; runs: number[]; advance: (ms: number) => Promise<void> } {
+  mock.timers.enable({ apis: ["setTimeout"] });
+  let now = 1000;
+  const runs: number[] = [];
+  const pacer = new StepPacer(
+    () => {
+      runs.push(now);
+      now += cost;
+    },
+    () => now,
+  );
+  const advance = async (ms: number): Promise<void> => {
+    now += ms;
+    mock.timers.tick(ms);
+    await new Promise<void>((resolve) => setImmediate(resolve));
+  };
+  return { pacer, runs, advance };
+}
+
+test("step pacer: requests in one turn make one step; a step after a quiet period runs at once", async () => {
+  const { pacer, runs, advance } = setUp(0);
+  try {
+    pacer.request();
+    pacer.request();
+    pacer.request();
+    await advance(0);
+    assert.deepEqual(runs, [1000], "one step for three requests");
+    pacer.request();
+    await advance(0);
+    assert.equal(runs.length, 2, "a cheap step leaves no wait before the next");
+  } finally {
+    mock.timers.reset();
+  }
+});
+
+test("step pacer: after an expensive step the next waits as long as it took (half the thread at most)", async () => {
+  const { pacer, runs, advance } = setUp(40);
+  try {
+    pacer.request();
+    await advance(0);
+    assert.deepEqual(runs, [1000]);
+    pacer.request();
+    await advance(39);
+    assert.equal(runs.length, 1, "not before the previous step's cost has passed again");
+    await advance(1);
+    assert.equal(runs.length, 2);
+  } finally {
+    mock.timers.reset();
+  }
+});
+
+test("step pacer: at() asks for a step at a time, replaces an earlier ask, and stop() cancels everything", async () => {
+  const { pacer, runs, advance } = setUp(0);
+  try {
+    pacer.at(1250);
+    pacer.at(1100);
+    await advance(99);
+    assert.deepEqual(runs, []);
+    await advance(1);
+    assert.deepEqual(runs, [1100], "at the time asked for, once");
+    await advance(500);
+    assert.equal(runs.length, 1, "the replaced ask does not fire");
+    pacer.at(1700);
+    pacer.stop();
+    pacer.request();
+    await advance(500);
+    assert.equal(runs.length, 1, "nothing after stop");
+  } finally {
+    mock.timers.reset();
+  }
+});
