@@ -10,38 +10,14 @@ import { promisify } from "node:util";
 import type { AgentHandle } from "./agent-protocol";
 import { VipdCluster } from "./cluster";
 import { DIST_ROOT, Lab } from "./lab";
-import { capturedGarps, sleep, startCapture } from "./lab-helpers";
+import { capturedGarps, pinnedServiceManifests, sleep, startCapture } from "./lab-helpers";
 
 const execFileAsync = promisify(execFile);
 const SQUATTED = "198.51.100.60"; // held by the client before vipd starts
 const FREE = "198.51.100.61";
 const REPROBE_MS = 2000;
 
-const MANIFESTS = `
-apiVersion: metallb.io/v1beta1
-kind: IPAddressPool
-metadata: {name: pool}
-spec: {addresses: [${SQUATTED}-${FREE}]}
----
-apiVersion: metallb.io/v1beta1
-kind: L2Advertisement
-metadata: {name: l2}
-spec: {ipAddressPools: [pool]}
----
-apiVersion: v1
-kind: Service
-metadata:
-  name: squatted
-  annotations: {metallb.io/loadBalancerIPs: ${SQUATTED}}
-spec: {type: LoadBalancer, ports: [{port: 80, protocol: TCP}]}
----
-apiVersion: v1
-kind: Service
-metadata:
-  name: free
-  annotations: {metallb.io/loadBalancerIPs: ${FREE}}
-spec: {type: LoadBalancer, ports: [{port: 80, protocol: TCP}]}
-`;
+const MANIFESTS = pinnedServiceManifests(`${SQUATTED}-${FREE}`, { squatted: SQUATTED, free: FREE });
 
 let lab: Lab;
 let cluster: VipdCluster;

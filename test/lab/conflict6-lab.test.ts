@@ -10,37 +10,14 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { VipdCluster } from "./cluster";
 import { DIST_ROOT, Lab } from "./lab";
+import { pinnedServiceManifests } from "./lab-helpers";
 
 const execFileAsync = promisify(execFile);
 const SQUATTED = "2001:db8:100::60"; // held by the client before vipd starts
 const FREE = "2001:db8:100::61";
 const REPROBE_MS = 2000;
 
-const MANIFESTS = `
-apiVersion: metallb.io/v1beta1
-kind: IPAddressPool
-metadata: {name: pool}
-spec: {addresses: [${SQUATTED}-${FREE}]}
----
-apiVersion: metallb.io/v1beta1
-kind: L2Advertisement
-metadata: {name: l2}
-spec: {ipAddressPools: [pool]}
----
-apiVersion: v1
-kind: Service
-metadata:
-  name: squatted
-  annotations: {metallb.io/loadBalancerIPs: "${SQUATTED}"}
-spec: {type: LoadBalancer, ipFamilies: [IPv6], ports: [{port: 80, protocol: TCP}]}
----
-apiVersion: v1
-kind: Service
-metadata:
-  name: free
-  annotations: {metallb.io/loadBalancerIPs: "${FREE}"}
-spec: {type: LoadBalancer, ipFamilies: [IPv6], ports: [{port: 80, protocol: TCP}]}
-`;
+const MANIFESTS = pinnedServiceManifests(`${SQUATTED}-${FREE}`, { squatted: SQUATTED, free: FREE });
 
 let lab: Lab;
 let cluster: VipdCluster;

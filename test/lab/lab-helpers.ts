@@ -57,3 +57,29 @@ export function capturedNas(capture: AgentHandle, target: string, since = 0n): C
 export const msBetween = (from: bigint, to: bigint): number => Number(to - from) / 1e6;
 
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Manifests with one pool spanning `range`, one L2Advertisement of it, and one LoadBalancer Service per entry
+ * of `services` (name -> its IP, asked for with metallb.io/loadBalancerIPs; an IPv6 one says ipFamilies).
+ */
+export function pinnedServiceManifests(range: string, services: Record<string, string>): string {
+  const head = `apiVersion: metallb.io/v1beta1
+kind: IPAddressPool
+metadata: {name: pool}
+spec: {addresses: [${range}]}
+---
+apiVersion: metallb.io/v1beta1
+kind: L2Advertisement
+metadata: {name: l2}
+spec: {ipAddressPools: [pool]}
+`;
+  const service = ([name, ip]: [string, string]): string => `---
+apiVersion: v1
+kind: Service
+metadata:
+  name: ${name}
+  annotations: {metallb.io/loadBalancerIPs: "${ip}"}
+spec: {type: LoadBalancer,${ip.includes(":") ? " ipFamilies: [IPv6]," : ""} ports: [{port: 80, protocol: TCP}]}
+`;
+  return head + Object.entries(services).map(service).join("");
+}
