@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import type { AgentHandle } from "./agent-protocol";
 import { VipdCluster } from "./cluster";
+import { assertForeignClaimAnswered, conflictCount, untilEveryNodeReportsConflict } from "./conflict-checks";
 import { DIST_ROOT, Lab } from "./lab";
 import { capturedGarps, pinnedServiceManifests, sleep, startCapture } from "./lab-helpers";
 
@@ -35,14 +36,6 @@ after(async () => {
   await lab?.destroy();
 });
 
-const conflictCount = async (n: number, ip: string): Promise<number> => {
-  const match = new RegExp(
-    `^vipd_address_conflicts_total\\{ip="${ip.replace(/\./g, "\\.")}"\\} (\\d+)`,
-    "m",
-  ).exec(await cluster.metrics(n));
-  return match ? Number(match[1]) : 0;
-};
-
 /** ms each node's start-up probe of `ip` took, from its `arpProbe` log lines. */
 function probeTimes(ip: string): number[] {
   return cluster.nodes.flatMap((node) =>
@@ -64,31 +57,9 @@ test("a VIP a foreign device already holds is not taken, and the conflict is rep
   assert.ok(freeProbes.length >= 1, "the free IP was probed before it was taken");
   t.diagnostic(`start-up probe of a free IP took ${freeProbes.map((ms) => ms.toFixed(1)).join(", ")} ms`);
 
-  const reason = `address conflict: ${SQUATTED} is held by ${lab.client.eth0.mac} (not a cluster member)`;
-  await cluster.until(
-    "every node reports the conflict and nobody owns the squatted IP",
-    async () => {
-      const statuses = await Promise.all([1, 2, 3].map((n) => cluster.status(n)));
-      return statuses.every(
-        (s) =>
-          s.warnings.some((w) => w.includes(reason)) && s.vips.find((v) => v.ip === SQUATTED)?.owner === null,
-      );
-    },
-    5000,
-    100,
-  );
-  const status = await cluster.status(1);
-  assert.ok(
-    status.events.some((e) => e.reason === "addressConflict" && e.message.includes(reason)),
-    "an addressConflict event names the device",
-  );
+  const reason = await untilEveryNodeReportsConflict(cluster, [1, 2, 3], SQUATTED, lab.client.eth0.mac, 5000);
   const text = await cluster.statusText(1);
   assert.match(text, new RegExp(`addressConflict: ${reason.replace(/[.()]/g, "\\$&")}`));
-  const counts = await Promise.all([1, 2, 3].map((n) => conflictCount(n, SQUATTED)));
-  assert.ok(
-    counts.every((c) => c >= 1),
-    `vipd_address_conflicts_total{ip="${SQUATTED}"} >= 1 on every node, got ${counts.join(",")}`,
-  );
   // Re-probes keep finding the device: across more than a re-probe period nobody takes the IP.
   const watchUntil = Date.now() + REPROBE_MS + 500;
   while (Date.now() < watchUntil) {
@@ -121,7 +92,7 @@ test("a foreign GARP for a held VIP is reported and answered with one burst, not
   assert.ok(holder, "a node holds the IP");
   const n = Number(holder.replace("node", ""));
   const holderMac = cluster.node(n).member.eth0.mac;
-  const before = await conflictCount(n, SQUATTED);
+  const before = await conflictCount(cluster, n, SQUATTED);
   const sentAt = process.hrtime.bigint();
   // One gratuitous ARP reply from the client's MAC, as a misconfigured device would send.
   const script = `const {PacketSocket}=require(${JSON.stringify(join(DIST_ROOT, "lib/net/packet-socket.js"))});
@@ -131,23 +102,11 @@ const s=new PacketSocket();s.send(libc().if_nametoindex("eth0"),gratuitousArpFra
   await execFileAsync("ip", ["netns", "exec", lab.client.ns, process.execPath, "-e", script]);
   await cluster.until(
     "the holder counts the foreign claim",
-    async () => (await conflictCount(n, SQUATTED)) > before,
+    async () => (await conflictCount(cluster, n, SQUATTED)) > before,
     2000,
     50,
   );
-  const status = await cluster.status(n);
-  assert.ok(
-    status.warnings.some((w) =>
-      w.includes(`${SQUATTED} held by this node is also claimed by ${lab.client.eth0.mac}`),
-    ),
-    "the holder's status names the foreign device",
-  );
-  assert.deepEqual(await cluster.holders(SQUATTED), [holder], "the holder keeps the IP");
-  assert.match(
-    cluster.node(n).log,
-    new RegExp(`"event":"reannounce".*foreign device ${lab.client.eth0.mac} claimed it`),
-    "the holder answered with a burst",
-  );
+  await assertForeignClaimAnswered(cluster, n, SQUATTED, lab.client.eth0.mac);
   // Further foreign frames are counted in the same episode, not answered again.
   await execFileAsync("ip", ["netns", "exec", lab.client.ns, process.execPath, "-e", script]);
   await sleep(300);
@@ -156,6 +115,6 @@ const s=new PacketSocket();s.send(libc().if_nametoindex("eth0"),gratuitousArpFra
     .log.split("\n")
     .filter((l) => l.includes(`foreign device ${lab.client.eth0.mac}`));
   assert.equal(answers.length, 1, "one re-announce for the episode, not one per foreign frame");
-  assert.equal(await conflictCount(n, SQUATTED), before + 1, "one conflict counted for the episode");
+  assert.equal(await conflictCount(cluster, n, SQUATTED), before + 1, "one conflict counted for the episode");
   assert.ok(capturedGarps(capture, SQUATTED, sentAt).some((f) => f.senderMac === holderMac));
 });

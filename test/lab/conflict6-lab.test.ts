@@ -9,6 +9,7 @@ import { execFile } from "node:child_process";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { VipdCluster } from "./cluster";
+import { assertForeignClaimAnswered, conflictCount, untilEveryNodeReportsConflict } from "./conflict-checks";
 import { DIST_ROOT, Lab } from "./lab";
 import { pinnedServiceManifests } from "./lab-helpers";
 
@@ -36,13 +37,6 @@ after(async () => {
   await lab?.destroy();
 });
 
-const conflictCount = async (n: number, ip: string): Promise<number> => {
-  const match = new RegExp(`^vipd_address_conflicts_total\\{ip="${ip}"\\} (\\d+)`, "m").exec(
-    await cluster.metrics(n),
-  );
-  return match ? Number(match[1]) : 0;
-};
-
 test("an IPv6 VIP a foreign device already holds is not taken (DAD-style probe), and the conflict is reported", async () => {
   await cluster.until(
     "one holder of the free IPv6 VIP",
@@ -50,31 +44,8 @@ test("an IPv6 VIP a foreign device already holds is not taken (DAD-style probe),
     15_000,
     100,
   );
-  const reason = `address conflict: ${SQUATTED} is held by ${lab.client.eth0.mac} (not a cluster member)`;
-  await cluster.until(
-    "every node reports the conflict and nobody owns the squatted IP",
-    async () => {
-      const statuses = await Promise.all([1, 2].map((n) => cluster.status(n)));
-      return statuses.every(
-        (s) =>
-          s.warnings.some((w) => w.includes(reason)) && s.vips.find((v) => v.ip === SQUATTED)?.owner === null,
-      );
-    },
-    15_000,
-    200,
-  );
+  await untilEveryNodeReportsConflict(cluster, [1, 2], SQUATTED, lab.client.eth0.mac, 15_000);
   assert.deepEqual(await cluster.holders(SQUATTED), [], "no node holds the squatted IP");
-  const counts = await Promise.all([1, 2].map((n) => conflictCount(n, SQUATTED)));
-  assert.ok(
-    counts.every((c) => c >= 1),
-    `vipd_address_conflicts_total{ip="${SQUATTED}"} >= 1 on every node, got ${counts.join(",")}`,
-  );
-  assert.ok(
-    (await cluster.status(1)).events.some(
-      (e) => e.reason === "addressConflict" && e.message.includes(reason),
-    ),
-    "an addressConflict event names the device",
-  );
 });
 
 test("once the device lets go of the IPv6 VIP, a node takes it at the next re-probe", async (t) => {
@@ -92,7 +63,7 @@ test("a foreign unsolicited NA for a held IPv6 VIP is reported and answered once
   const [holder] = await cluster.holders(SQUATTED);
   assert.ok(holder, "a node holds the IP");
   const n = Number(holder.replace("node", ""));
-  const before = await conflictCount(n, SQUATTED);
+  const before = await conflictCount(cluster, n, SQUATTED);
   // One unsolicited NA from the client's MAC, as a misconfigured device would send.
   // As a whole frame from the client's link-local address, the way any host's kernel sends it.
   const script = `const fs=require("node:fs");
@@ -107,21 +78,9 @@ s.close();`;
   await execFileAsync("ip", ["netns", "exec", lab.client.ns, process.execPath, "-e", script]);
   await cluster.until(
     "the holder counts the foreign claim",
-    async () => (await conflictCount(n, SQUATTED)) > before,
+    async () => (await conflictCount(cluster, n, SQUATTED)) > before,
     5000,
     100,
   );
-  const status = await cluster.status(n);
-  assert.ok(
-    status.warnings.some((w) =>
-      w.includes(`${SQUATTED} held by this node is also claimed by ${lab.client.eth0.mac}`),
-    ),
-    "the holder's status names the foreign device",
-  );
-  assert.deepEqual(await cluster.holders(SQUATTED), [holder], "the holder keeps the IP");
-  assert.match(
-    cluster.node(n).log,
-    new RegExp(`"event":"reannounce".*foreign device ${lab.client.eth0.mac} claimed it`),
-    "the holder answered with a burst",
-  );
+  await assertForeignClaimAnswered(cluster, n, SQUATTED, lab.client.eth0.mac);
 });
