@@ -6,17 +6,13 @@
 // IFA_PROTO (Linux 6.1+) is a u8 meant exactly for "who added this address", for both families, and
 // is shown by `ip addr` as `proto 0x56`.
 //
-// Batching: rtnetlink has no bulk address request, so requests are pipelined: up to `window` are in flight
-// at once on one socket and the acknowledgements are matched by sequence number.
-import type { rt, RtNetlinkSocket } from "netlink";
-import { parseIp } from "../ip";
+// Batching: rtnetlink has no bulk address request, but one datagram may carry many requests and the kernel
+// handles them all within the one sendmsg: see address-batch.ts (adaptive batches on a socket of our own).
+import type { RtNetlinkSocket } from "netlink";
+import { AddressBatcher, type AddressOutcome, type NetlinkChannel } from "./address-batch";
 import { VIPD_ADDRESS_PROTO, type AddressInfo } from "./links";
-import { AF_INET, AF_INET6, IFA_PROTO, dumpAddresses } from "./rtnl-convert";
-import { ipToBytes } from "./wire";
-
-const NLM_F_EXCL = 0x200;
-const NLM_F_CREATE = 0x400;
-const DEFAULT_WINDOW = 256;
+import { openNetlinkChannel } from "./netlink-channel";
+import { dumpAddresses } from "./rtnl-convert";
 
 export interface VipPlacement {
   readonly ip: string;
@@ -31,80 +27,43 @@ export interface PlacementFailure extends VipPlacement {
 export interface VipAddressOptions {
   /** IFA_PROTO value marking vipd's addresses. */
   readonly proto?: number;
-  /** Requests in flight at once. */
-  readonly window?: number;
-  /**
-   * How long one request may wait for the kernel's acknowledgement. A lost acknowledgement (a full receive
-   * buffer drops it) must not leave the request, and the applier pass awaiting it, in flight forever.
-   */
-  readonly timeoutMs?: number;
+  /** The socket the batches go through (a fake in unit tests); by default one of our own, opened at first use. */
+  readonly channel?: NetlinkChannel;
+  /** Kernel time one batch may take on the main thread (address-batch.ts TARGET_BATCH_MS by default). */
+  readonly targetBatchMs?: number;
 }
-
-const DEFAULT_TIMEOUT_MS = 2000;
 
 export class VipAddresses {
   readonly proto: number;
-  private readonly window: number;
-  private readonly timeoutMs: number;
+  private batcher: AddressBatcher | undefined;
+  private channel: NetlinkChannel | undefined;
 
+  /** `socket` serves the dumps (listMarked); the requests go through the channel. */
   constructor(
     private readonly socket: RtNetlinkSocket,
-    options: VipAddressOptions = {},
+    private readonly options: VipAddressOptions = {},
   ) {
     this.proto = options.proto ?? VIPD_ADDRESS_PROTO;
-    this.window = options.window ?? DEFAULT_WINDOW;
-    this.timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    this.channel = options.channel;
   }
 
   /**
    * Adds marked host addresses. An address that is already there counts as added. `onAdded` hears of each
-   * as soon as the kernel acknowledged it, so its announcement need not wait for the rest of the batch.
+   * as soon as the kernel acknowledged its batch, so its announcement need not wait for the rest.
    */
-  add(placements: readonly VipPlacement[], onAdded?: (p: VipPlacement) => void): Promise<PlacementFailure[]> {
-    return this.pipeline(placements, async (p) => {
-      const { family, bytes } = hostAddress(p.ip);
-      try {
-        await this.socket.newAddress(
-          {
-            family: family === 4 ? AF_INET : AF_INET6,
-            prefixlen: family === 4 ? 32 : 128,
-            index: p.ifindex,
-            scope: 0,
-          },
-          withRawAttributes(
-            {
-              local: bytes,
-              address: bytes,
-              // NODAD: during a failover overlap the old owner may still answer for the VIP; DAD would then
-              // leave it `dadfailed` (keepalived adds VIPs the same way).
-              ...(family === 6 ? { flags: { nodad: true } } : {}),
-            },
-            [[IFA_PROTO, Buffer.from([this.proto])]],
-          ),
-          { flags: NLM_F_CREATE | NLM_F_EXCL, timeout: this.timeoutMs },
-        );
-      } catch (error) {
-        if (errorCode(error) !== "EEXIST") throw error;
-      }
-      onAdded?.(p);
+  async add(
+    placements: readonly VipPlacement[],
+    onAdded?: (p: VipPlacement) => void,
+  ): Promise<PlacementFailure[]> {
+    const outcomes = await this.requests().run("add", placements, (batch) => {
+      if (onAdded) for (const o of batch) if (o.error === undefined) onAdded(o.placement);
     });
+    return failuresOf(outcomes);
   }
 
   /** Removes host addresses. An address that is already gone counts as removed. */
-  remove(placements: readonly VipPlacement[]): Promise<PlacementFailure[]> {
-    return this.pipeline(placements, async (p) => {
-      const { family, bytes } = hostAddress(p.ip);
-      try {
-        await this.socket.delAddress(
-          { family: family === 4 ? AF_INET : AF_INET6, prefixlen: family === 4 ? 32 : 128, index: p.ifindex },
-          { local: bytes, address: bytes },
-          { timeout: this.timeoutMs },
-        );
-      } catch (error) {
-        const code = errorCode(error);
-        if (code !== "EADDRNOTAVAIL" && code !== "ENODEV" && code !== "ESRCH") throw error;
-      }
-    });
+  async remove(placements: readonly VipPlacement[]): Promise<PlacementFailure[]> {
+    return failuresOf(await this.requests().run("remove", placements));
   }
 
   /** Marked addresses currently in the kernel, from a fresh dump. */
@@ -112,39 +71,26 @@ export class VipAddresses {
     return (await dumpAddresses(this.socket)).filter((a) => a.proto === this.proto);
   }
 
-  private async pipeline(
-    placements: readonly VipPlacement[],
-    request: (p: VipPlacement) => Promise<void>,
-  ): Promise<PlacementFailure[]> {
-    const failures: PlacementFailure[] = [];
-    let next = 0;
-    const worker = async (): Promise<void> => {
-      while (next < placements.length) {
-        const p = placements[next++];
-        try {
-          await request(p);
-        } catch (error) {
-          failures.push({ ...p, error: errorCode(error) ?? String(error) });
-        }
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(this.window, placements.length) }, worker));
-    return failures;
+  close(): void {
+    this.channel?.close();
+  }
+
+  private requests(): AddressBatcher {
+    if (!this.batcher) {
+      this.channel ??= openNetlinkChannel();
+      this.batcher = new AddressBatcher(this.channel, {
+        proto: this.proto,
+        targetMs: this.options.targetBatchMs,
+      });
+    }
+    return this.batcher;
   }
 }
 
-/**
- * The netlink package has no field for IFA_PROTO but appends `__unparsed` attributes verbatim. Its encoder
- * rejects unknown enumerable keys before it gets there, so the list is attached as a non-enumerable property.
- */
-function withRawAttributes(attrs: rt.AddressAttrs, raw: Array<[number, Buffer]>): rt.AddressAttrs {
-  return Object.defineProperty(attrs, "__unparsed", { value: raw, enumerable: false });
-}
-
-function hostAddress(ip: string): { family: 4 | 6; bytes: Buffer } {
-  const parsed = parseIp(ip);
-  if (!parsed) throw new Error(`not an IP address: ${ip}`);
-  return { family: parsed.family, bytes: ipToBytes(ip, parsed.family) };
+function failuresOf(outcomes: ReadonlyArray<AddressOutcome<VipPlacement>>): PlacementFailure[] {
+  const out: PlacementFailure[] = [];
+  for (const o of outcomes) if (o.error !== undefined) out.push({ ...o.placement, error: o.error });
+  return out;
 }
 
 /** The errno name out of the netlink package's "Request rejected: EEXIST" errors. */
