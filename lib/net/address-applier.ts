@@ -52,6 +52,12 @@ const RETRY_MAX_MS = 1000;
 const VERIFY_MS = 5000;
 const UNCONFIRMED_MS = 1000;
 
+/** One of our changes the watch has not reported yet: when it was acknowledged, and in which order. */
+interface Unconfirmed {
+  readonly at: number;
+  readonly order: number;
+}
+
 interface Missing {
   since: number;
   failures: number;
@@ -67,9 +73,20 @@ export class AddressApplier {
    * different sockets, so a pass can start before the watch has seen the previous pass's work; without this
    * it would redo it. Any later notification for the same address supersedes the entry, and an entry older
    * than `unconfirmedMs` is dropped: a lost notification must not hide a missing address forever.
+   *
+   * "Older" counts from the watch's progress, not only the clock: a takeover of thousands of addresses
+   * queues thousands of notifications, which the watch may read seconds after the acknowledgements. An
+   * entry expires once a notification of a later change of ours arrived without its own (the kernel sends
+   * them in order: it was lost), or once no notification of ours came for `unconfirmedMs` (none is on its
+   * way). Expiring them by age alone re-added (and re-announced) every address of a large takeover.
    */
-  private readonly unconfirmedAdds = new Map<string, number>();
-  private readonly unconfirmedRemoves = new Map<string, number>();
+  private readonly unconfirmedAdds = new Map<string, Unconfirmed>();
+  private readonly unconfirmedRemoves = new Map<string, Unconfirmed>();
+  /** Order of our acknowledged changes, and the latest of them whose notification arrived. */
+  private changeOrder = 0;
+  private lastOrderSeen = 0;
+  /** When the last notification of one of our addresses arrived. */
+  private lastNotificationAt = Number.NEGATIVE_INFINITY;
   /** ip -> the current stretch of its wanted address missing from the kernel. */
   private readonly missing = new Map<string, Missing>();
   private retryDelay = 0;
@@ -156,8 +173,14 @@ export class AddressApplier {
   setWanted(wanted: ReadonlyMap<string, string>): Promise<void> {
     // The daemon calls this every tick with an unchanged set: keeping the copy we hold, instead of a new
     // 10,000-entry map each time, keeps it out of the old generation.
-    if (!sameEntries(this.wantedSet, wanted)) this.wantedSet = new Map(wanted);
-    return this.apply();
+    if (!sameEntries(this.wantedSet, wanted)) {
+      this.wantedSet = new Map(wanted);
+      return this.apply();
+    }
+    // Unchanged: a pass would find nothing new. Kernel changes (notifications), failures (the retry timer)
+    // and the periodic compare start their own passes; a pass over 10,000 addresses on every step of a
+    // takeover (one per acknowledged batch) was a third of the applier's main-thread time.
+    return this.running ?? Promise.resolve();
   }
 
   wanted(): ReadonlyMap<string, string> {
@@ -204,12 +227,22 @@ export class AddressApplier {
     if (change.kind === "address") {
       const a = change.address;
       if (a.proto !== this.addresses.proto) return;
-      this.unconfirmedAdds.delete(`${a.ip}|${a.index}`);
-      this.unconfirmedRemoves.delete(`${a.ip}|${a.index}`);
+      const key = `${a.ip}|${a.index}`;
+      // Our own adds and removes come back here, one notification each: thousands in a takeover. One we
+      // were waiting for changes nothing a pass would see (it counted the change as done already), so it
+      // costs no pass over every wanted address.
+      const expected = change.change === "new" ? this.unconfirmedAdds : this.unconfirmedRemoves;
+      const ours = expected.get(key);
+      expected.delete(key);
+      (change.change === "new" ? this.unconfirmedRemoves : this.unconfirmedAdds).delete(key);
+      this.lastNotificationAt = this.now();
+      if (ours) {
+        this.lastOrderSeen = Math.max(this.lastOrderSeen, ours.order);
+        return;
+      }
       if (change.change === "del" && this.watch.link(this.wantedSet.get(a.ip) ?? "")?.index === a.index) {
         this.externallyRemoved.add(a.ip);
       }
-      // Our own adds and removes come back here too; a pass then finds nothing to do.
       this.applySoon();
     } else if (change.change === "del") {
       for (const set of [this.unconfirmedAdds, this.unconfirmedRemoves]) {
@@ -245,19 +278,23 @@ export class AddressApplier {
     }
     const now = this.now();
     for (const map of [this.unconfirmedAdds, this.unconfirmedRemoves])
-      for (const [key, at] of map) if (now - at > this.unconfirmedMs) map.delete(key);
+      for (const [key, u] of map) {
+        const overtaken = u.order < this.lastOrderSeen;
+        if (overtaken || now - Math.max(u.at, this.lastNotificationAt) > this.unconfirmedMs) map.delete(key);
+      }
     const { addresses } = this.watch.snapshot();
-    const marked = new Map<string, number[]>();
+    // Marked addresses as the kernel will hold them once our unconfirmed changes land: "ip|index" keys.
+    const marked = new Map<string, VipPlacement>();
     const foreign = new Set<string>();
     for (const a of addresses) {
       const key = `${a.ip}|${a.index}`;
       if (a.proto !== this.addresses.proto) foreign.add(key);
-      else if (!this.unconfirmedRemoves.has(key)) marked.set(a.ip, [...(marked.get(a.ip) ?? []), a.index]);
+      else if (!this.unconfirmedRemoves.has(key)) marked.set(key, { ip: a.ip, ifindex: a.index });
     }
     for (const key of this.unconfirmedAdds.keys()) {
+      if (marked.has(key)) continue;
       const [ip, index] = key.split("|");
-      const list = marked.get(ip) ?? [];
-      if (!list.includes(Number(index))) marked.set(ip, [...list, Number(index)]);
+      marked.set(key, { ip, ifindex: Number(index) });
     }
 
     const failed: Array<{ ip: string; ifname: string; error: string }> = [];
@@ -273,18 +310,16 @@ export class AddressApplier {
         continue;
       }
       wantedIndex.set(ip, link.index);
-      const present = (marked.get(ip) ?? []).includes(link.index);
+      const present = marked.has(`${ip}|${link.index}`);
       // Someone configured the VIP by hand on that link: it is there, and it is not ours to manage.
       if (!present && !foreign.has(`${ip}|${link.index}`)) {
         toAdd.push({ ip, ifindex: link.index });
         this.noteMissing(ip, ifname, now);
-      } else if (this.watch.hasAddress(ip, link.index)) this.missing.delete(ip);
+      } else if (this.missing.has(ip) && this.watch.hasAddress(ip, link.index)) this.missing.delete(ip);
     }
     if (this.missing.size > 0)
       for (const ip of this.missing.keys()) if (!this.wantedSet.has(ip)) this.missing.delete(ip);
-    for (const [ip, list] of marked) {
-      for (const index of list) if (wantedIndex.get(ip) !== index) toRemove.push({ ip, ifindex: index });
-    }
+    for (const p of marked.values()) if (wantedIndex.get(p.ip) !== p.ifindex) toRemove.push(p);
     if (toAdd.length === 0 && toRemove.length === 0) {
       this.externallyRemoved.clear();
       if (failed.length > 0) this.report({ added: [], removed: [], failed });
@@ -304,7 +339,7 @@ export class AddressApplier {
       this.unconfirmedAdds.delete(key);
       // The notification may have come while the acknowledgement was on its way: then it is seen already.
       if (!removeFailed.has(key) && this.watch.hasAddress(p.ip, p.ifindex))
-        this.unconfirmedRemoves.set(key, this.now());
+        this.unconfirmedRemoves.set(key, this.unconfirmed());
     }
     if (removed.length > 0)
       this.report({
@@ -315,7 +350,7 @@ export class AddressApplier {
     const addFailures = await this.addresses.add(toAdd, (p) => {
       const key = `${p.ip}|${p.ifindex}`;
       this.unconfirmedRemoves.delete(key);
-      if (!this.watch.hasAddress(p.ip, p.ifindex)) this.unconfirmedAdds.set(key, this.now());
+      if (!this.watch.hasAddress(p.ip, p.ifindex)) this.unconfirmedAdds.set(key, this.unconfirmed());
       const repaired = this.externallyRemoved.delete(p.ip);
       this.report({ added: [{ ip: p.ip, ifname: nameOf(p.ifindex), repaired }], removed: [], failed: [] });
     });
@@ -330,6 +365,10 @@ export class AddressApplier {
     const allFailed = [...failed, ...failedOf(removeFailures), ...failedOf(addFailures)];
     if (allFailed.length > 0) this.report({ added: [], removed: [], failed: allFailed });
     this.scheduleRetry(allFailed.length > 0);
+  }
+
+  private unconfirmed(): Unconfirmed {
+    return { at: this.now(), order: ++this.changeOrder };
   }
 
   private noteMissing(ip: string, ifname: string, now: number, error?: string): void {

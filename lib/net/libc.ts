@@ -100,9 +100,17 @@ export function libc(): Libc {
   return loaded;
 }
 
+let errnoNames: Map<number, string> | undefined;
+
 export function errnoName(errno: number): string {
-  const entry = Object.entries(osConstants.errno).find(([, value]) => value === errno);
-  return entry ? entry[0] : `errno ${errno}`;
+  // Called per refused frame or address request: thousands in a takeover, so not a search each time.
+  if (!errnoNames) {
+    errnoNames = new Map();
+    // The first name of a number, as before (EAGAIN, not its alias EWOULDBLOCK).
+    for (const [name, value] of Object.entries(osConstants.errno))
+      if (!errnoNames.has(value)) errnoNames.set(value, name);
+  }
+  return errnoNames.get(errno) ?? `errno ${errno}`;
 }
 
 /** struct sockaddr_ll (linux/if_packet.h) in host byte order, protocol in network order. */
