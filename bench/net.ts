@@ -51,7 +51,7 @@ async function inside(): Promise<void> {
   };
   const vips = ipv6Vips(COUNT);
 
-  // 1. Raw batched netlink add and remove (pipelined, window 256).
+  // 1. Raw netlink add and remove (batches of requests per datagram, lib/net/address-batch.ts).
   let t = performance.now();
   let failures = await addresses.add(vips.map((ip) => ({ ip, ifindex: eth0.index })));
   results.addMs = since(t);

@@ -13,7 +13,6 @@
 // Acknowledgements are handed over per batch, as each batch is confirmed: the announcement of the first VIPs
 // of a takeover never waits for the last.
 import { constants as osConstants } from "node:os";
-import { parseIp } from "../ip";
 import { errnoName } from "./libc";
 import { AF_INET, AF_INET6, IFA_PROTO } from "./rtnl-convert";
 import { ipToBytes } from "./wire";
@@ -70,53 +69,76 @@ export const TARGET_BATCH_MS = 10;
 /** A datagram refused for lack of room (EAGAIN, ENOBUFS) is retried this many times, one loop turn apart. */
 const SEND_RETRIES = 20;
 
-const attribute = (type: number, data: Buffer): Buffer => {
-  const header = Buffer.alloc(4);
-  header.writeUInt16LE(4 + data.length, 0);
-  header.writeUInt16LE(type, 2);
-  const padding = (4 - (data.length % 4)) % 4;
-  return Buffer.concat([header, data, Buffer.alloc(padding)]);
-};
+/** The longest request: an IPv6 add (header, ifaddrmsg, IFA_LOCAL, IFA_ADDRESS, IFA_PROTO, IFA_FLAGS). */
+export const MAX_REQUEST_BYTES = NLMSG_HDRLEN + IFADDRMSG_LENGTH + 2 * (4 + 16) + 8 + 8;
+
+/** Writes one attribute at `at` (padded to 4 bytes); returns where the next one starts. */
+function writeAttribute(
+  target: Buffer,
+  at: number,
+  type: number,
+  data: Buffer | number,
+  length: number,
+): number {
+  target.writeUInt16LE(4 + length, at);
+  target.writeUInt16LE(type, at + 2);
+  if (typeof data === "number") {
+    if (length === 1) target.writeUInt8(data, at + 4);
+    else target.writeUInt32LE(data, at + 4);
+  } else data.copy(target, at + 4);
+  const end = at + 4 + length;
+  const padded = (end + 3) & ~3;
+  target.fill(0, end, padded);
+  return padded;
+}
 
 /**
- * One RTM_NEWADDR (create, exclusive) or RTM_DELADDR request for a host address (/32, /128), acknowledged.
+ * Writes one RTM_NEWADDR (create, exclusive) or RTM_DELADDR request for a host address (/32, /128),
+ * acknowledged, into `target` at `at` (room: MAX_REQUEST_BYTES); returns where the next request starts.
  * Added addresses carry IFA_PROTO = `proto`; IPv6 ones IFA_F_NODAD (a failover overlap with the old owner
- * must not leave them `dadfailed`; keepalived adds VIPs the same way).
+ * must not leave them `dadfailed`; keepalived adds VIPs the same way). Throws for a text that is no IP.
  */
+export function writeAddressRequest(
+  target: Buffer,
+  at: number,
+  kind: AddressRequestKind,
+  placement: AddressRequest,
+  seq: number,
+  proto: number,
+): number {
+  const v6 = placement.ip.includes(":");
+  const bytes = ipToBytes(placement.ip, v6 ? 6 : 4);
+  const add = kind === "add";
+  let end = at + NLMSG_HDRLEN;
+  target.writeUInt8(v6 ? AF_INET6 : AF_INET, end);
+  target.writeUInt8(v6 ? 128 : 32, end + 1);
+  target.writeUInt8(add && v6 ? IFA_F_NODAD : 0, end + 2);
+  target.writeUInt8(0, end + 3); // scope: universe
+  target.writeUInt32LE(placement.ifindex, end + 4);
+  end += IFADDRMSG_LENGTH;
+  end = writeAttribute(target, end, IFA_LOCAL, bytes, bytes.length);
+  end = writeAttribute(target, end, IFA_ADDRESS, bytes, bytes.length);
+  if (add) {
+    end = writeAttribute(target, end, IFA_PROTO, proto, 1);
+    if (v6) end = writeAttribute(target, end, IFA_FLAGS, IFA_F_NODAD, 4);
+  }
+  target.writeUInt32LE(end - at, at);
+  target.writeUInt16LE(add ? RTM_NEWADDR : RTM_DELADDR, at + 4);
+  target.writeUInt16LE(NLM_F_REQUEST | NLM_F_ACK | (add ? NLM_F_CREATE | NLM_F_EXCL : 0), at + 6);
+  target.writeUInt32LE(seq >>> 0, at + 8);
+  target.writeUInt32LE(0, at + 12); // port: the kernel fills in ours
+  return end;
+}
+
+/** One request in a buffer of its own (see writeAddressRequest). */
 export function encodeAddressRequest(
   kind: AddressRequestKind,
   placement: AddressRequest,
   seq: number,
   proto: number,
 ): Buffer {
-  const parsed = parseIp(placement.ip);
-  if (!parsed) throw new Error(`not an IP address: ${placement.ip}`);
-  const bytes = ipToBytes(placement.ip, parsed.family);
-  const v6 = parsed.family === 6;
-  const ifaddrmsg = Buffer.alloc(IFADDRMSG_LENGTH);
-  ifaddrmsg.writeUInt8(v6 ? AF_INET6 : AF_INET, 0);
-  ifaddrmsg.writeUInt8(v6 ? 128 : 32, 1);
-  ifaddrmsg.writeUInt8(kind === "add" && v6 ? IFA_F_NODAD : 0, 2);
-  ifaddrmsg.writeUInt8(0, 3); // scope: universe
-  ifaddrmsg.writeUInt32LE(placement.ifindex, 4);
-  const attrs = [attribute(IFA_LOCAL, bytes), attribute(IFA_ADDRESS, bytes)];
-  if (kind === "add") {
-    attrs.push(attribute(IFA_PROTO, Buffer.from([proto])));
-    if (v6) {
-      const flags = Buffer.alloc(4);
-      flags.writeUInt32LE(IFA_F_NODAD, 0);
-      attrs.push(attribute(IFA_FLAGS, flags));
-    }
-  }
-  const body = Buffer.concat([ifaddrmsg, ...attrs]);
-  const header = Buffer.alloc(NLMSG_HDRLEN);
-  header.writeUInt32LE(NLMSG_HDRLEN + body.length, 0);
-  header.writeUInt16LE(kind === "add" ? RTM_NEWADDR : RTM_DELADDR, 4);
-  const flags = NLM_F_REQUEST | NLM_F_ACK | (kind === "add" ? NLM_F_CREATE | NLM_F_EXCL : 0);
-  header.writeUInt16LE(flags, 6);
-  header.writeUInt32LE(seq >>> 0, 8);
-  header.writeUInt32LE(0, 12); // port: the kernel fills in ours
-  return Buffer.concat([header, body]);
+  const target = Buffer.alloc(MAX_REQUEST_BYTES);
+  return target.subarray(0, writeAddressRequest(target, 0, kind, placement, seq, proto));
 }
 
 export interface Ack {
@@ -174,6 +196,8 @@ export class AddressBatcher {
   private seq = 1;
   private batchSize = FIRST_BATCH;
   private queue: Promise<unknown> = Promise.resolve();
+  /** Reused for every batch (runs never overlap). */
+  private datagramRoom = Buffer.alloc(0);
   private readonly now: () => number;
   private readonly yieldTurn: () => Promise<void>;
   private readonly targetMs: number;
@@ -227,18 +251,20 @@ export class AddressBatcher {
   ): Promise<Array<AddressOutcome<P>>> {
     const bySeq = new Map<number, number>();
     const errors: Array<string | undefined> = new Array<string | undefined>(batch.length);
-    const messages: Buffer[] = [];
+    const room = batch.length * MAX_REQUEST_BYTES;
+    if (this.datagramRoom.length < room) this.datagramRoom = Buffer.alloc(room);
+    let end = 0;
     batch.forEach((p, i) => {
       try {
         const seq = this.nextSeq();
-        messages.push(encodeAddressRequest(kind, p, seq, this.options.proto));
+        end = writeAddressRequest(this.datagramRoom, end, kind, p, seq, this.options.proto);
         bySeq.set(seq, i);
       } catch (error) {
         errors[i] = error instanceof Error ? error.message : String(error);
       }
     });
-    if (messages.length > 0) {
-      const datagram = Buffer.concat(messages);
+    if (bySeq.size > 0) {
+      const datagram = this.datagramRoom.subarray(0, end);
       let sendError = this.channel.send(datagram);
       for (let tries = 0; isBusy(sendError) && tries < SEND_RETRIES; tries++) {
         await this.yieldTurn();

@@ -19,7 +19,7 @@ const RTM_NEWADDR = 20;
 const RTM_DELADDR = 21;
 /** Large enough for the notifications of thousands of address changes at once. */
 const EVENT_BUFFER_BYTES = 8 * 1024 * 1024;
-/** Room for the acknowledgements of a full window of pipelined address requests, and for dumps. */
+/** Room for dump replies (address requests go through VipAddresses' own socket). */
 const REQUEST_BUFFER_BYTES = 4 * 1024 * 1024;
 
 export type NetChange =
@@ -135,7 +135,10 @@ export class NetlinkWatch {
     return found;
   }
 
-  /** The request socket, shared with VipAddresses so that one process holds two netlink sockets, not more. */
+  /**
+   * The request socket (dumps), shared with VipAddresses for its listMarked dump; its adds and removals go
+   * in batches through a socket of its own (lib/net/netlink-channel.ts).
+   */
   get requestSocket(): RtNetlinkSocket {
     return this.requests;
   }

@@ -145,6 +145,23 @@ test("an IPv6 add carries IFA_F_NODAD; a removal is RTM_DELADDR with ack only an
   assert.throws(() => encodeAddressRequest("add", { ip: "not-an-ip", ifindex: 3 }, 3, PROTO), /not an IP/);
 });
 
+test("requests of both families share one datagram, each message where the last one ended", () => {
+  const kernel = new FakeKernel();
+  const batcher = new AddressBatcher(kernel, { proto: PROTO });
+  return batcher.run("add", [v4(1), { ip: "2001:db8::1:2", ifindex: 3 }, v4(2)]).then((outcomes) => {
+    assert.ok(outcomes.every((o) => o.error === undefined));
+    assert.deepEqual(
+      kernel.datagrams[0].map((r) => [r.family, r.prefixlen, r.index, r.ifaFlags]),
+      [
+        [2, 32, 2, 0],
+        [10, 128, 3, 2],
+        [2, 32, 2, 0],
+      ],
+    );
+    assert.deepEqual([...kernel.held].sort(), ["198.18.64.1@2", "198.18.64.2@2", "2001:db8::1:2@3"]);
+  });
+});
+
 test("parseAcks reads every acknowledgement of a datagram and skips other messages", () => {
   const other = Buffer.alloc(20);
   other.writeUInt32LE(20, 0);
