@@ -99,6 +99,8 @@ export class AddressApplier {
   /** Full compares done (the periodic safety net). */
   verifies = 0;
   private running: Promise<void> | undefined;
+  /** Whether a pass ran yet: the first setWanted runs one even with nothing wanted (the start-up cleanup). */
+  private passed = false;
   private again = false;
   private retryTimer: NodeJS.Timeout | undefined;
   private soon: NodeJS.Immediate | undefined;
@@ -173,8 +175,8 @@ export class AddressApplier {
   setWanted(wanted: ReadonlyMap<string, string>): Promise<void> {
     // The daemon calls this every tick with an unchanged set: keeping the copy we hold, instead of a new
     // 10,000-entry map each time, keeps it out of the old generation.
-    if (!sameEntries(this.wantedSet, wanted)) {
-      this.wantedSet = new Map(wanted);
+    if (!this.passed || !sameEntries(this.wantedSet, wanted)) {
+      if (!sameEntries(this.wantedSet, wanted)) this.wantedSet = new Map(wanted);
       return this.apply();
     }
     // Unchanged: a pass would find nothing new. Kernel changes (notifications), failures (the retry timer)
@@ -270,6 +272,7 @@ export class AddressApplier {
   }
 
   private async pass(): Promise<void> {
+    this.passed = true;
     if (this.verifyDue) {
       this.verifyDue = false;
       this.verifies++;

@@ -207,6 +207,19 @@ test("failing adds: divergence with the errno, retried with backoff (not a busy 
   r.stop();
 });
 
+test("start-up: the first setWanted removes stale marked addresses even with nothing wanted; later unchanged sets cost no pass", async () => {
+  const k = new FakeKernel();
+  k.set("new", "198.51.100.60"); // left by a vipd killed with -9
+  const r = new AddressApplier(k.watch, k.addresses, () => {}, { verifyMs: 0 });
+  await r.setWanted(new Map());
+  assert.equal(k.kernel.size, 0, "the stale address is gone");
+  k.notify = false;
+  k.set("new", "198.51.100.61"); // a change nobody reported: only a notification or the compare would find it
+  await r.setWanted(new Map());
+  assert.equal(k.kernel.size, 1, "an unchanged wanted set starts no pass of its own");
+  r.stop();
+});
+
 test("a trial add that works leaves nothing behind", async () => {
   const k = new FakeKernel();
   const r = new AddressApplier(k.watch, k.addresses, () => {}, { verifyMs: 0 });
