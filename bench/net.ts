@@ -2,7 +2,8 @@
 // bench/results/net.json. Run: node dist/bench/net.js (root). The outer process builds the lab and runs
 // itself again inside the node namespace (`--inside`), where the measurements happen.
 import { execFileSync } from "node:child_process";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { formatValue, parseIp } from "../lib/ip";
 import { Announcer } from "../lib/net/announcer";
@@ -60,6 +61,17 @@ async function inside(): Promise<void> {
   failures = await addresses.remove(vips.map((ip) => ({ ip, ifindex: eth0.index })));
   results.removeMs = since(t);
   if (failures.length) throw new Error(`remove failed: ${JSON.stringify(failures.slice(0, 3))}`);
+
+  // 1a. The kernel's own time for the same adds: `ip -batch` in the same namespace, right after.
+  const batchFile = join(tmpdir(), `vipd-bench-net-${process.pid}`);
+  writeFileSync(batchFile, vips.map((ip) => `addr add ${ip}/128 dev eth0 nodad\n`).join(""));
+  t = performance.now();
+  execFileSync("ip", ["-batch", batchFile]);
+  results.ipBatchAddMs = since(t);
+  results.addToIpBatch = Math.round((Number(results.addMs) / results.ipBatchAddMs) * 100) / 100;
+  writeFileSync(batchFile, vips.map((ip) => `addr del ${ip}/128 dev eth0\n`).join(""));
+  execFileSync("ip", ["-batch", batchFile]);
+  rmSync(batchFile, { force: true });
 
   // 1b. IPv4: the lab may only use 198.51.100.0/24 and 203.0.113.0/24, so 250 VIPs, not 3,000.
   const v4 = ipv4Vips();
