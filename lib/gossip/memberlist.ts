@@ -40,6 +40,7 @@ import {
 } from "./codec";
 import { LAN, pushPullScale, retransmitLimit, suspicionScale, type GossipConfig } from "./config";
 import { Awareness, refuteCountsAgainstUs, type HealthCause } from "./awareness";
+import { GapHistory, learnedVerdictTimeout } from "./gap-history";
 import { NO_KEY_MESSAGE, SEAL_OVERHEAD, type Keyring } from "./keyring";
 import { decideAlive, decideDead, decideSuspect, isLive, type MemberRecord } from "./members";
 import {
@@ -203,6 +204,8 @@ export class Memberlist extends EventEmitter<MemberlistEvents> {
   private readonly blindAtHeard = new Map<string, number>();
   /** Members with a pending verdict recheck (the suspicion timer ran out while we still heard them). */
   private readonly verdictRechecks = new Map<string, TimerHandle>();
+  /** Longest recent gaps of each watched member: its verdict waits for more than those (gap-history.ts). */
+  private readonly gaps = new Map<string, GapHistory>();
 
   // SWIM probe
   private probeOrder: string[] = [];
@@ -479,6 +482,31 @@ export class Memberlist extends EventEmitter<MemberlistEvents> {
   }
 
   /**
+   * A packet from `name` ends a gap: remember it if `name` heartbeats us (so its gaps mean something) and is
+   * live in our view (a member back from dead starts a new history).
+   */
+  private recordGap(name: string, now: number): void {
+    if (!this.armed.has(name) || !this.lastHeard.has(name)) return;
+    const m = this.table.get(name);
+    if (!m || !isLive(m.state)) return;
+    let history = this.gaps.get(name);
+    if (!history) this.gaps.set(name, (history = new GapHistory()));
+    history.record(now, this.silenceOf(name, now));
+  }
+
+  /** Silence after which `name` is failed: failureTimeoutMs, or more if its recent gaps were long. */
+  private verdictTimeoutOf(name: string, now: number): number {
+    const longest = this.gaps.get(name)?.longest(now) ?? 0;
+    return learnedVerdictTimeout(this.config.failureTimeoutMs, longest);
+  }
+
+  /** Silence after which we suspect `name`: the verdict's learned extra moves the suspicion along with it. */
+  private suspectTimeoutOf(name: string, now: number): number {
+    const extra = this.verdictTimeoutOf(name, now) - this.config.failureTimeoutMs;
+    return this.awareness.scale(this.config.heartbeatTimeoutMs) + extra;
+  }
+
+  /**
    * Our process was frozen. Silence during the freeze is already excluded (blindMs), so only a freeze as
    * long as a whole failure timeout lowers our health (stretching our timeouts, Lifeguard-style): counting
    * every 100 ms pause left a member paused once a second with 8× slower detection of real crashes.
@@ -519,8 +547,7 @@ export class Memberlist extends EventEmitter<MemberlistEvents> {
   private fdTick(): void {
     if (this.closed) return;
     const now = this.clock.now();
-    const timeout = this.awareness.scale(this.config.heartbeatTimeoutMs);
-    let next = now + timeout;
+    let next = now + this.awareness.scale(this.config.heartbeatTimeoutMs);
     if (!this.leaving) {
       this.refreshRing();
       for (const name of this.predecessors) {
@@ -528,7 +555,7 @@ export class Memberlist extends EventEmitter<MemberlistEvents> {
         const m = this.table.get(name);
         if (!m || (m.state !== "alive" && m.state !== "suspect")) continue;
         if (!this.lastHeard.has(name)) this.lastHeard.set(name, now);
-        const left = timeout - this.silenceOf(name, now);
+        const left = this.suspectTimeoutOf(name, now) - this.silenceOf(name, now);
         if (left <= 0) {
           if (this.suspectedByMe.get(name) !== m.incarnation) this.suspectAfterPendingIo(name, m.incarnation);
         } else if (now + left < next) next = now + left;
@@ -545,8 +572,8 @@ export class Memberlist extends EventEmitter<MemberlistEvents> {
       // Already suspect (someone else said so first): our own suspicion is then a confirmation.
       if (!m || (m.state !== "alive" && m.state !== "suspect") || m.incarnation !== incarnation) return;
       if (this.suspectedByMe.get(name) === incarnation) return;
-      const timeout = this.awareness.scale(this.config.heartbeatTimeoutMs);
-      if (this.silenceOf(name, this.clock.now()) >= timeout) this.raiseSuspicion(m);
+      const now = this.clock.now();
+      if (this.silenceOf(name, now) >= this.suspectTimeoutOf(name, now)) this.raiseSuspicion(m);
     };
     if (this.clock.afterPendingIo) this.clock.afterPendingIo(check);
     else check();
@@ -672,6 +699,7 @@ export class Memberlist extends EventEmitter<MemberlistEvents> {
         this.table.delete(m.name);
         this.lastHeard.delete(m.name);
         this.blindAtHeard.delete(m.name);
+        this.gaps.delete(m.name);
         this.replay.forget(m.name);
         continue;
       }
@@ -965,6 +993,7 @@ export class Memberlist extends EventEmitter<MemberlistEvents> {
   /** Any authenticated packet proves the sender is alive right now. */
   private heard(sender: string, from: string): void {
     const now = this.clock.now();
+    this.recordGap(sender, now);
     this.lastHeard.set(sender, now);
     this.blindAtHeard.set(sender, this.blindMs);
     const m = this.table.get(sender);
@@ -1213,9 +1242,14 @@ export class Memberlist extends EventEmitter<MemberlistEvents> {
       if (this.closed) return;
       const cur = this.table.get(name);
       if (!cur || cur.state !== "suspect" || cur.incarnation !== incarnation) return;
-      // Our own evidence must agree: a member we heard lately (counting only time our loop ran) is alive.
-      const needed = this.awareness.scale(this.config.failureTimeoutMs);
-      const silence = this.silenceOf(name, this.clock.now());
+      // Our own evidence must agree: a member we heard lately (counting only time our loop ran) is alive,
+      // and so is one whose silence is no longer than the gaps it showed lately (gap-history.ts).
+      const now = this.clock.now();
+      const needed = Math.max(
+        this.awareness.scale(this.config.failureTimeoutMs),
+        this.verdictTimeoutOf(name, now),
+      );
+      const silence = this.silenceOf(name, now);
       if (silence < needed) {
         this.statsData.verdictsWithheld++;
         // It talks to us but has not refuted: its copy of the suspicion (or its refute) was lost.
