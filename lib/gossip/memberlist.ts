@@ -490,14 +490,13 @@ export class Memberlist extends EventEmitter<MemberlistEvents> {
     const m = this.table.get(name);
     if (!m || !isLive(m.state)) return;
     let history = this.gaps.get(name);
-    if (!history) this.gaps.set(name, (history = new GapHistory()));
+    if (!history) this.gaps.set(name, (history = new GapHistory(now)));
     history.record(now, this.silenceOf(name, now));
   }
 
   /** Silence after which `name` is failed: failureTimeoutMs, or more if its recent gaps were long. */
   private verdictTimeoutOf(name: string, now: number): number {
-    const longest = this.gaps.get(name)?.longest(now) ?? 0;
-    return learnedVerdictTimeout(this.config.failureTimeoutMs, longest);
+    return learnedVerdictTimeout(this.config.failureTimeoutMs, this.gaps.get(name)?.habitual(now) ?? 0);
   }
 
   /** Silence after which we suspect `name`: the verdict's learned extra moves the suspicion along with it. */
@@ -1295,6 +1294,7 @@ export class Memberlist extends EventEmitter<MemberlistEvents> {
     this.membershipChanged();
     this.suspectedByMe.delete(name);
     this.armed.delete(name);
+    this.gaps.delete(name);
     const f = this.metaFetches.get(name);
     if (f) {
       this.clock.clearTimer(f.timer);
