@@ -58,6 +58,9 @@ interface Unconfirmed {
   readonly order: number;
 }
 
+/** The reason of a divergence whose add the kernel refused or never acknowledged. */
+const ADD_FAILED = "add failed: ";
+
 interface Missing {
   since: number;
   failures: number;
@@ -304,6 +307,7 @@ export class AddressApplier {
     const toAdd: VipPlacement[] = [];
     const toRemove: VipPlacement[] = [];
     const wantedIndex = new Map<string, number>();
+    const landed: Array<{ ip: string; ifname: string; repaired: boolean }> = [];
     for (const [ip, ifname] of this.wantedSet) {
       const link = this.watch.link(ifname);
       if (!link) {
@@ -318,8 +322,14 @@ export class AddressApplier {
       if (!present && !foreign.has(`${ip}|${link.index}`)) {
         toAdd.push({ ip, ifindex: link.index });
         this.noteMissing(ip, ifname, now);
-      } else if (this.missing.has(ip) && this.watch.hasAddress(ip, link.index)) this.missing.delete(ip);
+      } else if (this.missing.has(ip) && this.watch.hasAddress(ip, link.index)) {
+        // An add that failed (its acknowledgement lost or late: ETIMEDOUT, ENOBUFS) may have landed all
+        // the same. Nothing reported it, so nothing announced it: report it now, or the VIP stays silent.
+        if (this.missing.get(ip)?.error?.startsWith(ADD_FAILED)) landed.push({ ip, ifname, repaired: false });
+        this.missing.delete(ip);
+      }
     }
+    if (landed.length > 0) this.report({ added: landed, removed: [], failed: [] });
     if (this.missing.size > 0)
       for (const ip of this.missing.keys()) if (!this.wantedSet.has(ip)) this.missing.delete(ip);
     for (const p of marked.values()) if (wantedIndex.get(p.ip) !== p.ifindex) toRemove.push(p);
@@ -362,7 +372,7 @@ export class AddressApplier {
       const m = this.missing.get(p.ip);
       if (m) {
         m.failures++;
-        m.error = `add failed: ${p.error}`;
+        m.error = `${ADD_FAILED}${p.error}`;
       }
     }
     const allFailed = [...failed, ...failedOf(removeFailures), ...failedOf(addFailures)];

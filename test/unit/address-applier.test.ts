@@ -89,6 +89,8 @@ class FakeKernel {
   readonly listeners = new Set<ChangeListener>();
   notify = true;
   addError: string | undefined;
+  /** The add lands but its acknowledgement is lost (the caller sees this error). */
+  lostAck: string | undefined;
   adds = 0;
 
   readonly watch = {
@@ -116,7 +118,10 @@ class FakeKernel {
       for (const p of list) {
         this.adds++;
         if (this.addError) failures.push({ ...p, error: this.addError });
-        else {
+        else if (this.lostAck) {
+          this.set("new", p.ip);
+          failures.push({ ...p, error: this.lostAck });
+        } else {
           this.set("new", p.ip);
           onAdded?.(p);
         }
@@ -203,6 +208,32 @@ test("failing adds: divergence with the errno, retried with backoff (not a busy 
   assert.ok((d?.failures ?? 0) >= 4);
   k.addError = undefined;
   await until("added once the kernel accepts", () => r.observed("198.51.100.1"), 1000);
+  assert.deepEqual(r.divergences(), []);
+  r.stop();
+});
+
+test("an add that landed although its acknowledgement was lost is reported (so announced) once it is seen", async () => {
+  const k = new FakeKernel();
+  k.lostAck = "ETIMEDOUT";
+  const reports: ApplyResult[] = [];
+  const r = new AddressApplier(k.watch, k.addresses, (x) => reports.push(x), {
+    verifyMs: 0,
+    retryMinMs: 20,
+    retryMaxMs: 80,
+  });
+  await r.setWanted(new Map([["198.51.100.1", "eth0"]]));
+  assert.deepEqual(
+    reports.flatMap((x) => x.failed.map((f) => f.error)),
+    ["ETIMEDOUT"],
+  );
+  k.lostAck = undefined;
+  await until("reported as added", () => reports.some((x) => x.added.length > 0));
+  assert.deepEqual(
+    reports.flatMap((x) => x.added),
+    [{ ip: "198.51.100.1", ifname: "eth0", repaired: false }],
+    "reported once, without a second add",
+  );
+  assert.equal(k.adds, 1, "the kernel had it: no second add");
   assert.deepEqual(r.divergences(), []);
   r.stop();
 });
