@@ -65,3 +65,38 @@ export async function assertForeignClaimAnswered(
     "the holder answered with a burst",
   );
 }
+
+/**
+ * After the device let go of `ip`: every node's record of it cleared (each at its own re-probe, up to a
+ * re-probe period apart) and the IP on exactly one node, the owner the election names, in two polls in a
+ * row. Until then ownership can still move: the first node whose re-probe found the IP free took it, and a
+ * better-ranked node takes it back (make-before-break, so briefly on both) once its own re-probe clears.
+ * Returns the holder's number.
+ */
+export async function untilSettledAfterConflict(
+  cluster: VipdCluster,
+  nodes: readonly number[],
+  ip: string,
+  timeoutMs: number,
+): Promise<number> {
+  let streak = 0;
+  let holder = "";
+  await cluster.until(
+    "no node reports the conflict and one node, the elected owner, holds the IP",
+    async () => {
+      const statuses = await Promise.all(nodes.map((n) => cluster.status(n)));
+      const holders = await cluster.holders(ip);
+      const owner = statuses[0]?.vips.find((v) => v.ip === ip)?.owner;
+      const settled =
+        statuses.every((s) => !s.warnings.some((w) => w.includes(`address conflict: ${ip}`))) &&
+        holders.length === 1 &&
+        holders[0] === owner;
+      streak = settled ? streak + 1 : 0;
+      holder = holders[0] ?? "";
+      return streak >= 2;
+    },
+    timeoutMs,
+    100,
+  );
+  return Number(holder.replace("node", ""));
+}
