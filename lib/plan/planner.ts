@@ -240,7 +240,11 @@ export function plan(s: Snapshot, memory: PlannerMemory): Plan {
     if (legacy !== undefined) {
       if (placed && !probing) legacy.placedAt ??= now;
       const waited = legacy.placedAt !== undefined && now - legacy.placedAt >= LEGACY_ANSWER_WAIT_MS;
-      if (holder?.name !== legacy.holder || waited || (legacy.placedAt !== undefined && legacy.answered)) {
+      // Answered: the client follows our answer; the drain lets frames sent to the holder before it land
+      // there before we say eligible (and 0.1.0 drops the address at once).
+      if (legacy.answered) legacy.answeredAt ??= now;
+      const drained = legacy.answeredAt !== undefined && now >= legacy.answeredAt + HANDOVER_DRAIN_MS;
+      if (holder?.name !== legacy.holder || waited || (legacy.placedAt !== undefined && drained)) {
         memory.legacyTakeovers.delete(group.electionIp);
         legacy = undefined;
       } else
@@ -317,6 +321,11 @@ export function plan(s: Snapshot, memory: PlannerMemory): Plan {
 /** When the earliest hand-over drain ends (a pass must let go then), if any is draining. */
 function drainEnd(memory: PlannerMemory): number | undefined {
   let at: number | undefined;
+  for (const legacy of memory.legacyTakeovers.values())
+    if (legacy.answeredAt !== undefined) {
+      const end = legacy.answeredAt + HANDOVER_DRAIN_MS;
+      if (at === undefined || end < at) at = end;
+    }
   for (const handover of memory.handovers.values())
     if (handover.handedAt !== undefined) {
       const end = handover.handedAt + HANDOVER_DRAIN_MS;

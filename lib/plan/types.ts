@@ -214,6 +214,8 @@ export interface LegacyTakeover {
   placedAt: number | undefined;
   /** This node answered the holder's counter-announcement. */
   answered: boolean;
+  /** Monotonic ms of the first pass after the answer: eligible HANDOVER_DRAIN_MS later. */
+  answeredAt?: number;
 }
 
 /**

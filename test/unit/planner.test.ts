@@ -884,8 +884,15 @@ test("takeover from 0.1.0: eligibility kept back until its counter-announcement 
   const counter = { ip: IP, mac: "02:00:00:00:00:02", origin: { kind: "member" as const, member: SECOND } };
   assert.equal(answerHeldClaim(counter, context, memory).kind, "reannounce");
   assert.equal(answerHeldClaim(counter, context, memory).kind, "reannounce");
-  // ... and then this node says it is eligible and claims it; the holder lets go with clients already here.
-  const forward = run(snapshot(active, { self: FIRST, members: holderClaims, held, now: 1_020 }), memory);
+  // ... and, a drain later (frames sent to the holder before our answer still land there), this node says it
+  // is eligible and claims it; the holder lets go with clients already here.
+  const draining = run(snapshot(active, { self: FIRST, members: holderClaims, held, now: 1_020 }), memory);
+  assert.ok(draining.withheld.ips.has(IP), "kept back during the drain");
+  assert.equal(draining.nextPassAt, 1_020 + HANDOVER_DRAIN_MS);
+  const forward = run(
+    snapshot(active, { self: FIRST, members: holderClaims, held, now: 1_020 + HANDOVER_DRAIN_MS }),
+    memory,
+  );
   assert.equal(forward.withheld.ips.size, 0);
   assert.deepEqual(forward.owned, [IP]);
   // Without a counter-announcement: forward after LEGACY_ANSWER_WAIT_MS.
