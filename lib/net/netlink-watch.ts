@@ -12,11 +12,10 @@ import {
   dumpAddresses,
   linkFromMessage,
 } from "./rtnl-convert";
+import { RTM_DELADDR, RTM_NEWADDR } from "./address-batch";
 
 const RTM_NEWLINK = 16;
 const RTM_DELLINK = 17;
-const RTM_NEWADDR = 20;
-const RTM_DELADDR = 21;
 /** Large enough for the notifications of thousands of address changes at once. */
 const EVENT_BUFFER_BYTES = 8 * 1024 * 1024;
 /** Room for dump replies (address requests go through VipAddresses' own socket). */
