@@ -30,13 +30,14 @@ export function renderStatus(status: DaemonStatus, now: Date = new Date()): stri
     ...(status.detection ? [describeDetection(status.detection)] : []),
     renderTable(["SERVICE", "IP", "POOL", "NODE", "INTERFACE", "SINCE"], vipRows),
     renderTable(
-      ["NODE", "ADDRESS", "STATE", "VIPS", "VERSION"],
+      ["NODE", "ADDRESS", "STATE", "VIPS", "VERSION", "FAILED AFTER"],
       status.members.map((m) => [
         m.name + (m.self ? " (this node)" : ""),
         m.address,
         m.state + (m.configMismatch ? " (config differs)" : ""),
         String(m.vips),
         memberVersion(m),
+        failedAfter(m, status.detection),
       ]),
     ),
   ];
@@ -110,6 +111,16 @@ export function renderIpExplanation(status: DaemonStatus, ip: string): string {
       ]),
     ),
   ].join("\n");
+}
+
+/**
+ * The silence after which this node declares the member failed, flagged when it is longer than the configured
+ * timeout because the member's heartbeats lately came with long gaps (a paused or starved daemon).
+ */
+function failedAfter(m: DaemonStatus["members"][number], d: StatusDetection | undefined): string {
+  if (m.failedAfterMs === undefined) return "";
+  const learned = d !== undefined && m.failedAfterMs > d.failureTimeoutMs;
+  return `${m.failedAfterMs} ms${learned ? " (learned: long gaps)" : ""}`;
 }
 
 function describeDetection(d: StatusDetection): string {

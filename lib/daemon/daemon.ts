@@ -328,9 +328,10 @@ export class Daemon {
   }
 
   status(): DaemonStatus {
+    const gossipStats = this.memberlist.stats();
     return statusView({
       node: this.nodeName,
-      ownVersion: ownVersionOf(this.options.version, this.memberlist.stats()),
+      ownVersion: ownVersionOf(this.options.version, gossipStats),
       version: this.options.version,
       startedAt: this.startedAt,
       ready: this.isReady(),
@@ -344,6 +345,7 @@ export class Daemon {
       staleErrors: this.staleErrors,
       active: this.active,
       members: this.memberlist.members(),
+      verdictTimeoutsMs: gossipStats.verdictTimeoutsMs ?? {},
       memory: this.memory,
       quorumReason: this.quorumReason,
       conflicts: this.conflicts,

@@ -40,6 +40,12 @@ export interface StatusMember {
   readonly vips: number;
   readonly self: boolean;
   readonly configMismatch: boolean;
+  /**
+   * Silence (ms) after which this node would declare the member failed, now: the configured failureTimeoutMs,
+   * or more while the member's recent heartbeat gaps were long (learned, capped at twice it). Absent for
+   * this node itself and for members this node does not watch.
+   */
+  readonly failedAfterMs?: number;
   /** The member's vipd release ("0.1.0" for a member that advertises none); absent until its metadata came. */
   readonly version?: string;
   /** Gossip protocol and metadata version ranges it advertised, with the ones it speaks now. */

@@ -40,6 +40,8 @@ export interface StatusInputs {
   readonly staleErrors: readonly string[];
   readonly active: ActiveConfig;
   readonly members: readonly MemberView[];
+  /** Per watched member, the silence after which this node declares it failed (GossipStats.verdictTimeoutsMs). */
+  readonly verdictTimeoutsMs: Readonly<Record<string, number>>;
   readonly memory: PlannerMemory;
   /** Why this node holds no VIPs for lack of quorum, if so. */
   readonly quorumReason: string | undefined;
@@ -121,6 +123,9 @@ export function statusView(s: StatusInputs): DaemonStatus {
       vips: ownerCounts.get(m.name) ?? 0,
       self: m.name === s.node,
       configMismatch: m.metadata !== undefined && m.metadata.manifestDigest !== digest,
+      ...(m.name !== s.node && s.verdictTimeoutsMs[m.name] !== undefined
+        ? { failedAfterMs: s.verdictTimeoutsMs[m.name] }
+        : {}),
       ...(m.name === s.node ? s.ownVersion : memberVersion(m)),
     })),
     vips,

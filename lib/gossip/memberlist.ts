@@ -427,6 +427,7 @@ export class Memberlist extends EventEmitter<MemberlistEvents> {
       awareness: this.awareness.score,
       protocolVersion: this.speaking.protocol,
       metadataVersion: this.speaking.metadata,
+      verdictTimeoutsMs: this.verdictTimeouts(),
     };
   }
 
@@ -497,6 +498,17 @@ export class Memberlist extends EventEmitter<MemberlistEvents> {
   /** Silence after which `name` is failed: failureTimeoutMs, or more if its recent gaps were long. */
   private verdictTimeoutOf(name: string, now: number): number {
     return learnedVerdictTimeout(this.config.failureTimeoutMs, this.gaps.get(name)?.habitual(now) ?? 0);
+  }
+
+  /** The verdict timeout in force for each member we watch (armed) and hold live. */
+  private verdictTimeouts(): Record<string, number> {
+    const now = this.clock.now();
+    const out: Record<string, number> = {};
+    for (const name of this.armed) {
+      const m = this.table.get(name);
+      if (m && isLive(m.state)) out[name] = Math.round(this.verdictTimeoutOf(name, now));
+    }
+    return out;
   }
 
   /** Silence after which we suspect `name`: the verdict's learned extra moves the suspicion along with it. */

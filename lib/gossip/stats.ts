@@ -51,6 +51,11 @@ export interface GossipStats {
   /** The gossip protocol version and metadata format this node speaks now (negotiated). */
   protocolVersion: number;
   metadataVersion: number;
+  /**
+   * Per watched live member, the silence (ms) after which it is declared failed right now: failureTimeoutMs,
+   * or more while its recent gaps were long (gap-history.ts). For `vipd status`; empty in 0.1.0-era snapshots.
+   */
+  verdictTimeoutsMs: Record<string, number>;
 }
 
 function zeros<K extends string>(keys: readonly K[]): Record<K, number> {
@@ -78,6 +83,7 @@ export function newStats(): GossipStats {
     awareness: 0,
     membersRefused: 0,
     protocolVersion: 0,
+    verdictTimeoutsMs: {},
     metadataVersion: 0,
   };
 }

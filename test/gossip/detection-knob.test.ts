@@ -98,6 +98,20 @@ test("vipd status shows the detection timings and the detector thread's scheduli
     text,
     /failure detection: a member silent 150 ms is failed \(heartbeat every 25 ms, suspected after 100 ms; profile lan\); detector thread SCHED_RR priority 10/,
   );
+  // Per member: the silence after which this node declares it failed, flagged when learned from long gaps.
+  const withMembers: DaemonStatus = {
+    ...status,
+    members: [
+      { ...member("a"), self: true },
+      { ...member("b"), failedAfterMs: 150 },
+      { ...member("c"), failedAfterMs: 241 },
+    ],
+  };
+  const table = renderStatus(withMembers);
+  assert.match(table, /^NODE\s+ADDRESS\s+STATE\s+VIPS\s+VERSION\s+FAILED AFTER$/m);
+  assert.match(table, /^a \(this node\)\s+10\.0\.0\.a:7946\s+alive\s+0\s+\S+$/m);
+  assert.match(table, /^b\s+\S+\s+alive\s+0\s+\S+\s+150 ms$/m);
+  assert.match(table, /^c\s+\S+\s+alive\s+0\s+\S+\s+241 ms \(learned: long gaps\)$/m);
   const { detection: _omitted, ...older } = status;
   assert.doesNotMatch(
     renderStatus(older),
@@ -105,6 +119,20 @@ test("vipd status shows the detection timings and the detector thread's scheduli
     "a daemon without the field renders as before",
   );
 });
+
+function member(name: string): DaemonStatus["members"][number] {
+  return {
+    name,
+    address: `10.0.0.${name}:7946`,
+    state: "alive",
+    incarnation: 1,
+    manifestDigest: "",
+    vips: 0,
+    self: false,
+    configMismatch: false,
+    version: "0.2.0",
+  };
+}
 
 test("the gossip thread runs with the configured timeout and reports how it is scheduled", async () => {
   const ml = await ThreadedMemberlist.start({

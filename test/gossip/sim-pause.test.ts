@@ -79,6 +79,20 @@ for (const n of [2, 3]) {
     assert.ok(run.pauses > 3500, `the pauses happened (${run.pauses})`);
     assert.ok(run.longestPauseMs > LAN.failureTimeoutMs - LAN.heartbeatIntervalMs, "some wake-ups were slow");
     assert.deepEqual(run.deaths, [], `${n} members: no false deaths`);
+    // What `vipd status` shows: the paused member's watcher waits longer than the configured timeout (it has
+    // learned the member's long gaps), within the cap; a member that never paused keeps the plain timeout.
+    const learned = run.cluster.node("node-0").ml.stats().verdictTimeoutsMs;
+    const forPaused = learned["node-1"] ?? 0;
+    assert.ok(
+      forPaused > LAN.failureTimeoutMs && forPaused <= GAP_CAP * LAN.failureTimeoutMs,
+      `learned timeout for the paused member: ${JSON.stringify(learned)}`,
+    );
+    if (n === 3)
+      assert.equal(
+        run.cluster.node("node-1").ml.stats().verdictTimeoutsMs["node-2"],
+        LAN.failureTimeoutMs,
+        "a steady member keeps the configured timeout",
+      );
     // A member that never paused keeps the plain verdict: its crash is seen as fast as on a quiet cluster.
     const steady = crashDetection(run.cluster, n === 2 ? "node-0" : "node-2");
     // The paused member's watchers wait up to GAP_CAP failure timeouts; its crash is still seen within that

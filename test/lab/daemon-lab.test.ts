@@ -362,7 +362,7 @@ test("metrics and status carry the documented names, and vipd status prints the 
     text,
     new RegExp(`^kube-system/traefik\\s+198\\.51\\.100\\.50\\s+default-pool\\s+${owner}\\s+eth0`, "m"),
   );
-  assert.match(text, /^NODE\s+ADDRESS\s+STATE\s+VIPS\s+VERSION$/m);
+  assert.match(text, /^NODE\s+ADDRESS\s+STATE\s+VIPS\s+VERSION\s+FAILED AFTER$/m);
   // Every member's release, and the versions it speaks (all on this build: protocol 2, metadata 2).
   assert.match(text, /^node1 \(this node\)\s+\S+\s+alive\s+\d+\s+\d+\.\d+\.\d+ \(protocol 2, metadata 2\)$/m);
   assert.match(
