@@ -666,8 +666,10 @@ function flapSection(data: JsonObject): string {
       "150 ms of silence); keepalived tuned is VRRPv3 `advert_int 0.1` (master down after ~361 ms), default " +
       "VRRPv2 `advert_int 1` (~3.6 s). Loss is dropped by nftables on every node's input; the pause is " +
       "SIGSTOP/SIGCONT of the owner's daemon (keepalived: its parent and VRRP processes), sent by a SCHED_RR " +
-      "pauser that measures each pause. The 2-core machine is shared: during the phases without added load " +
-      "other jobs kept its 1-minute load average around 20-30 (read with uptime), so those are not idle either.",
+      "pauser that measures each pause. The phase without added load runs all its labs at once (12 labs, " +
+      "36 daemons) on the 2-core machine, so it is not an idle host either; the saturated phase adds nproc+1 " +
+      "busy processes and runs the failover bench (vipd and tuned keepalived, crash and link down) in the " +
+      "same window, so its labs start and stop daemons throughout.",
     "",
   ];
   for (const phase of [result.idle, result.saturated]) {
@@ -716,7 +718,10 @@ function flapSection(data: JsonObject): string {
 }
 
 function flapFailoverTable(f: FlapFailover, title: string): string {
-  const scenarios = Object.keys(Object.values(f.systems)[0] ?? {});
+  // A system's record also carries its description and VIP: only the entries with timings are scenarios.
+  const scenarios = Object.entries(Object.values(f.systems)[0] ?? {})
+    .filter(([, v]) => typeof v === "object" && v !== null && "failoverMs" in v)
+    .map(([s]) => s);
   return [
     `${title} (${f.rounds} rounds per system and scenario, 3-node lab; ms from the fault to the first GARP of the new owner${f.source ? `; ${f.source}` : ""}):`,
     "",
