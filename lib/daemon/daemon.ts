@@ -521,7 +521,7 @@ export class Daemon {
       this.announcer.announce(added.ip, this.watch.announceInterfaces(choice.interfaces));
       // Now the group may be claimed in gossip (and a holder handing it over lets go): a pass says so.
       this.placed.add(added.ip);
-      this.scheduleStep();
+      this.steps.requestAfter(this.applier.settled());
       const group = this.active.groupByIp.get(added.ip);
       const failedAt = group ? endFailover(this.memory, group.electionIp) : undefined;
       if (failedAt !== undefined) this.telemetry.failover((performance.now() - failedAt) / 1000);

@@ -188,6 +188,11 @@ export class AddressApplier {
     return this.running ?? Promise.resolve();
   }
 
+  /** Resolves once no pass is running (at once when idle). */
+  settled(): Promise<void> {
+    return this.running ?? Promise.resolve();
+  }
+
   wanted(): ReadonlyMap<string, string> {
     return this.wantedSet;
   }

@@ -78,3 +78,46 @@ test("step pacer: at() asks for a step at a time, replaces an earlier ask, and s
     mock.timers.reset();
   }
 });
+
+test("step pacer: requestAfter() folds every ask into one step once the work settles", async () => {
+  const { pacer, runs, advance } = setUp(0);
+  try {
+    let settle: () => void = () => {};
+    const work = new Promise<void>((resolve) => (settle = resolve));
+    for (let i = 0; i < 50; i++) pacer.requestAfter(work);
+    await advance(50);
+    assert.deepEqual(runs, [], "no step while the work runs");
+    settle();
+    await advance(0);
+    await advance(0);
+    assert.equal(runs.length, 1, "one step for fifty asks, right after the work");
+    await advance(200);
+    assert.equal(runs.length, 1, "its time cap does not fire a second one");
+    pacer.requestAfter(Promise.resolve());
+    await advance(0);
+    await advance(0);
+    assert.equal(runs.length, 2, "a new ask after that step gets its own");
+  } finally {
+    mock.timers.reset();
+  }
+});
+
+test("step pacer: requestAfter() steps after its time cap when the work runs on", async () => {
+  const { pacer, runs, advance } = setUp(0);
+  try {
+    const never = new Promise<void>(() => {});
+    pacer.requestAfter(never, 100);
+    pacer.requestAfter(never, 100);
+    await advance(99);
+    assert.deepEqual(runs, []);
+    await advance(1);
+    await advance(0);
+    assert.equal(runs.length, 1, "at the cap, once");
+    pacer.requestAfter(never, 100);
+    await advance(100);
+    await advance(0);
+    assert.equal(runs.length, 2, "the next ask waits its own cap");
+  } finally {
+    mock.timers.reset();
+  }
+});
