@@ -8,7 +8,8 @@
 // BENCH_FAMILY=4: IPv4 VIPs from 198.18.64.0/18 (RFC 2544's benchmark range; the lab nodes get
 // 198.19.255.n/15 on eth0 so the VIPs have an interface on their subnet; lab namespaces only). BENCH_VIPS sets the count
 // (default 10000), BENCH_RESULT the result file (bench/results/<name>.json, default `scale`).
-// Run: node dist/bench/scale.js (root).
+// Run: node dist/bench/scale.js (root). BENCH_PHASES=start,reload (a diagnostic run) times vipd's start-up
+// and reload only, without steady state, crash or keepalived, and only prints.
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { AgentHandle } from "../test/lab/agent-protocol";
@@ -28,6 +29,8 @@ const POOL = FAMILY === 6 ? "2001:db8:100::1:0/112" : "198.18.64.0/18";
 /** Text prefix of every pool address (heldBy filters `ip addr` by it). */
 const POOL_PREFIX = FAMILY === 6 ? "2001:db8:100::1:" : "198.18.";
 const HOST_BITS = FAMILY === 6 ? 128 : 32;
+/** Diagnostic run: vipd's start-up and reload only (see the header). */
+const QUICK = process.env.BENCH_PHASES === "start,reload";
 
 function manifest(withReloadService: boolean): string {
   const docs = [
@@ -69,6 +72,7 @@ async function vipdAtScale(lab: Lab, capture: AgentHandle): Promise<Record<strin
   const result: Record<string, unknown> = { system: "vipd, default profile (lan)" };
   let takenOver: string[][] | undefined;
   const startAt = process.hrtime.bigint();
+  const startWall = Date.now();
   const cluster = await VipdCluster.start(lab, manifest(false), { readyTimeoutMs: 120_000 });
   try {
     let held: Array<Set<string>> = [];
@@ -82,13 +86,16 @@ async function vipdAtScale(lab: Lab, capture: AgentHandle): Promise<Record<strin
       );
     result.startToAllHeldMs = Math.round(msBetween(startAt, process.hrtime.bigint()));
     result.perNode = held.map((s) => s.size);
-    // Let the takeover bursts (5 rounds, 1 s apart) finish before measuring steady state.
-    await sleep(4000);
-    const pids = await Promise.all(cluster.nodes.map((n) => cluster.daemonPid(n)));
-    result.steadyState = await steadyState(
-      cluster.nodes.map((n, i) => ({ node: n.name, pids: pids[i] === undefined ? [] : [pids[i] as number] })),
-      STEADY_WINDOW_S,
-    );
+    result.startTrace = startTrace(cluster, startWall);
+    if (!QUICK) {
+      // Let the takeover bursts (5 rounds, 1 s apart) finish before measuring steady state.
+      await sleep(4000);
+      const pids = await Promise.all(cluster.nodes.map((n) => cluster.daemonPid(n)));
+      result.steadyState = await steadyState(
+        cluster.nodes.map((n, i) => ({ node: n.name, pids: pids[i] === undefined ? [] : [pids[i] as number] })),
+        STEADY_WINDOW_S,
+      );
+    }
 
     // Reload, on the healthy cluster: one IPv4 service added among the 10,000, written to every node at once.
     capture.events.length = 0;
@@ -108,6 +115,7 @@ async function vipdAtScale(lab: Lab, capture: AgentHandle): Promise<Record<strin
     await sleep(2000);
     // Read after the pause: the daemons' log lines reach us through pipes, later than their frames.
     (result.reload as Record<string, unknown>).trace = reloadTrace(cluster, writeWall);
+    if (QUICK) return result;
 
     // Kill the node holding the most VIPs; time until each of them is announced by a survivor.
     const victim = held.reduce((best, s, i) => (s.size > held[best].size ? i : best), 0) + 1;
@@ -193,6 +201,31 @@ async function kernelFloor(
     adds: nodes.map((n) => n.ips.length),
     note: "ip -batch of the survivors' taken-over VIPs, re-added on the same eth0, survivors in parallel",
   };
+}
+
+/**
+ * Where start-up's time went, per node (ms after the cluster's start, from its log): started, ready, first
+ * and last probe, first and last address added.
+ */
+function startTrace(cluster: VipdCluster, startWall: number): Array<Record<string, number | string | null>> {
+  return cluster.nodes.map((node) => {
+    const first = new Map<string, number>();
+    const last = new Map<string, number>();
+    for (const entry of logEntries(node.log, startWall)) {
+      const event = String(entry.event);
+      if (!first.has(event)) first.set(event, entry.at - startWall);
+      last.set(event, entry.at - startWall);
+    }
+    return {
+      node: node.name,
+      startedMs: first.get("started") ?? null,
+      readyMs: first.get("ready") ?? null,
+      firstProbeMs: first.get("arpProbe") ?? null,
+      lastProbeMs: last.get("arpProbe") ?? null,
+      firstAddedMs: first.get("addressAdded") ?? null,
+      lastAddedMs: last.get("addressAdded") ?? null,
+    };
+  });
 }
 
 /**
@@ -363,6 +396,10 @@ async function main(): Promise<void> {
     }
     const capture = await startCapture(lab);
     const vipd = await vipdAtScale(lab, capture);
+    if (QUICK) {
+      console.log(JSON.stringify(vipd, null, 2));
+      return;
+    }
     await clearPool(lab);
     const keepalived = await keepalivedAtScale(
       lab,

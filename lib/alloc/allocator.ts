@@ -234,9 +234,9 @@ class AllocationRun {
    * through familyOfIps, which reports those cases with MetalLB's IPFamilyForAddresses texts.
    */
   private check(request: ServiceRequest, ips: readonly Ip[]): { pool: ScannedPool } | { error: string } {
-    const list = quoteGoList(ips.map(formatIp));
     const pool = this.pools.find((p) => ips.every((ip) => poolOffers(p, ip.family, ip.value)));
-    if (!pool) return { error: `${list} is not allowed in config` };
+    // The quoted list only for the error: formatting every kept address on every reload cost milliseconds.
+    if (!pool) return { error: `${quoteGoList(ips.map(formatIp))} is not allowed in config` };
     if (!compatible(pool.pool, request))
       return { error: `pool ${pool.pool.name} not compatible for ip assignment` };
     for (const ip of ips) {

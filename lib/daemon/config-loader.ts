@@ -9,7 +9,7 @@ import { Worker } from "node:worker_threads";
 import { readAllocationState } from "../alloc/state-file";
 import type { AllocationState } from "../alloc/types";
 import { expandPaths, loadManifests } from "../config/load";
-import { activate, type ActiveConfig, type ReloadOutcome } from "./config-state";
+import { activate, inheritElectionHashes, type ActiveConfig, type ReloadOutcome } from "./config-state";
 import type { Logger } from "./log";
 import type { ConfigRequest } from "./config-worker";
 
@@ -43,7 +43,14 @@ export class ConfigLoader {
     return this.worker !== undefined;
   }
 
-  load(paths: readonly string[], previous: AllocationState | undefined): Promise<ReloadOutcome> {
+  /** The config in `paths`, allocated on top of `current`'s allocation (whose election hashes it keeps). */
+  async load(paths: readonly string[], current: ActiveConfig | undefined): Promise<ReloadOutcome> {
+    const outcome = await this.loadFresh(paths, current?.allocation.state);
+    if (outcome.ok && current) inheritElectionHashes(current, outcome.active);
+    return outcome;
+  }
+
+  private loadFresh(paths: readonly string[], previous: AllocationState | undefined): Promise<ReloadOutcome> {
     if (manifestBytes(paths) <= IN_PROCESS_MAX_BYTES) {
       // No worker for a small config; one left from a larger one goes.
       this.stopWorker();

@@ -255,7 +255,7 @@ export class Daemon {
     }
     this.log.log("debug", "reloadStarted", `${trigger}: loading ${this.settings.manifests.join(", ")}`);
     this.reloading = this.configLoader
-      .load(this.settings.manifests, this.active.allocation.state)
+      .load(this.settings.manifests, this.active)
       .then((outcome) => this.applyReload(outcome, trigger))
       .finally(() => {
         this.reloading = undefined;
