@@ -92,7 +92,10 @@ async function vipdAtScale(lab: Lab, capture: AgentHandle): Promise<Record<strin
       await sleep(4000);
       const pids = await Promise.all(cluster.nodes.map((n) => cluster.daemonPid(n)));
       result.steadyState = await steadyState(
-        cluster.nodes.map((n, i) => ({ node: n.name, pids: pids[i] === undefined ? [] : [pids[i] as number] })),
+        cluster.nodes.map((n, i) => ({
+          node: n.name,
+          pids: pids[i] === undefined ? [] : [pids[i] as number],
+        })),
         STEADY_WINDOW_S,
       );
     }
