@@ -74,10 +74,15 @@ export class ConflictMonitor {
     this.probes.set(ip, probe);
     this.schedulePoll();
     return new Promise<ObservedClaim[]>((resolve, reject) => {
+      // Built once for both sends: a start-up probes every VIP at once.
+      let frames: Array<[number, Buffer]> | undefined;
       const send = (): boolean => {
         try {
-          for (const itf of interfaces)
-            this.sink?.send(itf.index, v6 ? dadProbeFrame(ip, itf.mac) : arpProbeFrame(ip, itf.mac));
+          frames ??= interfaces.map((itf) => [
+            itf.index,
+            v6 ? dadProbeFrame(ip, itf.mac) : arpProbeFrame(ip, itf.mac),
+          ]);
+          for (const [index, frame] of frames) this.sink?.send(index, frame);
           return true;
         } catch (error) {
           this.probes.delete(ip);

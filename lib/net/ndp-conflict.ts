@@ -7,14 +7,11 @@ import {
   ETHERTYPE_IPV6,
   ICMPV6_NEIGHBOR_ADVERTISEMENT,
   ICMPV6_NEIGHBOR_SOLICITATION,
-  icmpv6Checksum,
   IPPROTO_ICMPV6,
   NDP_HOP_LIMIT,
   NDP_OPTION_TARGET_LINK_LAYER,
 } from "./ndp-frame";
 import { bytesToIp, bytesToMac, ipToBytes, macToBytes } from "./wire";
-
-const UNSPECIFIED6 = "::";
 
 /** ff02::1:ffXX:XXXX, the solicited-node multicast group of `ip` (RFC 4291 §2.7.1). */
 export function solicitedNodeAddress(ip: string): string {
@@ -31,24 +28,43 @@ export function solicitedNodeAddress(ip: string): string {
  * added with or without nodad), which the NA listener hears.
  */
 export function dadProbeFrame(vip: string, interfaceMac: string): Buffer {
-  const destination = solicitedNodeAddress(vip);
-  const icmp = Buffer.alloc(24);
-  icmp.writeUInt8(ICMPV6_NEIGHBOR_SOLICITATION, 0);
-  ipToBytes(vip, 6).copy(icmp, 8);
-  icmp.writeUInt16BE(icmpv6Checksum(UNSPECIFIED6, destination, icmp), 2);
-  const ip = Buffer.alloc(40);
-  ip.writeUInt32BE(0x60000000, 0);
-  ip.writeUInt16BE(icmp.length, 4);
-  ip.writeUInt8(IPPROTO_ICMPV6, 6);
-  ip.writeUInt8(NDP_HOP_LIMIT, 7);
-  ipToBytes(UNSPECIFIED6, 6).copy(ip, 8);
-  ipToBytes(destination, 6).copy(ip, 24);
-  const ethernet = Buffer.alloc(14);
-  // 33:33 + the low 32 bits of the group (RFC 2464 §7).
-  Buffer.from([0x33, 0x33, ...ipToBytes(destination, 6).subarray(12)]).copy(ethernet, 0);
-  macToBytes(interfaceMac).copy(ethernet, 6);
-  ethernet.writeUInt16BE(ETHERTYPE_IPV6, 12);
-  return Buffer.concat([ethernet, ip, icmp]);
+  // Built from bytes, no address texts: a start-up probes every VIP at once (1,000 frames cost ~300 ms
+  // through text round trips and the generic checksum while that code was still cold; a few ms now).
+  const target = ipToBytes(vip, 6);
+  const frame = Buffer.alloc(14 + 40 + 24);
+  // Ethernet: 33:33 + the low 32 bits of the solicited-node group ff02::1:ffXX:XXXX (RFC 2464 §7).
+  frame[0] = 0x33;
+  frame[1] = 0x33;
+  frame[2] = 0xff;
+  frame[3] = target[13];
+  frame[4] = target[14];
+  frame[5] = target[15];
+  macToBytes(interfaceMac).copy(frame, 6);
+  frame.writeUInt16BE(ETHERTYPE_IPV6, 12);
+  // IPv6: version 6, payload 24, ICMPv6, hop limit 255, source :: (left zero), the group as destination.
+  frame.writeUInt32BE(0x60000000, 14);
+  frame.writeUInt16BE(24, 18);
+  frame[20] = IPPROTO_ICMPV6;
+  frame[21] = NDP_HOP_LIMIT;
+  const group = frame.subarray(38, 54);
+  group[0] = 0xff;
+  group[1] = 0x02;
+  group[11] = 0x01;
+  group[12] = 0xff;
+  group[13] = target[13];
+  group[14] = target[14];
+  group[15] = target[15];
+  // ICMPv6 Neighbor Solicitation for the VIP, no options.
+  const icmp = frame.subarray(54);
+  icmp[0] = ICMPV6_NEIGHBOR_SOLICITATION;
+  target.copy(icmp, 8);
+  // Checksum over the pseudo-header (source ::, the group, length 24, next header 58) and the message.
+  let sum = 24 + IPPROTO_ICMPV6;
+  for (let i = 0; i < 16; i += 2) sum += (group[i] << 8) | group[i + 1];
+  for (let i = 0; i < 24; i += 2) sum += (icmp[i] << 8) | icmp[i + 1];
+  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
+  icmp.writeUInt16BE(~sum & 0xffff, 2);
+  return frame;
 }
 
 /**

@@ -8,6 +8,7 @@ import { ConflictMonitor, type ObservedClaim } from "../../lib/net/conflict-moni
 import { dadProbeFrame, naClaim, solicitedNodeAddress } from "../../lib/net/ndp-conflict";
 import { buildNeighborAdvertisement, icmpv6Checksum } from "../../lib/net/ndp-frame";
 import type { FrameSink } from "../../lib/net/packet-socket";
+import { bytesToIp } from "../../lib/net/wire";
 
 const OURS = "02:00:00:00:01:01";
 const FOREIGN = "02:00:00:00:02:00";
@@ -37,6 +38,24 @@ test("DAD probe: to 33:33:ff.., from ::, hop limit 255, an NS for the VIP withou
   const checksum = icmp.readUInt16BE(2);
   icmp.writeUInt16BE(0, 2);
   assert.equal(checksum, icmpv6Checksum("::", "ff02::1:ff00:60", icmp));
+});
+
+test("DAD probe: for any VIP, its group and checksum agree with the text-based helpers", () => {
+  for (const vip of [
+    "2001:db8::1",
+    "2001:db8:100::1:ffff",
+    "2001:db8:ffff:ffff:ffff:ffff:ffff:fffe",
+    "2001:db8::abcd:ef12",
+  ]) {
+    const f = dadProbeFrame(vip, OURS);
+    const group = solicitedNodeAddress(vip);
+    assert.equal(bytesToIp(f.subarray(38, 54)), group, vip);
+    const icmp = Buffer.from(f.subarray(54));
+    const checksum = icmp.readUInt16BE(2);
+    icmp.writeUInt16BE(0, 2);
+    assert.equal(checksum, icmpv6Checksum("::", group, icmp), vip);
+    assert.equal(bytesToIp(icmp.subarray(8, 24)), vip);
+  }
 });
 
 test("what an NA claims: its target for the MAC in the target link-layer option; nothing without one", () => {
