@@ -29,7 +29,11 @@ import type {
   WithheldEligibility,
 } from "./types";
 
-/** A clean probe lets the pass right after it take the IP; later takeovers probe again. */
+/**
+ * A clean probe lets the pass right after it take the IP, however late that pass runs (a node busy taking
+ * over 1,000 VIPs at start-up ran it 1.5 s later and probed them all again); passes after that one take it
+ * for this long, later takeovers probe again.
+ */
 export const PROBE_RESULT_VALID_MS = 1000;
 /**
  * A takeover from a member seen holding the IP (or failing) this recently is a handover: no probe, so
@@ -76,6 +80,7 @@ export function newPlannerMemory(): PlannerMemory {
     legacyTakeovers: new Map(),
     ownedGroups: EMPTY_LIST,
     quorumOk: true,
+    lastPassAt: Number.NEGATIVE_INFINITY,
     hold: new HoldFailures(),
   };
 }
@@ -300,6 +305,7 @@ export function plan(s: Snapshot, memory: PlannerMemory): Plan {
 
   const withdrawals: string[] = [];
   for (const ip of held.keys()) if (!addresses.has(ip)) withdrawals.push(ip);
+  memory.lastPassAt = now;
   return {
     quorum,
     addresses,
@@ -434,7 +440,7 @@ export function mustProbe(s: Snapshot, memory: PlannerMemory, ip: string, electi
   const holder = memory.lastHolders.get(electionIp);
   if (holder !== undefined && now - holder.at < HANDOVER_WINDOW_MS) return false;
   const clearAt = s.conflicts.probedClearAt(ip);
-  return clearAt === undefined || now - clearAt > PROBE_RESULT_VALID_MS;
+  return clearAt === undefined || (now - clearAt > PROBE_RESULT_VALID_MS && clearAt <= memory.lastPassAt);
 }
 
 /**

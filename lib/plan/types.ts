@@ -178,6 +178,8 @@ export interface PlannerMemory {
   /** Election IPs this node claims in gossip, sorted; the same array while unchanged. */
   ownedGroups: readonly string[];
   quorumOk: boolean;
+  /** Monotonic ms of the last pass (-Infinity before the first): a probe result newer than it is unused. */
+  lastPassAt: number;
   /** VIPs this node failed to add repeatedly: it is ineligible for them until a trial add works. */
   readonly hold: HoldFailures;
 }

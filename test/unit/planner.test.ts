@@ -151,6 +151,8 @@ test("handover window: a takeover is probed unless a member held it or failed re
   );
   assert.ok(clean.addresses.has(IP));
   assert.deepEqual(clean.owned, [], "claimed only once the address is in place");
+  const passed = memory();
+  passed.lastPassAt = now - 1;
   const old = run(
     snapshot(active, {
       ...base,
@@ -158,8 +160,19 @@ test("handover window: a takeover is probed unless a member held it or failed re
       members: everyone(),
       clearAt: new Map([[IP, now - PROBE_RESULT_VALID_MS - 1]]),
     }),
+    passed,
   );
-  assert.equal(old.probes.length, 1);
+  assert.equal(old.probes.length, 1, "a pass ran since the result");
+  // The first pass after a clean probe takes the IP however late it runs; a pass after that one, too late,
+  // probes again.
+  const late = memory();
+  run(snapshot(active, { ...base, now: now - 2 * PROBE_RESULT_VALID_MS, members: everyone() }), late);
+  const stale = new Map([[IP, now - PROBE_RESULT_VALID_MS - 1]]);
+  const first = run(snapshot(active, { ...base, now, members: everyone(), clearAt: stale }), late);
+  assert.ok(first.addresses.has(IP), "the pass right after the probe");
+  assert.deepEqual(first.probes, []);
+  const second = run(snapshot(active, { ...base, now: now + 1, members: everyone(), clearAt: stale }), late);
+  assert.equal(second.probes.length, 1, "a later pass, the result too old");
   // A member seen claiming it (or releasing it) within the window: a handover, no probe.
   for (const extra of [{ owned: [IP] }, { released: [IP] }]) {
     const m = memory();
