@@ -31,7 +31,22 @@ export interface ServiceRequest extends Claimant {
 
 export const familyOfNumber = (family: Family): ServiceFamily => (family === 4 ? "ipv4" : "ipv6");
 
+/**
+ * Requests by Service object. A reload reuses the Service objects of unchanged manifest documents (the
+ * loader's document cache), and a request is a pure function of its Service, never modified.
+ */
+const requests = new WeakMap<Service, ServiceRequest>();
+
 export function toServiceRequest(svc: Service): ServiceRequest {
+  let request = requests.get(svc);
+  if (request === undefined) {
+    request = serviceRequest(svc);
+    requests.set(svc, request);
+  }
+  return request;
+}
+
+function serviceRequest(svc: Service): ServiceRequest {
   const requested: Ip[] = [];
   let requestError = svc.requestError;
   for (const text of svc.requestedIPs) {
@@ -75,14 +90,15 @@ export function toServiceRequest(svc: Service): ServiceRequest {
 
 /** MetalLB's ipfamily.ForAddresses: the family of 1 or 2 addresses, or its error text. */
 export function familyOfIps(ips: readonly Ip[]): { family?: ServiceFamily; error?: string } {
-  const list = quoteGoList(ips.map(formatIp));
+  // The quoted list only for an error: this runs for every kept service on every reload.
+  const list = (): string => quoteGoList(ips.map(formatIp));
   const [a, b] = ips;
   if (ips.length === 1 && a) return { family: familyOfNumber(a.family) };
   if (ips.length === 2 && a && b) {
-    if (a.family === b.family) return { error: `IPFamilyForAddresses: same address family ${list}` };
+    if (a.family === b.family) return { error: `IPFamilyForAddresses: same address family ${list()}` };
     return { family: "dual" };
   }
-  return { error: `IPFamilyForAddresses: invalid ips length ${ips.length} ${list}` };
+  return { error: `IPFamilyForAddresses: invalid ips length ${ips.length} ${list()}` };
 }
 
 /** Primary family first, as Assignment.ips promises. */
