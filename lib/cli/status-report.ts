@@ -127,7 +127,8 @@ function describeDetection(d: StatusDetection): string {
   return (
     `failure detection: a member silent ${d.failureTimeoutMs} ms is failed (heartbeat every ` +
     `${d.heartbeatIntervalMs} ms, suspected after ${d.suspectAfterMs} ms; profile ${d.profile}); ` +
-    `detector thread ${d.scheduling}`
+    `detector thread ${d.scheduling}` +
+    (d.helperScheduling ? `, ${d.helperScheduling}` : "")
   );
 }
 

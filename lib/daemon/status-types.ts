@@ -98,6 +98,8 @@ export interface StatusDetection {
   readonly suspectAfterMs: number;
   /** How the failure-detector thread is scheduled, e.g. "SCHED_RR priority 10". */
   readonly scheduling: string;
+  /** How the process's other threads (V8's GC helpers the detector's collections wait for) are scheduled. */
+  readonly helperScheduling?: string;
 }
 
 export interface StatusHealth {

@@ -31,6 +31,9 @@ export interface DetectionInForce {
   readonly suspectAfterMs: number;
   /** e.g. "SCHED_RR priority 10", or "normal (not raised: ...)". */
   readonly scheduling: string;
+  /** The process's other threads (V8's GC helpers), e.g. "6 helper threads SCHED_RR priority 5"; set by
+   *  the daemon side, which raises them before the thread starts. */
+  readonly helperScheduling?: string;
 }
 
 export type MemberEventName = "join" | "alive" | "suspect" | "dead" | "leave" | "metadata";

@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { Worker } from "node:worker_threads";
 import type { MemberlistEvents, MemberView } from "./memberlist";
 import type { MemberMetadata } from "./metadata";
+import { describeHelperScheduling, raiseHelperThreads } from "./priority";
 import { newStats, type GossipStats } from "./stats";
 import type { DetectionInForce, FromThread, GossipThreadOptions, ToThread } from "./thread-protocol";
 
@@ -29,6 +30,8 @@ export class ThreadedMemberlist extends EventEmitter<MemberlistEvents> {
 
   /** Starts the thread, which binds the gossip socket; resolves once it is listening. */
   static start(options: GossipThreadOptions): Promise<ThreadedMemberlist> {
+    // Before the thread exists: its garbage collections lean on the helper threads (priority.ts says why).
+    const helpers = describeHelperScheduling(raiseHelperThreads());
     // The thread's garbage is small packets and timers: a small young generation keeps its RSS small.
     const worker = new Worker(join(__dirname, "thread-main.js"), {
       workerData: options,
@@ -45,13 +48,10 @@ export class ThreadedMemberlist extends EventEmitter<MemberlistEvents> {
         worker.off("exit", onExit);
         if (message.type === "ready")
           resolve(
-            new ThreadedMemberlist(
-              worker,
-              options.name,
-              message.advertiseAddr,
-              message.members,
-              message.detection,
-            ),
+            new ThreadedMemberlist(worker, options.name, message.advertiseAddr, message.members, {
+              ...message.detection,
+              helperScheduling: helpers,
+            }),
           );
         else
           reject(new Error(message.type === "failed" ? message.error : `gossip thread said ${message.type}`));

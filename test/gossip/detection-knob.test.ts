@@ -3,7 +3,7 @@
 // scheduling priority (or a stated reason why not).
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { Worker } from "node:worker_threads";
 import { join } from "node:path";
 import { renderStatus } from "../../lib/cli/status-report";
@@ -90,13 +90,14 @@ test("vipd status shows the detection timings and the detector thread's scheduli
       heartbeatIntervalMs: 25,
       suspectAfterMs: 100,
       scheduling: "SCHED_RR priority 10",
+      helperScheduling: "6 helper threads nice -10",
     },
     events: [],
   };
   const text = renderStatus(status);
   assert.match(
     text,
-    /failure detection: a member silent 150 ms is failed \(heartbeat every 25 ms, suspected after 100 ms; profile lan\); detector thread SCHED_RR priority 10/,
+    /failure detection: a member silent 150 ms is failed \(heartbeat every 25 ms, suspected after 100 ms; profile lan\); detector thread SCHED_RR priority 10, 6 helper threads nice -10$/m,
   );
   // Per member: the silence after which this node declares it failed, flagged when learned from long gaps.
   const withMembers: DaemonStatus = {
@@ -154,8 +155,27 @@ test("the gossip thread runs with the configured timeout and reports how it is s
       ml.detection.scheduling,
       /^(SCHED_RR priority 10|nice -10 \(real-time refused: .+\)|normal \(not raised: .+\))$/,
     );
+    assert.match(
+      ml.detection.helperScheduling ?? "",
+      /^\d+ helper threads (nice -10|normal \(not raised: .+\))$/,
+    );
     // The tests run as root (like CI): real-time scheduling must then have been granted.
-    if (process.getuid?.() === 0) assert.equal(ml.detection.scheduling, "SCHED_RR priority 10");
+    if (process.getuid?.() === 0) {
+      assert.equal(ml.detection.scheduling, "SCHED_RR priority 10");
+      assert.match(ml.detection.helperScheduling ?? "", /^\d+ helper threads nice -10$/);
+      // In /proc: the main thread keeps nice 0, V8's helper threads run at nice -10 (not real-time).
+      const policies = readdirSync("/proc/self/task").map((tid) => {
+        const stat = readFileSync(`/proc/self/task/${tid}/stat`, "utf8");
+        const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+        return { tid: Number(tid), nice: Number(f[16]), policy: Number(f[38]) };
+      });
+      const main = policies.find((p) => p.tid === process.pid);
+      assert.deepEqual([main?.policy, main?.nice], [0, 0], "main thread SCHED_OTHER, nice 0");
+      assert.ok(
+        policies.filter((p) => p.policy === 0 && p.nice === -10).length >= 2,
+        `helper threads at nice -10: ${JSON.stringify(policies)}`,
+      );
+    }
   } finally {
     ml.stop();
   }
