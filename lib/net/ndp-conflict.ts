@@ -38,9 +38,7 @@ export function dadProbeFrame(vip: string, interfaceMac: string): Buffer {
   frame[0] = 0x33;
   frame[1] = 0x33;
   frame[2] = 0xff;
-  frame[3] = target[13];
-  frame[4] = target[14];
-  frame[5] = target[15];
+  target.copy(frame, 3, 13, 16);
   macToBytes(interfaceMac).copy(frame, 6);
   frame.writeUInt16BE(ETHERTYPE_IPV6, 12);
   // IPv6: version 6, payload 24, ICMPv6, hop limit 255, source :: (left zero), the group as destination.
@@ -53,9 +51,7 @@ export function dadProbeFrame(vip: string, interfaceMac: string): Buffer {
   group[1] = 0x02;
   group[11] = 0x01;
   group[12] = 0xff;
-  group[13] = target[13];
-  group[14] = target[14];
-  group[15] = target[15];
+  target.copy(group, 13, 13, 16);
   // ICMPv6 Neighbor Solicitation for the VIP, no options.
   const icmp = frame.subarray(54);
   icmp[0] = ICMPV6_NEIGHBOR_SOLICITATION;
