@@ -7,6 +7,7 @@ import { writeAllocationState } from "../alloc/state-file";
 import type { AllocationResult } from "../alloc/types";
 import { isLive } from "../election/election";
 import type { MemberView } from "../gossip/memberlist";
+import { sameList } from "../plan/compare";
 import { activate, inheritElectionHashes, type ActiveConfig } from "./config-state";
 import type { Logger } from "./log";
 
@@ -115,8 +116,7 @@ export function keepsAllocation(active: ActiveConfig, merged: ReadonlyMap<string
   for (const [service, entry] of merged) {
     if (!configured.has(service)) continue;
     const own = mine.get(service);
-    if (own === undefined || own.pool !== entry.pool || own.ips.join(",") !== entry.ips.join(","))
-      return false;
+    if (own === undefined || own.pool !== entry.pool || !sameList(own.ips, entry.ips)) return false;
   }
   return true;
 }
