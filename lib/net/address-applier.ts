@@ -185,7 +185,7 @@ export class AddressApplier {
     // Unchanged: a pass would find nothing new. Kernel changes (notifications), failures (the retry timer)
     // and the periodic compare start their own passes; a pass over 10,000 addresses on every step of a
     // takeover (one per acknowledged batch) was a third of the applier's main-thread time.
-    return this.running ?? Promise.resolve();
+    return this.settled();
   }
 
   /** Resolves once no pass is running (at once when idle). */
