@@ -31,6 +31,7 @@ const POOL_PREFIX = FAMILY === 6 ? "2001:db8:100::1:" : "198.18.";
 const HOST_BITS = FAMILY === 6 ? 128 : 32;
 /** Diagnostic run: vipd's start-up and reload only (see the header). */
 const QUICK = process.env.BENCH_PHASES === "start,reload";
+const PROFILING = (process.env.VIPD_LAB_NODE_FLAGS ?? "").includes("--cpu-prof");
 
 function manifest(withReloadService: boolean): string {
   const docs = [
@@ -87,9 +88,10 @@ async function vipdAtScale(lab: Lab, capture: AgentHandle): Promise<Record<strin
     result.startToAllHeldMs = Math.round(msBetween(startAt, process.hrtime.bigint()));
     result.perNode = held.map((s) => s.size);
     result.startTrace = startTrace(cluster, startWall);
+    // Let the takeover bursts (5 rounds, 1 s apart) finish before measuring steady state (and, in a
+    // diagnostic run, before the reload: as in a full run, which measures steady state first).
+    await sleep(4000);
     if (!QUICK) {
-      // Let the takeover bursts (5 rounds, 1 s apart) finish before measuring steady state.
-      await sleep(4000);
       const pids = await Promise.all(cluster.nodes.map((n) => cluster.daemonPid(n)));
       result.steadyState = await steadyState(
         cluster.nodes.map((n, i) => ({
@@ -162,7 +164,8 @@ async function vipdAtScale(lab: Lab, capture: AgentHandle): Promise<Record<strin
     const after = await heldBy(lab, POOL_PREFIX);
     takenOver = after.map((ips, i) => (i === victim - 1 ? [] : [...ips].filter((ip) => victimVips.has(ip))));
   } finally {
-    await cluster.stop();
+    // A profiled run (VIPD_LAB_NODE_FLAGS=--cpu-prof) needs the daemons to exit for their profiles.
+    await cluster.stop(PROFILING ? "SIGTERM" : "SIGKILL");
   }
   if (takenOver?.some((ips) => ips.length > 0)) result.kernel = await kernelFloor(lab, takenOver);
   return result;

@@ -163,7 +163,7 @@ export class Daemon {
       electionIpOf: (ip) => this.active.groupByIp.get(ip)?.electionIp,
       conflictCounted: (ip) => this.telemetry.addressConflict(ip),
       event: (reason, message, fields, ip) => this.eventLog.event(reason, message, fields, undefined, ip),
-      stepSoon: () => this.scheduleStep(),
+      stepSoon: () => this.scheduleStep(true),
       stopping: () => this.stopping,
     });
     this.eligibility = new EligibilityTracker(this.watch);
@@ -299,7 +299,7 @@ export class Daemon {
     }
     this.trackVips();
     this.syncHealthChecks();
-    this.scheduleStep();
+    this.scheduleStep(true);
   }
 
   /** Graceful stop: peers take over while this node still holds its addresses, then they go. */
@@ -361,8 +361,8 @@ export class Daemon {
 
   // ---- the step: snapshot, plan, apply ---------------------------------------------------------
 
-  private scheduleStep(): void {
-    if (!this.stopping) this.steps.request();
+  private scheduleStep(urgent = false /* a decision waits on this input: see StepPacer */): void {
+    if (!this.stopping) this.steps.request(urgent);
   }
 
   private step(): void {
@@ -541,7 +541,7 @@ export class Daemon {
     this.memberEvents.push({ kind: event, member: member.name, at });
     if (!this.ready && peersKnown(this.memberlist.members(), this.nodeName))
       this.markReady("joined the cluster");
-    this.scheduleStep();
+    this.scheduleStep(event === "dead" || event === "leave");
   }
 
   private markReady(why: string): void {

@@ -121,3 +121,42 @@ test("step pacer: requestAfter() steps after its time cap when the work runs on"
     mock.timers.reset();
   }
 });
+
+test("step pacer: an urgent request skips the wait after an expensive step, but not twice in a row", async () => {
+  const { pacer, runs, advance } = setUp(40);
+  try {
+    pacer.request();
+    await advance(0);
+    pacer.request(true);
+    await advance(0);
+    assert.deepEqual(runs, [1000, 1040], "at once, although the previous step cost 40 ms");
+    pacer.request(true);
+    await advance(39);
+    assert.equal(runs.length, 2, "the step after a skip waits its pace even when urgent");
+    await advance(1);
+    assert.equal(runs.length, 3);
+    pacer.request(true);
+    await advance(0);
+    assert.equal(runs.length, 4, "after a paced step, urgent skips again");
+  } finally {
+    mock.timers.reset();
+  }
+});
+
+test("step pacer: an urgent request brings a waiting paced step forward (one step for both)", async () => {
+  const { pacer, runs, advance } = setUp(40);
+  try {
+    pacer.request();
+    await advance(0);
+    pacer.request();
+    await advance(10);
+    assert.equal(runs.length, 1, "the paced step waits");
+    pacer.request(true);
+    await advance(0);
+    assert.deepEqual(runs, [1000, 1050], "brought forward");
+    await advance(100);
+    assert.equal(runs.length, 2, "its pacing timer does not fire a second step");
+  } finally {
+    mock.timers.reset();
+  }
+});
