@@ -16,6 +16,7 @@ import { startAgent, type AgentHandle } from "../test/lab/agent-protocol";
 import { Lab, type LabMember } from "../test/lab/lab";
 import { capturedGarps, msBetween, sleep, startCapture } from "../test/lab/lab-helpers";
 import { logEntries } from "./daemon-log";
+import { LinkSwitch } from "./link-switch";
 import { ensureKeepalived, KeepalivedNodes, vrrpConfig, waitExit, type VrrpTimers } from "./keepalived";
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 20);
@@ -90,8 +91,10 @@ metadata: {name: bench}
 spec: {type: LoadBalancer, ports: [{port: ${PROBE_PORT}, protocol: UDP}]}
 `;
 
-async function linkDown(lab: Lab, n: number, up: boolean): Promise<void> {
-  await lab.ip(lab.node(n).ns, "link", "set", "eth0", up ? "up" : "down");
+/** Sets node n's link down (fault) or up (restore), and waits until the kernel shows it. */
+async function setLink(links: LinkSwitch, n: number, up: boolean): Promise<void> {
+  links.set(n, up);
+  await links.confirm(n, up);
 }
 
 class VipdSystem implements System {
@@ -100,6 +103,7 @@ class VipdSystem implements System {
   private cluster!: VipdCluster;
   constructor(
     private readonly lab: Lab,
+    private readonly links: LinkSwitch,
     readonly vip: string,
   ) {}
 
@@ -111,11 +115,11 @@ class VipdSystem implements System {
   async fault(n: number, scenario: Scenario): Promise<void> {
     if (scenario === "crash") this.cluster.signal(n, "SIGKILL");
     else if (scenario === "graceful") this.cluster.signal(n, "SIGTERM");
-    else await linkDown(this.lab, n, false);
+    else await setLink(this.links, n, false);
   }
 
   async restore(n: number, scenario: Scenario): Promise<void> {
-    if (scenario === "link") return linkDown(this.lab, n, true);
+    if (scenario === "link") return setLink(this.links, n, true);
     const node = this.cluster.node(n);
     await waitExit(node.process, 5000);
     this.cluster.launch(node);
@@ -164,7 +168,8 @@ class VipdSystem implements System {
 class KeepalivedSystem implements System {
   private readonly nodes: KeepalivedNodes;
   constructor(
-    private readonly lab: Lab,
+    lab: Lab,
+    private readonly links: LinkSwitch,
     readonly name: string,
     readonly description: string,
     readonly vip: string,
@@ -179,13 +184,13 @@ class KeepalivedSystem implements System {
   }
 
   async fault(n: number, scenario: Scenario): Promise<void> {
-    if (scenario === "link") return linkDown(this.lab, n, false);
+    if (scenario === "link") return setLink(this.links, n, false);
     if (scenario === "graceful") this.nodes.terminate(n);
     else this.nodes.crash(n);
   }
 
   async restore(n: number, scenario: Scenario): Promise<void> {
-    if (scenario === "link") return linkDown(this.lab, n, true);
+    if (scenario === "link") return setLink(this.links, n, true);
     await this.nodes.restart(n);
   }
 
@@ -317,16 +322,32 @@ async function main(): Promise<void> {
   const keepalivedVersion = ensureKeepalived();
   const started = Date.now();
   const lab = await Lab.create({ nodes: 3 });
+  const links = new LinkSwitch(lab);
+  for (const n of [1, 2, 3]) links.prepare(n);
   const systems: System[] = [
-    new VipdSystem(lab, "198.51.100.50"),
-    new KeepalivedSystem(lab, "keepalived-tuned", "keepalived, VRRPv3, advert_int 0.1", "198.51.100.71", {
-      version: 3,
-      advertInt: "0.1",
-    }),
-    new KeepalivedSystem(lab, "keepalived-default", "keepalived, VRRPv2, advert_int 1", "198.51.100.70", {
-      version: 2,
-      advertInt: "1",
-    }),
+    new VipdSystem(lab, links, "198.51.100.50"),
+    new KeepalivedSystem(
+      lab,
+      links,
+      "keepalived-tuned",
+      "keepalived, VRRPv3, advert_int 0.1",
+      "198.51.100.71",
+      {
+        version: 3,
+        advertInt: "0.1",
+      },
+    ),
+    new KeepalivedSystem(
+      lab,
+      links,
+      "keepalived-default",
+      "keepalived, VRRPv2, advert_int 1",
+      "198.51.100.70",
+      {
+        version: 2,
+        advertInt: "1",
+      },
+    ),
   ].filter((s) => only(process.env.BENCH_SYSTEMS)(s.name));
   const out: Record<string, unknown> = {};
   try {
@@ -350,6 +371,7 @@ async function main(): Promise<void> {
       };
     }
   } finally {
+    links.close();
     await lab.destroy();
   }
   if (PARTIAL) {
