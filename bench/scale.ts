@@ -8,8 +8,8 @@
 // BENCH_FAMILY=4: IPv4 VIPs from 198.18.64.0/18 (RFC 2544's benchmark range; the lab nodes get
 // 198.19.255.n/15 on eth0 so the VIPs have an interface on their subnet; lab namespaces only). BENCH_VIPS sets the count
 // (default 10000), BENCH_RESULT the result file (bench/results/<name>.json, default `scale`).
-// Run: node dist/bench/scale.js (root). BENCH_PHASES=start,reload (a diagnostic run) times vipd's start-up
-// and reload only, without steady state, crash or keepalived, and only prints.
+// Run: node dist/bench/scale.js (root). BENCH_PHASES=start,reload or start,crash (a diagnostic run) times
+// vipd's start-up and that phase only, without steady state or keepalived, and only prints.
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { AgentHandle } from "../test/lab/agent-protocol";
@@ -29,8 +29,12 @@ const POOL = FAMILY === 6 ? "2001:db8:100::1:0/112" : "198.18.64.0/18";
 /** Text prefix of every pool address (heldBy filters `ip addr` by it). */
 const POOL_PREFIX = FAMILY === 6 ? "2001:db8:100::1:" : "198.18.";
 const HOST_BITS = FAMILY === 6 ? 128 : 32;
-/** Diagnostic run: vipd's start-up and reload only (see the header). */
-const QUICK = process.env.BENCH_PHASES === "start,reload";
+/**
+ * Diagnostic run (see the header): BENCH_PHASES=start,reload or start,crash times vipd's start-up and that
+ * phase only, without steady state or keepalived, and only prints.
+ */
+const PHASES = new Set((process.env.BENCH_PHASES ?? "start,steady,reload,crash").split(","));
+const QUICK = !PHASES.has("steady");
 const PROFILING = (process.env.VIPD_LAB_NODE_FLAGS ?? "").includes("--cpu-prof");
 
 function manifest(withReloadService: boolean): string {
@@ -103,24 +107,26 @@ async function vipdAtScale(lab: Lab, capture: AgentHandle): Promise<Record<strin
     }
 
     // Reload, on the healthy cluster: one IPv4 service added among the 10,000, written to every node at once.
-    capture.events.length = 0;
-    const text = manifest(true);
-    const writeAt = process.hrtime.bigint();
-    const writeWall = Date.now();
-    for (const node of cluster.nodes) writeFileSync(node.manifestPath, text);
-    await waitFor(() => capturedGarps(capture, RELOAD_VIP, writeAt).length > 0, RELOAD_WAIT_MS, 5);
-    const garp = capturedGarps(capture, RELOAD_VIP, writeAt)[0];
-    result.reload = {
-      services: VIPS + 1,
-      writeToGarpMs: garp ? Math.round(msBetween(writeAt, garp.at)) : null,
-      note: garp
-        ? "includes the ARP probe of a new IPv4 VIP (cluster.arpProbeMs, default 100 ms)"
-        : `no GARP within ${RELOAD_WAIT_MS} ms`,
-    };
-    await sleep(2000);
-    // Read after the pause: the daemons' log lines reach us through pipes, later than their frames.
-    (result.reload as Record<string, unknown>).trace = reloadTrace(cluster, writeWall);
-    if (QUICK) return result;
+    if (PHASES.has("reload")) {
+      capture.events.length = 0;
+      const text = manifest(true);
+      const writeAt = process.hrtime.bigint();
+      const writeWall = Date.now();
+      for (const node of cluster.nodes) writeFileSync(node.manifestPath, text);
+      await waitFor(() => capturedGarps(capture, RELOAD_VIP, writeAt).length > 0, RELOAD_WAIT_MS, 5);
+      const garp = capturedGarps(capture, RELOAD_VIP, writeAt)[0];
+      result.reload = {
+        services: VIPS + 1,
+        writeToGarpMs: garp ? Math.round(msBetween(writeAt, garp.at)) : null,
+        note: garp
+          ? "includes the ARP probe of a new IPv4 VIP (cluster.arpProbeMs, default 100 ms)"
+          : `no GARP within ${RELOAD_WAIT_MS} ms`,
+      };
+      await sleep(2000);
+      // Read after the pause: the daemons' log lines reach us through pipes, later than their frames.
+      (result.reload as Record<string, unknown>).trace = reloadTrace(cluster, writeWall);
+    }
+    if (!PHASES.has("crash")) return result;
 
     // Kill the node holding the most VIPs; time until each of them is announced by a survivor.
     const victim = held.reduce((best, s, i) => (s.size > held[best].size ? i : best), 0) + 1;

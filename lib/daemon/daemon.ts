@@ -31,7 +31,7 @@ import { ConflictBook } from "./conflict-book";
 import { kernelConflictMonitor, ProbeRunner } from "./probe-runner";
 import { readKeyring, rotateKeyring } from "./keyring-file";
 import { startHttpServer } from "./http-server";
-import { startGossip } from "./gossip-start";
+import { bootGossipThread, startGossip } from "./gossip-start";
 import { EventLog, logAddressChanges } from "./event-log";
 import { localMacs, originOfMac } from "./mac-origin";
 import { localHealthLogger, logMemberEvent } from "./member-log";
@@ -135,6 +135,7 @@ export class Daemon {
 
   /** Loads the config (throws with every error on a bad one), then starts every edge and the loop. */
   async start(): Promise<void> {
+    const gossipBoot = bootGossipThread(); // it boots while the config loads
     this.active = loadStartupConfig(
       this.settings.manifests,
       this.settings.stateDir,
@@ -188,7 +189,6 @@ export class Daemon {
     // Peers should learn this node's real health with its first metadata, not a "pending" that flips.
     const longest = Math.max(0, ...this.health.monitor.entries().map((e) => e.spec.timeoutMs));
     await this.health.monitor.firstRound(longest + 200);
-
     // The first pass with an empty wanted set removes stale marked addresses left by a crash, before this
     // node is a member: while its kernel still answers ARP for them, peers' probes would find a "foreign"
     // device with a MAC they cannot yet tie to a member.
@@ -218,10 +218,10 @@ export class Daemon {
           process.exit(1);
         },
       },
+      gossipBoot,
     );
     const joinWait = this.settings.cluster.join.length === 0 ? 0 : (this.options.joinWaitMs ?? 3000);
     setTimeout(() => this.markReady("gave up waiting for peers"), joinWait).unref();
-
     this.http = await startHttpServer(this.settings.metrics.listen, {
       registry: this.metrics.registry,
       status: () => this.status(),
@@ -539,7 +539,7 @@ export class Daemon {
     if (member.name === this.nodeName) return;
     const at = logMemberEvent(this.log, this.eventLog, event, member, performance.now());
     this.memberEvents.push({ kind: event, member: member.name, at });
-    if (!this.ready && peersKnown(this.memberlist.members(), this.nodeName))
+    if (!this.ready && peersKnown(this.memberlist.members(), this.nodeName, this.node.quorum.expect))
       this.markReady("joined the cluster");
     this.scheduleStep(event === "dead" || event === "leave");
   }

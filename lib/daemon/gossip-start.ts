@@ -4,7 +4,7 @@ import type { Settings } from "../config/settings";
 import type { GossipProfileName } from "../gossip/config";
 import type { MemberMetadata } from "../gossip/metadata";
 import type { MemberView } from "../gossip/memberlist";
-import { ThreadedMemberlist } from "../gossip/threaded";
+import { ThreadedMemberlist, type GossipThreadBoot } from "../gossip/threaded";
 import type { MemberEvent } from "../plan/types";
 import { splitHostPort } from "./http-server";
 
@@ -29,22 +29,32 @@ export interface GossipHandlers {
   failed(reason: string): void;
 }
 
-/** Starts the gossip thread, routes its events, and joins the configured peers. */
-export async function startGossip(start: GossipStart, handlers: GossipHandlers): Promise<ThreadedMemberlist> {
+/** A gossip thread booting ahead of startGossip(), while the config loads (ThreadedMemberlist.boot()). */
+export const bootGossipThread = (): GossipThreadBoot => ThreadedMemberlist.boot();
+
+/** Starts the gossip thread (or hands `boot`'s its options), routes its events, and joins the configured peers. */
+export async function startGossip(
+  start: GossipStart,
+  handlers: GossipHandlers,
+  boot?: GossipThreadBoot,
+): Promise<ThreadedMemberlist> {
   const cluster = start.settings.cluster;
   const { host: bindHost, port: bindPort } = splitHostPort(cluster.bind);
-  const memberlist = await ThreadedMemberlist.start({
-    name: start.settings.nodeName,
-    bindHost,
-    bindPort,
-    advertise: cluster.advertise ?? undefined,
-    profile: start.profile ?? "lan",
-    failureTimeoutMs: cluster.failureTimeoutMs ?? undefined,
-    clusterLabel: start.clusterLabel ?? "vipd",
-    keys: start.keys,
-    build: start.build,
-    metadata: start.metadata,
-  });
+  const memberlist = await ThreadedMemberlist.start(
+    {
+      name: start.settings.nodeName,
+      bindHost,
+      bindPort,
+      advertise: cluster.advertise ?? undefined,
+      profile: start.profile ?? "lan",
+      failureTimeoutMs: cluster.failureTimeoutMs ?? undefined,
+      clusterLabel: start.clusterLabel ?? "vipd",
+      keys: start.keys,
+      build: start.build,
+      metadata: start.metadata,
+    },
+    boot,
+  );
   memberlist.onFailure((reason) => handlers.failed(reason));
   for (const event of ["join", "alive", "suspect", "dead", "leave", "metadata"] as const)
     memberlist.on(event, (member) => handlers.member(event, member));

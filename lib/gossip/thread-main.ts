@@ -3,7 +3,7 @@
 // loop for hundreds of ms at a time, heartbeats stopped, and healthy members were declared dead again and
 // again. Here the failure detector keeps its 25 ms pace whatever the main thread is doing, as keepalived's
 // VRRP process does beside its checkers.
-import { parentPort, workerData } from "node:worker_threads";
+import { parentPort } from "node:worker_threads";
 import { RealClock } from "./clock";
 import { gossipProfile } from "./config";
 import { Keyring } from "./keyring";
@@ -48,6 +48,8 @@ async function main(options: GossipThreadOptions): Promise<void> {
 
   parentPort?.on("message", (message: ToThread) => {
     switch (message.op) {
+      case "init":
+        return;
       case "start":
         return memberlist.start();
       case "join":
@@ -85,6 +87,20 @@ async function main(options: GossipThreadOptions): Promise<void> {
   });
 }
 
-main(workerData as GossipThreadOptions).catch((error: unknown) =>
-  post({ type: "failed", error: error instanceof Error ? error.message : String(error) }),
-);
+/** The options: the first message (the thread boots before the daemon has loaded its config). */
+function options(): Promise<GossipThreadOptions> {
+  return new Promise((resolve) => {
+    const first = (message: ToThread): void => {
+      if (message.op !== "init") return;
+      parentPort?.off("message", first);
+      resolve(message.options);
+    };
+    parentPort?.on("message", first);
+  });
+}
+
+options()
+  .then(main)
+  .catch((error: unknown) =>
+    post({ type: "failed", error: error instanceof Error ? error.message : String(error) }),
+  );

@@ -39,6 +39,8 @@ export interface DetectionInForce {
 export type MemberEventName = "join" | "alive" | "suspect" | "dead" | "leave" | "metadata";
 
 export type ToThread =
+  /** The options, first message to a thread started without them (ThreadedMemberlist.boot()). */
+  | { readonly op: "init"; readonly options: GossipThreadOptions }
   | { readonly op: "start" }
   | { readonly op: "join"; readonly seeds: readonly string[] }
   | { readonly op: "setMetadata"; readonly metadata: MemberMetadata }

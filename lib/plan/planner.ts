@@ -16,6 +16,7 @@ import { EMPTY_LIST, sameElection, sameList } from "./compare";
 import { eligibilityView, localReport, STARTING_REASON, type LocalInputs } from "./eligibility";
 import { HoldFailures } from "./hold-failures";
 import { updateHolding } from "./holding";
+export { peersKnown } from "./readiness";
 import type {
   Announcement,
   Handover,
@@ -451,20 +452,6 @@ export function endFailover(memory: PlannerMemory, electionIp: string): number |
   const at = memory.failedOwnerAt.get(electionIp);
   if (at !== undefined) memory.failedOwnerAt.delete(electionIp);
   return at;
-}
-
-/** Readiness: every other alive member is known with its metadata (at least one). */
-export function peersKnown(
-  members: readonly { name: string; state: string; metadata?: unknown }[],
-  self: string,
-): boolean {
-  let others = 0;
-  for (const m of members) {
-    if (m.name === self || m.state !== "alive") continue;
-    if (m.metadata === undefined) return false;
-    others++;
-  }
-  return others > 0;
 }
 
 /** Election IPs each live peer says it holds now (gossiped as `owned`). */

@@ -11,7 +11,8 @@ import { SimCluster, type SimNode } from "../gossip/sim-cluster";
 import type { InterfaceChoice } from "../net/interface-choice";
 import type { LocalInputs } from "./eligibility";
 import { answerHeldClaim } from "./held-claims";
-import { newPlannerMemory, peersKnown, plan } from "./planner";
+import { newPlannerMemory, plan } from "./planner";
+import { peersKnown } from "./readiness";
 import type { ForeignConflict, MemberEvent, NodePolicy, Plan, PlannerMemory } from "./types";
 
 export interface WireFrame {

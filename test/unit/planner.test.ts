@@ -10,12 +10,12 @@ import {
   HANDOVER_WINDOW_MS,
   LEGACY_ANSWER_WAIT_MS,
   newPlannerMemory,
-  peersKnown,
   plan,
   PROBE_RESULT_VALID_MS,
   TAKEOVER_WAIT_MAX_MS,
 } from "../../lib/plan/planner";
 import { answerHeldClaim } from "../../lib/plan/held-claims";
+import { peersKnown } from "../../lib/plan/readiness";
 import type { AddressDivergence, Plan, PlannerMemory, Snapshot } from "../../lib/plan/types";
 import { localReport, STARTING_REASON } from "../../lib/plan/eligibility";
 import { divergenceText, groupHolding } from "../../lib/plan/holding";
@@ -419,6 +419,27 @@ test("readiness helper: every other alive member is known with metadata", () => 
       "a",
     ),
     true,
+  );
+});
+
+test("readiness helper: with an expected member count, every expected member must be up and known", () => {
+  const meta = {};
+  const two = [
+    { name: "a", state: "alive" },
+    { name: "b", state: "alive", metadata: meta },
+  ];
+  assert.equal(peersKnown(two, "a", 3), false, "the third expected member is not up yet");
+  assert.equal(peersKnown(two, "a", 2), true);
+  assert.equal(peersKnown([...two, { name: "c", state: "alive", metadata: meta }], "a", 3), true);
+  assert.equal(
+    peersKnown([...two, { name: "c", state: "dead", metadata: meta }], "a", 3),
+    false,
+    "a dead member does not count",
+  );
+  assert.equal(
+    peersKnown([...two, { name: "c", state: "alive" }], "a", 3),
+    false,
+    "nor one without metadata",
   );
 });
 
