@@ -3,7 +3,7 @@
 // allocation wins) and the allocator re-runs with the merged table as `previous` (lib/alloc/agreement.ts).
 import { join } from "node:path";
 import { allocationDigest, entriesFor, mergeAllocations, type AllocationEntry } from "../alloc/agreement";
-import { writeAllocationState } from "../alloc/state-file";
+import { StateFileWriter } from "../alloc/state-file";
 import type { AllocationResult } from "../alloc/types";
 import { isLive } from "../election/election";
 import type { MemberView } from "../gossip/memberlist";
@@ -17,12 +17,24 @@ export class AllocationSync {
   /** Peers' table digests last merged, so an unchanged view is not merged again. */
   private mergedPeersKey = "";
 
+  private readonly stateFile: StateFileWriter;
+
   constructor(
-    private readonly stateDir: string,
+    stateDir: string,
     private readonly log: Logger,
     /** This release, recorded in the state file. */
-    private readonly version: string,
-  ) {}
+    version: string,
+  ) {
+    const path = join(stateDir, "allocations.json");
+    this.stateFile = new StateFileWriter(path, version, (error) =>
+      this.log.log("warn", "stateFile", `cannot write ${path}: ${error.message}`),
+    );
+  }
+
+  /** Settles once the state file holds the last allocation (a graceful stop waits for it). */
+  flush(): Promise<void> {
+    return this.stateFile.flush();
+  }
 
   /** After a (re)load: the table for `active`, keeping the `since` of entries already known. */
   loaded(active: ActiveConfig): void {
@@ -95,12 +107,7 @@ export class AllocationSync {
   }
 
   private persist(active: ActiveConfig): void {
-    const path = join(this.stateDir, "allocations.json");
-    try {
-      writeAllocationState(path, active.allocation.state, this.version);
-    } catch (error) {
-      this.log.log("warn", "stateFile", `cannot write ${path}: ${(error as Error).message}`);
-    }
+    this.stateFile.write(active.allocation.state);
   }
 }
 

@@ -317,7 +317,7 @@ export class Daemon {
     this.announcer.stop();
     await this.memberlist.leave();
     this.health.monitor.close();
-    await this.applier.releaseAll();
+    await Promise.all([this.applier.releaseAll(), this.allocation.flush()]);
     // Closing a packet socket waits for an RCU grace period (~10 ms): only after peers have taken over.
     this.conflictMonitor.close();
     this.memberlist.stop();

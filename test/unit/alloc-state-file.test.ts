@@ -8,6 +8,7 @@ import {
   readAllocationState,
   StateFileVersionError,
   STATE_VERSION,
+  StateFileWriter,
   writeAllocationState,
   type StateMigration,
 } from "../../lib/alloc/state-file";
@@ -190,5 +191,33 @@ test("state file: older versions are migrated step by step (table)", () => {
       assert.ok("refused" in got, c.name);
       assert.match(got.refused, c.expect, c.name);
     } else assert.deepEqual(got, c.expect, c.name);
+  }
+});
+
+test("state file writer: writes off the main thread, newest state last, no temp files; errors are reported", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "vipd-state-"));
+  try {
+    const path = join(dir, "nested", "allocations.json");
+    const errors: string[] = [];
+    const writer = new StateFileWriter(path, "0.2.0", (e) => errors.push(e.message));
+    writer.write(sample);
+    writer.write({ version: 1, assignments: {} });
+    writer.write(sample);
+    await writer.flush();
+    assert.deepEqual(readAllocationState(path), { state: sample, writtenBy: "0.2.0" });
+    assert.deepEqual(readdirSync(join(dir, "nested")), ["allocations.json"]);
+    assert.equal(errors.length, 0);
+    writer.write({ version: 1, assignments: {} });
+    await writer.flush();
+    assert.deepEqual(readAllocationState(path).state, { version: 1, assignments: {} }, "a later write lands");
+
+    const blocked = new StateFileWriter(join(path, "below-a-file.json"), undefined, (e) =>
+      errors.push(e.message),
+    );
+    blocked.write(sample);
+    await blocked.flush();
+    assert.equal(errors.length, 1, "a failed write is reported, not thrown");
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { entriesFor, mergeAllocations, type AllocationEntry } from "../../lib/alloc/agreement";
 import { allocate } from "../../lib/alloc/allocator";
+import { readAllocationState } from "../../lib/alloc/state-file";
 import { AllocationSync, keepsAllocation } from "../../lib/daemon/allocation-sync";
 import { activate, inheritElectionHashes, type ActiveConfig } from "../../lib/daemon/config-state";
 import type { MemberView } from "../../lib/gossip/memberlist";
@@ -88,7 +89,7 @@ test("keepsAllocation: a service this node could not allocate but a peer did is 
   assert.equal(keepsAllocation(active, merged.entries), false);
 });
 
-test("AllocationSync.adoptPeers: a peer that has not loaded the edit yet costs no new config, only `since`", () => {
+test("AllocationSync.adoptPeers: a peer that has not loaded the edit yet costs no new config, only `since`", async () => {
   const dir = mkdtempSync(join(tmpdir(), "vipd-sync-"));
   try {
     const sync = new AllocationSync(dir, silent, "test");
@@ -122,6 +123,12 @@ test("AllocationSync.adoptPeers: a peer that has not loaded the edit yet costs n
     assert.deepEqual(adopted.active.allocation.assignments.find((a) => a.service === "default/s1")?.ips, [
       "198.51.100.9",
     ]);
+    await sync.flush();
+    assert.deepEqual(
+      readAllocationState(join(dir, "allocations.json")).state?.assignments["default/s1"]?.ips,
+      ["198.51.100.9"],
+      "the adopted allocation is written (off the main thread)",
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
