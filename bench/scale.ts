@@ -173,7 +173,9 @@ async function vipdAtScale(lab: Lab, capture: AgentHandle): Promise<Record<strin
     // A profiled run (VIPD_LAB_NODE_FLAGS=--cpu-prof) needs the daemons to exit for their profiles.
     await cluster.stop(PROFILING ? "SIGTERM" : "SIGKILL");
   }
-  if (takenOver?.some((ips) => ips.length > 0)) result.kernel = await kernelFloor(lab, takenOver);
+  // A profiled run's graceful stop removed the addresses the floor deletes and adds again.
+  if (takenOver?.some((ips) => ips.length > 0) && !PROFILING)
+    result.kernel = await kernelFloor(lab, takenOver);
   return result;
 }
 

@@ -6,6 +6,8 @@ import { formatDiagnostic } from "../config/diagnostics";
 import type { LoadResult, ManifestConfig } from "../config/types";
 import { parseIp, type Family } from "../ip";
 import type { Labels } from "../config/types";
+import type { Settings } from "../config/settings";
+import type { NodePolicy } from "../plan/types";
 import {
   planGroup,
   planGroups,
@@ -92,4 +94,16 @@ export function advertisedInterfaces(active: ActiveConfig, labels: Labels): Map<
     for (const ip of group.ips) vips.set(ip, interfaces);
   }
   return vips;
+}
+
+/** This node as the planner sees it, from the daemon's settings. */
+export function nodePolicy(settings: Settings): NodePolicy {
+  const cluster = settings.cluster;
+  return {
+    name: settings.nodeName,
+    labels: settings.labels,
+    failback: cluster.failback,
+    quorum: { mode: cluster.quorum, expect: cluster.expect ?? cluster.join.length + 1 },
+    probeBeforeTakeover: cluster.arpProbeMs > 0,
+  };
 }

@@ -26,7 +26,7 @@ import type { MemberEvent, NodePolicy, Plan, Snapshot } from "../plan/types";
 import { AllocationSync } from "./allocation-sync";
 import { ConfigLoader, loadStartupConfig } from "./config-loader";
 import { ManifestWatch } from "./manifest-watch";
-import { advertisedInterfaces, type ActiveConfig, type ReloadOutcome } from "./config-state";
+import { advertisedInterfaces, nodePolicy, type ActiveConfig, type ReloadOutcome } from "./config-state";
 import { ConflictBook } from "./conflict-book";
 import { kernelConflictMonitor, ProbeRunner } from "./probe-runner";
 import { readKeyring, rotateKeyring } from "./keyring-file";
@@ -119,14 +119,7 @@ export class Daemon {
     this.telemetry = new Telemetry(this.metrics, this.settings.nodeName);
     this.allocation = new AllocationSync(this.settings.stateDir, this.log, options.version);
     this.manifests = new ManifestWatch(this.settings.manifests, (trigger) => this.reload(trigger));
-    const cluster = this.settings.cluster;
-    this.node = {
-      name: this.settings.nodeName,
-      labels: this.settings.labels,
-      failback: cluster.failback,
-      quorum: { mode: cluster.quorum, expect: cluster.expect ?? cluster.join.length + 1 },
-      probeBeforeTakeover: cluster.arpProbeMs > 0,
-    };
+    this.node = nodePolicy(this.settings);
   }
 
   get nodeName(): string {
@@ -420,7 +413,10 @@ export class Daemon {
     this.conflicts.forgetHeld(decided.addresses, snapshot.now);
     this.conflictMonitor.watch(decided.watched);
     this.publisher.update(this.metadataSource(decided));
-    for (const a of decided.announcements) this.reannounce(a.ips, a.cause);
+    // After this step's adds, which leave in the microtasks right after it: re-announcing hundreds of held
+    // VIPs is ~100 ms of sends (a crash whose step also saw a member come back waited 180 ms behind them).
+    if (decided.announcements.length > 0)
+      setImmediate(() => decided.announcements.forEach((a) => this.reannounce(a.ips, a.cause)));
     for (const ip of decided.withdrawals) this.announcer.withdraw(ip);
     this.cannotHoldAny = decided.cannotHoldAny;
     this.telemetry.divergences(this.applier.divergences());
@@ -458,9 +454,10 @@ export class Daemon {
     };
   }
 
-  /** Announces again IPs this node already holds, on the interfaces it would choose now. */
-  private reannounce(ips: readonly string[], why: string): void {
+  /** Announces again IPs this node (still) holds, on the interfaces it would choose now. */
+  private reannounce(asked: readonly string[], why: string): void {
     const held = this.applier.wanted();
+    const ips = asked.filter((ip) => held.has(ip));
     for (const ip of ips) {
       const choice = this.eligibility.choice(ip);
       this.announcer.announce(
