@@ -2,7 +2,7 @@
 // the client (unsolicited Neighbor Advertisement for IPv6, gratuitous ARP for IPv4), and a process's memory
 // and CPU from /proc.
 import { execFileSync } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { parseArpFrame } from "../lib/net/arp-frame";
 import { parseNeighborAdvertisementFrame } from "../lib/net/ndp-frame";
 import type { AgentHandle } from "../test/lab/agent-protocol";
@@ -132,6 +132,69 @@ export async function steadyState(
       rssMb: after.rssMb,
       peakRssMb: after.peakRssMb,
       cpuPercent: round1(((after.cpuTicks - before[i].cpuTicks) / ticksPerS / windowS) * 100),
+    };
+  });
+}
+
+interface ThreadTicks {
+  readonly ticks: number;
+  /** SCHED_RR: the gossip thread (lib/gossip/priority.ts raises it). */
+  readonly realTime: boolean;
+}
+
+function threadTicks(pid: number): Map<number, ThreadTicks> {
+  const out = new Map<number, ThreadTicks>();
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8");
+      const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      out.set(Number(tid), { ticks: Number(f[11]) + Number(f[12]), realTime: f[38] === "2" });
+    } catch {
+      // The thread ended between the listing and the read.
+    }
+  }
+  return out;
+}
+
+/** MB of one smaps_rollup field (Rss, Anonymous, ...). */
+function rollupMb(pid: number, field: string): number {
+  const text = readFileSync(`/proc/${pid}/smaps_rollup`, "utf8");
+  return round1(Number(new RegExp(`^${field}:\\s+(\\d+)`, "m").exec(text)?.[1] ?? NaN) / 1024);
+}
+
+/**
+ * Steady state per node, split: CPU % of the gossip thread (the SCHED_RR one), the main thread and the
+ * rest (V8's GC helpers, libuv's pool), and RSS as anonymous (heaps, buffers) vs file-backed (the node
+ * binary and libraries, shared with every node process).
+ */
+export async function steadyDetail(
+  nodes: ReadonlyArray<{ node: string; pid: number }>,
+  windowS: number,
+): Promise<Array<Record<string, number | string>>> {
+  const ticksPerS = Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim());
+  const before = nodes.map((n) => threadTicks(n.pid));
+  await new Promise((r) => setTimeout(r, windowS * 1000));
+  return nodes.map((n, i) => {
+    let gossip = 0;
+    let main = 0;
+    let other = 0;
+    for (const [tid, t] of threadTicks(n.pid)) {
+      const d = t.ticks - ((before[i] as Map<number, ThreadTicks>).get(tid)?.ticks ?? 0);
+      if (tid === n.pid) main += d;
+      else if (t.realTime) gossip += d;
+      else other += d;
+    }
+    const pct = (ticks: number): number => round1((ticks / ticksPerS / windowS) * 100);
+    return {
+      node: n.node,
+      windowS,
+      cpuPercent: pct(gossip + main + other),
+      gossipThreadPercent: pct(gossip),
+      mainThreadPercent: pct(main),
+      otherThreadsPercent: pct(other),
+      rssMb: rollupMb(n.pid, "Rss"),
+      anonymousMb: rollupMb(n.pid, "Anonymous"),
+      fileBackedMb: round1(rollupMb(n.pid, "Rss") - rollupMb(n.pid, "Anonymous")),
     };
   });
 }

@@ -10,6 +10,8 @@
 // (default 10000), BENCH_RESULT the result file (bench/results/<name>.json, default `scale`).
 // Run: node dist/bench/scale.js (root). BENCH_PHASES=start,reload or start,crash (a diagnostic run) times
 // vipd's start-up and that phase only, without steady state or keepalived, and only prints.
+// BENCH_PHASES=start,steady times start-up and samples steady state for BENCH_STEADY_S seconds (default 30)
+// with each thread's CPU and anonymous vs file-backed memory (steadyDetail), and only prints.
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { AgentHandle } from "../test/lab/agent-protocol";
@@ -19,7 +21,14 @@ import { capturedGarps, msBetween, sleep, startCapture } from "../test/lab/lab-h
 import { logEntries } from "./daemon-log";
 import { ensureKeepalived } from "./keepalived";
 import { keepalivedAtScale } from "./scale-keepalived";
-import { announcementSummary, FirstAnnouncements, heldBy, steadyState, waitFor } from "./scale-common";
+import {
+  announcementSummary,
+  FirstAnnouncements,
+  heldBy,
+  steadyDetail,
+  steadyState,
+  waitFor,
+} from "./scale-common";
 
 const VIPS = Number(process.env.BENCH_VIPS ?? 10_000);
 const FAMILY: 4 | 6 = process.env.BENCH_FAMILY === "4" ? 4 : 6;
@@ -36,6 +45,8 @@ const HOST_BITS = FAMILY === 6 ? 128 : 32;
 const PHASES = new Set((process.env.BENCH_PHASES ?? "start,steady,reload,crash").split(","));
 const QUICK = !PHASES.has("steady");
 const PROFILING = (process.env.VIPD_LAB_NODE_FLAGS ?? "").includes("--cpu-prof");
+/** Diagnostic run: vipd's start-up and steady state only, with each thread's CPU and the memory split. */
+const STEADY_ONLY = process.env.BENCH_PHASES === "start,steady";
 
 function manifest(withReloadService: boolean): string {
   const docs = [
@@ -95,6 +106,14 @@ async function vipdAtScale(lab: Lab, capture: AgentHandle): Promise<Record<strin
     // Let the takeover bursts (5 rounds, 1 s apart) finish before measuring steady state (and, in a
     // diagnostic run, before the reload: as in a full run, which measures steady state first).
     await sleep(4000);
+    if (STEADY_ONLY) {
+      const pids = await Promise.all(cluster.nodes.map((n) => cluster.daemonPid(n)));
+      result.steadyDetail = await steadyDetail(
+        cluster.nodes.map((n, i) => ({ node: n.name, pid: pids[i] as number })),
+        Number(process.env.BENCH_STEADY_S ?? 30),
+      );
+      return result;
+    }
     if (!QUICK) {
       const pids = await Promise.all(cluster.nodes.map((n) => cluster.daemonPid(n)));
       result.steadyState = await steadyState(
@@ -410,7 +429,7 @@ async function main(): Promise<void> {
     }
     const capture = await startCapture(lab);
     const vipd = await vipdAtScale(lab, capture);
-    if (QUICK) {
+    if (QUICK || STEADY_ONLY) {
       console.log(JSON.stringify(vipd, null, 2));
       return;
     }
