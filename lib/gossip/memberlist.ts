@@ -197,6 +197,7 @@ export class Memberlist extends EventEmitter<MemberlistEvents> {
   private readonly lastHeard = new Map<string, number>();
   private readonly suspectedByMe = new Map<string, number>();
   private lastStallAt = -Infinity;
+  private heartbeatEncoded: { readonly incarnation: number; readonly bytes: Buffer } | undefined;
   /** Total time our own timers were observed late (union of [due, fired] gaps): time we could not listen. */
   private blindMs = 0;
   private blindUntil = -Infinity;
@@ -271,7 +272,7 @@ export class Memberlist extends EventEmitter<MemberlistEvents> {
   start(): void {
     if (this.running || this.closed) return;
     this.running = true;
-    this.schedule(this.config.heartbeatIntervalMs, () => this.heartbeatTick());
+    this.schedule(this.untilHeartbeat(), () => this.heartbeatTick());
     this.schedule(this.jitter(this.config.probeIntervalMs), () => this.probeTick());
     this.gossipSoon();
     this.schedule(this.jitter(this.config.pushPullIntervalMs), () => this.pushPullTick());
@@ -532,12 +533,18 @@ export class Memberlist extends EventEmitter<MemberlistEvents> {
     this.lastStallAt = now;
   }
 
+  /** The next heartbeat: one interval on, on the cluster's shared grid when the clock has one. */
+  private untilHeartbeat(): number {
+    const interval = this.config.heartbeatIntervalMs;
+    return this.clock.untilGrid ? this.clock.untilGrid(interval) : interval;
+  }
+
   private heartbeatTick(): void {
-    this.schedule(this.config.heartbeatIntervalMs, () => this.heartbeatTick());
+    this.schedule(this.untilHeartbeat(), () => this.heartbeatTick());
     if (this.leaving) return;
     this.refreshRing();
     if (this.successors.length === 0) return;
-    const hb = encodeMessage({ type: "heartbeat", incarnation: this.incarnation, stop: false });
+    const hb = this.heartbeatMessage();
     for (const name of this.successors) {
       const m = this.table.get(name);
       if (m) this.sendTo(m.addr, [hb]);
@@ -552,6 +559,16 @@ export class Memberlist extends EventEmitter<MemberlistEvents> {
       if (this.silenceOf(name, now) >= 2 * this.config.heartbeatIntervalMs)
         this.sendTo(m.addr, [encodeMessage({ type: "ping", seq: this.nextProbeSeq(), target: name })]);
     }
+  }
+
+  /** The heartbeat message, encoded once per incarnation (it is sent 40 times a second per successor). */
+  private heartbeatMessage(): Buffer {
+    if (this.heartbeatEncoded?.incarnation !== this.incarnation)
+      this.heartbeatEncoded = {
+        incarnation: this.incarnation,
+        bytes: encodeMessage({ type: "heartbeat", incarnation: this.incarnation, stop: false }),
+      };
+    return this.heartbeatEncoded.bytes;
   }
 
   /** Fires at the earliest heartbeat deadline; cheap because heartbeats only move timestamps. */
