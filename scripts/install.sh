@@ -82,9 +82,13 @@ esac
 # semi-spaces cost a few more short scavenges and keep ~25 MB of RSS off every node. --optimize-for-size:
 # V8 lets the old generation fill with garbage to about twice the live heap before a full collection; this
 # keeps it closer (1,000 VIPs, one node: RSS 111 -> 91 MB, CPU unchanged). test/lab/cluster.ts launches the
-# lab's daemons with the same flags.
+# lab's daemons with the same flags. MALLOC_ARENA_MAX=2: glibc gives every thread that mallocs (V8's GC and
+# compiler helpers, the gossip and config threads) an arena of its own, each keeping freed memory; two arenas
+# (1,000 VIPs, one node: RSS 92 -> 87 MB; idle 73 -> 71.5 MB). Node allocates little with malloc, so the
+# shared arenas cost no measurable CPU.
 cat >"$STAGE/bin/vipd" <<EOF
 #!/bin/sh
+export MALLOC_ARENA_MAX=2
 exec $RUN_NODE --max-semi-space-size=4 --optimize-for-size $PREFIX/dist/daemon/vipd.js "\$@"
 EOF
 chmod 0755 "$STAGE/bin/vipd"

@@ -78,12 +78,16 @@ export type Launcher = (node: ClusterNode, vipdArgs: readonly string[]) => reado
 
 /** The node flags scripts/install.sh puts in the installed `vipd` wrapper, so the lab runs what ships. */
 export const VIPD_NODE_FLAGS = ["--max-semi-space-size=4", "--optimize-for-size"];
+/** The environment the installed wrapper exports (scripts/install.sh says why). */
+export const VIPD_NODE_ENV = ["MALLOC_ARENA_MAX=2"];
 /**
  * Extra node flags for the lab's daemons, for profiling a lab or bench run (e.g.
  * VIPD_LAB_NODE_FLAGS="--cpu-prof --cpu-prof-dir=/tmp/prof"; Node refuses --cpu-prof in NODE_OPTIONS).
  */
 const EXTRA_NODE_FLAGS = (process.env.VIPD_LAB_NODE_FLAGS ?? "").split(" ").filter((f) => f !== "");
 const defaultLauncher: Launcher = (_node, vipdArgs) => [
+  "env",
+  ...VIPD_NODE_ENV,
   process.execPath,
   ...VIPD_NODE_FLAGS,
   ...EXTRA_NODE_FLAGS,

@@ -62,6 +62,8 @@ test("the tree: program under /opt/vipd, command, unit, sysusers entry, default 
     // The same node flags as the lab's launcher (VIPD_NODE_FLAGS), so the lab runs what ships.
     /^exec \/\S+ --max-semi-space-size=4 --optimize-for-size \/opt\/vipd\/dist\/daemon\/vipd\.js "\$@"$/m,
   );
+  // And the same environment (VIPD_NODE_ENV).
+  assert.match(readFileSync(at("opt/vipd/bin/vipd"), "utf8"), /^export MALLOC_ARENA_MAX=2$/m);
   assert.equal(
     readFileSync(at("etc/systemd/system/vipd.service"), "utf8"),
     readFileSync(join(REPO_ROOT, "systemd/vipd.service"), "utf8"),
