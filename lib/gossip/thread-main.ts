@@ -27,12 +27,13 @@ async function main(options: GossipThreadOptions): Promise<void> {
   );
   const udp = await UdpTransport.listen({ bindHost: options.bindHost, port: options.bindPort });
   const keyring = options.keys && options.keys.length > 0 ? Keyring.fromBase64(...options.keys) : undefined;
+  const clock = new RealClock();
   const memberlist = new Memberlist({
     name: options.name,
     advertiseAddr: options.advertise ?? udp.localAddress,
     config,
     transport: udp,
-    clock: new RealClock(),
+    clock,
     keyring,
     insecure: keyring === undefined,
     clusterLabel: options.clusterLabel,
@@ -44,7 +45,11 @@ async function main(options: GossipThreadOptions): Promise<void> {
   for (const event of events) memberlist.on(event, (member) => post({ type: "member", event, member }));
   memberlist.on("refused", (member, reason) => post({ type: "refused", member, reason }));
   memberlist.on("health", (score, cause) => post({ type: "health", score, cause }));
-  const statsTimer = setInterval(() => post({ type: "stats", stats: memberlist.stats() }), STATS_INTERVAL_MS);
+  // On the heartbeats' grid (500 ms is 20 lan intervals): the post rides a wake-up they make anyway.
+  let statsTimer = setTimeout(function postStats() {
+    post({ type: "stats", stats: memberlist.stats() });
+    statsTimer = setTimeout(postStats, clock.untilGrid(STATS_INTERVAL_MS));
+  }, clock.untilGrid(STATS_INTERVAL_MS));
 
   parentPort?.on("message", (message: ToThread) => {
     switch (message.op) {
@@ -67,7 +72,7 @@ async function main(options: GossipThreadOptions): Promise<void> {
         void memberlist.leave().then(() => post({ type: "left" }));
         return;
       case "stop":
-        clearInterval(statsTimer);
+        clearTimeout(statsTimer);
         memberlist.stop();
         void udp.close().then(() => parentPort?.close());
         return;
