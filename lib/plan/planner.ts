@@ -97,9 +97,11 @@ export function plan(s: Snapshot, memory: PlannerMemory): Plan {
   // Membership news: an owner that failed or left starts the handover window for its groups; a member that
   // (re)appears may have announced our IPs during a partition, so ours are said again after this pass.
   let memberReturned = false;
+  const departed = new Set<string>();
   for (const e of s.memberEvents) {
     if (e.member === self) continue;
     if (e.kind === "dead" || e.kind === "leave") {
+      departed.add(e.member);
       for (const [ip, o] of memory.ownership) if (o.owner === e.member) memory.failedOwnerAt.set(ip, e.at);
     }
     if (e.kind === "join" || e.kind === "alive") memberReturned = true;
@@ -149,6 +151,10 @@ export function plan(s: Snapshot, memory: PlannerMemory): Plan {
     probes.push({ ip, interfaces, cause });
   };
   const ownerChanges: OwnerChange[] = [];
+  let keptElections = false;
+  const liveNames = new Set(
+    departed.size > 0 ? s.members.filter((m) => isLive(m.state)).map((m) => m.name) : [],
+  );
   /** Election IPs this node keeps only until the new owner announces them. */
   const handingOver = new Set<string>();
   const withheldIps = new Map<string, string>();
@@ -174,7 +180,16 @@ export function plan(s: Snapshot, memory: PlannerMemory): Plan {
           ? [self, ...peerClaimants]
           : selfOnly
         : (peerClaimants ?? EMPTY_LIST);
-    const elected = electOwner(groupPlan, memberInfos, view, policy, previous);
+    // The pass that sees a member die or leave elects only the groups it owned, and asks for a full pass
+    // right after (nextPassAt). A member that did not own a group cannot change who does (it was neither
+    // the first candidate nor the sticky claimant): only the ranking, which still lists it, waits. At 1,000
+    // VIPs every group's election re-ran before the first add (each ranking names the dead member).
+    const keep =
+      departed.size > 0 && current?.owner !== undefined && previous?.owner === current.owner
+        ? !departed.has(current.owner) && liveNames.has(current.owner)
+        : false;
+    if (keep) keptElections = true;
+    const elected = keep && previous ? previous : electOwner(groupPlan, memberInfos, view, policy, previous);
     const result: ElectionResult = quorum.ok
       ? elected
       : { ranking: elected.ranking, interfaces: [], reason: quorum.reason };
@@ -321,7 +336,7 @@ export function plan(s: Snapshot, memory: PlannerMemory): Plan {
     events: events.length > 0 ? events : EMPTY_LIST,
     trials: holding.trials,
     cannotHoldAny: holding.cannotHoldAny,
-    nextPassAt: drainEnd(memory),
+    nextPassAt: keptElections ? now : drainEnd(memory),
   };
 }
 

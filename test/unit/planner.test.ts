@@ -961,3 +961,75 @@ test("starting: before it is ready a node keeps its eligibility back; this build
   );
   assert.equal(owner(run(snapshot(active, { self: SECOND, members: elsewise })).memory), SECOND);
 });
+
+test("a member's death: that pass elects only the dead member's groups, a full pass follows at once", () => {
+  const ips = Array.from({ length: 24 }, (_, i) => `198.51.100.${100 + i}`);
+  const config = planConfig(ips);
+  const members = (dead?: string) =>
+    NAMES.map((n) => member(n, config, { state: n === dead ? "dead" : "alive" }));
+  const memory = newPlannerMemory();
+  const steady = plan(snapshot(config, { now: 1_000, members: members() }), memory);
+  const ownerBefore = new Map(ips.map((ip) => [ip, memory.ownership.get(ip)?.owner]));
+  const victim = "node-c";
+  const victims = ips.filter((ip) => ownerBefore.get(ip) === victim);
+  const others = ips.filter((ip) => ownerBefore.get(ip) !== victim);
+  assert.ok(victims.length > 0 && others.length > 0, "the table covers both kinds of group");
+  const kept = new Map(others.map((ip) => [ip, memory.elections.get(ip)]));
+
+  const deciding = plan(
+    snapshot(config, {
+      now: 2_000,
+      members: members(victim),
+      held: steady.addresses,
+      events: [{ kind: "dead", member: victim, at: 2_000 }],
+    }),
+    memory,
+  );
+  for (const ip of victims) {
+    assert.equal(memory.ownership.get(ip)?.owner, ranked(ip, ["node-a", "node-b"])[0], `${ip} moves`);
+    assert.ok(deciding.addresses.has(ip) === (memory.ownership.get(ip)?.owner === "node-a"));
+  }
+  for (const ip of others) {
+    assert.equal(memory.ownership.get(ip)?.owner, ownerBefore.get(ip), `${ip} keeps its owner`);
+    assert.equal(memory.elections.get(ip), kept.get(ip), `${ip}: its election is not re-run in this pass`);
+  }
+  assert.equal(deciding.ownerChanges.length, victims.length);
+  assert.equal(deciding.nextPassAt, 2_000, "a full pass is asked for right away");
+
+  const full = plan(
+    snapshot(config, { now: 2_001, members: members(victim), held: deciding.addresses }),
+    memory,
+  );
+  assert.equal(full.ownerChanges.length, 0, "the full pass changes no owner");
+  for (const ip of others) {
+    const ranking = memory.elections.get(ip)?.ranking ?? [];
+    assert.equal(ranking.find((v) => v.node === victim)?.skipped, "member is dead", `${ip}: ranking now`);
+  }
+  assert.equal(full.nextPassAt, undefined);
+});
+
+test("a member's death that costs the quorum releases every group in that same pass", () => {
+  const ips = ["198.51.100.130", "198.51.100.131", "198.51.100.132"];
+  const config = planConfig(ips);
+  const quorum = { mode: "majority" as const, expect: 3 };
+  const memory = newPlannerMemory();
+  const all = NAMES.map((n) => member(n, config));
+  const steady = plan(snapshot(config, { now: 1_000, members: all, quorum }), memory);
+  const gone = NAMES.map((n) => member(n, config, { state: n === "node-a" ? "alive" : "dead" }));
+  const p = plan(
+    snapshot(config, {
+      now: 2_000,
+      members: gone,
+      quorum,
+      held: steady.addresses,
+      events: [
+        { kind: "dead", member: "node-b", at: 2_000 },
+        { kind: "dead", member: "node-c", at: 2_000 },
+      ],
+    }),
+    memory,
+  );
+  assert.equal(p.quorum.ok, false);
+  assert.deepEqual([...p.addresses.keys()], []);
+  for (const ip of ips) assert.equal(memory.ownership.get(ip)?.owner, undefined);
+});
