@@ -43,9 +43,14 @@ export const STARTING_REASON = "starting: not ready yet";
 /**
  * Eligibility as each member reports it; this node's own is computed fresh. A peer on the same manifests
  * that has not reported a new IP yet is about to: it counts as eligible, so a fresh service is not briefly
- * announced by two nodes.
+ * announced by two nodes. So does a peer on other manifests for an IP a reload just added (`pending`, see
+ * new-groups.ts): it has most likely not loaded the same edit yet.
  */
-export function eligibilityView(s: Snapshot, local: LocalInputs = s): EligibilityView {
+export function eligibilityView(
+  s: Snapshot,
+  local: LocalInputs = s,
+  pending: (ip: string) => boolean = () => false,
+): EligibilityView {
   const view = new Map<string, EligibilityLookup>();
   const myDigest = s.config.load.digest;
   const configured = s.config.groupByIp;
@@ -56,7 +61,8 @@ export function eligibilityView(s: Snapshot, local: LocalInputs = s): Eligibilit
       const reports = peerReports(m.metadata);
       const sameConfig = m.metadata.manifestDigest === myDigest;
       view.set(m.name, {
-        get: (ip) => reports.get(ip) ?? (sameConfig && configured.has(ip) ? ELIGIBLE : undefined),
+        get: (ip) =>
+          reports.get(ip) ?? ((sameConfig || pending(ip)) && configured.has(ip) ? ELIGIBLE : undefined),
       });
     } else view.set(m.name, new Map());
   }

@@ -16,6 +16,7 @@ import { EMPTY_LIST, sameElection, sameList } from "./compare";
 import { eligibilityView, localReport, STARTING_REASON, type LocalInputs } from "./eligibility";
 import { HoldFailures } from "./hold-failures";
 import { updateHolding } from "./holding";
+import { trackNewGroups } from "./new-groups";
 export { peersKnown } from "./readiness";
 import type {
   Announcement,
@@ -137,7 +138,9 @@ export function plan(s: Snapshot, memory: PlannerMemory): Plan {
   // VIPs this node keeps failing to add are given up before the election, so this pass already hands them on.
   const holding = updateHolding(s, memory, events);
   const local: LocalInputs = { links: s.links, conflicts: s.conflicts, health: s.health, hold: memory.hold };
-  const view = eligibilityView(s, local);
+  const newGroups = trackNewGroups(memory.newGroups, config, now);
+  memory.newGroups = newGroups.tracked;
+  const view = eligibilityView(s, local, newGroups.pending);
   // The wanted set is gathered in two flat lists and becomes a new map only when it differs from `held`:
   // a 10,000-entry map per pass lands in large-object space (old generation).
   const wantedIps: string[] = [];

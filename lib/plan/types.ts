@@ -10,6 +10,7 @@
 // `wallTime` is epoch milliseconds, used only for what the status shows as an ISO time.
 import type { ElectionResult, GroupPlan, MemberState, VipGroup } from "../election/election";
 import type { QuorumPolicy, QuorumVerdict } from "../election/quorum";
+import type { NewGroups } from "./new-groups";
 import type { Labels, ManifestConfig } from "../config/types";
 import type { MemberMetadata } from "../gossip/metadata";
 import type { MemberVersions } from "../gossip/version";
@@ -182,6 +183,8 @@ export interface PlannerMemory {
   lastPassAt: number;
   /** VIPs this node failed to add repeatedly: it is ineligible for them until a trial add works. */
   readonly hold: HoldFailures;
+  /** Groups a reload just added (see new-groups.ts); undefined before the first pass. */
+  newGroups?: NewGroups;
 }
 
 /**

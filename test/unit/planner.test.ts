@@ -16,6 +16,7 @@ import {
 } from "../../lib/plan/planner";
 import { answerHeldClaim } from "../../lib/plan/held-claims";
 import { peersKnown } from "../../lib/plan/readiness";
+import { NEW_GROUP_PEER_WAIT_MS } from "../../lib/plan/new-groups";
 import type { AddressDivergence, Plan, PlannerMemory, Snapshot } from "../../lib/plan/types";
 import { localReport, STARTING_REASON } from "../../lib/plan/eligibility";
 import { divergenceText, groupHolding } from "../../lib/plan/holding";
@@ -1032,4 +1033,43 @@ test("a member's death that costs the quorum releases every group in that same p
   assert.equal(p.quorum.ok, false);
   assert.deepEqual([...p.addresses.keys()], []);
   for (const ip of ips) assert.equal(memory.ownership.get(ip)?.owner, undefined);
+});
+
+test("a reload's new VIP: a peer that has not loaded the edit yet counts as eligible for a while", () => {
+  const A = "198.51.100.140";
+  const B = "198.51.100.141";
+  const before = planConfig([A]);
+  const after = planConfig([A, B]);
+  const [top = "", second = "", third = ""] = ranked(B, NAMES);
+  const on = (config: typeof after, name: string) => member(name, config);
+  // This node (ranked second for B) loaded the edit; the top-ranked peer has not yet.
+  const view = [on(after, second), on(before, top), on(after, third)];
+  const memory = newPlannerMemory();
+  plan(snapshot(before, { self: second, now: 1_000, members: NAMES.map((n) => on(before, n)) }), memory);
+  const reloaded = plan(snapshot(after, { self: second, now: 2_000, members: view }), memory);
+  assert.equal(memory.ownership.get(B)?.owner, top, "the top-ranked peer, about to load it");
+  assert.equal(reloaded.addresses.has(B), false);
+  assert.deepEqual(reloaded.probes, []);
+  // It loads the edit: nothing changes here.
+  const loaded = [on(after, second), on(after, top), on(after, third)];
+  plan(snapshot(after, { self: second, now: 2_300, members: loaded }), memory);
+  assert.equal(memory.ownership.get(B)?.owner, top);
+
+  // A peer that never loads it (other manifests for good) delays the new VIP by NEW_GROUP_PEER_WAIT_MS.
+  const stuck = newPlannerMemory();
+  plan(snapshot(before, { self: second, now: 1_000, members: NAMES.map((n) => on(before, n)) }), stuck);
+  plan(snapshot(after, { self: second, now: 2_000, members: view }), stuck);
+  assert.equal(stuck.ownership.get(B)?.owner, top);
+  const later = plan(
+    snapshot(after, { self: second, now: 2_000 + NEW_GROUP_PEER_WAIT_MS, members: view }),
+    stuck,
+  );
+  assert.equal(stuck.ownership.get(B)?.owner, second, "this node, once the wait is over");
+  assert.equal(later.addresses.has(B), true);
+  assert.equal(stuck.ownership.get(A)?.owner, ranked(A, NAMES)[0], "an IP the peer knows is not affected");
+
+  // At start-up there is no reload: a peer on other manifests is not eligible for IPs it does not report.
+  const cold = newPlannerMemory();
+  plan(snapshot(after, { self: second, now: 1_000, members: view }), cold);
+  assert.equal(cold.ownership.get(B)?.owner, second);
 });
