@@ -48,6 +48,15 @@ function flatten(o: JsonObject, prefix = ""): Array<[string, JsonValue]> {
 }
 
 function provenanceLine(name: string, data: JsonObject): string {
+  const failed = data.latestRunFailed as unknown as { at: string; exit: number } | undefined;
+  const warning = failed
+    ? `**The latest run of this bench (${failed.at}) failed (exit ${failed.exit}); the figures below are from ` +
+      `the older run named here.**\n\n`
+    : "";
+  return warning + provenanceText(name, data);
+}
+
+function provenanceText(name: string, data: JsonObject): string {
   const p = data.provenance as unknown as Provenance | undefined;
   if (!p) {
     return `_Provenance not recorded: this file was not written by \`npm run bench\` (produced by \`node dist/bench/${name}.js\`)._`;
@@ -65,7 +74,7 @@ function genericSection(name: string, data: JsonObject): string {
   const tables: string[] = [];
   const visit = (o: JsonObject, prefix: string): void => {
     for (const [k, v] of Object.entries(o)) {
-      if (k === "provenance") continue;
+      if (k === "provenance" || k === "latestRunFailed") continue;
       const key = prefix ? `${prefix}.${k}` : k;
       if (Array.isArray(v) && v.length > 0 && v.every(isObject)) {
         const rows = (v as JsonObject[]).map((r) => new Map(flatten(r)));

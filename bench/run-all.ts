@@ -52,14 +52,21 @@ for (const bench of benches) {
     stdio: "inherit",
     env: { ...process.env, ...bench.env },
   });
+  const file = join(results, `${bench.result}.json`);
   if (r.status !== 0) {
     failed++;
     console.error(`bench/${bench.result} failed (exit ${r.status})`);
+    // The file left from an earlier run stays, marked, so the report cannot pass it off as this run's.
+    if (existsSync(file)) {
+      const old = JSON.parse(readFileSync(file, "utf8")) as Record<string, unknown>;
+      old.latestRunFailed = { at, exit: r.status };
+      writeFileSync(file, JSON.stringify(old, null, 2) + "\n");
+    }
     continue;
   }
-  const file = join(results, `${bench.result}.json`);
   if (!existsSync(file)) continue;
   const data = JSON.parse(readFileSync(file, "utf8")) as Record<string, unknown>;
+  delete data.latestRunFailed;
   data.provenance = { command: `npm run bench (${env}node dist/bench/${bench.script}.js)`, at, machine };
   writeFileSync(file, JSON.stringify(data, null, 2) + "\n");
 }
