@@ -7,15 +7,14 @@
 // decision (nodeAssigned), netlink (addressAdded) and send (first GARP at the client).
 // Writes bench/results/failover.json. Run: node dist/bench/failover.js (root). BENCH_ROUNDS overrides 20;
 // BENCH_SYSTEMS and BENCH_SCENARIOS (comma-separated names) narrow a diagnostic run, which then only prints.
-import { execFileSync } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
-import { cpus } from "node:os";
 import { join } from "node:path";
 import { VipdCluster } from "../test/lab/cluster";
 import { startAgent, type AgentHandle } from "../test/lab/agent-protocol";
 import { Lab, type LabMember } from "../test/lab/lab";
 import { capturedGarps, msBetween, sleep, startCapture } from "../test/lab/lab-helpers";
 import { logEntries } from "./daemon-log";
+import { machine } from "./machine";
 import { LinkSwitch } from "./link-switch";
 import { ensureKeepalived, KeepalivedNodes, vrrpConfig, waitExit, type VrrpTimers } from "./keepalived";
 
@@ -394,13 +393,7 @@ async function main(): Promise<void> {
     bench: "failover",
     command: "npm run bench (node dist/bench/failover.js)",
     at: new Date().toISOString(),
-    machine: {
-      cores: cpus().length,
-      cpu: cpus()[0]?.model ?? "",
-      kernel: execFileSync("uname", ["-r"], { encoding: "utf8" }).trim(),
-      node: process.version,
-      keepalived: keepalivedVersion,
-    },
+    machine: { ...machine(), keepalived: keepalivedVersion },
     rounds: ROUNDS,
     probeIntervalMs: PROBE_INTERVAL_MS,
     scenarios: SCENARIO_TEXT,

@@ -21,6 +21,7 @@ import { Lab } from "../test/lab/lab";
 import { sleep } from "../test/lab/lab-helpers";
 import { ensureTools } from "../test/systemd/helpers";
 import { ensureKeepalived, KeepalivedNodes, vrrpConfig, type VrrpTimers } from "./keepalived";
+import { machine } from "./machine";
 
 const WINDOW_S = Number(process.env.FLAP_WINDOW_S ?? 600);
 const PAUSE_MS = 100;
@@ -409,13 +410,7 @@ async function main(): Promise<void> {
     ...previous,
     bench: "flap",
     command: "npm run bench:flap (node dist/bench/flap.js [idle|saturated|loss|sigstop])",
-    machine: {
-      cores: cpus().length,
-      cpu: cpus()[0]?.model ?? "",
-      kernel: execFileSync("uname", ["-r"], { encoding: "utf8" }).trim(),
-      node: process.version,
-      keepalived,
-    },
+    machine: { ...machine(), keepalived },
   };
   for (const phase of phases) {
     const names = PHASES[phase].filter((c) => only === undefined || c.stress === only).map((c) => c.name);

@@ -15,10 +15,10 @@
 // Writes bench/results/placement.json.
 import { execFileSync } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
-import { cpus } from "node:os";
 import { join } from "node:path";
 import { Lab } from "../test/lab/lab";
 import { sleep } from "../test/lab/lab-helpers";
+import { machine } from "./machine";
 
 const VIPS = Number(process.env.BENCH_VIPS ?? 10_000);
 const PORT = 7788;
@@ -125,12 +125,7 @@ async function main(): Promise<void> {
     provenance: {
       command: `BENCH_VIPS=${VIPS} node dist/bench/placement.js`,
       at: new Date().toISOString(),
-      machine: {
-        cores: cpus().length,
-        cpu: cpus()[0]?.model ?? "",
-        kernel: execFileSync("uname", ["-r"], { encoding: "utf8" }).trim(),
-        node: process.version,
-      },
+      machine: machine(),
     },
     rows,
   };

@@ -2,10 +2,10 @@
 // then docs/benchmarks.md from those files. The lab benchmarks (net, failover) need root, like the lab tests.
 // Each result file gets a `provenance` record (command, machine, date) so the report can show where every
 // figure came from.
-import { execFileSync, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
-import { cpus } from "node:os";
 import { join } from "node:path";
+import { machine } from "./machine";
 
 interface Bench {
   /** bench/<script>.js */
@@ -34,12 +34,7 @@ const benches: Bench[] = [
   { script: "failover", result: "failover", env: { BENCH_ROUNDS: "12" } },
 ];
 const results = join(__dirname, "..", "..", "bench", "results");
-const machine = {
-  cores: cpus().length,
-  cpu: cpus()[0]?.model ?? "",
-  kernel: execFileSync("uname", ["-r"], { encoding: "utf8" }).trim(),
-  node: process.version,
-};
+const machineRecord = machine();
 const started = Date.now();
 let failed = 0;
 for (const bench of benches) {
@@ -67,7 +62,11 @@ for (const bench of benches) {
   if (!existsSync(file)) continue;
   const data = JSON.parse(readFileSync(file, "utf8")) as Record<string, unknown>;
   delete data.latestRunFailed;
-  data.provenance = { command: `npm run bench (${env}node dist/bench/${bench.script}.js)`, at, machine };
+  data.provenance = {
+    command: `npm run bench (${env}node dist/bench/${bench.script}.js)`,
+    at,
+    machine: machineRecord,
+  };
   writeFileSync(file, JSON.stringify(data, null, 2) + "\n");
 }
 console.log(`\n== docs/benchmarks.md`);
