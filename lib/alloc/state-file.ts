@@ -118,7 +118,7 @@ export function readAllocationState(path: string, self = "this vipd"): StateRead
 export function writeAllocationState(path: string, state: AllocationState, writtenBy?: string): void {
   const dir = dirname(path);
   mkdirSync(dir, { recursive: true });
-  const temp = join(dir, `.${basename(path)}.${process.pid}.${Date.now()}.tmp`);
+  const temp = tempPathFor(path);
   try {
     const fd = openSync(temp, "w", 0o644);
     try {
@@ -133,6 +133,11 @@ export function writeAllocationState(path: string, state: AllocationState, writt
     throw err;
   }
   syncDirectory(dir);
+}
+
+/** The hidden temporary file a write goes to before its rename, beside `path`. */
+function tempPathFor(path: string): string {
+  return join(dirname(path), `.${basename(path)}.${process.pid}.${Date.now()}.tmp`);
 }
 
 function stateText(state: AllocationState, writtenBy: string | undefined): string {
@@ -190,7 +195,7 @@ export class StateFileWriter {
 async function writeStateFile(path: string, text: string): Promise<void> {
   const dir = dirname(path);
   await mkdir(dir, { recursive: true });
-  const temp = join(dir, `.${basename(path)}.${process.pid}.${Date.now()}.tmp`);
+  const temp = tempPathFor(path);
   try {
     const file = await open(temp, "w", 0o644);
     try {

@@ -17,7 +17,6 @@ import { eligibilityView, localReport, STARTING_REASON, type LocalInputs } from 
 import { HoldFailures } from "./hold-failures";
 import { updateHolding } from "./holding";
 import { trackNewGroups } from "./new-groups";
-export { peersKnown } from "./readiness";
 import type {
   Announcement,
   Handover,
