@@ -10,7 +10,7 @@
 // NODE_FLAGS (space-separated) passes flags to the node processes (e.g. --max-semi-space-size=1).
 import { fork, type ChildProcess } from "node:child_process";
 import dgram from "node:dgram";
-import { readdirSync, readFileSync } from "node:fs";
+import { readdirSync } from "node:fs";
 import { Worker, isMainThread, parentPort, workerData } from "node:worker_threads";
 import { RealClock } from "../lib/gossip/clock";
 import { gossipProfile } from "../lib/gossip/config";
@@ -20,6 +20,7 @@ import { raiseThisThreadPriority } from "../lib/gossip/priority";
 import { EMPTY_METADATA } from "../lib/gossip/metadata";
 import { ThreadedMemberlist } from "../lib/gossip/threaded";
 import { UdpTransport } from "../lib/gossip/udp-transport";
+import { procSample, threadSamples, type ThreadSample } from "./scale-common";
 
 /** inline: the Memberlist on the node's main thread (for --cpu-prof, which writes its profile at exit). */
 type Mode = "vipd" | "floor" | "floor-crypto" | "inline";
@@ -110,39 +111,6 @@ async function nodeProcess(mode: Mode, index: number, key: string): Promise<void
   process.on("SIGTERM", () => process.exit(0));
 }
 
-interface ThreadSample {
-  readonly ticks: number;
-  readonly systemTicks: number;
-  /** Voluntary context switches: how often the thread slept and was woken (each wake-up has a cost). */
-  readonly wakeups: number;
-  readonly rr: boolean;
-}
-
-function sampleThreads(pid: number): Map<number, ThreadSample> {
-  const out = new Map<number, ThreadSample>();
-  for (const t of readdirSync(`/proc/${pid}/task`)) {
-    try {
-      const stat = readFileSync(`/proc/${pid}/task/${t}/stat`, "utf8");
-      const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      const status = readFileSync(`/proc/${pid}/task/${t}/status`, "utf8");
-      out.set(Number(t), {
-        ticks: Number(f[11]) + Number(f[12]),
-        systemTicks: Number(f[12]),
-        wakeups: Number(/voluntary_ctxt_switches:\s+(\d+)/.exec(status)?.[1] ?? 0),
-        rr: f[38] === "2",
-      });
-    } catch {
-      // The thread ended between readdir and read.
-    }
-  }
-  return out;
-}
-
-function rssMb(pid: number): number {
-  const m = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
-  return Math.round(Number(m?.[1] ?? 0) / 102.4) / 10;
-}
-
 async function measure(mode: Mode, windowS: number): Promise<Record<string, unknown>> {
   const key = generateKey();
   const flags = (process.env.NODE_FLAGS ?? "").split(" ").filter((x) => x !== "");
@@ -160,9 +128,9 @@ async function measure(mode: Mode, windowS: number): Promise<Record<string, unkn
           }),
       ),
     );
-    const before = children.map((c) => sampleThreads(c.pid as number));
+    const before = children.map((c) => threadSamples(c.pid as number));
     await new Promise((r) => setTimeout(r, windowS * 1000));
-    const after = children.map((c) => sampleThreads(c.pid as number));
+    const after = children.map((c) => threadSamples(c.pid as number));
     const hz = 100;
     const pct = (ticks: number): number => Math.round((ticks / hz / windowS) * 1000) / 10;
     const nodes = children.map((c, i) => {
@@ -174,7 +142,7 @@ async function measure(mode: Mode, windowS: number): Promise<Record<string, unkn
       for (const [tid, s] of after[i] as Map<number, ThreadSample>) {
         const was = (before[i] as Map<number, ThreadSample>).get(tid);
         const d = s.ticks - (was?.ticks ?? 0);
-        if (tid === gossipTids[i] || (s.rr && tid !== c.pid)) {
+        if (tid === gossipTids[i] || (s.realTime && tid !== c.pid)) {
           gossip += d;
           gossipSystem += s.systemTicks - (was?.systemTicks ?? 0);
           gossipWakeups += s.wakeups - (was?.wakeups ?? 0);
@@ -188,7 +156,7 @@ async function measure(mode: Mode, windowS: number): Promise<Record<string, unkn
         gossipWakeupsPerS: Math.round(gossipWakeups / windowS),
         mainThread: pct(main),
         otherThreads: pct(other),
-        rssMb: rssMb(c.pid as number),
+        rssMb: procSample(c.pid as number).rssMb,
       };
     });
     return { mode, windowS, flags: flags.join(" "), nodes };

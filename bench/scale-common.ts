@@ -136,19 +136,31 @@ export async function steadyState(
   });
 }
 
-interface ThreadTicks {
+/** One thread's CPU so far, from /proc/<pid>/task/<tid>. */
+export interface ThreadSample {
+  /** User + system clock ticks. */
   readonly ticks: number;
+  readonly systemTicks: number;
+  /** Voluntary context switches: how often the thread slept and was woken (each wake-up has a cost). */
+  readonly wakeups: number;
   /** SCHED_RR: the gossip thread (lib/gossip/priority.ts raises it). */
   readonly realTime: boolean;
 }
 
-function threadTicks(pid: number): Map<number, ThreadTicks> {
-  const out = new Map<number, ThreadTicks>();
+/** Every thread of `pid`, by thread id. */
+export function threadSamples(pid: number): Map<number, ThreadSample> {
+  const out = new Map<number, ThreadSample>();
   for (const tid of readdirSync(`/proc/${pid}/task`)) {
     try {
       const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8");
       const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      out.set(Number(tid), { ticks: Number(f[11]) + Number(f[12]), realTime: f[38] === "2" });
+      const status = readFileSync(`/proc/${pid}/task/${tid}/status`, "utf8");
+      out.set(Number(tid), {
+        ticks: Number(f[11]) + Number(f[12]),
+        systemTicks: Number(f[12]),
+        wakeups: Number(/voluntary_ctxt_switches:\s+(\d+)/.exec(status)?.[1] ?? 0),
+        realTime: f[38] === "2",
+      });
     } catch {
       // The thread ended between the listing and the read.
     }
@@ -172,14 +184,14 @@ export async function steadyDetail(
   windowS: number,
 ): Promise<Array<Record<string, number | string>>> {
   const ticksPerS = Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim());
-  const before = nodes.map((n) => threadTicks(n.pid));
+  const before = nodes.map((n) => threadSamples(n.pid));
   await new Promise((r) => setTimeout(r, windowS * 1000));
   return nodes.map((n, i) => {
     let gossip = 0;
     let main = 0;
     let other = 0;
-    for (const [tid, t] of threadTicks(n.pid)) {
-      const d = t.ticks - ((before[i] as Map<number, ThreadTicks>).get(tid)?.ticks ?? 0);
+    for (const [tid, t] of threadSamples(n.pid)) {
+      const d = t.ticks - ((before[i] as Map<number, ThreadSample>).get(tid)?.ticks ?? 0);
       if (tid === n.pid) main += d;
       else if (t.realTime) gossip += d;
       else other += d;
