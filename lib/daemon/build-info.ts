@@ -1,7 +1,7 @@
 // What this program is: its version and the commit it was built from (written by scripts/write-build-info.js
 // at build time). Shown by `vipd --version`, exported as vipd_build_info and in /status.
 import { readFileSync } from "node:fs";
-import { join } from "node:path";
+import { basename, dirname, join } from "node:path";
 
 export interface BuildInfo {
   readonly version: string;
@@ -16,18 +16,25 @@ export function buildInfo(): BuildInfo {
   return cached;
 }
 
+/**
+ * dist/: compiled, this file is dist/lib/daemon/build-info.js; bundled (scripts/bundle.js), it is part of
+ * dist/daemon/vipd.js.
+ */
+const distRoot = (): string =>
+  basename(dirname(__dirname)) === "lib" ? join(__dirname, "..", "..") : join(__dirname, "..");
+
 function readBuildInfo(): BuildInfo {
-  // Compiled, this file is dist/lib/daemon/build-info.js: the record is dist/lib/build-info.json.
+  // The record is dist/lib/build-info.json.
   try {
     const parsed = JSON.parse(
-      readFileSync(join(__dirname, "..", "build-info.json"), "utf8"),
+      readFileSync(join(distRoot(), "lib", "build-info.json"), "utf8"),
     ) as Partial<BuildInfo>;
     if (typeof parsed.version === "string" && typeof parsed.revision === "string")
       return { version: parsed.version, revision: parsed.revision };
   } catch {
     // A tree built without the build script (a bare tsc): fall back to package.json.
   }
-  const pkg = JSON.parse(readFileSync(join(__dirname, "..", "..", "..", "package.json"), "utf8")) as {
+  const pkg = JSON.parse(readFileSync(join(distRoot(), "..", "package.json"), "utf8")) as {
     version: string;
   };
   return { version: pkg.version, revision: "unknown" };
