@@ -7,7 +7,7 @@ import type { Settings } from "../config/settings";
 import type { GossipProfileName } from "../gossip/config";
 import type { Keyring } from "../gossip/keyring";
 import type { MemberView } from "../gossip/memberlist";
-import type { ThreadedMemberlist } from "../gossip/threaded";
+import type { GossipThreadBoot, ThreadedMemberlist } from "../gossip/threaded";
 import { HealthMonitor, type HealthEntry } from "../health/monitor";
 import type { HealthState } from "../health/state";
 import { AddressApplier, type ApplyResult } from "../net/address-applier";
@@ -60,6 +60,8 @@ export interface DaemonOptions {
   readonly clusterLabel?: string;
   /** systemd readiness and watchdog; the step loop feeds it. */
   readonly notifier?: ServiceNotifier;
+  /** A gossip thread already booting (`vipd run` starts it before loading the daemon's code). */
+  readonly gossipBoot?: GossipThreadBoot;
 }
 
 const TICK_MS = 1000;
@@ -129,7 +131,7 @@ export class Daemon {
 
   /** Loads the config (throws with every error on a bad one), then starts every edge and the loop. */
   async start(): Promise<void> {
-    const gossipBoot = bootGossipThread(); // it boots while the config loads
+    const gossipBoot = this.options.gossipBoot ?? bootGossipThread(); // it boots while the config loads
     this.active = loadStartupConfig(
       this.settings.manifests,
       this.settings.stateDir,
