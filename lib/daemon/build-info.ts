@@ -17,24 +17,25 @@ export function buildInfo(): BuildInfo {
 }
 
 /**
- * dist/: compiled, this file is dist/lib/daemon/build-info.js; bundled (scripts/bundle.js), it is part of
- * dist/daemon/vipd.js.
+ * dist/, from the directory of the code asking: compiled, build-info.js is in dist/lib/daemon; bundled
+ * (scripts/bundle.js), it is part of dist/daemon/vipd.js.
  */
-const distRoot = (): string =>
-  basename(dirname(__dirname)) === "lib" ? join(__dirname, "..", "..") : join(__dirname, "..");
+export function distRootOf(moduleDir: string): string {
+  return basename(dirname(moduleDir)) === "lib" ? join(moduleDir, "..", "..") : join(moduleDir, "..");
+}
 
 function readBuildInfo(): BuildInfo {
   // The record is dist/lib/build-info.json.
   try {
     const parsed = JSON.parse(
-      readFileSync(join(distRoot(), "lib", "build-info.json"), "utf8"),
+      readFileSync(join(distRootOf(__dirname), "lib", "build-info.json"), "utf8"),
     ) as Partial<BuildInfo>;
     if (typeof parsed.version === "string" && typeof parsed.revision === "string")
       return { version: parsed.version, revision: parsed.revision };
   } catch {
     // A tree built without the build script (a bare tsc): fall back to package.json.
   }
-  const pkg = JSON.parse(readFileSync(join(distRoot(), "..", "package.json"), "utf8")) as {
+  const pkg = JSON.parse(readFileSync(join(distRootOf(__dirname), "..", "package.json"), "utf8")) as {
     version: string;
   };
   return { version: pkg.version, revision: "unknown" };
