@@ -37,7 +37,13 @@ import { EventLog, logAddressChanges } from "./event-log";
 import { localMacs, originOfMac } from "./mac-origin";
 import { localHealthLogger, logMemberEvent } from "./member-log";
 import type { Logger } from "./log";
-import { buildMetadata, MetadataPublisher, type MetadataSource } from "./metadata-publisher";
+import {
+  buildMetadata,
+  earliest,
+  HELD_LIST_INTERVAL_MS,
+  MetadataPublisher,
+  type MetadataSource,
+} from "./metadata-publisher";
 import { createMetrics, type Metrics } from "./metrics";
 import type { ServiceNotifier } from "./sd-notify";
 import { healthChangeEvent, ServiceHealth } from "./service-health";
@@ -102,7 +108,9 @@ export class Daemon {
   private quorumReason: string | undefined;
   private readonly conflicts = new ConflictBook();
   private readonly health = new ServiceHealth(new HealthMonitor());
-  private readonly publisher = new MetadataPublisher((meta) => this.memberlist.setMetadata(meta));
+  private readonly publisher = new MetadataPublisher((meta) => this.memberlist.setMetadata(meta), {
+    heldListIntervalMs: HELD_LIST_INTERVAL_MS,
+  });
   /** Wanted addresses the kernel confirmed and whose takeover burst started (the planner's `placed`). */
   private readonly placed = new Set<string>();
   private readonly allocation: AllocationSync;
@@ -387,9 +395,9 @@ export class Daemon {
       trialResults: this.trials.take(),
     };
     const decided = plan(snapshot, this.memory);
-    this.steps.at(decided.nextPassAt);
     for (const ip of this.placed) if (!decided.addresses.has(ip)) this.placed.delete(ip);
     this.apply(decided, snapshot);
+    this.steps.at(earliest(decided.nextPassAt, this.publisher.dueAt));
     this.telemetry.members(members, this.active.load.digest, this.memberlist.stats(), {
       queued: this.announcer.queuedFrames(),
       errors: this.announcer.sendErrors,
@@ -415,7 +423,7 @@ export class Daemon {
     for (const probe of decided.probes) this.probes.start(probe.ip, probe.interfaces);
     this.conflicts.forgetHeld(decided.addresses, snapshot.now);
     this.conflictMonitor.watch(decided.watched);
-    this.publisher.update(this.metadataSource(decided));
+    this.publisher.update(this.metadataSource(decided), snapshot.now);
     // After this step's adds, which leave in the microtasks right after it: re-announcing hundreds of held
     // VIPs is ~100 ms of sends (a crash whose step also saw a member come back waited 180 ms behind them).
     if (decided.announcements.length > 0)

@@ -59,38 +59,76 @@ export function buildMetadata(src: MetadataSource): MemberMetadata {
   };
 }
 
+/**
+ * How often a record whose only change is the held list goes out. Each change bumps the incarnation and
+ * every peer fetches and decodes the record: at 10,000 VIPs ~125 KB in ~130 chunks and ~25 ms of decoding,
+ * and during start-up the held list changed with every batch of adds. Nothing waits on it: a new owner is
+ * known to every node from the election, `released` (hand-overs) and eligibility still go out at once, and
+ * the held list only serves nodes that join later and the double-claim check after a partition heals.
+ */
+export const HELD_LIST_INTERVAL_MS = 500;
+
+export interface PublisherOptions {
+  /** Minimum ms between records that differ only in the held list; 0 = no limit. */
+  readonly heldListIntervalMs?: number;
+}
+
 export class MetadataPublisher {
   private last: MemberMetadata | undefined;
   /** last's eligible IPs as a set, built on the first comparison after each publish. */
   private lastEligible: Set<string> | undefined;
+  private publishedAt = -Infinity;
+  private deferredUntil: number | undefined;
+  private readonly heldListIntervalMs: number;
 
-  constructor(private readonly publish: (meta: MemberMetadata) => void) {}
+  constructor(
+    private readonly publish: (meta: MemberMetadata) => void,
+    options: PublisherOptions = {},
+  ) {
+    this.heldListIntervalMs = options.heldListIntervalMs ?? 0;
+  }
+
+  /** When a held-list change put off by the interval is due (the caller runs a pass then), if one is. */
+  get dueAt(): number | undefined {
+    return this.deferredUntil;
+  }
 
   /** The record last published (undefined before the first). */
   current(): MemberMetadata | undefined {
     return this.last;
   }
 
-  /** Publishes the record `src` describes unless it equals the last one; true when it published. */
-  update(src: MetadataSource): boolean {
+  /**
+   * Publishes the record `src` describes unless it equals the last one, or differs only in the held list
+   * within heldListIntervalMs of the last publication (then dueAt says when); true when it published.
+   * `now`: monotonic ms (only compared with earlier `now`s).
+   */
+  update(src: MetadataSource, now = 0): boolean {
     const last = this.last;
+    this.deferredUntil = undefined;
     if (
       last !== undefined &&
       last.manifestDigest === src.manifestDigest &&
       last.labels === src.labels &&
       last.allocation?.digest === src.allocation.digest &&
-      last.owned === src.owned &&
       sameList(last.released ?? [], src.released) &&
       sameList(last.macs ?? [], src.macs) &&
       this.eligibilityUnchanged(last, src)
-    )
-      return false;
+    ) {
+      if (last.owned === src.owned || sameList(last.owned ?? [], src.owned)) return false;
+      const due = this.publishedAt + this.heldListIntervalMs;
+      if (now < due) {
+        this.deferredUntil = due;
+        return false;
+      }
+    }
     const meta = buildMetadata(src);
     // Compared field by field, the allocation table by its digest. A JSON key of the whole record was
     // ~700 KB at 10,000 VIPs: a large-object-space string every pass, only freed by a full GC.
     if (last !== undefined && sameMetadata(meta, last)) return false;
     this.last = meta;
     this.lastEligible = undefined;
+    this.publishedAt = now;
     this.publish(meta);
     return true;
   }
@@ -148,4 +186,9 @@ export function sameMetadata(a: MemberMetadata, b: MemberMetadata): boolean {
     sameList(a.macs ?? [], b.macs ?? []) &&
     sameList(a.released ?? [], b.released ?? [])
   );
+}
+
+/** The earlier of two optional times (undefined = never). */
+export function earliest(a: number | undefined, b: number | undefined): number | undefined {
+  return a === undefined ? b : b === undefined ? a : Math.min(a, b);
 }

@@ -99,6 +99,11 @@ export interface MemberlistEvents {
   refused: [MemberView, reason: string];
   /** Our Lifeguard local-health score moved (0 = healthy; timeouts stretch by score + 1). */
   health: [score: number, cause: HealthCause];
+  /**
+   * The versions we speak changed (a 0.1.0 member came or went). A caller that hands us its record already
+   * encoded (setEncodedMetadata) encodes it again with these and hands it over; until then the old bytes stay.
+   */
+  speaking: [MemberVersions];
 }
 
 export interface MemberlistOptions {
@@ -306,6 +311,47 @@ export class Memberlist extends EventEmitter<MemberlistEvents> {
     this.announceSelf(undefined);
   }
 
+  /**
+   * Our record, encoded by the caller for `versions` (the vector of the last "speaking" event, or
+   * ownVersions() at start): the gossip thread takes it as bytes, so a 10,000-VIP record is never cloned into
+   * or encoded on the failure detector's thread (~75 ms of it blocked per change). False, and nothing
+   * changes, when the versions we speak moved on meanwhile: the "speaking" event that says so is on its way.
+   */
+  setEncodedMetadata(encoded: Buffer, versions: MemberVersions): boolean {
+    const own = this.ownVersions();
+    if (
+      versions.protocol.current !== own.protocol.current ||
+      versions.metadata.current !== own.metadata.current
+    )
+      return false;
+    const self = this.self();
+    // The caller keeps the object: without it renegotiate() asks for a new encoding instead of writing a stale one.
+    self.meta = undefined;
+    const digest = metadataDigest(encoded);
+    if (digest === self.metaDigest) return true;
+    self.metaDigest = digest;
+    self.metaEncoded = encoded;
+    self.versions = own;
+    this.incarnation++;
+    self.incarnation = this.incarnation;
+    this.announceSelf(undefined);
+    return true;
+  }
+
+  /**
+   * A member's current record as gossiped (encoded), with its digest; undefined until fetched. The gossip
+   * thread hands these bytes to the daemon, which decodes them there.
+   */
+  encodedMetadata(name: string): { readonly digest: string; readonly encoded: Buffer } | undefined {
+    const rec = this.table.get(name);
+    return rec?.metaEncoded ? { digest: rec.metaDigest, encoded: rec.metaEncoded } : undefined;
+  }
+
+  /** The version vector we advertise now (what setEncodedMetadata's caller encodes with). */
+  get ownVersionVector(): MemberVersions {
+    return this.ownVersions();
+  }
+
   /** The gossip protocol version and metadata format we speak now. */
   get versions(): { readonly protocol: number; readonly metadata: number } {
     return { ...this.speaking };
@@ -338,11 +384,12 @@ export class Memberlist extends EventEmitter<MemberlistEvents> {
     if (n.protocol === this.speaking.protocol && n.metadata === this.speaking.metadata) return;
     this.speaking = { protocol: n.protocol, metadata: n.metadata };
     const self = this.self();
+    self.versions = this.ownVersions();
+    this.emit("speaking", self.versions);
     if (this.leaving || !self.meta) return;
     const encoded = this.encodeOwn(self.meta);
     self.metaEncoded = encoded;
     self.metaDigest = metadataDigest(encoded);
-    self.versions = this.ownVersions();
     this.incarnation++;
     self.incarnation = this.incarnation;
     this.announceSelf(undefined);

@@ -7,7 +7,7 @@ import { parentPort } from "node:worker_threads";
 import { RealClock } from "./clock";
 import { gossipProfile } from "./config";
 import { Keyring } from "./keyring";
-import { Memberlist } from "./memberlist";
+import { Memberlist, type MemberView } from "./memberlist";
 import { describeScheduling, raiseThisThreadPriority } from "./priority";
 import type { FromThread, GossipThreadOptions, MemberEventName, ToThread } from "./thread-protocol";
 import { UdpTransport } from "./udp-transport";
@@ -41,9 +41,21 @@ async function main(options: GossipThreadOptions): Promise<void> {
     ...(options.build !== undefined ? { build: options.build } : {}),
     greetInOldestFormat: true,
   });
+  // Each member's record digest as last posted: the bytes cross to the daemon once per record.
+  const posted = new Map<string, string>();
+  const memberMessage = (event: MemberEventName, member: MemberView): FromThread => {
+    const record = memberlist.encodedMetadata(member.name);
+    const fresh = record !== undefined && posted.get(member.name) !== record.digest;
+    if (fresh) posted.set(member.name, record.digest);
+    const bare: MemberView = { ...member, metadata: undefined };
+    return { type: "member", event, member: bare, ...(fresh ? { record: record.encoded } : {}) };
+  };
   const events: MemberEventName[] = ["join", "alive", "suspect", "dead", "leave", "metadata"];
-  for (const event of events) memberlist.on(event, (member) => post({ type: "member", event, member }));
-  memberlist.on("refused", (member, reason) => post({ type: "refused", member, reason }));
+  for (const event of events) memberlist.on(event, (member) => post(memberMessage(event, member)));
+  memberlist.on("refused", (member, reason) =>
+    post({ type: "refused", member: { ...member, metadata: undefined }, reason }),
+  );
+  memberlist.on("speaking", (versions) => post({ type: "speaking", versions }));
   memberlist.on("health", (score, cause) => post({ type: "health", score, cause }));
   // On the heartbeats' grid (500 ms is 20 lan intervals): the post rides a wake-up they make anyway.
   let statsTimer = setTimeout(function postStats() {
@@ -59,8 +71,15 @@ async function main(options: GossipThreadOptions): Promise<void> {
         return memberlist.start();
       case "join":
         return memberlist.join(message.seeds);
-      case "setMetadata":
-        return memberlist.setMetadata(message.metadata);
+      case "setRecord": {
+        const bytes = message.encoded;
+        // Refused only when the versions moved on: the "speaking" message posted then brings a new encoding.
+        memberlist.setEncodedMetadata(
+          Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength),
+          message.versions,
+        );
+        return;
+      }
       case "setKeys": {
         if (!keyring) return;
         for (const key of message.keys) keyring.addKey(key);
@@ -89,6 +108,7 @@ async function main(options: GossipThreadOptions): Promise<void> {
       suspectAfterMs: config.heartbeatTimeoutMs,
       scheduling,
     },
+    versions: memberlist.ownVersionVector,
   });
 }
 

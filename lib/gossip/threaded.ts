@@ -4,10 +4,11 @@ import { EventEmitter } from "node:events";
 import { join } from "node:path";
 import { Worker } from "node:worker_threads";
 import type { MemberlistEvents, MemberView } from "./memberlist";
-import type { MemberMetadata } from "./metadata";
+import { decodeRecord, encodeMetadata, type MemberMetadata } from "./metadata";
 import { describeHelperScheduling, raiseHelperThreads } from "./priority";
 import { newStats, type GossipStats } from "./stats";
 import type { DetectionInForce, FromThread, GossipThreadOptions, ToThread } from "./thread-protocol";
+import type { MemberVersions } from "./version";
 
 /** A gossip thread booting before the daemon knows its options (ThreadedMemberlist.boot()). */
 export interface GossipThreadBoot {
@@ -18,6 +19,13 @@ export interface GossipThreadBoot {
 
 export class ThreadedMemberlist extends EventEmitter<MemberlistEvents> {
   private readonly table = new Map<string, MemberView>();
+  /**
+   * Each member's last record, decoded here from the bytes the thread sends once per record. Kept when the
+   * member leaves: the thread's view of it keeps its last record too, and sends no bytes again for it.
+   */
+  private readonly records = new Map<string, MemberMetadata>();
+  /** Our record as last set, encoded again when the versions the thread speaks change. */
+  private ownRecord: MemberMetadata | undefined;
   private lastStats: GossipStats = newStats();
   private leaveWaiters: Array<() => void> = [];
   private stopped = false;
@@ -29,9 +37,14 @@ export class ThreadedMemberlist extends EventEmitter<MemberlistEvents> {
     members: readonly MemberView[],
     /** The detection timings and thread scheduling in force. */
     readonly detection: DetectionInForce,
+    /** The version vector our record is encoded with (the thread's, kept current by its "speaking" news). */
+    private speaking: MemberVersions,
   ) {
     super();
-    for (const m of members) this.table.set(m.name, m);
+    for (const m of members) {
+      this.table.set(m.name, m);
+      if (m.metadata) this.records.set(m.name, m.metadata);
+    }
     worker.on("message", (message: FromThread) => this.onMessage(message));
   }
 
@@ -71,10 +84,14 @@ export class ThreadedMemberlist extends EventEmitter<MemberlistEvents> {
         worker.off("exit", onExit);
         if (message.type === "ready")
           resolve(
-            new ThreadedMemberlist(worker, options.name, message.advertiseAddr, message.members, {
-              ...message.detection,
-              helperScheduling: helpers,
-            }),
+            new ThreadedMemberlist(
+              worker,
+              options.name,
+              message.advertiseAddr,
+              message.members,
+              { ...message.detection, helperScheduling: helpers },
+              message.versions,
+            ),
           );
         else
           reject(new Error(message.type === "failed" ? message.error : `gossip thread said ${message.type}`));
@@ -99,10 +116,19 @@ export class ThreadedMemberlist extends EventEmitter<MemberlistEvents> {
     this.send({ op: "join", seeds });
   }
 
+  /** Encodes the record here and hands the thread the bytes (see thread-protocol's "setRecord"). */
   setMetadata(metadata: MemberMetadata): void {
     const self = this.table.get(this.name);
     if (self) this.table.set(this.name, { ...self, metadata });
-    this.send({ op: "setMetadata", metadata });
+    this.ownRecord = metadata;
+    this.sendOwnRecord();
+  }
+
+  private sendOwnRecord(): void {
+    if (this.ownRecord === undefined) return;
+    const versions = this.speaking;
+    const encoded = encodeMetadata(this.ownRecord, { format: versions.metadata.current, versions });
+    this.send({ op: "setRecord", encoded, versions });
   }
 
   /** Replaces the keys in place: the first one sends, every one receives (rotation without restarts). */
@@ -137,19 +163,39 @@ export class ThreadedMemberlist extends EventEmitter<MemberlistEvents> {
     this.worker.unref();
   }
 
+  /** The thread decoded and checked these bytes already: a failure here keeps the member's last record. */
+  private acceptRecord(name: string, bytes: Uint8Array): void {
+    try {
+      const encoded = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+      this.records.set(name, decodeRecord(encoded).metadata);
+    } catch {
+      // Unreachable in practice (same decoder, same bytes); the previous record stands.
+    }
+  }
+
   private send(message: ToThread): void {
     if (!this.stopped || message.op === "stop") this.worker.postMessage(message);
   }
 
   private onMessage(message: FromThread): void {
     switch (message.type) {
-      case "member":
-        this.table.set(message.member.name, message.member);
-        this.emit(message.event, message.member);
+      case "member": {
+        const name = message.member.name;
+        if (message.record) this.acceptRecord(name, message.record);
+        const member: MemberView = { ...message.member, metadata: this.records.get(name) };
+        this.table.set(name, member);
+        this.emit(message.event, member);
         return;
-      case "refused":
-        this.table.delete(message.member.name);
-        this.emit("refused", message.member, message.reason);
+      }
+      case "refused": {
+        const member: MemberView = { ...message.member, metadata: this.records.get(message.member.name) };
+        this.table.delete(member.name);
+        this.emit("refused", member, message.reason);
+        return;
+      }
+      case "speaking":
+        this.speaking = message.versions;
+        this.sendOwnRecord();
         return;
       case "health":
         this.emit("health", message.score, message.cause);

@@ -4,7 +4,7 @@
 // wants are "added" at once, and every gratuitous announcement lands in one shared wire log. Deterministic
 // for a seed; no root, no sockets, no real time.
 import type { ActiveConfig } from "../daemon/config-state";
-import { MetadataPublisher } from "../daemon/metadata-publisher";
+import { earliest, HELD_LIST_INTERVAL_MS, MetadataPublisher } from "../daemon/metadata-publisher";
 import type { TimerHandle } from "../gossip/clock";
 import type { LinkProfile } from "../gossip/sim-network";
 import { SimCluster, type SimNode } from "../gossip/sim-cluster";
@@ -73,7 +73,9 @@ export class VipSimNode {
       health: { unhealthyReason: (ip) => this.unhealthy.get(ip), checked: (ip) => this.unhealthy.has(ip) },
       conflicts: { foreign: NO_CONFLICTS, isProbing: () => false, probedClearAt: () => undefined },
     };
-    this.publisher = new MetadataPublisher((meta) => gossip.ml.setMetadata(meta));
+    this.publisher = new MetadataPublisher((meta) => gossip.ml.setMetadata(meta), {
+      heldListIntervalMs: HELD_LIST_INTERVAL_MS,
+    });
     for (const kind of ["join", "alive", "suspect", "dead", "leave", "metadata"] as const) {
       gossip.ml.on(kind, (m) => {
         if (this.stopped || m.name === name) return;
@@ -133,23 +135,25 @@ export class VipSimNode {
       this.memory,
     );
     this.lastPlan = decided;
-    if (decided.nextPassAt !== undefined) {
+    this.publisher.update(
+      {
+        labels: this.policy.labels,
+        manifestDigest: this.sim.opts.active.load.digest,
+        groups: this.sim.opts.active.groups,
+        local: this.local,
+        allocation: { digest: "", entries: [] },
+        owned: decided.owned,
+        released: decided.released,
+        macs: [],
+        withheld: decided.withheld,
+      },
+      now,
+    );
+    const nextPassAt = earliest(decided.nextPassAt, this.publisher.dueAt);
+    if (nextPassAt !== undefined) {
       this.gossip.clock.clearTimer(this.passTimer);
-      this.passTimer = this.gossip.clock.setTimer(Math.max(0, decided.nextPassAt - now), () =>
-        this.stepSoon(),
-      );
+      this.passTimer = this.gossip.clock.setTimer(Math.max(0, nextPassAt - now), () => this.stepSoon());
     }
-    this.publisher.update({
-      labels: this.policy.labels,
-      manifestDigest: this.sim.opts.active.load.digest,
-      groups: this.sim.opts.active.groups,
-      local: this.local,
-      allocation: { digest: "", entries: [] },
-      owned: decided.owned,
-      released: decided.released,
-      macs: [],
-      withheld: decided.withheld,
-    });
     for (const a of decided.announcements) for (const ip of a.ips) this.sim.send(this.name, ip, a.cause);
     // The fake address applier: what the plan wants is there at once; each new address gets its burst.
     const before = this.held;
