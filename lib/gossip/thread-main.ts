@@ -40,6 +40,7 @@ async function main(options: GossipThreadOptions): Promise<void> {
     metadata: options.metadata,
     ...(options.build !== undefined ? { build: options.build } : {}),
     greetInOldestFormat: true,
+    versionsOnly: true,
   });
   // Each member's record digest as last posted: the bytes cross to the daemon once per record.
   const posted = new Map<string, string>();

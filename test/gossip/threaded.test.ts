@@ -39,6 +39,21 @@ test("three gossip threads: join, metadata, key rotation and leave reach every m
       [nodes[0], nodes[2]].every((n) => n.member("b")?.metadata?.labels.zone === "b-zone"),
     );
 
+    // A record far over one packet: fetched in chunks by the threads, decoded by each daemon side once.
+    const many = Array.from({ length: 3000 }, (_, i) => `198.18.${64 + (i >> 8)}.${i & 255}`);
+    nodes[1].setMetadata({
+      ...meta,
+      eligibility: {
+        eligible: many,
+        ineligible: [],
+        interfaces: Object.fromEntries(many.map((ip) => [ip, "eth0"])),
+      },
+    });
+    await until("b's 3,000-VIP record at a and c", () =>
+      [nodes[0], nodes[2]].every((n) => n.member("b")?.metadata?.eligibility.eligible.length === 3000),
+    );
+    assert.equal(nodes[0].member("b")?.metadata?.eligibility.interfaces?.["198.18.75.183"], "eth0");
+
     // Rotation: add a new key everywhere, then make it primary everywhere; nobody drops out meanwhile.
     const next = generateKey();
     for (const n of nodes) n.setKeys([key, next]);
@@ -53,6 +68,9 @@ test("three gossip threads: join, metadata, key rotation and leave reach every m
     nodes[2].stop();
     await until("c left at a", () => nodes[0].member("c")?.state === "left");
     assert.deepEqual(left, ["c"]);
+    // Events after a record carry no copy of it: the mirror keeps each member's last one.
+    assert.equal(nodes[0].member("b")?.metadata?.eligibility.eligible.length, 3000, "b's record kept");
+    assert.deepEqual(nodes[0].member("c")?.metadata?.labels, {}, "c's record kept after it left");
   } finally {
     for (const n of nodes) n.stop();
   }

@@ -10,6 +10,7 @@ import {
   decodeRecord,
   encodeMetadata,
   MetadataFormatError,
+  readRecordVersions,
   VERSION_LABEL,
   type MemberMetadata,
 } from "../../lib/gossip/metadata";
@@ -208,6 +209,31 @@ test("metadata format 2: optional fields in slot 10; unknown keys and positions 
   assert.throws(() => encodeMetadata(META, { format: 0 }), /cannot write format 0/);
 });
 
+test("readRecordVersions (the gossip thread's reader) gives decodeRecord's format and vector, and its refusals", () => {
+  const records = [
+    encodeMetadata(META),
+    encodeMetadata(META, { format: 1, versions: V020 }),
+    encodeMetadata(META, { format: 2, versions: V020 }),
+    encodeMetadata(META, { format: 2 }),
+  ];
+  for (const record of records) {
+    const full = decodeRecord(record);
+    assert.deepEqual(readRecordVersions(record), { versions: full.versions, format: full.format });
+  }
+  const future = deflateRawSync(
+    Buffer.from(
+      JSON.stringify([3, [], "", [], [], null, null, null, null, null, { v: ["0.4.0", 3, 4, 3, 3, 3, 3] }]),
+    ),
+  );
+  assert.throws(
+    () => readRecordVersions(future),
+    (e: unknown) => e instanceof MetadataFormatError && e.versions?.build === "0.4.0",
+  );
+  assert.throws(() => readRecordVersions(Buffer.from("not deflate")), /metadata:/);
+  const badLabels = deflateRawSync(Buffer.from(JSON.stringify([1, [["only-key"]], "", [], []])));
+  assert.throws(() => readRecordVersions(badLabels), /bad labels/);
+});
+
 test("sim: a 0.1.0-like member makes everyone speak 1; once it leaves they step back up to 2", () => {
   const c = SimCluster.build(3, { seed: 1701 }, 5);
   assert.ok(c.sched.runUntilTrue(() => c.converged(), 10_000, 10) !== undefined);
@@ -233,6 +259,39 @@ test("sim: a 0.1.0-like member makes everyone speak 1; once it leaves they step 
   );
   for (const n of ["node-0", "node-1", "node-2"])
     assert.equal(c.node(n).ml.stats().membersRefused, 0, `${n} refused nobody`);
+});
+
+test("sim: a record handed over already encoded (the gossip thread's way) is encoded again when the versions change", () => {
+  const c = SimCluster.build(3, { seed: 1703 }, 5);
+  assert.ok(c.sched.runUntilTrue(() => c.converged(), 10_000, 10) !== undefined);
+  const ml = c.node("node-1").ml;
+  const record: MemberMetadata = { ...META, labels: { zone: "encoded-by-caller" } };
+  let versions = ml.ownVersionVector;
+  const encodings: number[] = [];
+  const hand = (): boolean => {
+    encodings.push(versions.metadata.current);
+    return ml.setEncodedMetadata(
+      encodeMetadata(record, { format: versions.metadata.current, versions }),
+      versions,
+    );
+  };
+  ml.on("speaking", (v) => {
+    versions = v;
+    assert.equal(hand(), true, "the new vector is taken");
+  });
+  assert.equal(hand(), true);
+  const stale: MemberVersions = { ...versions, metadata: { ...versions.metadata, current: 1 } };
+  const digest = ml.encodedMetadata("node-1")?.digest;
+  assert.equal(ml.setEncodedMetadata(encodeMetadata(record, { format: 1, versions: stale }), stale), false);
+  assert.equal(ml.encodedMetadata("node-1")?.digest, digest, "a refused encoding changes nothing");
+
+  const old = c.addNode("old", { build: "0.1.0", versionRanges: R([1, 1], [1, 1]) });
+  old.ml.join([c.node("node-0").addr]);
+  const oldReadsIt = (): boolean =>
+    old.ml.member("node-1")?.metadata?.labels.zone === "encoded-by-caller" &&
+    old.ml.member("node-1")?.versions?.metadata.current === 1;
+  assert.ok(c.sched.runUntilTrue(oldReadsIt, 10_000, 10) !== undefined, "0.1.0 reads the re-encoded record");
+  assert.deepEqual(encodings, [2, 1]);
 });
 
 test("sim: a member whose ranges do not overlap is refused by everyone and never joins", () => {

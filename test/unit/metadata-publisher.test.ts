@@ -178,3 +178,38 @@ test("withheld eligibility: reported as not eligible with its reason (never over
     [IPS[1]],
   );
 });
+
+test("a change of the held list alone goes out at most once per interval; any other change at once", () => {
+  const published: MemberMetadata[] = [];
+  const pub = new MetadataPublisher((m) => published.push(m), { heldListIntervalMs: 500 });
+  const state = fresh();
+  assert.equal(pub.update(source(state), 1000), true);
+  assert.equal(pub.dueAt, undefined);
+
+  state.owned = ["198.51.100.40"];
+  assert.equal(pub.update(source(state), 1100), false, "held list only, 100 ms after the last");
+  assert.equal(pub.dueAt, 1500, "due when the interval ends");
+  state.owned = ["198.51.100.40", "198.51.100.41"];
+  assert.equal(pub.update(source(state), 1300), false);
+  assert.equal(pub.dueAt, 1500, "still the same due time");
+
+  // Eligibility changes are never held back, and carry the held list as it is now.
+  state.choices.set("198.51.100.42", { eligible: false, reason: "link down" });
+  assert.equal(pub.update(source(state), 1350), true, "eligibility change");
+  assert.equal(pub.dueAt, undefined);
+  assert.deepEqual(published.at(-1)?.owned, ["198.51.100.40", "198.51.100.41"]);
+
+  // released (hand-overs) is not held back either.
+  state.released = ["198.51.100.40"];
+  state.owned = ["198.51.100.41"];
+  assert.equal(pub.update(source(state), 1400), true, "a release");
+
+  state.owned = [];
+  assert.equal(pub.update(source(state), 1500), false);
+  assert.equal(pub.dueAt, 1900);
+  assert.equal(pub.update(source(state), 1900), true, "due: published");
+  assert.deepEqual(published.at(-1)?.owned, []);
+  assert.equal(pub.update(source(state), 1901), false, "unchanged after");
+  assert.equal(pub.dueAt, undefined);
+  assert.equal(published.length, 4);
+});
