@@ -208,7 +208,12 @@ export function decodeMetadata(b: Buffer, maxInflated = 64 * 1024 * 1024): Membe
  * format allows growth: positions after the known ones and unknown keys of the extension object are ignored.
  * @throws MetadataFormatError for a format outside METADATA_RANGE, MetadataError for anything malformed.
  */
-export function decodeRecord(b: Buffer, maxInflated = 64 * 1024 * 1024): DecodedRecord {
+export function decodeRecord(
+  b: Buffer,
+  maxInflated = 64 * 1024 * 1024,
+  /** The member's previous record: its unchanged parts are reused (same objects; see reuse()). */
+  previous?: MemberMetadata,
+): DecodedRecord {
   const { raw, format, ext } = readTop(b, maxInflated);
   const [
     ,
@@ -236,23 +241,61 @@ export function decodeRecord(b: Buffer, maxInflated = 64 * 1024 * 1024): Decoded
     (!Array.isArray(interfaces) || !interfaces.every((p) => isStringArray(p) && p.length === 2))
   )
     throw new MetadataError("metadata: bad interfaces");
-  const entries = decodeAllocation(allocation);
+  const sameAllocation =
+    previous?.allocation !== undefined &&
+    Array.isArray(allocation) &&
+    allocation[0] === previous.allocation.digest &&
+    typeof allocation[0] === "string";
+  const entries = sameAllocation ? previous.allocation : decodeAllocation(allocation);
   const labelPairs = labels as [string, string][];
   const versions = recordVersions(format, ext, labelPairs);
   const metadata: MemberMetadata = {
     labels: Object.fromEntries(labelPairs.filter(([k]) => k !== VERSION_LABEL)),
     manifestDigest,
-    eligibility: {
-      eligible,
-      ineligible: (ineligible as [string, string][]).map(([vip, reason]) => ({ vip, reason })),
-      ...(interfaces !== null ? { interfaces: Object.fromEntries(interfaces as [string, string][]) } : {}),
-    },
+    eligibility:
+      previous !== undefined &&
+      sameEligibility(previous.eligibility, eligible, ineligible as [string, string][], interfaces)
+        ? previous.eligibility
+        : {
+            eligible,
+            ineligible: (ineligible as [string, string][]).map(([vip, reason]) => ({ vip, reason })),
+            ...(interfaces !== null
+              ? { interfaces: Object.fromEntries(interfaces as [string, string][]) }
+              : {}),
+          },
     ...(entries ? { allocation: entries } : {}),
     ...(owned !== null ? { owned } : {}),
     ...(macs !== null ? { macs } : {}),
     ...(released !== null ? { released } : {}),
   };
   return { metadata, versions, format };
+}
+
+/**
+ * Whether a record's eligibility lists equal `prev`'s. Most new records of a 10,000-VIP member change only
+ * its held list: keeping the eligibility object saves rebuilding it here (an IP-keyed object of 10,000
+ * entries) and in the planner, which caches its per-IP view of a member by that object.
+ */
+function sameEligibility(
+  prev: MemberMetadata["eligibility"],
+  eligible: readonly string[],
+  ineligible: readonly [string, string][],
+  interfaces: unknown,
+): boolean {
+  if (prev.eligible.length !== eligible.length || prev.ineligible.length !== ineligible.length) return false;
+  for (let i = 0; i < eligible.length; i++) if (prev.eligible[i] !== eligible[i]) return false;
+  for (let i = 0; i < ineligible.length; i++) {
+    const x = prev.ineligible[i];
+    const y = ineligible[i];
+    if (x?.vip !== y?.[0] || x?.reason !== y?.[1]) return false;
+  }
+  const prevInterfaces = prev.interfaces;
+  if (interfaces === null || prevInterfaces === undefined)
+    return interfaces === null && prevInterfaces === undefined;
+  const pairs = interfaces as [string, string][];
+  if (pairs.length !== Object.keys(prevInterfaces).length) return false;
+  for (const [ip, name] of pairs) if (prevInterfaces[ip] !== name) return false;
+  return true;
 }
 
 /**

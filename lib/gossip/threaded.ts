@@ -167,7 +167,7 @@ export class ThreadedMemberlist extends EventEmitter<MemberlistEvents> {
   private acceptRecord(name: string, bytes: Uint8Array): void {
     try {
       const encoded = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-      this.records.set(name, decodeRecord(encoded).metadata);
+      this.records.set(name, decodeRecord(encoded, undefined, this.records.get(name)).metadata);
     } catch {
       // Unreachable in practice (same decoder, same bytes); the previous record stands.
     }

@@ -69,16 +69,19 @@ export function eligibilityView(
   return view;
 }
 
-/** A peer's gossiped eligibility as ip -> report, built once per received metadata record. */
-const peerReportCache = new WeakMap<MemberMetadata, ReadonlyMap<string, EligibilityReport>>();
+/**
+ * A peer's gossiped eligibility as ip -> report, built once per eligibility object: a new record that
+ * changed only the held list keeps its predecessor's (decodeRecord's `previous`).
+ */
+const peerReportCache = new WeakMap<MemberMetadata["eligibility"], ReadonlyMap<string, EligibilityReport>>();
 function peerReports(meta: MemberMetadata): ReadonlyMap<string, EligibilityReport> {
-  let reports = peerReportCache.get(meta);
+  let reports = peerReportCache.get(meta.eligibility);
   if (!reports) {
     const map = new Map<string, EligibilityReport>();
     for (const ip of meta.eligibility.eligible) map.set(ip, ELIGIBLE);
     for (const x of meta.eligibility.ineligible)
       map.set(x.vip, x.reason === STARTING_REASON ? ELIGIBLE : { eligible: false, reason: x.reason });
-    peerReportCache.set(meta, map);
+    peerReportCache.set(meta.eligibility, map);
     reports = map;
   }
   return reports;

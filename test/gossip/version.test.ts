@@ -365,3 +365,65 @@ test("protocol 2 reading: unknown message types are skipped, bytes after a messa
   // What this build sends is still exactly protocol 1: no message grows while a 0.1.0 member may listen.
   assert.deepEqual(ping, Buffer.concat([Buffer.of(0, 0, 0, 0, 7, 1), Buffer.from("b")]));
 });
+
+test("decodeRecord with the previous record keeps its unchanged eligibility and allocation objects", () => {
+  const first: MemberMetadata = {
+    ...META,
+    eligibility: { ...META.eligibility, interfaces: { "198.51.100.1": "eth0" } },
+    allocation: {
+      digest: "alloc-1",
+      entries: [{ service: "a/b", ips: ["198.51.100.1"], pool: "p", since: 1 }],
+    },
+  };
+  const previous = decodeRecord(encodeMetadata(first, { format: 2, versions: V020 })).metadata;
+  const heldOnly = decodeRecord(
+    encodeMetadata({ ...first, owned: [] }, { format: 2, versions: V020 }),
+    undefined,
+    previous,
+  ).metadata;
+  assert.equal(heldOnly.eligibility, previous.eligibility, "same eligibility: the same object");
+  assert.equal(heldOnly.allocation, previous.allocation, "same allocation digest: the same object");
+  assert.deepEqual(heldOnly.owned, []);
+  const rows: Array<[string, MemberMetadata]> = [
+    [
+      "one more eligible",
+      { ...first, eligibility: { ...first.eligibility, eligible: ["198.51.100.1", "198.51.100.3"] } },
+    ],
+    [
+      "another reason",
+      {
+        ...first,
+        eligibility: { ...first.eligibility, ineligible: [{ vip: "198.51.100.2", reason: "link down" }] },
+      },
+    ],
+    [
+      "another interface",
+      { ...first, eligibility: { ...first.eligibility, interfaces: { "198.51.100.1": "eth1" } } },
+    ],
+    [
+      "no interfaces",
+      {
+        ...first,
+        eligibility: { eligible: first.eligibility.eligible, ineligible: first.eligibility.ineligible },
+      },
+    ],
+  ];
+  for (const [what, next] of rows) {
+    const back = decodeRecord(
+      encodeMetadata(next, { format: 2, versions: V020 }),
+      undefined,
+      previous,
+    ).metadata;
+    assert.notEqual(back.eligibility, previous.eligibility, what);
+    assert.deepEqual(back.eligibility, next.eligibility, what);
+  }
+  const realloc = decodeRecord(
+    encodeMetadata(
+      { ...first, allocation: { digest: "alloc-2", entries: [] } },
+      { format: 2, versions: V020 },
+    ),
+    undefined,
+    previous,
+  ).metadata;
+  assert.deepEqual(realloc.allocation, { digest: "alloc-2", entries: [] });
+});
