@@ -300,19 +300,101 @@ function sameEligibility(
 
 /**
  * The format and version vector of a record, without building the record: what the gossip thread needs to
- * negotiate. At 10,000 VIPs decodeRecord takes ~25 ms (most of it building and checking 10,000-entry lists
- * and maps), this ~12 ms (inflate and JSON.parse); the daemon decodes the record itself on its own thread.
- * @throws MetadataFormatError and MetadataError as decodeRecord does for the format and the top level.
+ * negotiate. At 10,000 VIPs decodeRecord takes ~25 ms and JSON.parse alone puts ~1.3 MB of strings and
+ * arrays in the thread's small heap; this scans the inflated bytes for the top-level positions and parses
+ * only slots 0 (format), 1 (labels: format 1's vector) and 10 (format 2's). The daemon decodes, and checks,
+ * the whole record on its own thread (a record malformed past these slots is refused there).
+ * @throws MetadataFormatError and MetadataError as decodeRecord does for the format and these slots.
  */
 export function readRecordVersions(
   b: Buffer,
   maxInflated = 64 * 1024 * 1024,
 ): Omit<DecodedRecord, "metadata"> {
-  const { raw, format, ext } = readTop(b, maxInflated);
-  const labels: unknown = raw[1];
+  let bytes: Buffer;
+  try {
+    bytes = inflateRawSync(b, { maxOutputLength: maxInflated });
+  } catch (e) {
+    throw new MetadataError(`metadata: ${(e as Error).message}`);
+  }
+  const slots = topLevelSlots(bytes);
+  const slot = (i: number): unknown => {
+    const range = slots[i];
+    if (range === undefined) return undefined;
+    try {
+      return JSON.parse(bytes.toString("utf8", range[0], range[1])) as unknown;
+    } catch (e) {
+      throw new MetadataError(`metadata: ${(e as Error).message}`);
+    }
+  };
+  const format = slot(0);
+  if (slots.length < 5 || typeof format !== "number" || !Number.isInteger(format))
+    throw new MetadataError("metadata: bad format");
+  const ext = checkFormat(format, slot(10));
+  const labels = slot(1);
   if (!Array.isArray(labels) || !labels.every((p) => isStringArray(p) && p.length === 2))
     throw new MetadataError("metadata: bad labels");
   return { versions: recordVersions(format, ext, labels as [string, string][]), format };
+}
+
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+const COMMA = 0x2c;
+
+/**
+ * [start, end) of each element of the JSON array in `bytes`, found by bracket depth without parsing: no
+ * strings or arrays are built. Only the nesting is checked (UTF-8 continuation bytes are >= 0x80, never a
+ * quote, backslash or bracket, so they need no care).
+ */
+function topLevelSlots(bytes: Uint8Array): Array<[number, number]> {
+  const bad = (): never => {
+    throw new MetadataError("metadata: bad format");
+  };
+  let i = 0;
+  while (i < bytes.length && isSpace(bytes[i] as number)) i++;
+  if (bytes[i] !== 0x5b) bad();
+  const slots: Array<[number, number]> = [];
+  let depth = 0;
+  let start = -1;
+  for (i++; i < bytes.length; i++) {
+    const c = bytes[i] as number;
+    if (c === QUOTE) {
+      if (start < 0) start = i;
+      for (i++; i < bytes.length && bytes[i] !== QUOTE; i++) if (bytes[i] === BACKSLASH) i++;
+      if (i >= bytes.length) bad();
+    } else if (c === 0x5b || c === 0x7b) {
+      if (start < 0) start = i;
+      depth++;
+    } else if (c === 0x5d || c === 0x7d) {
+      if (depth > 0) {
+        depth--;
+        continue;
+      }
+      if (c !== 0x5d) bad();
+      if (start >= 0) slots.push([start, i]);
+      else if (slots.length > 0) bad();
+      for (i++; i < bytes.length; i++) if (!isSpace(bytes[i] as number)) bad();
+      return slots;
+    } else if (c === COMMA && depth === 0) {
+      if (start < 0) bad();
+      slots.push([start, i]);
+      start = -1;
+    } else if (start < 0 && !isSpace(c)) start = i;
+  }
+  return bad();
+}
+
+function isSpace(c: number): boolean {
+  return c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
+}
+
+/** Format 2's extension object (slot 10), after checking the format is one this build reads. */
+function checkFormat(format: number, extRaw: unknown): Extensions {
+  const ext = (
+    typeof extRaw === "object" && extRaw !== null && !Array.isArray(extRaw) ? extRaw : {}
+  ) as Extensions;
+  if (format < METADATA_RANGE.min || format > METADATA_RANGE.max)
+    throw new MetadataFormatError(format, format >= 2 ? versionsFrom(ext.v) : undefined);
+  return ext;
 }
 
 /** Inflates and parses a record, and checks its format is one this build reads. */
@@ -326,13 +408,7 @@ function readTop(b: Buffer, maxInflated: number): { raw: unknown[]; format: numb
   if (!Array.isArray(raw) || raw.length < 5 || typeof raw[0] !== "number" || !Number.isInteger(raw[0]))
     throw new MetadataError("metadata: bad format");
   const format = raw[0];
-  const extRaw: unknown = raw[10];
-  const ext = (
-    typeof extRaw === "object" && extRaw !== null && !Array.isArray(extRaw) ? extRaw : {}
-  ) as Extensions;
-  if (format < METADATA_RANGE.min || format > METADATA_RANGE.max)
-    throw new MetadataFormatError(format, format >= 2 ? versionsFrom(ext.v) : undefined);
-  return { raw: raw as unknown[], format, ext };
+  return { raw: raw as unknown[], format, ext: checkFormat(format, raw[10]) };
 }
 
 /** The vector a record advertises: format 2's extension, or format 1's reserved label. */

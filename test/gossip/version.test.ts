@@ -232,6 +232,23 @@ test("readRecordVersions (the gossip thread's reader) gives decodeRecord's forma
   assert.throws(() => readRecordVersions(Buffer.from("not deflate")), /metadata:/);
   const badLabels = deflateRawSync(Buffer.from(JSON.stringify([1, [["only-key"]], "", [], []])));
   assert.throws(() => readRecordVersions(badLabels), /bad labels/);
+  // It finds the slots by bracket depth: strings full of brackets, quotes, commas and escapes, and
+  // multi-byte UTF-8, must not move them.
+  const tricky: MemberMetadata = {
+    ...META,
+    labels: { 'a,]"[{}\\': '"],[{ \\"', zoné: "ü,]" },
+    eligibility: { eligible: ["198.51.100.1"], ineligible: [{ vip: "198.51.100.2", reason: 'x"],[\\' }] },
+  };
+  for (const format of [1, 2]) {
+    const record = encodeMetadata(tricky, { format, versions: V020 });
+    assert.deepEqual(readRecordVersions(record), { versions: V020, format }, `format ${format}`);
+    // The same JSON with whitespace between the tokens.
+    const spaced = deflateRawSync(Buffer.from(JSON.stringify(tuple(record), null, 2)));
+    assert.deepEqual(readRecordVersions(spaced), { versions: V020, format }, `format ${format}, spaced`);
+  }
+  const broken = ["[]", "[1,,2]", '[1, [], "", [], []] x', '[1, [], "', "{}", '[1, [["a", "b"]], "", [], []'];
+  for (const text of broken)
+    assert.throws(() => readRecordVersions(deflateRawSync(Buffer.from(text))), /metadata:/, text);
 });
 
 test("sim: a 0.1.0-like member makes everyone speak 1; once it leaves they step back up to 2", () => {
