@@ -45,12 +45,13 @@ import {
   type MetadataSource,
 } from "./metadata-publisher";
 import { createMetrics, type Metrics } from "./metrics";
-import type { ServiceNotifier } from "./sd-notify";
+import { loopReport, type ServiceNotifier } from "./sd-notify";
 import { healthChangeEvent, ServiceHealth } from "./service-health";
 import type { DaemonStatus } from "./status-types";
 import { ownVersionOf, statusView } from "./status-view";
 import { Telemetry } from "./telemetry";
 import { StepPacer } from "./step-pacer";
+import { DeferredStepWork, takesOver } from "./takeover-first";
 import { TrialRunner } from "./trial-runner";
 
 export interface DaemonOptions {
@@ -98,6 +99,7 @@ export class Daemon {
   /** The trigger of a reload asked for while one was running. */
   private reloadAgain: string | undefined;
   private readonly steps = new StepPacer(() => this.step());
+  private readonly deferred = new DeferredStepWork();
   private ready = false;
   private stopping = false;
   private readonly startedAt = new Date();
@@ -314,6 +316,7 @@ export class Daemon {
     this.eventLog.event("stopping", "leaving the cluster");
     if (this.tick) clearInterval(this.tick);
     this.steps.stop();
+    this.deferred.cancel();
     if (this.observedRefresh) clearTimeout(this.observedRefresh);
     this.configLoader.close();
     await this.manifests.close();
@@ -373,6 +376,7 @@ export class Daemon {
     // Health results can arrive while start() is still bringing up the gossip layer.
     if (this.memberlist === undefined) return;
     this.lastLoopAt = Date.now();
+    this.deferred.flush();
     this.adoptPeerAllocations();
     this.conflicts.forgetUnconfigured(this.active.groupByIp);
     const members = this.memberlist.members();
@@ -396,25 +400,22 @@ export class Daemon {
     };
     const decided = plan(snapshot, this.memory);
     for (const ip of this.placed) if (!decided.addresses.has(ip)) this.placed.delete(ip);
-    this.apply(decided, snapshot);
-    this.steps.at(earliest(decided.nextPassAt, this.publisher.dueAt));
-    this.telemetry.members(members, this.active.load.digest, this.memberlist.stats(), {
-      queued: this.announcer.queuedFrames(),
-      errors: this.announcer.sendErrors,
-      totals: this.announcer.frameTotals(),
-    });
-    void this.applier.setWanted(decided.addresses);
-    this.options.notifier?.loop({
-      ready: this.ready,
-      ownedIps: decided.addresses.size,
-      totalIps: this.active.groups.reduce((n, g) => n + g.ips.length, 0),
-      membersAlive: members.filter((m) => m.state === "alive").length,
-      members: members.filter((m) => m.state !== "left").length,
+    if (!takesOver(decided.addresses, this.applier.wanted())) {
+      this.apply(decided, snapshot, members);
+      this.steps.at(earliest(decided.nextPassAt, this.publisher.dueAt));
+      void this.applier.setWanted(decided.addresses);
+      return;
+    }
+    for (const ip of decided.withdrawals) this.announcer.withdraw(ip);
+    const applying = this.applier.setWanted(decided.addresses);
+    this.deferred.defer(() => {
+      this.apply(decided, snapshot, members);
+      this.steps.followUp(earliest(decided.nextPassAt, this.publisher.dueAt), applying);
     });
   }
 
-  /** Everything but the addresses themselves (the applier gets them last, after the announcer). */
-  private apply(decided: Plan, snapshot: Snapshot): void {
+  /** All but the addresses (the applier gets them after, or, in a takeover, a turn before: takeover-first.ts). */
+  private apply(decided: Plan, snapshot: Snapshot, members: readonly MemberView[]): void {
     this.telemetry.quorum(decided.quorum.ok);
     this.quorumReason = decided.quorum.reason;
     for (const change of decided.ownerChanges)
@@ -433,6 +434,9 @@ export class Daemon {
     this.telemetry.divergences(this.applier.divergences());
     this.trials.run(decided.trials);
     this.telemetry.announced(this.active, decided.addresses, (ip) => this.applier.observed(ip));
+    const stats = this.memberlist.stats();
+    this.telemetry.members(members, this.active.load.digest, stats, this.announcer.summary());
+    this.options.notifier?.loop(loopReport(this.ready, decided.addresses.size, this.active.groups, members));
   }
 
   /** Ready once joined (or alone), unless this node can hold none of its VIPs (e.g. adds fail with EPERM). */

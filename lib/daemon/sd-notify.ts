@@ -100,6 +100,22 @@ export interface LoopReport {
   readonly members: number;
 }
 
+/** The loop report of one pass: `owned` VIPs of `groups`' among `members`. */
+export function loopReport(
+  ready: boolean,
+  owned: number,
+  groups: ReadonlyArray<{ readonly ips: readonly string[] }>,
+  members: ReadonlyArray<{ readonly state: string }>,
+): LoopReport {
+  return {
+    ready,
+    ownedIps: owned,
+    totalIps: groups.reduce((n, g) => n + g.ips.length, 0),
+    membersAlive: members.filter((m) => m.state === "alive").length,
+    members: members.filter((m) => m.state !== "left").length,
+  };
+}
+
 export function statusLine(r: LoopReport): string {
   const state = r.ready ? "" : "waiting for peers; ";
   return `${state}owning ${r.ownedIps} of ${r.totalIps} VIPs, ${r.membersAlive}/${r.members} members alive`;

@@ -16,6 +16,12 @@ export type MonotonicClock = () => number;
  * at 1,000 VIPs runs for a few hundred ms; the claims it makes possible are gossiped at least this often.
  */
 export const AFTER_MAX_WAIT_MS = 100;
+/**
+ * A requestAfter() step waits at least this many times the last step's cost: planning then gets at most a
+ * fifth of the main thread while a takeover's adds run. At 1,000 VIPs a full step costs 30-100 ms on a busy
+ * host, and one every 100 ms took half the thread from the crash's adds and announcements.
+ */
+export const AFTER_COST_FACTOR = 4;
 
 export class StepPacer {
   private queued = false;
@@ -25,6 +31,8 @@ export class StepPacer {
   /** When the last step ended and how long it ran: the pace of the next one. */
   private lastEnd = Number.NEGATIVE_INFINITY;
   private lastCost = 0;
+  /** When the step running now started (requestAfter() from inside a step counts its cost so far). */
+  private runningSince: number | undefined;
   /** A step asked for at a given time (see at()). */
   private timer: NodeJS.Timeout | undefined;
   /** The queued step's pacing wait, while it waits. */
@@ -70,13 +78,19 @@ export class StepPacer {
     this.skipping = false;
     if (this.stopped) return;
     const started = this.now();
-    this.step();
+    this.runningSince = started;
+    try {
+      this.step();
+    } finally {
+      this.runningSince = undefined;
+    }
     this.lastEnd = this.now();
     this.lastCost = this.lastEnd - started;
   }
 
   /**
-   * A step once `settled` resolves (or after `maxWaitMs`), whatever asks meanwhile: one for many callers.
+   * A step once `settled` resolves (or after `maxWaitMs`, or AFTER_COST_FACTOR times the last step's cost
+   * if longer), whatever asks meanwhile: one for many callers.
    * The daemon asks for one per address the kernel confirmed; a full step per acknowledged batch of a
    * takeover took half the main thread from the adds and announcements it was waiting for.
    */
@@ -89,8 +103,20 @@ export class StepPacer {
       clearTimeout(timer);
       this.request();
     };
-    const timer = setTimeout(go, maxWaitMs);
+    const running = this.runningSince === undefined ? 0 : this.now() - this.runningSince;
+    const cost = Math.max(this.lastCost, running);
+    const timer = setTimeout(go, Math.max(maxWaitMs, AFTER_COST_FACTOR * cost));
     void settled.then(go, go);
+  }
+
+  /**
+   * The step a plan asks for at `when` (nextPassAt). One due at once, asked by a takeover's step, waits for
+   * `adds` (requestAfter): the follow-up full pass after a crash took the thread from the adds it follows.
+   */
+  followUp(when: number | undefined, adds: Promise<unknown>): void {
+    if (when === undefined || when > this.now()) return this.at(when);
+    this.at(undefined);
+    this.requestAfter(adds);
   }
 
   /** A step at monotonic time `when` even if nothing else asks for one; replaces the previous such request. */

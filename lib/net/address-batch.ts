@@ -66,6 +66,12 @@ export const MAX_BATCH = 256;
 export const FIRST_BATCH = 32;
 /** Main-thread time one batch may take in the kernel. */
 export const TARGET_BATCH_MS = 10;
+/**
+ * Batches whose cost per request sizes the next: the cheapest of them counts. A batch's wall time includes
+ * any time the thread was preempted (2 cores shared by a whole lab), and one such batch shrank the next
+ * ones to a few requests each, every one followed by a loop turn of other work (issue 14's crash trace).
+ */
+export const COST_WINDOW = 3;
 /** A datagram refused for lack of room (EAGAIN, ENOBUFS) is retried this many times, one loop turn apart. */
 const SEND_RETRIES = 20;
 
@@ -195,6 +201,8 @@ export interface BatcherOptions {
 export class AddressBatcher {
   private seq = 1;
   private batchSize = FIRST_BATCH;
+  /** Milliseconds per request of the last COST_WINDOW batches. */
+  private readonly recentCosts: number[] = [];
   private queue: Promise<unknown> = Promise.resolve();
   /** Reused for every batch (runs never overlap). */
   private datagramRoom = Buffer.alloc(0);
@@ -237,7 +245,7 @@ export class AddressBatcher {
       next += batch.length;
       const started = this.now();
       const outcomes = await this.exchange(kind, batch);
-      this.batchSize = nextBatchSize(batch.length, this.now() - started, this.targetMs);
+      this.batchSize = this.sizeAfter(batch.length, this.now() - started);
       all.push(...outcomes);
       onBatch?.(outcomes);
     }
@@ -306,6 +314,14 @@ export class AddressBatcher {
       }
     }
     for (const seq of waiting) errors[bySeq.get(seq) ?? 0] = lost ? "ENOBUFS" : "ENOACK";
+  }
+
+  /** The next batch's size: nextBatchSize with the cheapest recent cost per request (COST_WINDOW). */
+  private sizeAfter(size: number, ms: number): number {
+    if (size > 0) this.recentCosts.push(ms / size);
+    if (this.recentCosts.length > COST_WINDOW) this.recentCosts.shift();
+    const perRequest = this.recentCosts.length > 0 ? Math.min(...this.recentCosts) : ms;
+    return nextBatchSize(size, perRequest * size, this.targetMs);
   }
 
   private nextSeq(): number {

@@ -225,6 +225,11 @@ export class Announcer {
     return [...this.counts.values()].map((c) => ({ ...c }));
   }
 
+  /** Queued frames, send errors and per-interface totals, for the metrics. */
+  summary(): { queued: number; errors: number; totals: Iterable<FrameTotal> } {
+    return { queued: this.queuedFrames(), errors: this.sendErrors, totals: this.totals.values() };
+  }
+
   /** Frames waiting for pacing, over all interfaces. */
   queuedFrames(): number {
     let n = 0;

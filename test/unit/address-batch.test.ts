@@ -238,6 +238,32 @@ test("batches shrink when the kernel is slow (main-thread time per batch stays n
   );
 });
 
+test("one slow batch (the thread preempted) does not shrink the next: the cheapest recent cost sizes it", async () => {
+  const kernel = new FakeKernel();
+  kernel.msPerRequest = 0.1; // 100 fit in the 10 ms target
+  let preemptNext = false;
+  const send = kernel.send.bind(kernel);
+  kernel.send = (datagram: Buffer): number => {
+    const errno = send(datagram);
+    if (preemptNext) kernel.clock += 50; // the thread lost the CPU for 50 ms inside sendmsg
+    preemptNext = false;
+    return errno;
+  };
+  const batcher = new AddressBatcher(kernel, { proto: PROTO, now: () => kernel.clock, targetMs: 10 });
+  let batches = 0;
+  await batcher.run(
+    "add",
+    Array.from({ length: 400 }, (_, i) => v4(i + 1)),
+    () => {
+      batches++;
+      preemptNext = batches === 2; // the third batch is preempted
+    },
+  );
+  const sizes = kernel.datagrams.map((d) => d.length);
+  assert.deepEqual(sizes.slice(0, 3), [FIRST_BATCH, 2 * FIRST_BATCH, 100], sizes.join(","));
+  assert.equal(sizes[3], 100, `the batch after the preempted one keeps its size: ${sizes.join(",")}`);
+});
+
 test("removals: an address already gone counts as removed; runs keep their order", async () => {
   const kernel = new FakeKernel();
   const batcher = new AddressBatcher(kernel, { proto: PROTO });

@@ -6,7 +6,13 @@ import koffi from "koffi";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ServiceNotifier, sockaddrUn, statusLine, type LoopReport } from "../../lib/daemon/sd-notify";
+import {
+  loopReport,
+  ServiceNotifier,
+  sockaddrUn,
+  statusLine,
+  type LoopReport,
+} from "../../lib/daemon/sd-notify";
 import { NotifyReceiver } from "../lab/notify-receiver";
 
 const report = (over: Partial<LoopReport> = {}): LoopReport => ({
@@ -177,3 +183,11 @@ test(
     }
   }),
 );
+
+test("loopReport: owned of all configured VIPs, alive of the members that have not left", () => {
+  const groups = [{ ips: ["198.51.100.1", "2001:db8::1"] }, { ips: ["198.51.100.2"] }];
+  const members = [{ state: "alive" }, { state: "suspect" }, { state: "dead" }, { state: "left" }];
+  const report = loopReport(true, 2, groups, members);
+  assert.deepEqual(report, { ready: true, ownedIps: 2, totalIps: 3, membersAlive: 1, members: 3 });
+  assert.equal(statusLine(report), "owning 2 of 3 VIPs, 1/3 members alive");
+});

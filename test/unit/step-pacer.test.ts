@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { mock, test } from "node:test";
-import { StepPacer } from "../../lib/daemon/step-pacer";
+import { AFTER_COST_FACTOR, StepPacer } from "../../lib/daemon/step-pacer";
 
 /**
  * A pacer on mocked setTimeout and a hand-moved monotonic clock; each step "costs" `cost` ms of it.
@@ -160,3 +160,81 @@ test("step pacer: an urgent request brings a waiting paced step forward (one ste
     mock.timers.reset();
   }
 });
+
+test("step pacer: requestAfter()'s time cap grows with the last step's cost (planning gets a fifth at most)", async () => {
+  const { pacer, runs, advance } = setUp(60);
+  try {
+    pacer.request();
+    await advance(0);
+    assert.equal(runs.length, 1);
+    const never = new Promise<void>(() => {});
+    pacer.requestAfter(never, 100);
+    await advance(200);
+    assert.equal(runs.length, 1, "not at the 100 ms cap: the last step cost 60 ms");
+    await advance(40);
+    await advance(0);
+    assert.equal(runs.length, 2, `at ${AFTER_COST_FACTOR} times its cost`);
+  } finally {
+    mock.timers.reset();
+  }
+});
+
+test("step pacer: requestAfter() from inside a step counts that step's cost so far", async () => {
+  mock.timers.enable({ apis: ["setTimeout"] });
+  let now = 1000;
+  const runs: number[] = [];
+  const never = new Promise<void>(() => {});
+  const pacer: StepPacer = new StepPacer(
+    () => {
+      runs.push(now);
+      now += 50; // the deciding step's plan
+      if (runs.length === 1) pacer.requestAfter(never, 100);
+    },
+    () => now,
+  );
+  const advance = async (ms: number): Promise<void> => {
+    now += ms;
+    mock.timers.tick(ms);
+    await new Promise<void>((resolve) => setImmediate(resolve));
+  };
+  try {
+    pacer.request();
+    await advance(0);
+    await advance(150);
+    assert.equal(runs.length, 1, "not at the 100 ms cap: the step that asked had run 50 ms");
+    await advance(50);
+    await advance(0);
+    assert.equal(runs.length, 2);
+  } finally {
+    mock.timers.reset();
+  }
+});
+
+test("step pacer: followUp() waits for the adds when the pass is due now, else asks for its time", async () => {
+  const { pacer, runs, advance } = setUp(0);
+  try {
+    let settle: () => void = () => {};
+    const adds = new Promise<void>((resolve) => (settle = resolve));
+    pacer.followUp(1000, adds);
+    await advance(50);
+    assert.deepEqual(runs, [], "a pass due now waits while the adds run");
+    settle();
+    await advance(0);
+    await advance(0);
+    assert.equal(runs.length, 1, "and runs once they are done");
+    pacer.followUp(1200, never());
+    await advance(149);
+    assert.equal(runs.length, 1);
+    await advance(1);
+    assert.equal(runs.length, 2, "a later pass runs at its time, whatever the adds do");
+    pacer.followUp(undefined, never());
+    await advance(500);
+    assert.equal(runs.length, 2, "none asked, none run");
+  } finally {
+    mock.timers.reset();
+  }
+});
+
+function never(): Promise<void> {
+  return new Promise<void>(() => {});
+}

@@ -1,0 +1,51 @@
+// A takeover's adds before the rest of its step (lib/daemon/takeover-first.ts): when a plan counts as a
+// takeover, and the deferred rest of a step running once, in order, never after a newer step's. No root.
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { DeferredStepWork, takesOver } from "../../lib/daemon/takeover-first";
+
+const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+test("takesOver: a wanted address not held, or held on another link; not removals or the same set", () => {
+  const held = new Map([
+    ["198.51.100.1", "eth0"],
+    ["198.51.100.2", "eth0"],
+  ]);
+  const table: Array<[string, Array<[string, string]>, boolean]> = [
+    ["the same set", [...held], false],
+    ["a removal only", [["198.51.100.1", "eth0"]], false],
+    ["nothing wanted", [], false],
+    ["one more address", [...held, ["2001:db8::5", "eth0"]], true],
+    ["one moved to another link", [["198.51.100.1", "eth1"]], true],
+  ];
+  for (const [name, wanted, expected] of table)
+    assert.equal(takesOver(new Map(wanted), held), expected, name);
+});
+
+test("deferred step work: runs on the next turn, once; a newer step flushes it first; cancel drops it", async () => {
+  const deferred = new DeferredStepWork();
+  const ran: string[] = [];
+  deferred.defer(() => ran.push("a"));
+  assert.equal(ran.length, 0, "not in the same turn");
+  await turn();
+  assert.deepEqual(ran, ["a"]);
+  await turn();
+  assert.deepEqual(ran, ["a"], "once");
+
+  deferred.defer(() => ran.push("b"));
+  deferred.flush(); // the next step starts before the turn ends
+  ran.push("newer step");
+  await turn();
+  assert.deepEqual(ran, ["a", "b", "newer step"], "the older step's rest before the newer step, not after");
+
+  deferred.defer(() => ran.push("c"));
+  deferred.defer(() => ran.push("d"));
+  assert.deepEqual(ran.slice(3), ["c"], "deferring again runs the previous rest first");
+  await turn();
+  assert.deepEqual(ran.slice(3), ["c", "d"]);
+
+  deferred.defer(() => ran.push("e"));
+  deferred.cancel();
+  await turn();
+  assert.equal(ran.includes("e"), false, "cancelled at shutdown");
+});
