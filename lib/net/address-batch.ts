@@ -187,7 +187,7 @@ const DONE_ERRORS: Record<AddressRequestKind, ReadonlySet<string>> = {
 
 export interface BatcherOptions {
   readonly proto: number;
-  /** Monotonic clock for sizing batches (performance.now() by default). */
+  /** Clock for sizing batches, in ms (performance.now() by default; the daemon uses its thread CPU time). */
   readonly now?: () => number;
   /** Lets the event loop run between batches (setImmediate by default). */
   readonly yieldTurn?: () => Promise<void>;

@@ -43,7 +43,11 @@ export interface Libc {
   /** `messages` is native memory (nativeBuffer) holding `count` struct mmsghdr. */
   sendmmsg(fd: number, messages: NativeBuffer, count: number, flags: number): number;
   errno(): number;
+  /** CPU time of the calling thread in ms (CLOCK_THREAD_CPUTIME_ID): user and kernel, not time preempted. */
+  threadCpuMs(): number;
 }
+
+const CLOCK_THREAD_CPUTIME_ID = 3;
 
 /** Memory outside the V8 heap, for structures that hold pointers (struct mmsghdr, struct iovec). */
 export interface NativeBuffer {
@@ -84,6 +88,8 @@ export function libc(): Libc {
   const ioctl = lib.func("int ioctl(int, unsigned long, void *)");
   const ifNameToIndex = lib.func("unsigned int if_nametoindex(const char *)");
   const sendmmsg = lib.func("int sendmmsg(int, void *, unsigned int, int)");
+  const clockGettime = lib.func("int clock_gettime(int, void *)");
+  const timespec = Buffer.alloc(16);
   const num = (v: unknown): number => Number(v);
   loaded = {
     socket: (d, t, p) => num(socket(d, t, p)),
@@ -96,6 +102,10 @@ export function libc(): Libc {
     if_nametoindex: (name) => num(ifNameToIndex(name)),
     sendmmsg: (fd, messages, count, flags) => num(sendmmsg(fd, messages.pointer, count, flags)),
     errno: () => koffi.errno(),
+    threadCpuMs: () => {
+      clockGettime(CLOCK_THREAD_CPUTIME_ID, timespec);
+      return Number(timespec.readBigInt64LE(0)) * 1000 + Number(timespec.readBigInt64LE(8)) / 1e6;
+    },
   };
   return loaded;
 }

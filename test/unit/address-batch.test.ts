@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import { constants as osConstants } from "node:os";
 import { test } from "node:test";
+import { libc } from "../../lib/net/libc";
 import {
   AddressBatcher,
   encodeAddressRequest,
@@ -302,4 +303,17 @@ test("VipAddresses over a channel: onAdded per confirmed address, failures with 
   assert.deepEqual(failures, [{ ...v4(2), error: "EPERM" }]);
   assert.deepEqual(await addresses.remove([v4(1), v4(3)]), []);
   assert.equal(kernel.held.size, 0);
+});
+
+test("threadCpuMs (the batches' clock) counts this thread's work, not time spent waiting", async () => {
+  const c = libc();
+  const start = c.threadCpuMs();
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  const afterWait = c.threadCpuMs();
+  assert.ok(afterWait - start < 100, `waiting 200 ms cost ${afterWait - start} ms of CPU`);
+  const busyUntil = performance.now() + 50;
+  let spins = 0;
+  while (performance.now() < busyUntil) spins++;
+  const afterWork = c.threadCpuMs();
+  assert.ok(spins > 0 && afterWork - afterWait >= 20, `50 ms of work counted ${afterWork - afterWait} ms`);
 });
