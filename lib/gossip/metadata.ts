@@ -211,7 +211,8 @@ export function decodeMetadata(b: Buffer, maxInflated = 64 * 1024 * 1024): Membe
 export function decodeRecord(
   b: Buffer,
   maxInflated = 64 * 1024 * 1024,
-  /** The member's previous record: its unchanged parts are reused (same objects; see reuse()). */
+  /** The member's previous record: its eligibility (sameEligibility) and allocation (same digest) are kept
+   *  as the same objects when unchanged. */
   previous?: MemberMetadata,
 ): DecodedRecord {
   const { raw, format, ext } = readTop(b, maxInflated);
@@ -244,8 +245,7 @@ export function decodeRecord(
   const sameAllocation =
     previous?.allocation !== undefined &&
     Array.isArray(allocation) &&
-    allocation[0] === previous.allocation.digest &&
-    typeof allocation[0] === "string";
+    allocation[0] === previous.allocation.digest;
   const entries = sameAllocation ? previous.allocation : decodeAllocation(allocation);
   const labelPairs = labels as [string, string][];
   const versions = recordVersions(format, ext, labelPairs);

@@ -163,13 +163,16 @@ export class ThreadedMemberlist extends EventEmitter<MemberlistEvents> {
     this.worker.unref();
   }
 
-  /** The thread decoded and checked these bytes already: a failure here keeps the member's last record. */
+  /**
+   * Decodes a member's record here, the whole of it: the thread checked only its format and version vector
+   * (readRecordVersions). A record malformed beyond those is refused here, and the member's last one stands.
+   */
   private acceptRecord(name: string, bytes: Uint8Array): void {
     try {
       const encoded = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
       this.records.set(name, decodeRecord(encoded, undefined, this.records.get(name)).metadata);
     } catch {
-      // Unreachable in practice (same decoder, same bytes); the previous record stands.
+      // MetadataError: keep the previous record (the member stays, as with a record never fetched).
     }
   }
 
