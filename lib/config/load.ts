@@ -10,6 +10,16 @@ import type { Diagnostic, LoadResult } from "./types";
 export const MAX_MANIFEST_BYTES = 64 * 1024 * 1024;
 
 export function loadManifests(paths: readonly string[]): LoadResult {
+  return parseRead(readManifests(paths));
+}
+
+/** The manifest files `paths` names, read (directories expanded), with what could not be read. */
+export interface ReadManifests {
+  readonly files: readonly ManifestFile[];
+  readonly diagnostics: readonly Diagnostic[];
+}
+
+export function readManifests(paths: readonly string[]): ReadManifests {
   const diagnostics: Diagnostic[] = [];
   const files: ManifestFile[] = [];
   for (const path of expandPaths(paths, diagnostics)) {
@@ -42,6 +52,11 @@ export function loadManifests(paths: readonly string[]): LoadResult {
       ),
     );
   }
+  return { files, diagnostics };
+}
+
+/** Parses what readManifests read; its diagnostics come first. */
+export function parseRead({ files, diagnostics }: ReadManifests): LoadResult {
   const result = parseManifests(files);
   if (diagnostics.length === 0) return result;
   const all = [...diagnostics, ...result.diagnostics];

@@ -17,11 +17,12 @@ import { canonicalJson, digestObjects } from "./digest";
 import { MAX_ALIAS_EXPANSION, parseAllFast, type FastDocument } from "./fastyaml";
 import { compareDiagnostics, diagnostic, hasErrors, quote } from "./diagnostics";
 import { checkLabels, readMetadata } from "./fields";
-import { readAdvertisement, type RawAdvertisement } from "./l2advertisement";
+import { readAdvertisement } from "./l2advertisement";
 import { readPool, type RawPool } from "./pool";
 import { EVERYTHING, selectorsMatchAny, selectorString } from "./selectors";
 import { readService } from "./service";
 import { didYouMean } from "./suggest";
+import { chunkKey, documentCache, fileChunks, type Collected, type DocumentReading } from "./document-cache";
 import type {
   AddressPool,
   Diagnostic,
@@ -55,26 +56,6 @@ const OTHER_METALLB_KINDS = [
 const USED_KINDS = ["IPAddressPool", "L2Advertisement", "Service"];
 const OBJECT_FIELDS = ["apiVersion", "kind", "metadata", "spec", "status"];
 const MAX_LIST_DEPTH = 8;
-
-interface RawNamespace {
-  readonly name: string;
-  readonly labels: Labels;
-  readonly source: SourceRef;
-  readonly object: string;
-}
-
-interface RawService {
-  readonly service: Service;
-  readonly object: string;
-}
-
-interface Collected {
-  readonly pools: RawPool[];
-  readonly advertisements: RawAdvertisement[];
-  readonly services: RawService[];
-  readonly namespaces: RawNamespace[];
-  readonly canonical: string[];
-}
 
 export function parseManifests(files: readonly ManifestFile[]): LoadResult {
   const diagnostics: Diagnostic[] = [];
@@ -151,34 +132,19 @@ function parseFile(file: ManifestFile, collected: Collected, diagnostics: Diagno
   }
 }
 
-/** What reading one document added: objects for buildConfig and diagnostics. */
-interface DocumentReading {
-  readonly collected: Collected;
-  readonly diagnostics: readonly Diagnostic[];
-}
-
 /**
- * path -> (first line + text of a document chunk -> what reading it added), from the previous parse. An edit
- * usually touches one object of thousands: the others are reused instead of parsed and read again, which
- * keeps a reload of 1,000 services in milliseconds. Keyed by the first line as well as the text because the
- * diagnostics and sources carry absolute line numbers; objects are immutable once read.
- */
-const documentCache = new Map<string, Map<string, DocumentReading>>();
-
-/**
- * The js-yaml fast path, one document chunk at a time: undefined when any chunk is malformed (the caller
- * then parses the whole file with the yaml package) or when the file has directives (%YAML, %TAG), which
- * apply across the chunks that follow them.
+ * The js-yaml fast path, one document chunk at a time (chunks whose text and first line are unchanged since
+ * the previous parse are reused, see document-cache.ts): undefined when any chunk is malformed (the caller
+ * then parses the whole file with the yaml package).
  */
 function readDocumentsFast(file: ManifestFile): DocumentReading[] | undefined {
   const text = file.text;
-  const chunks = /^%/m.test(text) ? [{ start: 0, line: 1, text }] : documentChunks(text);
   const previous = documentCache.get(file.path);
   const next = new Map<string, DocumentReading>();
   const readings: DocumentReading[] = [];
   let lines: LineCounter | undefined;
-  for (const chunk of chunks) {
-    const key = `${chunk.line}\n${chunk.text}`;
+  for (const chunk of fileChunks(text)) {
+    const key = chunkKey(chunk);
     const cached = previous?.get(key);
     if (cached) {
       next.set(key, cached);
@@ -219,38 +185,6 @@ function readDocumentsFast(file: ManifestFile): DocumentReading[] | undefined {
   }
   documentCache.set(file.path, next);
   return readings;
-}
-
-/** The file's text cut before every document marker (`---` at the start of a line), with where each starts. */
-function documentChunks(text: string): Array<{ start: number; line: number; text: string }> {
-  const chunks: Array<{ start: number; line: number; text: string }> = [];
-  let start = 0;
-  let line = 1;
-  let at = 0;
-  let lineNo = 1;
-  while (at < text.length) {
-    const end = text.indexOf("\n", at);
-    const lineEnd = end < 0 ? text.length : end;
-    if (at > start && isDocumentStart(text, at, lineEnd)) {
-      chunks.push({ start, line, text: text.slice(start, at) });
-      start = at;
-      line = lineNo;
-    }
-    if (end < 0) break;
-    at = end + 1;
-    lineNo++;
-  }
-  chunks.push({ start, line, text: text.slice(start) });
-  return chunks;
-}
-
-/** `---` at the start of a line, alone or followed by a blank: a document marker even inside block scalars. */
-function isDocumentStart(text: string, at: number, lineEnd: number): boolean {
-  if (!text.startsWith("---", at)) return false;
-  const after = at + 3;
-  if (after >= lineEnd) return true;
-  const c = text.charCodeAt(after);
-  return c === 32 || c === 9 || c === 13;
 }
 
 function lineCounter(text: string): LineCounter {

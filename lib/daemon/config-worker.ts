@@ -1,15 +1,14 @@
-// Runs in a worker thread: reads, validates and allocates the manifests, and posts the outcome back. At
-// 10,000 services this is ~1 s of CPU; on the main thread it stopped gossip heartbeats for that long, so
-// peers declared an editing node dead and moved its VIPs (already at ~1,000 services the stall passed the
-// 100 ms heartbeat timeout).
+// Runs in a worker thread: parses, validates and allocates the manifests the main thread read, and posts the
+// outcome back. A first parse of 10,000 services in a fresh isolate is ~2.7 s of CPU here: too long a stall
+// for the main thread's reconcile loop (config-loader.ts says when a load comes here).
 import { parentPort } from "node:worker_threads";
 import type { AllocationState } from "../alloc/types";
-import { loadManifests } from "../config/load";
+import { parseRead, type ReadManifests } from "../config/load";
 import { activate } from "./config-state";
 
 export interface ConfigRequest {
   readonly id: number;
-  readonly paths: readonly string[];
+  readonly read: ReadManifests;
   readonly previous: AllocationState | undefined;
   readonly now: number;
 }
@@ -17,7 +16,7 @@ export interface ConfigRequest {
 parentPort?.on("message", (request: ConfigRequest) => {
   let outcome;
   try {
-    outcome = activate(loadManifests(request.paths), request.previous, new Date(request.now));
+    outcome = activate(parseRead(request.read), request.previous, new Date(request.now));
   } catch (error) {
     outcome = { ok: false, errors: [`configuration did not load: ${String(error)}`] };
   }

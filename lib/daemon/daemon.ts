@@ -234,7 +234,6 @@ export class Daemon {
       healthy: () => Date.now() - this.lastLoopAt < 5 * TICK_MS,
       ready: () => this.isReady(),
     });
-    this.configLoader.warm(this.settings.manifests);
     this.manifests.start();
     // The watchdog is fed by the loop, so the loop must run at least at the watchdog's pace.
     const tickMs = Math.min(TICK_MS, this.options.notifier?.watchdogPaceMs ?? TICK_MS);

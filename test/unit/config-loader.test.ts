@@ -1,45 +1,62 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
-import { ConfigLoader, IN_PROCESS_MAX_BYTES, manifestBytes } from "../../lib/daemon/config-loader";
+import { loadManifests } from "../../lib/config/load";
+import { ConfigLoader, IN_PROCESS_MAX_BYTES } from "../../lib/daemon/config-loader";
 
 const FIXTURE = join(__dirname, "..", "..", "..", "test", "fixtures", "config", "seed.yaml");
 
-function bigManifest(path: string): void {
+const service = (name: string): string =>
+  `apiVersion: v1\nkind: Service\nmetadata: {name: ${name}}\nspec: {type: LoadBalancer, ports: [{port: 80, protocol: TCP}]}`;
+
+/** A manifest larger than IN_PROCESS_MAX_BYTES; returns how many services it has. */
+function bigManifest(path: string): number {
   const docs = [
     "apiVersion: metallb.io/v1beta1\nkind: IPAddressPool\nmetadata: {name: big}\nspec: {addresses: [198.18.64.0/18]}",
     "apiVersion: metallb.io/v1beta1\nkind: L2Advertisement\nmetadata: {name: all}\nspec: {ipAddressPools: [big]}",
   ];
-  for (let i = 0; docs.join("\n---\n").length <= IN_PROCESS_MAX_BYTES; i++)
-    docs.push(
-      `apiVersion: v1\nkind: Service\nmetadata: {name: s${i}}\nspec: {type: LoadBalancer, ports: [{port: 80, protocol: TCP}]}`,
-    );
+  let services = 0;
+  for (; docs.join("\n---\n").length <= IN_PROCESS_MAX_BYTES; services++) docs.push(service(`s${services}`));
   writeFileSync(path, docs.join("\n---\n") + "\n");
+  return services;
 }
 
-test("a small config loads on the main thread with no worker; a large one in a worker, which goes when small again", async () => {
+test("a small config loads on the main thread; a large one first in a worker, which goes after it; an edit of it on the main thread", async () => {
   const dir = mkdtempSync(join(tmpdir(), "vipd-loader-"));
   const loader = new ConfigLoader();
   try {
-    assert.ok(manifestBytes([FIXTURE]) <= IN_PROCESS_MAX_BYTES);
-    loader.warm([FIXTURE]);
-    assert.equal(loader.workerRunning, false, "no worker warmed for a small config");
     const small = await loader.load([FIXTURE], undefined);
     assert.equal(small.ok, true);
+    assert.equal(loader.workerLoads, 0, "a small config needs no worker");
     assert.equal(loader.workerRunning, false);
 
     const big = join(dir, "big.yaml");
-    bigManifest(big);
-    assert.ok(manifestBytes([big]) > IN_PROCESS_MAX_BYTES);
+    const count = bigManifest(big);
     const large = await loader.load([big], undefined);
     assert.equal(large.ok, true, large.ok ? "" : large.errors.join("; "));
-    assert.equal(loader.workerRunning, true, "the large config went to a worker, kept warm for the next");
+    assert.equal(loader.workerLoads, 1, "a large config parsed afresh went to a worker");
+    assert.equal(loader.workerRunning, false, "the worker went once its load was done");
+    if (!large.ok) return;
+    assert.equal(large.active.allocation.assignments.length, count);
 
-    const again = await loader.load([FIXTURE], undefined);
-    assert.equal(again.ok, true);
-    assert.equal(loader.workerRunning, false, "back to a small config: the worker is gone");
+    // The worker's parse left nothing in this thread's cache: the same load again still goes to a worker.
+    // A load here (as at start-up) fills it; then an edit of one document loads here, with the same result
+    // as a full parse and every other service keeping its IP.
+    const startup = await loader.load([big], large.active);
+    assert.equal(loader.workerLoads, 2);
+    assert.equal(startup.ok, true);
+    loadManifests([big]);
+    appendFileSync(big, `---\n${service("added")}\n`);
+    const edited = await loader.load([big], large.active);
+    assert.equal(loader.workerLoads, 2, "an edit of a cached large config loads on the main thread");
+    assert.equal(edited.ok, true, edited.ok ? "" : edited.errors.join("; "));
+    if (!edited.ok) return;
+    assert.equal(edited.active.allocation.assignments.length, count + 1);
+    for (const a of large.active.allocation.assignments)
+      assert.deepEqual(edited.active.allocation.state.assignments[a.service]?.ips, a.ips);
+
     const broken = join(dir, "broken.yaml");
     writeFileSync(broken, "kind: [unclosed\n");
     const bad = await loader.load([broken], undefined);

@@ -1,0 +1,111 @@
+// The per-document parse cache of manifests.ts, and how a file is cut into document chunks. An edit usually
+// touches one object of thousands: the others are reused instead of parsed and read again, which keeps a
+// reload of 10,000 services to the cost of the edited objects plus the cross-object checks. Also tells the
+// config loader how much of a reload would really be parsed (uncachedBytes), so that a small edit of a large
+// config loads on the main thread, where this cache lives, instead of in a fresh worker that parses it all.
+import type { RawAdvertisement } from "./l2advertisement";
+import type { RawPool } from "./pool";
+import type { Diagnostic, Labels, Service, SourceRef } from "./types";
+
+export interface RawNamespace {
+  readonly name: string;
+  readonly labels: Labels;
+  readonly source: SourceRef;
+  readonly object: string;
+}
+
+export interface RawService {
+  readonly service: Service;
+  readonly object: string;
+}
+
+/** The objects read from documents, in YAML order, before the cross-object checks (buildConfig). */
+export interface Collected {
+  readonly pools: RawPool[];
+  readonly advertisements: RawAdvertisement[];
+  readonly services: RawService[];
+  readonly namespaces: RawNamespace[];
+  readonly canonical: string[];
+}
+
+/** What reading one document added: objects for buildConfig and diagnostics. */
+export interface DocumentReading {
+  readonly collected: Collected;
+  readonly diagnostics: readonly Diagnostic[];
+}
+
+export interface Chunk {
+  /** Offset of the chunk in its file. */
+  readonly start: number;
+  /** 1-based line of the chunk's first character. */
+  readonly line: number;
+  readonly text: string;
+}
+
+/**
+ * path -> (first line + text of a document chunk -> what reading it added), from the previous parse. Keyed by
+ * the first line as well as the text because the diagnostics and sources carry absolute line numbers;
+ * objects are immutable once read.
+ */
+export const documentCache = new Map<string, Map<string, DocumentReading>>();
+
+export const chunkKey = (chunk: Chunk): string => `${chunk.line}\n${chunk.text}`;
+
+/**
+ * The chunks of a file: one per document, or the whole file when it has directives (%YAML, %TAG), which
+ * apply across the documents that follow them.
+ */
+export function fileChunks(text: string): Chunk[] {
+  return /^%/m.test(text) ? [{ start: 0, line: 1, text }] : documentChunks(text);
+}
+
+/**
+ * How many characters of `files` a parse would read afresh: those of the chunks the cache does not hold.
+ * A file with NUL bytes counts whole (it is refused anyway, and cheaply).
+ */
+export function uncachedBytes(
+  files: ReadonlyArray<{ readonly path: string; readonly text: string }>,
+): number {
+  let total = 0;
+  for (const file of files) {
+    const cached = documentCache.get(file.path);
+    if (!cached) {
+      total += file.text.length;
+      continue;
+    }
+    for (const chunk of fileChunks(file.text)) if (!cached.has(chunkKey(chunk))) total += chunk.text.length;
+  }
+  return total;
+}
+
+/** The file's text cut before every document marker (`---` at the start of a line), with where each starts. */
+function documentChunks(text: string): Chunk[] {
+  const chunks: Chunk[] = [];
+  let start = 0;
+  let line = 1;
+  let at = 0;
+  let lineNo = 1;
+  while (at < text.length) {
+    const end = text.indexOf("\n", at);
+    const lineEnd = end < 0 ? text.length : end;
+    if (at > start && isDocumentStart(text, at, lineEnd)) {
+      chunks.push({ start, line, text: text.slice(start, at) });
+      start = at;
+      line = lineNo;
+    }
+    if (end < 0) break;
+    at = end + 1;
+    lineNo++;
+  }
+  chunks.push({ start, line, text: text.slice(start) });
+  return chunks;
+}
+
+/** `---` at the start of a line, alone or followed by a blank: a document marker even inside block scalars. */
+function isDocumentStart(text: string, at: number, lineEnd: number): boolean {
+  if (!text.startsWith("---", at)) return false;
+  const after = at + 3;
+  if (after >= lineEnd) return true;
+  const c = text.charCodeAt(after);
+  return c === 32 || c === 9 || c === 13;
+}
