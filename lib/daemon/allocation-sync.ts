@@ -72,7 +72,7 @@ export class AllocationSync {
       this.refresh(active, merged.entries);
       return undefined;
     }
-    const outcome = activate(active.load, merged.state, active.loadedAt);
+    const outcome = activate(active.load, merged.state, active.loadedAt, active);
     if (!outcome.ok) return undefined;
     inheritElectionHashes(active, outcome.active);
     const before = this.digest;

@@ -9,7 +9,6 @@
 import { join } from "node:path";
 import { Worker } from "node:worker_threads";
 import { readAllocationState } from "../alloc/state-file";
-import type { AllocationState } from "../alloc/types";
 import { uncachedBytes } from "../config/document-cache";
 import { loadManifests, parseRead, readManifests } from "../config/load";
 import { activate, inheritElectionHashes, type ActiveConfig, type ReloadOutcome } from "./config-state";
@@ -40,16 +39,17 @@ export class ConfigLoader {
 
   /** The config in `paths`, allocated on top of `current`'s allocation (whose election hashes it keeps). */
   async load(paths: readonly string[], current: ActiveConfig | undefined): Promise<ReloadOutcome> {
-    const outcome = await this.loadFresh(paths, current?.allocation.state);
+    const outcome = await this.loadFresh(paths, current);
     if (outcome.ok && current) inheritElectionHashes(current, outcome.active);
     return outcome;
   }
 
-  private loadFresh(paths: readonly string[], previous: AllocationState | undefined): Promise<ReloadOutcome> {
+  private loadFresh(paths: readonly string[], current: ActiveConfig | undefined): Promise<ReloadOutcome> {
     const read = readManifests(paths);
+    const previous = current?.allocation.state;
     if (uncachedBytes(read.files) <= IN_PROCESS_MAX_BYTES) {
       try {
-        return Promise.resolve(activate(parseRead(read), previous, new Date()));
+        return Promise.resolve(activate(parseRead(read), previous, new Date(), current));
       } catch (error) {
         return Promise.resolve({ ok: false, errors: [`configuration did not load: ${String(error)}`] });
       }

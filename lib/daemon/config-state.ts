@@ -8,14 +8,8 @@ import { parseIp, type Family } from "../ip";
 import type { Labels } from "../config/types";
 import type { Settings } from "../config/settings";
 import type { NodePolicy } from "../plan/types";
-import {
-  planGroup,
-  planGroups,
-  selectsNode,
-  vipGroups,
-  type GroupPlan,
-  type VipGroup,
-} from "../election/election";
+import { reuseFrom } from "./config-reuse";
+import { planGroup, selectsNode, vipGroups, type GroupPlan, type VipGroup } from "../election/election";
 
 export interface ActiveConfig {
   readonly load: LoadResult;
@@ -35,33 +29,39 @@ export type ReloadOutcome =
   | { readonly ok: true; readonly active: ActiveConfig }
   | { readonly ok: false; readonly errors: readonly string[] };
 
-/** Pure: turn a load result plus the previous allocation into the config to run, or the reasons not to. */
-export function activate(load: LoadResult, previous: AllocationState | undefined, now: Date): ReloadOutcome {
+/**
+ * Pure: turn a load result plus the previous allocation into the config to run, or the reasons not to. With
+ * `before` (the config in force), the VIP groups an edit left alone keep their objects and plans
+ * (config-reuse.ts).
+ */
+export function activate(
+  load: LoadResult,
+  previous: AllocationState | undefined,
+  now: Date,
+  before?: ActiveConfig,
+): ReloadOutcome {
   if (!load.config) {
     const errors = load.diagnostics.filter((d) => d.severity === "error").map(formatDiagnostic);
     return { ok: false, errors: errors.length > 0 ? errors : ["configuration did not load"] };
   }
-  const allocation = allocate(load.config, previous);
-  const groups = vipGroups(allocation.assignments);
+  const config = load.config;
+  const allocation = allocate(config, previous);
+  const reuse = before && reuseFrom(before, config);
+  const groups = vipGroups(allocation.assignments).map((g) => reuse?.group(g) ?? g);
+  const groupByIp = new Map<string, VipGroup>();
+  const plans = new Map<string, GroupPlan>();
+  const families = new Map<string, Family>();
+  for (const group of groups) {
+    plans.set(group.electionIp, reuse?.plan(group) ?? planGroup(group, config));
+    for (const ip of group.ips) {
+      groupByIp.set(ip, group);
+      const family = reuse?.family(ip) ?? parseIp(ip)?.family;
+      if (family !== undefined) families.set(ip, family);
+    }
+  }
   return {
     ok: true,
-    active: {
-      load,
-      config: load.config,
-      allocation,
-      groups,
-      groupByIp: new Map(groups.flatMap((g) => g.ips.map((ip) => [ip, g] as const))),
-      plans: planGroups(groups, load.config),
-      families: new Map(
-        groups.flatMap((g) =>
-          g.ips.flatMap((ip) => {
-            const family = parseIp(ip)?.family;
-            return family === undefined ? [] : [[ip, family] as const];
-          }),
-        ),
-      ),
-      loadedAt: now,
-    },
+    active: { load, config, allocation, groups, groupByIp, plans, families, loadedAt: now },
   };
 }
 

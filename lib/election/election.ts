@@ -91,7 +91,7 @@ interface ServiceAds {
 
 /** Service key -> service, built once per config object (configs are immutable once loaded). */
 const serviceIndexes = new WeakMap<ManifestConfig, ReadonlyMap<string, Service>>();
-function serviceIndex(config: ManifestConfig): ReadonlyMap<string, Service> {
+export function serviceIndex(config: ManifestConfig): ReadonlyMap<string, Service> {
   let index = serviceIndexes.get(config);
   if (!index) {
     index = new Map(config.services.map((s) => [s.key, s]));
