@@ -8,6 +8,9 @@ export class ManifestWatch {
   private watcher: FSWatcher | undefined;
   private timer: NodeJS.Timeout | undefined;
   private stamp = "";
+  /** Watcher events dropped because the files were already read as they are. */
+  staleEvents = 0;
+  private ready: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly paths: readonly string[],
@@ -15,14 +18,26 @@ export class ManifestWatch {
   ) {}
 
   start(): void {
-    this.watcher = watchFiles([...this.paths], { ignoreInitial: true, atomic: true });
+    const watcher = watchFiles([...this.paths], { ignoreInitial: true, atomic: true });
+    this.watcher = watcher;
+    this.ready = new Promise((resolve) => watcher.once("ready", () => resolve()));
     const changed = (): void => {
       if (this.timer) clearTimeout(this.timer);
-      // Editors write in several steps; a short pause lets the last one land before we parse.
-      this.timer = setTimeout(() => this.onChange("file change"), 20);
+      // Editors write in several steps; a short pause lets the last one land before we parse. An event
+      // for a write the daemon has read already (the tick's check found it first while this event queued
+      // behind a busy loop) is dropped: at 10,000 services a second load costs a second of CPU.
+      this.timer = setTimeout(() => {
+        if (this.changedOnDisk()) this.onChange("file change");
+        else this.staleEvents++;
+      }, 20);
     };
     for (const e of ["add", "change", "unlink"] as const) this.watcher.on(e, changed);
     this.markRead();
+  }
+
+  /** Settles once the watcher has scanned the files and reports changes (tests wait for it). */
+  whenReady(): Promise<void> {
+    return this.ready;
   }
 
   /** The files as they are now are the ones being loaded. */

@@ -1,0 +1,41 @@
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { test } from "node:test";
+import { ManifestWatch } from "../../lib/daemon/manifest-watch";
+import { waitUntil } from "../wait";
+
+test("a watcher event for a write already read (markRead) is dropped; a new write still reloads", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "vipd-watch-"));
+  const file = join(dir, "pools.yaml");
+  writeFileSync(file, "# v1\n");
+  const triggers: string[] = [];
+  // As the daemon's reload does: the files it is about to load are the ones read.
+  const watch: ManifestWatch = new ManifestWatch([file], (trigger) => {
+    watch.markRead();
+    triggers.push(trigger);
+  });
+  try {
+    watch.start();
+    await watch.whenReady();
+    writeFileSync(file, "# v2, a longer text\n");
+    await waitUntil("the write to reload", () => triggers.length >= 1, 10_000);
+
+    // chokidar drops a path's change events for 50 ms after one it emitted: let that pass.
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    // The daemon's tick noticed this write and loaded it before the watcher's event came.
+    writeFileSync(file, "# v3, longer still, so size differs\n");
+    watch.markRead();
+    await waitUntil("the event for the write read to be dropped", () => watch.staleEvents >= 1, 10_000);
+    assert.equal(triggers.length, 1);
+
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    writeFileSync(file, "# v4\n");
+    await waitUntil("a later write to reload again", () => triggers.length >= 2, 10_000);
+    assert.deepEqual(triggers, ["file change", "file change"]);
+  } finally {
+    await watch.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
