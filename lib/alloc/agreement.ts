@@ -56,11 +56,19 @@ export function entriesFor(
   known: ReadonlyMap<string, AllocationEntry>,
   now: number,
 ): AllocationEntry[] {
+  // An unchanged entry is the earlier object itself: a reload of 10,000 services otherwise rebuilt all of
+  // them (and two joined texts each to compare) for the one that changed.
   return assignments.map((a) => {
     const before = known.get(a.service);
-    const same = before && before.pool === a.pool && before.ips.join(",") === a.ips.join(",");
-    return { service: a.service, ips: a.ips, pool: a.pool, since: same ? before.since : now };
+    if (before && before.pool === a.pool && sameIps(before.ips, a.ips)) return before;
+    return { service: a.service, ips: a.ips, pool: a.pool, since: now };
   });
+}
+
+function sameIps(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 /** Digest of who holds what (not when), so equal allocations compare equal whatever their history. */

@@ -38,7 +38,9 @@ export class AllocationSync {
 
   /** After a (re)load: the table for `active`, keeping the `since` of entries already known. */
   loaded(active: ActiveConfig): void {
-    this.refresh(active, new Map(this.entries.map((e) => [e.service, e])));
+    const known = new Map<string, AllocationEntry>();
+    for (const e of this.entries) known.set(e.service, e);
+    this.refresh(active, known);
     this.mergedPeersKey = "";
     this.persist(active);
   }
@@ -86,9 +88,11 @@ export class AllocationSync {
 
   /** Logs the services whose IPs are new or changed since `before` (all of them at start-up). */
   logChanges(active: ActiveConfig, before?: AllocationResult): void {
-    const previous = new Map(before?.assignments.map((a) => [a.service, a.ips.join(",")]));
+    const previous = new Map<string, readonly string[]>();
+    for (const a of before?.assignments ?? []) previous.set(a.service, a.ips);
     for (const a of active.allocation.assignments) {
-      if (previous.get(a.service) === a.ips.join(",")) continue;
+      const ips = previous.get(a.service);
+      if (ips !== undefined && sameList(ips, a.ips)) continue;
       this.log.log("info", "IPAllocated", `Assigned IP [${a.ips.map((ip) => `"${ip}"`).join(" ")}]`, {
         service: a.service,
         pool: a.pool,

@@ -242,6 +242,29 @@ test("vipGroups joins dual-stack pairs and shared IPs, keyed by the first IP of 
   ]);
 });
 
+test("vipGroups without shared IPs (its fast path): one group per service, dual-stack pairs whole, sorted by election IP", () => {
+  const groups = vipGroups([
+    { service: "default/b", ips: ["198.51.100.2"], pool: "p" },
+    { service: "default/a", ips: ["2001:db8::1", "198.51.100.1"], pool: "p" },
+    { service: "default/c", ips: ["198.51.100.10"], pool: "q" },
+    { service: "default/none", ips: [], pool: "p" },
+  ]);
+  assert.deepEqual(groups, [
+    { electionIp: "198.51.100.10", ips: ["198.51.100.10"], services: ["default/c"], pool: "q" },
+    { electionIp: "198.51.100.2", ips: ["198.51.100.2"], services: ["default/b"], pool: "p" },
+    {
+      electionIp: "2001:db8::1",
+      ips: ["2001:db8::1", "198.51.100.1"],
+      services: ["default/a"],
+      pool: "p",
+    },
+  ]);
+  // One IP twice in a service is not sharing, but takes the general path: the group lists it once.
+  assert.deepEqual(vipGroups([{ service: "default/x", ips: ["198.51.100.3", "198.51.100.3"], pool: "p" }]), [
+    { electionIp: "198.51.100.3", ips: ["198.51.100.3"], services: ["default/x"], pool: "p" },
+  ]);
+});
+
 test("every node computes the same owners from the same view", () => {
   const members = ["n1", "n2", "n3", "n4", "n5"].map((n) => alive(n));
   const ips = Array.from({ length: 200 }, (_, i) => `198.51.100.${i}`);
