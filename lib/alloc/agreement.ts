@@ -50,6 +50,45 @@ export function mergeAllocations(tables: readonly MemberTable[]): {
   return { state: { version: 1, assignments }, entries };
 }
 
+/**
+ * What mergeAllocations([self, ...peers]) decides for the services where it can differ from `self`: every
+ * service a peer lists with other IPs or pool, an earlier `since`, or that `self` lacks, mapped to its
+ * winning entry by the same rule. For every other service the merge's winner says exactly what `self`'s own
+ * entry says. A reload makes every table differ from the others for a while, at one service out of
+ * thousands: this finds that one with a lookup per entry, where the full merge rebuilt every table (~0.5 s
+ * of a loaded host's main thread per merge at 10,000 services).
+ */
+export function contestedWinners(
+  self: MemberTable,
+  peers: readonly MemberTable[],
+): Map<string, AllocationEntry> {
+  const mine = new Map<string, AllocationEntry>();
+  for (const e of self.entries) mine.set(e.service, e);
+  const contested = new Set<string>();
+  for (const table of peers) {
+    for (const entry of table.entries) {
+      const own = mine.get(entry.service);
+      if (own && own.since <= entry.since && own.pool === entry.pool && sameIps(own.ips, entry.ips)) continue;
+      contested.add(entry.service);
+    }
+  }
+  const winners = new Map<string, { entry: AllocationEntry; node: string }>();
+  for (const table of [self, ...peers]) {
+    for (const entry of table.entries) {
+      if (!contested.has(entry.service)) continue;
+      const held = winners.get(entry.service);
+      const earlier =
+        !held ||
+        entry.since < held.entry.since ||
+        (entry.since === held.entry.since && table.node < held.node);
+      if (earlier) winners.set(entry.service, { entry, node: table.node });
+    }
+  }
+  const out = new Map<string, AllocationEntry>();
+  for (const [service, { entry }] of winners) out.set(service, entry);
+  return out;
+}
+
 /** Entries for a fresh allocation: kept allocations keep their `since`, new or moved ones start now. */
 export function entriesFor(
   assignments: readonly Assignment[],

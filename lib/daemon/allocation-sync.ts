@@ -2,10 +2,16 @@
 // agreement: when a live peer holds a different table, every table is merged (per service the earliest
 // allocation wins) and the allocator re-runs with the merged table as `previous` (lib/alloc/agreement.ts).
 import { join } from "node:path";
-import { allocationDigest, entriesFor, mergeAllocations, type AllocationEntry } from "../alloc/agreement";
+import {
+  allocationDigest,
+  contestedWinners,
+  entriesFor,
+  mergeAllocations,
+  type AllocationEntry,
+} from "../alloc/agreement";
 import { StateFileWriter } from "../alloc/state-file";
-import type { AllocationResult } from "../alloc/types";
-import { isLive } from "../election/election";
+import type { AllocationResult, Assignment } from "../alloc/types";
+import { isLive, serviceIndex } from "../election/election";
 import type { MemberView } from "../gossip/memberlist";
 import { sameList } from "../plan/compare";
 import { activate, inheritElectionHashes, type ActiveConfig } from "./config-state";
@@ -62,18 +68,25 @@ export class AllocationSync {
     const key = `${this.digest}|${differing.map((p) => `${p.node}:${p.table.digest}`).join(",")}`;
     if (key === this.mergedPeersKey) return undefined;
     this.mergedPeersKey = key;
+    const self_ = { node: self, entries: this.entries };
+    const tables = peers.map((p) => ({ node: p.node, entries: p.table.entries }));
+    const contested = contestedWinners(self_, tables);
+    if (keepsAllocation(active, contested)) {
+      // The usual case after a reload: the peers only lack what this node has (they have not loaded the
+      // same edit yet) or agree, so the allocator would give back this very allocation. Re-running it (and
+      // replacing the config, whose elections then start cold) cost ~100 ms of main thread at 1,000
+      // services on every node at every reload; the full merge alone ~0.5 s at 10,000 on a loaded host.
+      // Only an earlier `since` can be new, and the table's digest (IPs and pools) stays.
+      this.entries = this.entries.map((e) => {
+        const winner = contested.get(e.service);
+        return winner === undefined || winner.since === e.since ? e : { ...e, since: winner.since };
+      });
+      return undefined;
+    }
     const merged = mergeAllocations([
       { node: self, entries: this.entries },
       ...peers.map((p) => ({ node: p.node, entries: p.table.entries })),
     ]);
-    if (keepsAllocation(active, merged.entries)) {
-      // The peers only lack what this node has (they have not loaded the same edit yet) or agree: the
-      // allocator would give back this very allocation. Re-running it (and replacing the config, whose
-      // elections then start cold) cost ~100 ms of main thread at 1,000 services on every node at every
-      // reload, right when the new VIP waited for its step. Only the earliest `since` of each entry is new.
-      this.refresh(active, merged.entries);
-      return undefined;
-    }
     const outcome = activate(active.load, merged.state, active.loadedAt, active);
     if (!outcome.ok) return undefined;
     inheritElectionHashes(active, outcome.active);
@@ -122,12 +135,26 @@ export class AllocationSync {
  * before, so its result would be the current allocation.
  */
 export function keepsAllocation(active: ActiveConfig, merged: ReadonlyMap<string, AllocationEntry>): boolean {
-  const mine = new Map(active.allocation.assignments.map((a) => [a.service, a]));
-  const configured = new Set(active.config.services.map((s) => s.key));
+  if (merged.size === 0) return true;
+  const mine = assignmentIndex(active.allocation);
+  const configured = serviceIndex(active.config);
   for (const [service, entry] of merged) {
     if (!configured.has(service)) continue;
     const own = mine.get(service);
     if (own === undefined || own.pool !== entry.pool || !sameList(own.ips, entry.ips)) return false;
   }
   return true;
+}
+
+/** Service key -> assignment, built once per allocation (allocations are immutable). */
+const assignmentIndexes = new WeakMap<AllocationResult, ReadonlyMap<string, Assignment>>();
+function assignmentIndex(allocation: AllocationResult): ReadonlyMap<string, Assignment> {
+  let index = assignmentIndexes.get(allocation);
+  if (!index) {
+    const built = new Map<string, Assignment>();
+    for (const a of allocation.assignments) built.set(a.service, a);
+    assignmentIndexes.set(allocation, built);
+    index = built;
+  }
+  return index;
 }

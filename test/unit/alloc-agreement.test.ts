@@ -1,6 +1,13 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { allocationDigest, entriesFor, mergeAllocations, type MemberTable } from "../../lib/alloc/agreement";
+import {
+  allocationDigest,
+  contestedWinners,
+  entriesFor,
+  mergeAllocations,
+  type AllocationEntry,
+  type MemberTable,
+} from "../../lib/alloc/agreement";
 import { allocate } from "../../lib/alloc/allocator";
 import { config, pool, svc } from "./alloc-builders";
 
@@ -97,4 +104,45 @@ test("two nodes with different histories converge on one allocation after one me
   );
   assert.deepEqual(again.assignments, after1.assignments, "a second merge changes nothing: converged");
   assert.equal(after1.errors.length, 0);
+});
+
+test("contestedWinners: with this node's own entries for the rest, it says what the full merge says, per service", () => {
+  // Seeded: tables of up to 3 peers over 8 services, each entry kept, moved, re-timed or missing.
+  let seed = 7;
+  const random = (n: number): number => {
+    seed = (seed * 1103515245 + 12345) % 2 ** 31;
+    return seed % n;
+  };
+  const ips = ["10.0.0.1", "10.0.0.2", "10.0.0.3"];
+  for (let round = 0; round < 300; round++) {
+    const services = Array.from({ length: 8 }, (_, i) => `default/s${i}`);
+    const mine: AllocationEntry[] = services
+      .filter(() => random(5) > 0)
+      .map((service) => ({ service, ips: [ips[random(3)]], pool: "p", since: 100 + random(3) * 10 }));
+    const peers: MemberTable[] = ["b", "0", "z"].slice(0, 1 + random(3)).map((node) => ({
+      node,
+      entries: services
+        .filter(() => random(4) > 0)
+        .map((service) => {
+          const own = mine.find((e) => e.service === service);
+          const kind = random(4);
+          if (own && kind === 0) return own;
+          if (own && kind === 1) return { ...own, since: own.since + (random(3) - 1) * 10 };
+          return {
+            service,
+            ips: [ips[random(3)]],
+            pool: random(6) === 0 ? "q" : "p",
+            since: 100 + random(3) * 10,
+          };
+        }),
+    }));
+    const self = { node: random(2) === 0 ? "a" : "y", entries: mine };
+    const merged = mergeAllocations([self, ...peers]).entries;
+    const contested = contestedWinners(self, peers);
+    const own = new Map(mine.map((e) => [e.service, e]));
+    for (const service of services) {
+      const fast = contested.get(service) ?? own.get(service);
+      assert.deepEqual(fast, merged.get(service), `round ${round}, ${service}`);
+    }
+  }
 });
