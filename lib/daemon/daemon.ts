@@ -406,6 +406,9 @@ export class Daemon {
       return;
     }
     for (const ip of decided.withdrawals) this.announcer.withdraw(ip);
+    // Before the adds: the answer to our announcement (a 0.1.0 holder's counter-announcement) can arrive
+    // within a millisecond of it, before the deferred rest of this step would start watching.
+    this.conflictMonitor.watch(decided.watched);
     const applying = this.applier.setWanted(decided.addresses);
     this.deferred.defer(() => {
       this.apply(decided, snapshot, members);

@@ -61,7 +61,8 @@ export const HANDOVER_DRAIN_MS = 250;
 export const TAKEOVER_WAIT_MAX_MS = 1_000;
 /**
  * How long a node taking a group over from a vipd 0.1.0 holder waits, once its address is in place, for the
- * holder's counter-announcement (0.1.0 reads ARP every 50 ms) before saying it is eligible anyway.
+ * holder's counter-announcement (0.1.0 reads ARP every 50 ms). Without one it announces once more itself and,
+ * a drain later, says it is eligible (it never lets the holder go while clients may still follow it).
  */
 export const LEGACY_ANSWER_WAIT_MS = 300;
 /** Members whose metadata range reaches this format are vipd 0.2.0 or later, which hand over gracefully. */
@@ -263,11 +264,20 @@ export function plan(s: Snapshot, memory: PlannerMemory): Plan {
     if (legacy !== undefined) {
       if (placed && !probing) legacy.placedAt ??= now;
       const waited = legacy.placedAt !== undefined && now - legacy.placedAt >= LEGACY_ANSWER_WAIT_MS;
+      if (waited && !legacy.answered) {
+        // No counter-announcement seen (it crossed our first announcement, or was lost): clients may still
+        // follow the holder's last word, so speak last ourselves before it lets go. 0.1.0 counters a member
+        // once, so this one stands; the drain below then runs as after an answer.
+        legacy.answered = true;
+        const ips = heldIps(s, group.ips);
+        if (ips.length > 0)
+          announcements.push({ ips, cause: `taking over from ${legacy.holder}: announcing before it lets go` });
+      }
       // Answered: the client follows our answer; the drain lets frames sent to the holder before it land
       // there before we say eligible (and 0.1.0 drops the address at once).
       if (legacy.answered) legacy.answeredAt ??= now;
       const drained = legacy.answeredAt !== undefined && now >= legacy.answeredAt + HANDOVER_DRAIN_MS;
-      if (holder?.name !== legacy.holder || waited || (legacy.placedAt !== undefined && drained)) {
+      if (holder?.name !== legacy.holder || (legacy.placedAt !== undefined && drained)) {
         memory.legacyTakeovers.delete(group.electionIp);
         legacy = undefined;
       } else
@@ -342,14 +352,19 @@ export function plan(s: Snapshot, memory: PlannerMemory): Plan {
   };
 }
 
-/** When the earliest hand-over drain ends (a pass must let go then), if any is draining. */
+/** When the earliest hand-over drain or legacy answer wait ends (a pass must act then), if any. */
 function drainEnd(memory: PlannerMemory): number | undefined {
   let at: number | undefined;
-  for (const legacy of memory.legacyTakeovers.values())
-    if (legacy.answeredAt !== undefined) {
-      const end = legacy.answeredAt + HANDOVER_DRAIN_MS;
-      if (at === undefined || end < at) at = end;
-    }
+  for (const legacy of memory.legacyTakeovers.values()) {
+    // Draining after an answer, or waiting for one (a pass must then announce again: see plan).
+    const end =
+      legacy.answeredAt !== undefined
+        ? legacy.answeredAt + HANDOVER_DRAIN_MS
+        : legacy.placedAt !== undefined
+          ? legacy.placedAt + LEGACY_ANSWER_WAIT_MS
+          : undefined;
+    if (end !== undefined && (at === undefined || end < at)) at = end;
+  }
   for (const handover of memory.handovers.values())
     if (handover.handedAt !== undefined) {
       const end = handover.handedAt + HANDOVER_DRAIN_MS;

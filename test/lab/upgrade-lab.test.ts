@@ -2,8 +2,11 @@
 // cache) runs a live 3-node cluster with three VIPs, each probed over UDP every 5 ms from the client; the
 // nodes are upgraded to this build one at a time (graceful stop, start the new build), then one is
 // downgraded back to 0.1.0. At every step every node sees 3 alive members, each VIP settles on exactly one
-// holder, and no VIP loses more than 1 probe in a row (one handoff). Prints the probes lost per handoff and
-// each node's rejoin time.
+// holder, and no VIP loses more than 1 probe in a row (one handoff) where this build answers on either side of
+// the loss. Prints the probes lost per handoff and each node's rejoin time.
+// A loss between two 0.1.0 nodes is 0.1.0's own behaviour, printed but not asserted: 0.1.0 declares a member
+// dead 15 ms after suspecting it (suspicionMinMs) and hands over break-before-make, so while one node restarts
+// the other two (both 0.1.0 in the first step) flap on a stall of this 2-core host (seen: 6 probes lost).
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync, type ChildProcess } from "node:child_process";
@@ -171,6 +174,16 @@ interface Handoff {
   readonly lost: number;
 }
 
+/** Probes lost in a row, between the answers of `before` and `after` (the same node when no handoff). */
+interface LossRun {
+  readonly vip: string;
+  readonly before: string;
+  readonly after: string;
+  /** Wall ms of the last answer before the loss. */
+  readonly at: number;
+  readonly lost: number;
+}
+
 interface Step {
   readonly name: string;
   readonly startedAt: number;
@@ -184,6 +197,13 @@ let lab: Lab;
 let cluster: VipdCluster;
 let oldRoot: string;
 const build = new Map<string, "old" | "new">();
+/** Every launch's build, in order: which release answered for a node at a given time. */
+const launches: { readonly node: string; readonly build: "old" | "new"; readonly at: number }[] = [];
+function buildAt(node: string, at: number): "old" | "new" {
+  let found: "old" | "new" = "old";
+  for (const l of launches) if (l.node === node && l.at <= at) found = l.build;
+  return found;
+}
 const probers = new Map<string, ChildProcess>();
 const steps: Step[] = [];
 
@@ -299,6 +319,7 @@ async function replace(n: number, to: "old" | "new", name: string): Promise<void
   );
   build.set(node.name, to);
   const launchedAt = Date.now();
+  launches.push({ node: node.name, build: to, at: launchedAt });
   cluster.launch(node);
   await cluster.waitReady(node, 60_000);
   step.readyMs = Date.now() - launchedAt;
@@ -325,9 +346,9 @@ async function replace(n: number, to: "old" | "new", name: string): Promise<void
 }
 
 /** Handoffs (answering node changes) and the probes lost around them, plus losses with no handoff. */
-function analyse(ip: string, log: ProbeLog): { handoffs: Handoff[]; runs: number[]; lost: number } {
+function analyse(ip: string, log: ProbeLog): { handoffs: Handoff[]; runs: LossRun[]; lost: number } {
   const handoffs: Handoff[] = [];
-  const runs: number[] = [];
+  const runs: LossRun[] = [];
   let lastFrom: string | undefined;
   let lastAt = 0;
   let run = 0;
@@ -345,7 +366,8 @@ function analyse(ip: string, log: ProbeLog): { handoffs: Handoff[]; runs: number
     }
     if (lastFrom !== undefined && who !== lastFrom)
       handoffs.push({ vip: ip, from: lastFrom, to: who, at: lastAt, lost: run });
-    if (run > 0) runs.push(run);
+    if (run > 0 && lastFrom !== undefined)
+      runs.push({ vip: ip, before: lastFrom, after: who, at: lastAt, lost: run });
     run = 0;
     lastFrom = who;
     lastAt = log.sent[seq] ?? 0;
@@ -495,16 +517,21 @@ test(`rolling upgrade ${OLD_VERSION} → ${NEW_VERSION} node by node, then a dow
     console.log(`# handoff ${h.vip} ${h.from} → ${h.to} (${stepOf(h.at)}): ${h.lost} probe(s) lost`);
   for (const s of steps) console.log(`# ${s.name}: ready ${s.readyMs} ms, rejoin ${s.rejoinMs} ms`);
   for (const [ip, r] of results) {
-    console.log(
-      `# ${ip}: ${r.handoffs.length} handoffs, ${r.lost} probes lost in all (runs: ${r.runs.join(",") || "none"})`,
-    );
+    const lengths = r.runs.map((run) => run.lost).join(",") || "none";
+    console.log(`# ${ip}: ${r.handoffs.length} handoffs, ${r.lost} probes lost in all (runs: ${lengths})`);
   }
-  // At most 1 probe lost per handoff: handing a VIP away on a graceful stop, and taking it back when the
-  // restarted node rejoins (failback), whichever release holds it on either side; nor any longer loss between
-  // handoffs.
-  for (const h of handoffs)
-    assert.ok(h.lost <= 1, `${h.vip} ${h.from} → ${h.to} (${stepOf(h.at)}): ${h.lost} probes lost`);
-  const longRuns = [...results.values()].flatMap((r) => r.runs).filter((run) => run > 1);
-  assert.deepEqual(longRuns, [], "no loss of more than 1 probe in a row");
+  // At most 1 probe lost in a row wherever this build answers before or after the loss: handing a VIP away on
+  // a graceful stop, taking it back when the restarted node rejoins (failback), either release on the other
+  // side. Between two 0.1.0 nodes the loss is 0.1.0's (see the top of this file): printed only.
+  const runs = [...results.values()].flatMap((r) => r.runs);
+  const oldOnly = (run: LossRun): boolean =>
+    buildAt(run.before, run.at) === "old" && buildAt(run.after, run.at) === "old";
+  for (const run of runs.filter(oldOnly))
+    console.log(`# 0.1.0 only: ${run.vip} ${run.before} → ${run.after} (${stepOf(run.at)}): ${run.lost} lost`);
+  for (const run of runs.filter((r) => !oldOnly(r)))
+    assert.ok(
+      run.lost <= 1,
+      `${run.vip} ${run.before} → ${run.after} (${stepOf(run.at)}): ${run.lost} probes lost in a row`,
+    );
   assert.ok(handoffs.length >= 3, `the VIPs moved during the upgrade (${handoffs.length} handoffs)`);
 });

@@ -930,21 +930,36 @@ test("takeover from 0.1.0: eligibility kept back until its counter-announcement 
   );
   assert.equal(forward.withheld.ips.size, 0);
   assert.deepEqual(forward.owned, [IP]);
-  // Without a counter-announcement: forward after LEGACY_ANSWER_WAIT_MS.
+  // Without a counter-announcement (it crossed our announcement, or was lost): clients may still follow the
+  // holder, so after LEGACY_ANSWER_WAIT_MS this node announces once more, then steps forward a drain later.
   const quietHolder = newPlannerMemory();
   run(snapshot(active, { self: FIRST, members: holderClaims, now: 1_000 }), quietHolder);
-  run(snapshot(active, { self: FIRST, members: holderClaims, held, now: 1_010 }), quietHolder);
+  const waiting = run(snapshot(active, { self: FIRST, members: holderClaims, held, now: 1_010 }), quietHolder);
+  assert.equal(waiting.nextPassAt, 1_010 + LEGACY_ANSWER_WAIT_MS, "a pass is due when the wait ends");
   const early = run(
     snapshot(active, { self: FIRST, members: holderClaims, held, now: 1_010 + LEGACY_ANSWER_WAIT_MS - 1 }),
     quietHolder,
   );
   assert.ok(early.withheld.ips.has(IP));
-  const due = run(
-    snapshot(active, { self: FIRST, members: holderClaims, held, now: 1_010 + LEGACY_ANSWER_WAIT_MS }),
+  assert.deepEqual(early.announcements, []);
+  const dueAt = 1_010 + LEGACY_ANSWER_WAIT_MS;
+  const due = run(snapshot(active, { self: FIRST, members: holderClaims, held, now: dueAt }), quietHolder);
+  assert.deepEqual(
+    due.announcements.map((a) => a.ips),
+    [[IP]],
+    "announces once more, so this node speaks last",
+  );
+  assert.ok(due.withheld.ips.has(IP), "still kept back: the holder would let go at once");
+  assert.deepEqual(due.owned, []);
+  assert.equal(due.nextPassAt, dueAt + HANDOVER_DRAIN_MS);
+  const again = run(snapshot(active, { self: FIRST, members: holderClaims, held, now: dueAt + 1 }), quietHolder);
+  assert.deepEqual(again.announcements, [], "once");
+  const stepped = run(
+    snapshot(active, { self: FIRST, members: holderClaims, held, now: dueAt + HANDOVER_DRAIN_MS }),
     quietHolder,
   );
-  assert.equal(due.withheld.ips.size, 0);
-  assert.deepEqual(due.owned, [IP]);
+  assert.equal(stepped.withheld.ips.size, 0);
+  assert.deepEqual(stepped.owned, [IP]);
 });
 
 test("starting: before it is ready a node keeps its eligibility back; this build reads that as eligible", () => {
