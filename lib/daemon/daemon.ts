@@ -432,6 +432,7 @@ export class Daemon {
     if (decided.announcements.length > 0)
       setImmediate(() => decided.announcements.forEach((a) => this.reannounce(a.ips, a.cause)));
     for (const ip of decided.withdrawals) this.announcer.withdraw(ip);
+    for (const ip of decided.silenced) this.announcer.withdraw(ip);
     this.cannotHoldAny = decided.cannotHoldAny;
     this.telemetry.divergences(this.applier.divergences());
     this.trials.run(decided.trials);

@@ -283,6 +283,8 @@ export interface Plan {
   readonly announcements: readonly Announcement[];
   /** IPs held before and not wanted now: stop announcing them. */
   readonly withdrawals: readonly string[];
+  /** IPs still held but being handed over: stop announcing them (the new owner's word must be the last). */
+  readonly silenced: readonly string[];
   /** Eligibility to report as withheld in gossip (see WithheldEligibility). */
   readonly withheld: WithheldEligibility;
   readonly ownerChanges: readonly OwnerChange[];

@@ -527,7 +527,9 @@ test(`rolling upgrade ${OLD_VERSION} → ${NEW_VERSION} node by node, then a dow
   const oldOnly = (run: LossRun): boolean =>
     buildAt(run.before, run.at) === "old" && buildAt(run.after, run.at) === "old";
   for (const run of runs.filter(oldOnly))
-    console.log(`# 0.1.0 only: ${run.vip} ${run.before} → ${run.after} (${stepOf(run.at)}): ${run.lost} lost`);
+    console.log(
+      `# 0.1.0 only: ${run.vip} ${run.before} → ${run.after} (${stepOf(run.at)}): ${run.lost} lost`,
+    );
   for (const run of runs.filter((r) => !oldOnly(r)))
     assert.ok(
       run.lost <= 1,

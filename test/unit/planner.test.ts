@@ -5,15 +5,17 @@ import assert from "node:assert/strict";
 import fc from "fast-check";
 import {
   endFailover,
-  HANDOVER_DRAIN_MS,
-  HANDOVER_HOLD_MAX_MS,
   HANDOVER_WINDOW_MS,
-  LEGACY_ANSWER_WAIT_MS,
   newPlannerMemory,
   plan,
   PROBE_RESULT_VALID_MS,
-  TAKEOVER_WAIT_MAX_MS,
 } from "../../lib/plan/planner";
+import {
+  HANDOVER_DRAIN_MS,
+  HANDOVER_HOLD_MAX_MS,
+  LEGACY_ANSWER_WAIT_MS,
+  TAKEOVER_WAIT_MAX_MS,
+} from "../../lib/plan/handover";
 import { answerHeldClaim } from "../../lib/plan/held-claims";
 import { peersKnown } from "../../lib/plan/readiness";
 import { NEW_GROUP_PEER_WAIT_MS } from "../../lib/plan/new-groups";
@@ -776,6 +778,7 @@ test("hand-over: the old holder keeps the address, unclaimed and silent, until t
   assert.deepEqual(back.owned, [], "no longer claimed: the new owner may take it");
   assert.deepEqual(back.released, [IP]);
   assert.deepEqual(back.announcements, [], "no re-announce: the new owner's must be the last word");
+  assert.deepEqual(back.silenced, [IP], "nor a later round of its own earlier burst");
   assert.ok(back.events.some((e) => e.reason === "handoverStarted" && e.fields.to === FIRST));
   assert.deepEqual(back.watched, [IP], "watching for the new owner's announcement");
   const context = {
@@ -800,6 +803,7 @@ test("hand-over: the old holder keeps the address, unclaimed and silent, until t
   assert.deepEqual(draining.withdrawals, [], "kept while packets sent before the switch arrive");
   assert.deepEqual(draining.owned, []);
   assert.deepEqual(draining.announcements, []);
+  assert.deepEqual(draining.silenced, [IP]);
   assert.equal(draining.nextPassAt, 10_010 + HANDOVER_DRAIN_MS);
   const early = run(
     snapshot(active, {
@@ -822,6 +826,7 @@ test("hand-over: the old holder keeps the address, unclaimed and silent, until t
   );
   assert.equal(done.nextPassAt, undefined, "nothing left to drain");
   assert.deepEqual(done.withdrawals, [IP]);
+  assert.deepEqual(done.silenced, []);
   assert.equal(done.addresses.size, 0);
   assert.ok(done.events.some((e) => e.reason === "handoverDone" && /announced it/.test(e.message)));
   assert.equal(memory.handovers.size, 0);
@@ -934,7 +939,10 @@ test("takeover from 0.1.0: eligibility kept back until its counter-announcement 
   // holder, so after LEGACY_ANSWER_WAIT_MS this node announces once more, then steps forward a drain later.
   const quietHolder = newPlannerMemory();
   run(snapshot(active, { self: FIRST, members: holderClaims, now: 1_000 }), quietHolder);
-  const waiting = run(snapshot(active, { self: FIRST, members: holderClaims, held, now: 1_010 }), quietHolder);
+  const waiting = run(
+    snapshot(active, { self: FIRST, members: holderClaims, held, now: 1_010 }),
+    quietHolder,
+  );
   assert.equal(waiting.nextPassAt, 1_010 + LEGACY_ANSWER_WAIT_MS, "a pass is due when the wait ends");
   const early = run(
     snapshot(active, { self: FIRST, members: holderClaims, held, now: 1_010 + LEGACY_ANSWER_WAIT_MS - 1 }),
@@ -952,7 +960,10 @@ test("takeover from 0.1.0: eligibility kept back until its counter-announcement 
   assert.ok(due.withheld.ips.has(IP), "still kept back: the holder would let go at once");
   assert.deepEqual(due.owned, []);
   assert.equal(due.nextPassAt, dueAt + HANDOVER_DRAIN_MS);
-  const again = run(snapshot(active, { self: FIRST, members: holderClaims, held, now: dueAt + 1 }), quietHolder);
+  const again = run(
+    snapshot(active, { self: FIRST, members: holderClaims, held, now: dueAt + 1 }),
+    quietHolder,
+  );
   assert.deepEqual(again.announcements, [], "once");
   const stepped = run(
     snapshot(active, { self: FIRST, members: holderClaims, held, now: dueAt + HANDOVER_DRAIN_MS }),
