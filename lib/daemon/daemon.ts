@@ -123,7 +123,6 @@ export class Daemon {
   private trials!: TrialRunner;
   /** Why this node can hold none of its VIPs (it is not ready then), from the last plan. */
   private cannotHoldAny: string | undefined;
-  private observedRefresh: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: DaemonOptions) {
     this.settings = options.settings;
@@ -185,10 +184,12 @@ export class Daemon {
       this.onAddressesApplied(result),
     );
     this.trials = new TrialRunner(this.applier, this.log, () => this.scheduleStep());
-    // vipd_announced follows what the kernel holds: address notifications refresh it, not only the tick.
-    this.watch.onChange((change) => {
-      if (change.kind === "address") this.scheduleObservedRefresh();
-    });
+    // vipd_announced follows what the kernel holds at each scrape.
+    this.telemetry.announcedFrom(() => ({
+      active: this.active,
+      intended: this.applier.wanted(),
+      observed: (ip) => this.applier.observed(ip),
+    }));
     this.trackVips();
     this.health.monitor.onChange((entry, previous) => this.onHealthChange(entry, previous));
     this.syncHealthChecks();
@@ -316,7 +317,6 @@ export class Daemon {
     if (this.tick) clearInterval(this.tick);
     this.steps.stop();
     this.deferred.cancel();
-    if (this.observedRefresh) clearTimeout(this.observedRefresh);
     this.configLoader.close();
     await this.manifests.close();
     // No frame from us after the new owner's first announcement.
@@ -436,7 +436,6 @@ export class Daemon {
     this.cannotHoldAny = decided.cannotHoldAny;
     this.telemetry.divergences(this.applier.divergences());
     this.trials.run(decided.trials);
-    this.telemetry.announced(this.active, decided.addresses, (ip) => this.applier.observed(ip));
     const stats = this.memberlist.stats();
     this.telemetry.members(members, this.active.load.digest, stats, this.announcer.summary());
     this.options.notifier?.loop(loopReport(this.ready, decided.addresses.size, this.active.groups, members));
@@ -445,16 +444,6 @@ export class Daemon {
   /** Ready once joined (or alone), unless this node can hold none of its VIPs (e.g. adds fail with EPERM). */
   private isReady(): boolean {
     return this.ready && this.cannotHoldAny === undefined;
-  }
-
-  /** vipd_announced and vipd_vips_not_held after kernel changes, at most every 100 ms. */
-  private scheduleObservedRefresh(): void {
-    if (this.observedRefresh || this.stopping) return;
-    this.observedRefresh = setTimeout(() => {
-      this.observedRefresh = undefined;
-      if (!this.stopping)
-        this.telemetry.announced(this.active, this.applier.wanted(), (ip) => this.applier.observed(ip));
-    }, 100);
   }
 
   private metadataSource(decided?: Plan): MetadataSource {

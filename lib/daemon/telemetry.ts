@@ -16,6 +16,13 @@ export interface FrameCounts {
   readonly totals: Iterable<FrameTotal>;
 }
 
+/** What vipd_announced is computed from: the config, the intended (ip -> interface) set, the kernel's view. */
+export interface AnnouncedSource {
+  readonly active: ActiveConfig;
+  readonly intended: ReadonlyMap<string, string>;
+  readonly observed: (ip: string) => boolean;
+}
+
 export class Telemetry {
   /** Counter values already added to prom-client, by source key (gossip stats, announcer frames). */
   private readonly synced = new Map<string, number>();
@@ -79,15 +86,15 @@ export class Telemetry {
 
   /**
    * `vipd_announced`: one series per (service, ip) this node should hold (`intended`) and its kernel holds
-   * (`observed`), so the metric never claims a VIP that is dark; `vipd_vips_not_held`: the rest.
+   * (`observed`), so the metric never claims a VIP that is dark; `vipd_vips_not_held`: the rest. Computed
+   * when /metrics is scraped, from `source` at that moment.
    */
-  announced(
-    active: ActiveConfig,
-    intended: ReadonlyMap<string, string>,
-    observed: (ip: string) => boolean,
-  ): void {
-    // Compared without building a map (this runs every pass and after address notifications), and rebuilt
-    // only when the held set or the config changed: thousands of labelled series per pass otherwise.
+  announcedFrom(source: () => AnnouncedSource): void {
+    this.metrics.scrapeHooks.announced = () => this.announced(source());
+  }
+
+  private announced({ active, intended, observed }: AnnouncedSource): void {
+    // Compared without building a map, and rebuilt only when the held set or the config changed.
     const previous = this.announcedFor;
     let same = previous?.active === active;
     let count = 0;
