@@ -98,7 +98,12 @@ export class Daemon {
   private reloading: Promise<void> | undefined;
   /** The trigger of a reload asked for while one was running. */
   private reloadAgain: string | undefined;
-  private readonly steps = new StepPacer(() => this.step());
+  // Steps no decision waits on wait for a run of address changes in progress (see StepPacer).
+  private readonly steps = new StepPacer(
+    () => this.step(),
+    undefined,
+    () => this.applier?.passUnderWay(),
+  );
   private readonly deferred = new DeferredStepWork();
   private ready = false;
   private stopping = false;

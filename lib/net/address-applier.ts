@@ -193,6 +193,11 @@ export class AddressApplier {
     return this.running ?? Promise.resolve();
   }
 
+  /** The pass under way, if any (settles when the set has been applied). */
+  passUnderWay(): Promise<void> | undefined {
+    return this.running;
+  }
+
   wanted(): ReadonlyMap<string, string> {
     return this.wantedSet;
   }

@@ -238,3 +238,53 @@ test("step pacer: followUp() waits for the adds when the pass is due now, else a
 function never(): Promise<void> {
   return new Promise<void>(() => {});
 }
+
+test("step pacer: while busy work runs, requests wait for it (or the cap); urgent ones do not", async () => {
+  mock.timers.enable({ apis: ["setTimeout"] });
+  let now = 1000;
+  const runs: number[] = [];
+  let busy: Promise<void> | undefined;
+  const pacer = new StepPacer(
+    () => {
+      runs.push(now);
+    },
+    () => now,
+    () => busy,
+  );
+  const advance = async (ms: number): Promise<void> => {
+    now += ms;
+    mock.timers.tick(ms);
+    await new Promise<void>((resolve) => setImmediate(resolve));
+  };
+  try {
+    let finish: () => void = () => {};
+    busy = new Promise<void>((resolve) => (finish = resolve));
+    pacer.request();
+    pacer.request();
+    await advance(50);
+    assert.deepEqual(runs, [], "the tick's step waits for the adds");
+    pacer.request(true);
+    await advance(0);
+    assert.equal(runs.length, 1, "an urgent input (a death, a clean probe) does not wait");
+    pacer.request();
+    await advance(10);
+    assert.equal(runs.length, 1);
+    busy = undefined;
+    finish();
+    await advance(0);
+    await advance(0);
+    assert.equal(runs.length, 2, "one step once the work settled");
+    pacer.request();
+    await advance(0);
+    assert.equal(runs.length, 3, "no work: a request steps at once");
+    busy = new Promise<void>(() => {});
+    pacer.request();
+    await advance(99);
+    assert.equal(runs.length, 3);
+    await advance(1);
+    await advance(0);
+    assert.equal(runs.length, 4, "work that runs on: the step comes at requestAfter's cap");
+  } finally {
+    mock.timers.reset();
+  }
+});
