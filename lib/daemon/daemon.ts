@@ -13,14 +13,13 @@ import type { HealthState } from "../health/state";
 import { AddressApplier, type ApplyResult } from "../net/address-applier";
 import { Announcer } from "../net/announcer";
 import type { ClaimOrigin } from "../net/arp-conflict";
-import type { ConflictMonitor, ObservedClaim } from "../net/conflict-monitor";
+import type { ConflictMonitor } from "../net/conflict-monitor";
 import { EligibilityTracker } from "../net/eligibility";
 import { KernelTransport } from "../net/kernel-transport";
 import { NetlinkWatch } from "../net/netlink-watch";
 import { VipAddresses } from "../net/vip-addresses";
 import { ZERO_MAC } from "../net/wire";
 import { localReport, STARTING_REASON, type LocalInputs } from "../plan/eligibility";
-import { answerHeldClaim } from "../plan/held-claims";
 import { endFailover, newPlannerMemory, plan } from "../plan/planner";
 import { peersKnown } from "../plan/readiness";
 import type { MemberEvent, NodePolicy, Plan, Snapshot } from "../plan/types";
@@ -34,6 +33,7 @@ import { readKeyring, rotateKeyring } from "./keyring-file";
 import { startHttpServer } from "./http-server";
 import { bootGossipThread, startGossip } from "./gossip-start";
 import { EventLog, logAddressChanges } from "./event-log";
+import { handleHeldClaim } from "./held-claim-handler";
 import { localMacs, originOfMac } from "./mac-origin";
 import { localHealthLogger, logMemberEvent } from "./member-log";
 import type { Logger } from "./log";
@@ -163,7 +163,23 @@ export class Daemon {
     this.transport = new KernelTransport();
     this.announcer = new Announcer(this.transport, {}, undefined, { countPerIp: false });
     this.conflictMonitor = kernelConflictMonitor(this.settings.cluster.arpProbeMs);
-    this.conflictMonitor.onClaim((claim) => this.onHeldClaim(claim));
+    this.conflictMonitor.onClaim((claim) =>
+      handleHeldClaim(claim, {
+        stopping: () => this.stopping,
+        held: () => this.applier.wanted(),
+        ready: () => this.ready,
+        memberState: (name) => this.memberlist.member(name)?.state,
+        electionIpOf: (ip) => this.active.groupByIp.get(ip)?.electionIp,
+        originOf: (mac) => this.originOf(mac),
+        memory: this.memory,
+        conflicts: this.conflicts,
+        log: this.log,
+        conflictCounted: (ip) => this.telemetry.addressConflict(ip),
+        planEvent: (event) => this.eventLog.fromPlan(event),
+        reannounce: (ips, why) => this.reannounce(ips, why),
+        scheduleStep: () => this.scheduleStep(),
+      }),
+    );
     this.probes = new ProbeRunner({
       monitor: this.conflictMonitor,
       book: this.conflicts,
@@ -478,41 +494,6 @@ export class Daemon {
       );
     }
     if (ips.length > 0) this.log.log("info", "reannounce", `${ips.join(",")}: ${why}`, { ip: ips.join(",") });
-  }
-
-  // ---- address conflicts -----------------------------------------------------------------------
-
-  /** Someone else's ARP claims an IP this node holds: the planner says how to answer. */
-  private onHeldClaim(claim: ObservedClaim): void {
-    if (this.stopping) return;
-    const answer = answerHeldClaim(
-      { ip: claim.ip, mac: claim.mac, origin: this.originOf(claim.mac) },
-      {
-        held: this.applier.wanted(),
-        ready: this.ready,
-        memberState: (name) => this.memberlist.member(name)?.state,
-        knownForeignMac: this.conflicts.held.get(claim.ip)?.mac,
-        electionIp: this.active.groupByIp.get(claim.ip)?.electionIp,
-      },
-      this.memory,
-    );
-    if (answer.kind === "ignore") return;
-    if (answer.kind === "handedOver") {
-      this.log.log("info", "handoverAnnounced", `${claim.ip}: ${answer.to} announced it`, {
-        ip: claim.ip,
-        to: answer.to,
-      });
-      this.scheduleStep();
-      return;
-    }
-    if (answer.kind === "foreign") {
-      const isNew = this.conflicts.heldClaim(claim.ip, claim.mac, performance.now(), Date.now());
-      if (isNew) this.telemetry.addressConflict(claim.ip);
-      if (answer.event) this.eventLog.fromPlan(answer.event);
-    }
-    if (answer.announcement) this.reannounce(answer.announcement.ips, answer.announcement.cause);
-    // Answering a 0.1.0 holder's counter-announcement lets a takeover from it step forward (see the plan).
-    if (answer.kind === "reannounce") this.scheduleStep();
   }
 
   private originOf(mac: string): ClaimOrigin {
