@@ -451,7 +451,7 @@ export class Daemon {
     // After this step's adds, which leave in the microtasks right after it: re-announcing hundreds of held
     // VIPs is ~100 ms of sends (a crash whose step also saw a member come back waited 180 ms behind them).
     if (decided.announcements.length > 0)
-      setImmediate(() => decided.announcements.forEach((a) => this.reannounce(a.ips, a.cause)));
+      setImmediate(() => decided.announcements.forEach((a) => this.reannounce(a.ips, a.cause, a.routine)));
     for (const ip of decided.withdrawals) this.announcer.withdraw(ip);
     for (const ip of decided.silenced) this.announcer.withdraw(ip);
     this.cannotHoldAny = decided.cannotHoldAny;
@@ -483,7 +483,7 @@ export class Daemon {
   }
 
   /** Announces again IPs this node (still) holds, on the interfaces it would choose now. */
-  private reannounce(asked: readonly string[], why: string): void {
+  private reannounce(asked: readonly string[], why: string, routine = false): void {
     const held = this.applier.wanted();
     const ips = asked.filter((ip) => held.has(ip));
     for (const ip of ips) {
@@ -491,6 +491,7 @@ export class Daemon {
       this.announcer.announce(
         ip,
         this.watch.announceInterfaces(choice?.eligible ? choice.interfaces : [held.get(ip) ?? ""]),
+        routine,
       );
     }
     if (ips.length > 0) this.log.log("info", "reannounce", `${ips.join(",")}: ${why}`, { ip: ips.join(",") });

@@ -295,9 +295,9 @@ export function plan(s: Snapshot, memory: PlannerMemory): Plan {
   trackReleases(memory, owned, now);
   if (!sameList(owned, memory.ownedGroups)) memory.ownedGroups = owned;
 
-  const reannounce = (ips: Iterable<string>, cause: string): void => {
+  const reannounce = (ips: Iterable<string>, cause: string, routine = false): void => {
     const sent = heldIps(s, ips);
-    if (sent.length > 0) announcements.push({ ips: sent, cause });
+    if (sent.length > 0) announcements.push(routine ? { ips: sent, cause, routine } : { ips: sent, cause });
   };
   resolveContested(s, memory, claims, events, reannounce);
   // After this pass has decided, so a node that is about to lose an IP (a healed partition) does not send the
@@ -307,7 +307,7 @@ export function plan(s: Snapshot, memory: PlannerMemory): Plan {
       handingOver.size === 0
         ? addresses.keys()
         : [...addresses.keys()].filter((ip) => !handingOver.has(config.groupByIp.get(ip)?.electionIp ?? ip));
-    reannounce(ours, "a member joined or came back");
+    reannounce(ours, "a member joined or came back", true);
   }
   const withheld: WithheldEligibility = !s.ready
     ? STARTING

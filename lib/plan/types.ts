@@ -245,6 +245,8 @@ export interface ProbeRequest {
 export interface Announcement {
   readonly ips: readonly string[];
   readonly cause: string;
+  /** A safety net over every held IP (a member came back): its frames go behind takeovers' first rounds. */
+  readonly routine?: boolean;
 }
 
 export interface OwnerChange {

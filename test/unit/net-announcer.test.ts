@@ -187,6 +187,28 @@ test("a failover's first round goes ahead of periodic refreshes and repeat round
   announcer.stop();
 });
 
+test("a routine burst (every held VIP said again) queues even its first round behind takeovers' first rounds", () => {
+  const clock = new FakeClock();
+  const transport = new RecordingTransport(clock);
+  const announcer = new Announcer(transport, { maxFramesPerSecond: 1000, burstFrames: 10, rounds: 2 }, clock);
+  const held = Array.from({ length: 200 }, (_, i) => `198.51.100.${i + 1}`);
+  for (const ip of held) announcer.announce(ip, [eth0], true);
+  const takeover = Array.from({ length: 20 }, (_, i) => `203.0.113.${i + 1}`);
+  for (const ip of takeover) announcer.announce(ip, [eth0]);
+  clock.advance(100);
+  const sent = transport.sent.map((p) => p.ip.startsWith("203.0.113."));
+  const lastTakeover = sent.lastIndexOf(true);
+  assert.equal(sent.filter(Boolean).length, 40, "the takeover's first round within 100 ms at 1000 frames/s");
+  assert.ok(
+    sent.slice(0, lastTakeover).filter((t) => !t).length <= 10,
+    "only the pacing burst's routine frames went before it",
+  );
+  clock.advance(2000);
+  const routineIps = new Set(transport.sent.filter((p) => p.ip.startsWith("198.51.100.")).map((p) => p.ip));
+  assert.equal(routineIps.size, 200, "the routine burst still goes out in full");
+  announcer.stop();
+});
+
 test("withdraw cancels pending rounds and frames still queued", () => {
   const clock = new FakeClock();
   const transport = new RecordingTransport(clock);

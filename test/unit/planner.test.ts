@@ -258,7 +258,9 @@ test("re-announce after a member (re)appears: only IPs held before this pass, af
         events: [{ kind: row.kind, member: SECOND, at: 1 }],
       }),
     );
-    const expected = row.announced ? [{ ips: [IP], cause: "a member joined or came back" }] : [];
+    const expected = row.announced
+      ? [{ ips: [IP], cause: "a member joined or came back", routine: true }]
+      : [];
     assert.deepEqual(p.announcements, expected, JSON.stringify(row));
   }
   // The node that loses the IP in this pass says nothing: the winner has the last word.
