@@ -7,7 +7,10 @@ import { AFTER_COST_FACTOR, StepPacer } from "../../lib/daemon/step-pacer";
  * setImmediate stays real (Node 20's mock loops on an immediate set from a mocked timeout): advance() lets
  * the immediates queued so far run.
  */
-function setUp(cost: number): { pacer: StepPacer; runs: number[]; advance: (ms: number) => Promise<void> } {
+function setUp(
+  cost: number,
+  busyWork?: () => Promise<unknown> | undefined,
+): { pacer: StepPacer; runs: number[]; advance: (ms: number) => Promise<void> } {
   mock.timers.enable({ apis: ["setTimeout"] });
   let now = 1000;
   const runs: number[] = [];
@@ -17,6 +20,7 @@ function setUp(cost: number): { pacer: StepPacer; runs: number[]; advance: (ms: 
       now += cost;
     },
     () => now,
+    busyWork,
   );
   const advance = async (ms: number): Promise<void> => {
     now += ms;
@@ -240,22 +244,8 @@ function never(): Promise<void> {
 }
 
 test("step pacer: while busy work runs, requests wait for it (or the cap); urgent ones do not", async () => {
-  mock.timers.enable({ apis: ["setTimeout"] });
-  let now = 1000;
-  const runs: number[] = [];
   let busy: Promise<void> | undefined;
-  const pacer = new StepPacer(
-    () => {
-      runs.push(now);
-    },
-    () => now,
-    () => busy,
-  );
-  const advance = async (ms: number): Promise<void> => {
-    now += ms;
-    mock.timers.tick(ms);
-    await new Promise<void>((resolve) => setImmediate(resolve));
-  };
+  const { pacer, runs, advance } = setUp(0, () => busy);
   try {
     let finish: () => void = () => {};
     busy = new Promise<void>((resolve) => (finish = resolve));
