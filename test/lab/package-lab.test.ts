@@ -105,6 +105,20 @@ describe("the .deb under a real systemd (nspawn), with a second vipd on the brid
   const sh = (script: string): Promise<string> => ct(["sh", "-ec", script]);
   const show = async (property: string): Promise<string> =>
     (await ct(["systemctl", "show", "--value", `--property=${property}`, "vipd.service"])).trim();
+  /**
+   * The running daemon's PID, once the unit is active with one. A signal must never go to "0": `kill -STOP 0`
+   * stops the caller's whole process group (nsenter keeps it), which froze a test run.
+   */
+  const runningPid = async (): Promise<string> => {
+    let pid = "0";
+    await waitFor(
+      "vipd.service active with a main PID",
+      async () => (pid = await show("MainPID")) !== "0" && (await show("ActiveState")) === "active",
+      60_000,
+    );
+    assert.match(pid, /^[1-9][0-9]*$/, `MainPID ${pid}`);
+    return pid;
+  };
   /** VIPs on eth0 of a lab node's namespace (the container's is node 1's). */
   const vipsOn = async (n: number): Promise<string[]> => {
     const out = await lab.ip(lab.node(n).ns, "-j", "addr", "show", "dev", "eth0");
@@ -267,7 +281,7 @@ describe("the .deb under a real systemd (nspawn), with a second vipd on the brid
   });
 
   test("the watchdog restarts a SIGSTOPped daemon", async () => {
-    const pid = await show("MainPID");
+    const pid = await runningPid();
     const restarts = Number(await show("NRestarts"));
     await timed("SIGSTOP until restarted and holding the VIPs again", async () => {
       await ct(["kill", "-STOP", pid]);
