@@ -23,20 +23,24 @@ export interface MemberTable {
   readonly entries: readonly AllocationEntry[];
 }
 
+type Winners = Map<string, { entry: AllocationEntry; node: string }>;
+
+/** Keeps `entry` as its service's winner if it is earlier: the oldest `since`, then the lowest node name. */
+function offer(winners: Winners, entry: AllocationEntry, node: string): void {
+  const held = winners.get(entry.service);
+  if (!held || entry.since < held.entry.since || (entry.since === held.entry.since && node < held.node))
+    winners.set(entry.service, { entry, node });
+}
+
 /** The merged table, as the allocator's `previous`, plus the winning entries (to keep their `since`). */
 export function mergeAllocations(tables: readonly MemberTable[]): {
   state: AllocationState;
   entries: Map<string, AllocationEntry>;
 } {
-  const winners = new Map<string, { entry: AllocationEntry; node: string }>();
+  const winners: Winners = new Map();
   for (const table of tables) {
     for (const entry of table.entries) {
-      const held = winners.get(entry.service);
-      const earlier =
-        !held ||
-        entry.since < held.entry.since ||
-        (entry.since === held.entry.since && table.node < held.node);
-      if (earlier) winners.set(entry.service, { entry, node: table.node });
+      offer(winners, entry, table.node);
     }
   }
   const keys = [...winners.keys()].sort();
@@ -72,16 +76,11 @@ export function contestedWinners(
       contested.add(entry.service);
     }
   }
-  const winners = new Map<string, { entry: AllocationEntry; node: string }>();
+  const winners: Winners = new Map();
   for (const table of [self, ...peers]) {
     for (const entry of table.entries) {
       if (!contested.has(entry.service)) continue;
-      const held = winners.get(entry.service);
-      const earlier =
-        !held ||
-        entry.since < held.entry.since ||
-        (entry.since === held.entry.since && table.node < held.node);
-      if (earlier) winners.set(entry.service, { entry, node: table.node });
+      offer(winners, entry, table.node);
     }
   }
   const out = new Map<string, AllocationEntry>();
