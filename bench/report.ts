@@ -112,7 +112,9 @@ interface FailoverScenario {
 interface FailoverSystem {
   description: string;
   vip: string;
-  [scenario: string]: FailoverScenario | string;
+  /** Rounds per scenario for this system (absent in results written before systems could differ). */
+  rounds?: number;
+  [scenario: string]: FailoverScenario | string | number | undefined;
 }
 interface FailoverResult {
   command: string;
@@ -124,6 +126,15 @@ interface FailoverResult {
   durationS: number;
   ratioVipdToKeepalivedTuned: Record<string, { p50: number; p99: number }>;
   systems: Record<string, FailoverSystem>;
+}
+
+/** "12 rounds per system and scenario", or each system's count where they differ. */
+function roundsText(result: FailoverResult): string {
+  const counts = Object.entries(result.systems).map(
+    ([name, s]) => [name, s.rounds ?? result.rounds] as const,
+  );
+  if (counts.every(([, n]) => n === result.rounds)) return `${result.rounds} rounds per system and scenario`;
+  return `rounds per scenario: ${counts.map(([name, n]) => `${name} ${n}`).join(", ")}`;
 }
 
 const COLORS = ["#1b7837", "#2166ac", "#b2182b", "#762a83", "#e08214"];
@@ -179,7 +190,7 @@ function failoverChart(result: FailoverResult, scenario: string): string {
     );
   });
   out.push(
-    `<text x="${left}" y="${height - 8}" fill="#666">dots: ${result.rounds} rounds each; bar: p50. ${escapeXml(result.machine.cores + " cores, Linux " + result.machine.kernel + ", " + result.at)}</text>`,
+    `<text x="${left}" y="${height - 8}" fill="#666">dots: one per round (${escapeXml(roundsText(result))}); bar: p50. ${escapeXml(result.machine.cores + " cores, Linux " + result.machine.kernel + ", " + result.at)}</text>`,
     "</svg>",
   );
   return out.join("\n") + "\n";
@@ -553,7 +564,7 @@ function failoverSection(data: JsonObject): string {
   const provenance =
     `_Command: \`${result.command}\` · machine: ${result.machine.cores} cores (${result.machine.cpu}), ` +
     `Linux ${result.machine.kernel}, Node ${result.machine.node}, ${result.machine.keepalived} · date: ${result.at} · ` +
-    `${result.rounds} rounds per system and scenario, ${result.durationS} s in all_`;
+    `${roundsText(result)}, ${result.durationS} s in all_`;
   const parts = [
     "## Failover: vipd against keepalived",
     "",

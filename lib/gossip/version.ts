@@ -134,6 +134,22 @@ export function negotiate(own: OwnRanges, peers: readonly PeerVersions[]): Negot
   return { protocol: chosen.protocol, metadata: chosen.metadata, refused };
 }
 
+/**
+ * Whether one more member advertising `versions` leaves a negotiation that chose `speaking` as it is: its
+ * ranges hold the chosen versions, so it lowers no maximum, raises no minimum above them, and is not refused.
+ */
+export function holdsChosen(versions: MemberVersions, speaking: Readonly<Record<Kind, number>>): boolean {
+  return KINDS.every((k) => versions[k].min <= speaking[k] && speaking[k] <= versions[k].max);
+}
+
+/**
+ * Whether two advertised vectors negotiate alike: same ranges and build (the build is in refusal reasons).
+ * The version a member currently speaks plays no part in `negotiate`.
+ */
+export function negotiatesAlike(a: MemberVersions, b: MemberVersions): boolean {
+  return a.build === b.build && KINDS.every((k) => a[k].min === b[k].min && a[k].max === b[k].max);
+}
+
 function overlaps(a: VersionRange, b: VersionRange): boolean {
   return a.min <= b.max && b.min <= a.max;
 }

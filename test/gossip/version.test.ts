@@ -16,7 +16,14 @@ import {
 } from "../../lib/gossip/metadata";
 import { SimCluster } from "../../lib/gossip/sim-cluster";
 import { decodePacket, encodeMessage, encodePacket } from "../../lib/gossip/codec";
-import { LEGACY_VERSIONS, negotiate, type MemberVersions, type OwnRanges } from "../../lib/gossip/version";
+import {
+  holdsChosen,
+  LEGACY_VERSIONS,
+  negotiate,
+  negotiatesAlike,
+  type MemberVersions,
+  type OwnRanges,
+} from "../../lib/gossip/version";
 
 const vec = (build: string, p: [number, number], m: [number, number]): MemberVersions => ({
   build,
@@ -145,6 +152,49 @@ const V020 = vec("0.2.0", [1, 2], [1, 1]);
 function tuple(b: Buffer): unknown[] {
   return JSON.parse(inflateRawSync(b).toString("utf8")) as unknown[];
 }
+
+test("holdsChosen: a newcomer whose ranges hold the chosen versions never changes a negotiation (exhaustive, versions 1..3)", () => {
+  // Memberlist skips the pass over every live member for such a newcomer; this checks the shortcut is exact.
+  const ranges: [number, number][] = [];
+  for (let lo = 1; lo <= 3; lo++) for (let hi = lo; hi <= 3; hi++) ranges.push([lo, hi]);
+  const vectors = ranges.flatMap((p) => ranges.map((m) => vec(`${p}/${m}`, p, m)));
+  const own = R([1, 3], [1, 2]);
+  let checked = 0;
+  let skipped = 0;
+  for (const a of vectors)
+    for (const b of vectors) {
+      const before = negotiate(own, [
+        { name: "a", versions: a },
+        { name: "b", versions: b },
+      ]);
+      // The table holds no refused member: refusals leave it.
+      const live = [
+        { name: "a", versions: a },
+        { name: "b", versions: b },
+      ].filter((p) => !before.refused.some((r) => r.name === p.name));
+      const chosen = negotiate(own, live);
+      for (const c of vectors) {
+        const after = negotiate(own, [...live, { name: "c", versions: c }]);
+        const unchanged =
+          after.protocol === chosen.protocol &&
+          after.metadata === chosen.metadata &&
+          after.refused.length === 0;
+        if (holdsChosen(c, chosen)) {
+          checked++;
+          assert.ok(unchanged, `${a.build} ${b.build} + ${c.build}: ${JSON.stringify(after)}`);
+        } else skipped++;
+      }
+    }
+  assert.ok(checked > 1000 && skipped > 1000, `both sides exercised: ${checked} held, ${skipped} not`);
+});
+
+test("negotiatesAlike: ranges and build count, the version spoken now does not", () => {
+  const a = vec("0.2.0", [1, 2], [1, 2]);
+  assert.ok(negotiatesAlike(a, { ...a, protocol: { ...a.protocol, current: 1 } }));
+  assert.ok(!negotiatesAlike(a, vec("0.2.0", [1, 1], [1, 2])));
+  assert.ok(!negotiatesAlike(a, vec("0.2.0", [1, 2], [2, 2])));
+  assert.ok(!negotiatesAlike(a, vec("0.3.0", [1, 2], [1, 2])));
+});
 
 test("metadata format 1: what 0.1.0 reads (≤ 10 positions, format 1, the vector as a label), stripped on decode", () => {
   // Without a vector it is byte for byte 0.1.0's encoding, which this tuple literally is.
