@@ -31,7 +31,6 @@ interface Placement {
 type Outcome = { readonly placement: Placement } | { readonly error: string };
 
 export function allocate(config: ManifestConfig, previous: AllocationState | undefined): AllocationResult {
-  const run = new AllocationRun(config.pools);
   const errors: AllocationError[] = [];
   const warnings: Diagnostic[] = [];
 
@@ -49,6 +48,18 @@ export function allocate(config: ManifestConfig, previous: AllocationState | und
     // Which copy wins would depend on file order; refuse them all instead.
     else for (const r of copies) errors.push(errorFor(r, `duplicate definition of service ${quoteGo(key)}`));
   }
+
+  const resumed = errors.length === 0 && previous ? resume(config.pools, requests, previous) : undefined;
+  if (resumed) {
+    allocatorRuns.resumed++;
+    for (const request of newOnesInOrder(requests, resumed.placements)) {
+      const outcome = resumed.allocateNew(request);
+      if ("error" in outcome) errors.push(errorFor(request, outcome.error));
+    }
+    return keep(resumed.result(requests, errors, warnings), resumed, requests);
+  }
+  allocatorRuns.full++;
+  const run = new AllocationRun(config.pools);
 
   // Phase 1: re-validate and keep every previous assignment still allowed, earlier keys winning clashes.
   // A Service's status.loadBalancer.ingress (pasted from a cluster) is its current allocation, as MetalLB's
@@ -77,11 +88,7 @@ export function allocate(config: ManifestConfig, previous: AllocationState | und
   for (const request of requests) run.addMissingFamily(request);
   // Phase 3: everyone else in key order, explicit IP requests first: otherwise a new auto-assigned
   // service sorting earlier could take the very address another new service asks for (MetalLB: a race).
-  const explicitFirst = [
-    ...requests.filter((r) => r.requested.length > 0),
-    ...requests.filter((r) => r.requested.length === 0),
-  ];
-  for (const request of explicitFirst) {
+  for (const request of explicitFirst(requests)) {
     if (!run.placements.has(request.service) && request.requestError === undefined) {
       const outcome = run.allocateNew(request);
       if ("error" in outcome) errors.push(errorFor(request, outcome.error));
@@ -90,20 +97,140 @@ export function allocate(config: ManifestConfig, previous: AllocationState | und
     if (request.requestError !== undefined) errors.push(errorFor(request, request.requestError));
   }
 
-  return run.result(requests, errors, warnings);
+  return keep(run.result(requests, errors, warnings), run, requests);
+}
+
+const explicitFirst = (requests: readonly ServiceRequest[]): ServiceRequest[] => [
+  ...requests.filter((r) => r.requested.length > 0),
+  ...requests.filter((r) => r.requested.length === 0),
+];
+
+/** How many allocate() calls resumed a kept run and how many ran in full (tests check the fast path runs). */
+export const allocatorRuns = { resumed: 0, full: 0 };
+
+/**
+ * A finished run, kept per result state for the next reload. A reload that only adds or removes services
+ * gives allocate() that very state as `previous` (the daemon's config in force); re-validating and
+ * re-committing every kept IP (parse, pool lookup, sharing check, table entry) was most of the allocator's
+ * cost there, ~20-40 ms of a 1,000-service reload's main thread, spent while the new VIP waits for its
+ * election. Kept only for runs whose every service is plain (no sharing key, one family, no pasted status,
+ * no error): then phases 1 and 2 of a full run over the same state keep exactly these placements and add
+ * none, and no later claim can touch a kept table entry (only sharing joins an existing address). A state
+ * read from disk or merged from peers is another object and runs in full.
+ */
+interface KeptRun {
+  readonly pools: readonly AddressPool[];
+  readonly table: IpTable;
+  readonly placements: ReadonlyMap<string, Placement>;
+  readonly requests: ReadonlyMap<string, ServiceRequest>;
+}
+const keptRuns = new WeakMap<AllocationState, KeptRun>();
+/**
+ * A placement's entries in the result, made once: a resumed run hands out the kept placements again, and
+ * formatting 1,000 IPv6 addresses anew was a good part of what was left of its cost. A placement is final
+ * once result() reads it (addMissingFamily runs before).
+ */
+const formattedPlacements = new WeakMap<
+  Placement,
+  { readonly assignment: Assignment; readonly entry: { ips: string[]; pool: string } }
+>();
+
+function keep(
+  result: AllocationResult,
+  run: AllocationRun,
+  requests: readonly ServiceRequest[],
+): AllocationResult {
+  if (result.errors.length === 0 && result.warnings.length === 0 && requests.every(plainRequest)) {
+    const byService = new Map<string, ServiceRequest>();
+    for (const r of requests) byService.set(r.service, r);
+    keptRuns.set(result.state, {
+      pools: run.poolList,
+      table: run.table,
+      placements: run.placements,
+      requests: byService,
+    });
+  }
+  return result;
+}
+
+function plainRequest(request: ServiceRequest): boolean {
+  return (
+    request.key.sharing === "" &&
+    request.family !== "dual" &&
+    (request.svc.loadBalancerIngress === undefined || request.svc.loadBalancerIngress.length === 0)
+  );
+}
+
+/**
+ * A run holding the kept run's placements of the services still configured, when `previous` is the state
+ * of a kept run, the pools are the same and every service the kept run placed is either gone or the very
+ * request it was (an edited service runs in full: its previous IP must be re-validated). Undefined otherwise.
+ */
+function resume(
+  pools: readonly AddressPool[],
+  requests: readonly ServiceRequest[],
+  previous: AllocationState,
+): AllocationRun | undefined {
+  const kept = keptRuns.get(previous);
+  if (!kept || !samePools(kept.pools, pools)) return undefined;
+  const current = new Set<string>();
+  for (const request of requests) {
+    if (!plainRequest(request)) return undefined;
+    const before = kept.requests.get(request.service);
+    if (before !== undefined && before !== request) return undefined;
+    current.add(request.service);
+  }
+  const run = new AllocationRun(
+    pools,
+    kept.table.without((service) => !current.has(service)),
+  );
+  for (const [service, placement] of kept.placements)
+    if (current.has(service)) run.placements.set(service, placement);
+  return run;
+}
+
+/** Phase 3 of a resumed run: the services without a placement, explicit IP requests first. */
+function newOnesInOrder(
+  requests: readonly ServiceRequest[],
+  placed: ReadonlyMap<string, Placement>,
+): ServiceRequest[] {
+  return explicitFirst(requests).filter((r) => !placed.has(r.service) && r.requestError === undefined);
+}
+
+/** The same pools as far as allocation goes (their labels and sources do not matter to it). */
+function samePools(a: readonly AddressPool[], b: readonly AddressPool[]): boolean {
+  if (a === b) return true;
+  if (a.length !== b.length) return false;
+  const byName = new Map(a.map((p) => [p.name, p]));
+  return b.every((pool) => {
+    const other = byName.get(pool.name);
+    return (
+      other !== undefined &&
+      other.autoAssign === pool.autoAssign &&
+      other.avoidBuggyIPs === pool.avoidBuggyIPs &&
+      JSON.stringify(other.serviceAllocation ?? null) === JSON.stringify(pool.serviceAllocation ?? null) &&
+      other.cidrs.length === pool.cidrs.length &&
+      other.cidrs.every((c, i) => {
+        const d = pool.cidrs[i];
+        return d !== undefined && c.family === d.family && c.network === d.network && c.prefix === d.prefix;
+      })
+    );
+  });
 }
 
 class AllocationRun {
   readonly placements = new Map<string, Placement>();
-  private readonly table = new IpTable();
   /** In name order: that order breaks every tie. */
   private readonly pools: ScannedPool[];
   private readonly poolsByName = new Map<string, ScannedPool>();
   private readonly unpinned: ScannedPool[];
   private readonly pinned: ScannedPool[];
 
-  constructor(pools: readonly AddressPool[]) {
-    this.pools = [...pools].sort((a, b) => compareStrings(a.name, b.name)).map(scanPool);
+  constructor(
+    readonly poolList: readonly AddressPool[],
+    readonly table: IpTable = new IpTable(),
+  ) {
+    this.pools = [...poolList].sort((a, b) => compareStrings(a.name, b.name)).map(scanPool);
     for (const p of this.pools) if (!this.poolsByName.has(p.pool.name)) this.poolsByName.set(p.pool.name, p);
     this.unpinned = this.pools.filter((p) => p.pool.autoAssign && !p.pool.serviceAllocation);
     // MetalLB: priority > 0 ascending, then priority 0. Its sort is unstable, so equal priorities come
@@ -263,9 +390,17 @@ class AllocationRun {
     for (const request of requests) {
       const placement = this.placements.get(request.service);
       if (!placement) continue;
-      const ips = placement.ips.map(formatIp);
-      assignments.push({ service: request.service, ips, pool: placement.pool });
-      stateAssignments[request.service] = { ips, pool: placement.pool };
+      let formatted = formattedPlacements.get(placement);
+      if (formatted === undefined) {
+        const ips = placement.ips.map(formatIp);
+        formatted = {
+          assignment: { service: request.service, ips, pool: placement.pool },
+          entry: { ips, pool: placement.pool },
+        };
+        formattedPlacements.set(placement, formatted);
+      }
+      assignments.push(formatted.assignment);
+      stateAssignments[request.service] = formatted.entry;
     }
     const used = new Map<string, Record<Family, number>>();
     for (const holder of this.table.holders()) {

@@ -107,6 +107,21 @@ export class IpTable {
     }
   }
 
+  /**
+   * A new table with the holders of this one minus those whose every service `drop` names. The holders are
+   * shared, not copied: only for tables no claim will join (allocator.ts keeps runs without sharing keys).
+   */
+  without(drop: (service: string) => boolean): IpTable {
+    const table = new IpTable();
+    for (const family of [4, 6] as const)
+      for (const [value, holder] of this.byFamily[family])
+        if (!holder.services.every(drop)) {
+          table.byFamily[family].set(value, holder);
+          table.index(holder);
+        }
+    return table;
+  }
+
   holders(): IterableIterator<IpHolder> {
     return concat(this.byFamily[4].values(), this.byFamily[6].values());
   }

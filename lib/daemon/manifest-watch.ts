@@ -4,9 +4,24 @@ import { watch as watchFiles, type FSWatcher } from "chokidar";
 import { statSync } from "node:fs";
 import { expandPaths } from "../config/load";
 
+/**
+ * How long the files must have been left alone before they are read: editors and scripts write in several
+ * steps, and a file read between two of them loads as half a config.
+ */
+export const SETTLE_MS = 20;
+/**
+ * File times come from the kernel's coarse clock: one can lag its write by a tick (measured here: 4 ms, a
+ * HZ=250 kernel), so the quiet time they show can be that much too long.
+ */
+const MTIME_SLACK_MS = 5;
+/** A writer that never stops (or a file time in the future) does not hold a reload back longer than this. */
+const SETTLE_GIVE_UP_MS = 1_000;
+
 export class ManifestWatch {
   private watcher: FSWatcher | undefined;
   private timer: NodeJS.Timeout | undefined;
+  /** When the first event of the change being settled came. */
+  private settlingSince: number | undefined;
   private stamp = "";
   /** Watcher events dropped because the files were already read as they are. */
   staleEvents = 0;
@@ -22,17 +37,34 @@ export class ManifestWatch {
     this.watcher = watcher;
     this.ready = new Promise((resolve) => watcher.once("ready", () => resolve()));
     const changed = (): void => {
-      if (this.timer) clearTimeout(this.timer);
-      // Editors write in several steps; a short pause lets the last one land before we parse. An event
-      // for a write the daemon has read already (the tick's check found it first while this event queued
-      // behind a busy loop) is dropped: at 10,000 services a second load costs a second of CPU.
-      this.timer = setTimeout(() => {
-        if (this.changedOnDisk()) this.onChange("file change");
-        else this.staleEvents++;
-      }, 20);
+      if (this.settlingSince !== undefined) return; // settle() looks at the files again before it loads
+      this.settlingSince = Date.now();
+      this.settle();
     };
     for (const e of ["add", "change", "unlink"] as const) this.watcher.on(e, changed);
     this.markRead();
+  }
+
+  /**
+   * Loads once the files have been quiet for SETTLE_MS, measured from their own modification times rather
+   * than from the event: on a busy host the event comes late (the write is then often settled already and
+   * is read at once), and chokidar drops a path's change events for 50 ms after one it emitted, so a
+   * writer's later steps may bring no event at all (their times still show). An event for a write the
+   * daemon has read already (the tick's check found it first while this event queued behind a busy loop)
+   * is dropped: at 10,000 services a second load costs a second of CPU.
+   */
+  private settle(): void {
+    this.timer = undefined;
+    const now = Date.now();
+    const quietFor = now - newestChange(this.paths);
+    const wait = Math.min(SETTLE_MS + MTIME_SLACK_MS - quietFor, SETTLE_MS + MTIME_SLACK_MS);
+    if (wait >= 1 && now - (this.settlingSince ?? now) < SETTLE_GIVE_UP_MS) {
+      this.timer = setTimeout(() => this.settle(), wait);
+      return;
+    }
+    this.settlingSince = undefined;
+    if (this.changedOnDisk()) this.onChange("file change");
+    else this.staleEvents++;
   }
 
   /** Settles once the watcher has scanned the files and reports changes (tests wait for it). */
@@ -54,6 +86,22 @@ export class ManifestWatch {
     if (this.timer) clearTimeout(this.timer);
     await this.watcher?.close();
   }
+}
+
+/**
+ * The newest modification time (ms) among the manifest files and the paths named (a directory's changes when
+ * a file in it is added, removed or renamed over); 0 when none can be read.
+ */
+function newestChange(paths: readonly string[]): number {
+  let newest = 0;
+  for (const path of [...paths, ...expandPaths(paths, [])]) {
+    try {
+      newest = Math.max(newest, statSync(path).mtimeMs);
+    } catch {
+      // Gone: its removal shows in its directory's time, or the signature.
+    }
+  }
+  return newest;
 }
 
 /** Size and mtime of every manifest file: cheap to compute every tick, changes with any write. */

@@ -2,7 +2,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { allocate } from "../../lib/alloc/allocator";
+import { allocate, allocatorRuns } from "../../lib/alloc/allocator";
 import type { AllocationResult, AllocationState } from "../../lib/alloc/types";
 import type { IpFamilyPolicy, Service } from "../../lib/config/types";
 import { config, pool, svc } from "./alloc-builders";
@@ -136,5 +136,52 @@ test("fresh allocations ignore input order and give every service an IP or an er
       for (const s of services) assert.ok(answered.has(s.key), `${s.key} got neither an IP nor an error`);
     }),
     { numRuns: 300 },
+  );
+});
+
+test("a reload that resumes the previous run allocates exactly as a full run over the same state", () => {
+  // allocate() resumes the run that produced `previous` when only services were added or removed
+  // (allocator.ts, keptRuns); a copy of the same state (as read from disk) always runs in full.
+  const before = { ...allocatorRuns };
+  fc.assert(
+    fc.property(
+      fc.array(serviceSpec, { minLength: 1, maxLength: 12 }),
+      fc.array(fc.record({ index: fc.nat(), seed: fc.nat(), edit: fc.boolean() }), {
+        minLength: 1,
+        maxLength: 30,
+      }),
+      (specs, steps) => {
+        // Mostly plain services (the fast path's condition: one family, no sharing, no error), some of
+        // every other kind.
+        const plain = (spec: ServiceSpec): ServiceSpec => ({
+          ...spec,
+          share: undefined,
+          policy: "SingleStack",
+          pool: spec.pool === "missing" ? undefined : spec.pool,
+          ip: undefined,
+        });
+        const universe = specs.map((spec, i) => build(i, i % 4 === 3 ? spec : plain(spec)));
+        const present = new Map<number, Service>();
+        let previous: AllocationState | undefined;
+        for (const step of steps) {
+          const i = step.index % universe.length;
+          const service = universe[i] as Service;
+          // An edit replaces the object (as a re-parsed document does); else the service comes or goes.
+          if (step.edit && present.has(i)) present.set(i, { ...service });
+          else if (present.has(i)) present.delete(i);
+          else present.set(i, service);
+          const cfg = config(shuffled(pools, step.seed), shuffled([...present.values()], step.seed + 1));
+          const result = allocate(cfg, previous);
+          const full = allocate(cfg, previous && (JSON.parse(JSON.stringify(previous)) as AllocationState));
+          assert.deepEqual(result, full);
+          previous = result.state;
+        }
+      },
+    ),
+    { numRuns: 300 },
+  );
+  assert.ok(
+    allocatorRuns.resumed - before.resumed > 300,
+    `resumed ${allocatorRuns.resumed - before.resumed}`,
   );
 });
