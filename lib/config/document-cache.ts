@@ -40,6 +40,8 @@ export interface Chunk {
   /** 1-based line of the chunk's first character. */
   readonly line: number;
   readonly text: string;
+  /** Its key in the document cache (chunkKey), built once: both uncachedBytes and the parse look it up. */
+  readonly key: string;
 }
 
 /**
@@ -49,14 +51,38 @@ export interface Chunk {
  */
 export const documentCache = new Map<string, Map<string, DocumentReading>>();
 
-export const chunkKey = (chunk: Chunk): string => `${chunk.line}\n${chunk.text}`;
+export const chunkKey = (chunk: Chunk): string => chunk.key;
+
+const chunk = (start: number, line: number, text: string): Chunk => ({
+  start,
+  line,
+  text,
+  key: `${line}\n${text}`,
+});
+
+/**
+ * The chunks uncachedBytes cut, for the parse that follows it on the very same texts (the config loader
+ * asks, then parses): cutting a 1,000-service file into chunks and keying them twice was ~4 ms of a reload's
+ * cold main thread. Each is taken by the first fileChunks() of its text; forgetMeasured() drops the rest.
+ */
+let measured = new Map<string, Chunk[]>();
+
+/** Drops what uncachedBytes kept for a parse that will not run here (the loader sent it to a worker). */
+export function forgetMeasured(): void {
+  measured = new Map();
+}
 
 /**
  * The chunks of a file: one per document, or the whole file when it has directives (%YAML, %TAG), which
  * apply across the documents that follow them.
  */
 export function fileChunks(text: string): Chunk[] {
-  return /^%/m.test(text) ? [{ start: 0, line: 1, text }] : documentChunks(text);
+  const known = measured.get(text);
+  if (known) {
+    measured.delete(text);
+    return known;
+  }
+  return /^%/m.test(text) ? [chunk(0, 1, text)] : documentChunks(text);
 }
 
 /**
@@ -67,13 +93,16 @@ export function uncachedBytes(
   files: ReadonlyArray<{ readonly path: string; readonly text: string }>,
 ): number {
   let total = 0;
+  forgetMeasured();
   for (const file of files) {
     const cached = documentCache.get(file.path);
     if (!cached) {
       total += file.text.length;
       continue;
     }
-    for (const chunk of fileChunks(file.text)) if (!cached.has(chunkKey(chunk))) total += chunk.text.length;
+    const chunks = fileChunks(file.text);
+    measured.set(file.text, chunks);
+    for (const c of chunks) if (!cached.has(c.key)) total += c.text.length;
   }
   return total;
 }
@@ -89,7 +118,7 @@ function documentChunks(text: string): Chunk[] {
     const end = text.indexOf("\n", at);
     const lineEnd = end < 0 ? text.length : end;
     if (at > start && isDocumentStart(text, at, lineEnd)) {
-      chunks.push({ start, line, text: text.slice(start, at) });
+      chunks.push(chunk(start, line, text.slice(start, at)));
       start = at;
       line = lineNo;
     }
@@ -97,7 +126,7 @@ function documentChunks(text: string): Chunk[] {
     at = end + 1;
     lineNo++;
   }
-  chunks.push({ start, line, text: text.slice(start) });
+  chunks.push(chunk(start, line, text.slice(start)));
   return chunks;
 }
 

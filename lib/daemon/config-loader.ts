@@ -9,7 +9,7 @@
 import { join } from "node:path";
 import { Worker } from "node:worker_threads";
 import { readAllocationState } from "../alloc/state-file";
-import { uncachedBytes } from "../config/document-cache";
+import { forgetMeasured, uncachedBytes } from "../config/document-cache";
 import { loadManifests, parseRead, readManifests } from "../config/load";
 import { activate, inheritElectionHashes, type ActiveConfig, type ReloadOutcome } from "./config-state";
 import type { Logger } from "./log";
@@ -54,6 +54,7 @@ export class ConfigLoader {
         return Promise.resolve({ ok: false, errors: [`configuration did not load: ${String(error)}`] });
       }
     }
+    forgetMeasured();
     const worker = this.ensureWorker();
     this.workerLoads++;
     const request: ConfigRequest = { id: this.nextId++, read, previous, now: Date.now() };
