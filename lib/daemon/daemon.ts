@@ -326,7 +326,7 @@ export class Daemon {
     }
     this.trackVips();
     this.syncHealthChecks();
-    this.scheduleStep(true);
+    this.steps.runNow(); // the new VIPs' election, ahead of what queued while the config loaded
   }
 
   /** Graceful stop: peers take over while this node still holds its addresses, then they go. */

@@ -56,9 +56,8 @@ export class ManifestWatch {
   private settle(): void {
     this.timer = undefined;
     const now = Date.now();
-    const quietFor = now - newestChange(this.paths);
-    const wait = Math.min(SETTLE_MS + MTIME_SLACK_MS - quietFor, SETTLE_MS + MTIME_SLACK_MS);
-    if (wait >= 1 && now - (this.settlingSince ?? now) < SETTLE_GIVE_UP_MS) {
+    const wait = settleWait(now, newestChange(this.paths), this.settlingSince ?? now);
+    if (wait > 0) {
       this.timer = setTimeout(() => this.settle(), wait);
       return;
     }
@@ -86,6 +85,17 @@ export class ManifestWatch {
     if (this.timer) clearTimeout(this.timer);
     await this.watcher?.close();
   }
+}
+
+/**
+ * How long to wait before reading the files (0: read now), given when they last changed and when the first
+ * event of this change came (ms, wall clock). A change time in the future (a clock stepped back) waits one
+ * settle at a time, and nothing waits past SETTLE_GIVE_UP_MS. Pure.
+ */
+export function settleWait(now: number, newestChange: number, settlingSince: number): number {
+  if (now - settlingSince >= SETTLE_GIVE_UP_MS) return 0;
+  const wait = SETTLE_MS + MTIME_SLACK_MS - (now - newestChange);
+  return wait < 1 ? 0 : Math.min(wait, SETTLE_MS + MTIME_SLACK_MS);
 }
 
 /**

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
-import { ManifestWatch } from "../../lib/daemon/manifest-watch";
+import { ManifestWatch, SETTLE_MS, settleWait } from "../../lib/daemon/manifest-watch";
 import { waitUntil } from "../wait";
 
 test("a watcher event for a write already read (markRead) is dropped; a new write still reloads", async () => {
@@ -38,4 +38,17 @@ test("a watcher event for a write already read (markRead) is dropped; a new writ
     await watch.close();
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test("settleWait: the files are read once quiet for the settle time by their own change times", () => {
+  const t = 1_000_000;
+  const full = settleWait(t, t, t);
+  assert.ok(full >= SETTLE_MS, `a change this instant waits at least ${SETTLE_MS} ms (got ${full})`);
+  // The event came late (a busy host): the write is settled already and is read at once.
+  assert.equal(settleWait(t, t - 200, t), 0);
+  // A later step of the writer (its event dropped by chokidar) moves the read: the wait runs from it.
+  assert.equal(settleWait(t + 10, t + 8, t), full - 2);
+  // Never past the give-up bound, whatever the files say; a change time in the future waits one settle.
+  assert.equal(settleWait(t + 5_000, t + 5_000, t), 0);
+  assert.equal(settleWait(t, t + 60_000, t), full);
 });

@@ -278,3 +278,30 @@ test("step pacer: while busy work runs, requests wait for it (or the cap); urgen
     mock.timers.reset();
   }
 });
+
+test("step pacer: runNow() steps before it returns when a step may run at once, else waits as urgent does", async () => {
+  const { pacer, runs, advance } = setUp(40);
+  try {
+    pacer.runNow();
+    assert.deepEqual(runs, [1000], "a quiet pacer steps right away");
+    pacer.runNow();
+    assert.deepEqual(runs, [1000, 1040], "skips the wait after an expensive step, as urgent does");
+    pacer.runNow();
+    assert.equal(runs.length, 2, "but not twice in a row: the pace comes back");
+    await advance(40);
+    assert.equal(runs.length, 3, "the paced step runs at its time");
+    pacer.request();
+    await advance(0);
+    assert.equal(runs.length, 3, "a plain request after the expensive step waits its pace");
+    pacer.runNow();
+    assert.equal(runs.length, 4, "runNow() brings the waiting step forward, at once");
+    await advance(100);
+    assert.equal(runs.length, 4, "one step for both");
+    pacer.stop();
+    pacer.runNow();
+    await advance(100);
+    assert.equal(runs.length, 4, "after stop() nothing runs");
+  } finally {
+    mock.timers.reset();
+  }
+});
