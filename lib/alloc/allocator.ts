@@ -173,20 +173,26 @@ function resume(
 ): AllocationRun | undefined {
   const kept = keptRuns.get(previous);
   if (!kept || !samePools(kept.pools, pools)) return undefined;
-  const current = new Set<string>();
+  let stillConfigured = 0;
   for (const request of requests) {
     if (!plainRequest(request)) return undefined;
     const before = kept.requests.get(request.service);
-    if (before !== undefined && before !== request) return undefined;
-    current.add(request.service);
+    if (before === undefined) continue;
+    if (before !== request) return undefined;
+    stillConfigured++;
   }
-  const run = new AllocationRun(
-    pools,
-    kept.table.without((service) => !current.has(service)),
-  );
-  for (const [service, placement] of kept.placements)
-    if (current.has(service)) run.placements.set(service, placement);
-  return run;
+  // Copied whole (a builtin copy, much cheaper than entry by entry at 10,000), then the removed taken out.
+  const placements = new Map(kept.placements);
+  const released: Ip[] = [];
+  if (stillConfigured < kept.requests.size) {
+    const configured = new Set(requests.map((r) => r.service));
+    for (const [service, placement] of kept.placements)
+      if (!configured.has(service)) {
+        placements.delete(service);
+        released.push(...placement.ips);
+      }
+  }
+  return new AllocationRun(pools, kept.table.without(released), placements);
 }
 
 /** Phase 3 of a resumed run: the services without a placement, explicit IP requests first. */
@@ -219,7 +225,6 @@ function samePools(a: readonly AddressPool[], b: readonly AddressPool[]): boolea
 }
 
 class AllocationRun {
-  readonly placements = new Map<string, Placement>();
   /** In name order: that order breaks every tie. */
   private readonly pools: ScannedPool[];
   private readonly poolsByName = new Map<string, ScannedPool>();
@@ -229,6 +234,7 @@ class AllocationRun {
   constructor(
     readonly poolList: readonly AddressPool[],
     readonly table: IpTable = new IpTable(),
+    readonly placements = new Map<string, Placement>(),
   ) {
     this.pools = [...poolList].sort((a, b) => compareStrings(a.name, b.name)).map(scanPool);
     for (const p of this.pools) if (!this.poolsByName.has(p.pool.name)) this.poolsByName.set(p.pool.name, p);

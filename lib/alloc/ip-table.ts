@@ -30,7 +30,7 @@ export interface IpHolder {
 }
 
 export class IpTable {
-  private readonly byFamily: Record<Family, Map<bigint, IpHolder>> = { 4: new Map(), 6: new Map() };
+  private byFamily: Record<Family, Map<bigint, IpHolder>> = { 4: new Map(), 6: new Map() };
   /** Holders grouped by sharing key, so shareable addresses are found without walking a pool. */
   private readonly bySharingKey = new Map<string, Set<IpHolder>>();
 
@@ -108,17 +108,19 @@ export class IpTable {
   }
 
   /**
-   * A new table with the holders of this one minus those whose every service `drop` names. The holders are
-   * shared, not copied: only for tables no claim will join (allocator.ts keeps runs without sharing keys).
+   * A copy of this table without the holders of `released`. The holders are shared, not copied: only for
+   * tables no claim will join (allocator.ts keeps runs without sharing keys, one service per address).
    */
-  without(drop: (service: string) => boolean): IpTable {
+  without(released: readonly { family: Family; value: bigint }[]): IpTable {
     const table = new IpTable();
-    for (const family of [4, 6] as const)
-      for (const [value, holder] of this.byFamily[family])
-        if (!holder.services.every(drop)) {
-          table.byFamily[family].set(value, holder);
-          table.index(holder);
-        }
+    for (const family of [4, 6] as const) table.byFamily[family] = new Map(this.byFamily[family]);
+    for (const [key, holders] of this.bySharingKey) table.bySharingKey.set(key, new Set(holders));
+    for (const ip of released) {
+      const holder = table.byFamily[ip.family].get(ip.value);
+      if (holder === undefined) continue;
+      table.byFamily[ip.family].delete(ip.value);
+      table.unindex(holder);
+    }
     return table;
   }
 
