@@ -10,6 +10,7 @@
 // - otherwise SingleStack -> IPv4 and PreferDualStack -> dual.
 // The primary family (listed first, preferred by PreferDualStack) is ipFamilies[0], else the first
 // ClusterIP's family, else the first requested IP's family, else IPv4.
+import { exact } from "../arrays";
 import type { IpFamilyPolicy, Service } from "../config/types";
 import { formatIp, parseIp, type Family, type Ip } from "../ip";
 import { quoteGoList } from "./go-format";
@@ -83,7 +84,7 @@ function serviceRequest(svc: Service): ServiceRequest {
     family,
     primary,
     policy: svc.ipFamilyPolicy,
-    requested: requestError === undefined ? requested : [],
+    requested: requestError === undefined ? exact(requested) : exact([]),
     requestError,
   };
 }

@@ -3,6 +3,7 @@
 // reload of 10,000 services to the cost of the edited objects plus the cross-object checks. Also tells the
 // config loader how much of a reload would really be parsed (uncachedBytes), so that a small edit of a large
 // config loads on the main thread, where this cache lives, instead of in a fresh worker that parses it all.
+import { exact } from "../arrays";
 import type { RawAdvertisement } from "./l2advertisement";
 import type { RawPool } from "./pool";
 import type { Diagnostic, Labels, Service, SourceRef } from "./types";
@@ -30,8 +31,25 @@ export interface Collected {
 
 /** What reading one document added: objects for buildConfig and diagnostics. */
 export interface DocumentReading {
-  readonly collected: Collected;
+  readonly collected: { readonly [K in keyof Collected]: readonly Collected[K][number][] };
   readonly diagnostics: readonly Diagnostic[];
+}
+
+/**
+ * A reading as the cache keeps it, for as long as its document is unchanged: every array exact-size and every
+ * empty one shared. At 10,000 one-object documents the arrays push() grew held ~4 MB of spare room.
+ */
+export function cachedReading(collected: Collected, diagnostics: readonly Diagnostic[]): DocumentReading {
+  return {
+    collected: {
+      pools: exact(collected.pools),
+      advertisements: exact(collected.advertisements),
+      services: exact(collected.services),
+      namespaces: exact(collected.namespaces),
+      canonical: exact(collected.canonical),
+    },
+    diagnostics: exact(diagnostics),
+  };
 }
 
 export interface Chunk {

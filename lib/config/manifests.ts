@@ -22,7 +22,14 @@ import { readPool, type RawPool } from "./pool";
 import { EVERYTHING, selectorsMatchAny, selectorString } from "./selectors";
 import { readService } from "./service";
 import { didYouMean } from "./suggest";
-import { chunkKey, documentCache, fileChunks, type Collected, type DocumentReading } from "./document-cache";
+import {
+  cachedReading,
+  chunkKey,
+  documentCache,
+  fileChunks,
+  type Collected,
+  type DocumentReading,
+} from "./document-cache";
 import type {
   AddressPool,
   Diagnostic,
@@ -158,18 +165,10 @@ function readDocumentsFast(file: ManifestFile): DocumentReading[] | undefined {
       return undefined;
     }
     if (!lines) lines = lineCounter(text);
-    const reading: DocumentReading = {
-      collected: { pools: [], advertisements: [], services: [], namespaces: [], canonical: [] },
-      diagnostics: [],
-    };
+    const read: Collected = { pools: [], advertisements: [], services: [], namespaces: [], canonical: [] };
+    const readDiagnostics: Diagnostic[] = [];
     for (const doc of documents) {
-      const ctx = new ReadContext(
-        file.path,
-        lines,
-        undefined,
-        reading.diagnostics as Diagnostic[],
-        chunk.start,
-      );
+      const ctx = new ReadContext(file.path, lines, undefined, readDiagnostics, chunk.start);
       if (doc.aliasOverflowAt !== undefined) {
         ctx.error(
           null,
@@ -178,8 +177,9 @@ function readDocumentsFast(file: ManifestFile): DocumentReading[] | undefined {
         );
         continue;
       }
-      if (doc.contents !== null) readObject(ctx, doc.contents, reading.collected, 0);
+      if (doc.contents !== null) readObject(ctx, doc.contents, read, 0);
     }
+    const reading = cachedReading(read, readDiagnostics);
     next.set(key, reading);
     readings.push(reading);
   }

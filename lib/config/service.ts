@@ -1,5 +1,6 @@
 // Service objects (v1): the fields MetalLB's controller consumes (§3), MetalLB's annotation precedence,
 // and the requested-IP parsing whose failures are per-service errors, not configuration errors.
+import { exact } from "../arrays";
 import { isMap, isScalar, isSeq, type Node } from "yaml";
 import { canonicalIp, parseIp } from "../ip";
 import { HEALTH_ANNOTATIONS, parseHealthCheck } from "../health/spec";
@@ -258,17 +259,18 @@ export function readService(
     key: `${namespace}/${meta.name}`,
     labels: meta.labels,
     annotations: meta.annotations,
-    ports,
-    requestedIPs: "ips" in request ? request.ips : [],
+    // Exact-size arrays (lib/arrays.ts): a config keeps them, one set per service, as long as it is loaded.
+    ports: exact(ports),
+    requestedIPs: exact("ips" in request ? request.ips : []),
     ...("error" in request ? { requestError: request.error } : {}),
     ...(addressPool ? { addressPool } : {}),
     ...(sharingKey ? { sharingKey } : {}),
     backendKey: externalTrafficPolicy === "Local" ? labelsString(selector) : "",
-    ipFamilies,
+    ipFamilies: exact(ipFamilies),
     ipFamilyPolicy,
     // Only when present, so the config digest of manifests without them is what it always was.
-    ...(clusterIPs.length > 0 ? { clusterIPs } : {}),
-    ...(loadBalancerIngress.length > 0 ? { loadBalancerIngress } : {}),
+    ...(clusterIPs.length > 0 ? { clusterIPs: exact(clusterIPs) } : {}),
+    ...(loadBalancerIngress.length > 0 ? { loadBalancerIngress: exact(loadBalancerIngress) } : {}),
     externalTrafficPolicy,
     selector,
     ...(health.spec ? { healthCheck: health.spec } : {}),

@@ -11,7 +11,13 @@ import { Worker } from "node:worker_threads";
 import { readAllocationState } from "../alloc/state-file";
 import { forgetMeasured, uncachedBytes } from "../config/document-cache";
 import { loadManifests, parseRead, readManifests } from "../config/load";
-import { activate, inheritElectionHashes, type ActiveConfig, type ReloadOutcome } from "./config-state";
+import {
+  activate,
+  inheritElectionHashes,
+  reviveElectionHashes,
+  type ActiveConfig,
+  type ReloadOutcome,
+} from "./config-state";
 import type { Logger } from "./log";
 import type { ConfigRequest } from "./config-worker";
 
@@ -85,6 +91,7 @@ export class ConfigLoader {
     worker.on("message", (reply: { id: number; outcome: ReloadOutcome }) => {
       const resolve = this.waiting.get(reply.id);
       this.waiting.delete(reply.id);
+      if (reply.outcome.ok) reviveElectionHashes(reply.outcome.active);
       resolve?.(reply.outcome);
     });
     const fail = (why: string): void => {

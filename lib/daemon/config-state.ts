@@ -10,6 +10,7 @@ import type { Settings } from "../config/settings";
 import type { NodePolicy } from "../plan/types";
 import { reuseFrom } from "./config-reuse";
 import { planGroup, selectsNode, vipGroups, type GroupPlan, type VipGroup } from "../election/election";
+import { ElectionHashes } from "../election/election-hashes";
 
 export interface ActiveConfig {
   readonly load: LoadResult;
@@ -71,6 +72,14 @@ export function activate(
  * reload then hashed every member for every group (SHA-256, 3,000 of them at 1,000 VIPs) right when the new
  * VIP waited for its election.
  */
+/**
+ * A config activated on the config worker's thread arrives as a structured clone: data without classes, so
+ * each plan's ElectionHashes is a bare object. The worker never elects, so they are empty: new ones replace them.
+ */
+export function reviveElectionHashes(active: ActiveConfig): void {
+  for (const plan of active.plans.values()) Object.assign(plan, { hashes: new ElectionHashes() });
+}
+
 export function inheritElectionHashes(from: ActiveConfig, to: ActiveConfig): void {
   for (const [electionIp, plan] of to.plans) {
     if (plan.hashes.size > 0) continue;

@@ -6,6 +6,8 @@ import { matchesSelector, selectorsMatchAny } from "../config/selectors";
 import { FAILBACK_ANNOTATION } from "../config/l2advertisement";
 import type { L2Advertisement, Labels, ManifestConfig, Service } from "../config/types";
 import { compareText } from "../order";
+import { ElectionHashes } from "./election-hashes";
+import { exact } from "../arrays";
 
 /** A set of IPs that must always have the same owner: a dual-stack pair, or an IP shared by services. */
 export interface VipGroup {
@@ -80,8 +82,8 @@ export interface GroupPlan {
   readonly unannounced?: string;
   /** false when an advertisement that applies to the group is annotated non-revertive. */
   readonly failback: boolean;
-  /** node -> electionHash(node, electionIp): the hash is fixed per config, the view is not. */
-  readonly hashes: Map<string, string>;
+  /** node -> electionHash(node, electionIp), filled as members are met: fixed per config, the view is not. */
+  readonly hashes: ElectionHashes;
 }
 
 interface ServiceAds {
@@ -108,7 +110,7 @@ export function planGroup(group: VipGroup, config: ManifestConfig): GroupPlan {
   });
   const distinctAds = [...new Set(adsPerService.flatMap((s) => s.ads))];
   const failback = !distinctAds.some((ad) => ad.annotations[FAILBACK_ANNOTATION] === "false");
-  const base = { group, adsPerService, distinctAds, failback, hashes: new Map<string, string>() };
+  const base = { group, adsPerService, distinctAds, failback, hashes: new ElectionHashes() };
   const missing = adsPerService.find((s) => s.ads.length === 0);
   if (missing) {
     return {
@@ -194,7 +196,12 @@ export function vipGroups(assignments: readonly Assignment[]): VipGroup[] {
     group.services.push(a.service);
   }
   return [...groups.values()]
-    .map((g) => ({ electionIp: g.electionIp, ips: [...g.ips], services: g.services, pool: g.pool }))
+    .map((g) => ({
+      electionIp: g.electionIp,
+      ips: exact([...g.ips]),
+      services: exact(g.services),
+      pool: g.pool,
+    }))
     .sort((a, b) => compareText(a.electionIp, b.electionIp));
 }
 
@@ -221,11 +228,34 @@ function singleGroups(sorted: readonly Assignment[]): VipGroup[] | undefined {
 }
 
 /** The L2Advertisements that apply to a service: those covering its pool whose serviceSelectors match it. */
-export function advertisementsFor(config: ManifestConfig, service: Service, pool: string): L2Advertisement[] {
-  return config.advertisements.filter(
-    (ad) => ad.pools.includes(pool) && selectorsMatchAny(ad.serviceSelectors, service.labels),
-  );
+export function advertisementsFor(
+  config: ManifestConfig,
+  service: Service,
+  pool: string,
+): readonly L2Advertisement[] {
+  // Services of one pool and labels get the same list: one shared array per config, not one per service.
+  let lists = adListsByConfig.get(config);
+  if (!lists) {
+    lists = new Map();
+    adListsByConfig.set(config, lists);
+  }
+  const key = `${pool}\n${labelsKey(service.labels)}`;
+  let ads = lists.get(key);
+  if (!ads) {
+    ads = exact(
+      config.advertisements.filter(
+        (ad) => ad.pools.includes(pool) && selectorsMatchAny(ad.serviceSelectors, service.labels),
+      ),
+    );
+    lists.set(key, ads);
+  }
+  return ads;
 }
+const adListsByConfig = new WeakMap<ManifestConfig, Map<string, readonly L2Advertisement[]>>();
+const labelsKey = (labels: Labels): string => {
+  const keys = Object.keys(labels);
+  return keys.length === 0 ? "" : JSON.stringify(keys.sort().map((k) => [k, labels[k]]));
+};
 
 /** The advertisement's nodeSelectors pick this node (none = every node). */
 export const selectsNode = (ad: L2Advertisement, labels: Labels): boolean =>

@@ -1,0 +1,9 @@
+// Arrays that live as long as a config does, kept small. An array grown by push() keeps room for 16 entries
+// (~130 bytes spare), and the config holds several per service: at 10,000 services, megabytes of nothing.
+
+const NONE: readonly never[] = Object.freeze([]);
+
+/** An exact-size copy of `items`; every empty one is the same frozen array. */
+export function exact<T>(items: readonly T[]): readonly T[] {
+  return items.length === 0 ? NONE : items.slice();
+}

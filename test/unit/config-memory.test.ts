@@ -1,0 +1,102 @@
+// What a loaded config keeps per service, kept small (docs/design.md, "Cost per VIP: memory"): election hashes
+// in a compact per-plan store that survives the config worker's structured clone, advertisement lists shared
+// between services of one pool and labels, and exact-size arrays.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { exact } from "../../lib/arrays";
+import { activate, reviveElectionHashes } from "../../lib/daemon/config-state";
+import { ElectionHashes } from "../../lib/election/election-hashes";
+import { advertisementsFor } from "../../lib/election/election";
+import { ad, docs, parse, pool, service } from "./config-helpers";
+
+test("ElectionHashes: get/set/size/iteration by node name, any number of nodes, in any order", () => {
+  const a = new ElectionHashes();
+  const b = new ElectionHashes();
+  assert.equal(a.get("node1"), undefined);
+  a.set("mem-z", "hz");
+  a.set("mem-a", "ha");
+  b.set("mem-a", "other");
+  assert.equal(a.get("mem-z"), "hz");
+  assert.equal(a.get("mem-a"), "ha");
+  assert.equal(b.get("mem-a"), "other");
+  assert.equal(b.get("mem-z"), undefined, "a name another plan knows is still unset here");
+  assert.equal(a.size, 2);
+  assert.equal(b.size, 1);
+  a.set("mem-z", "hz2");
+  assert.equal(a.size, 2);
+  assert.deepEqual(
+    new Map(a),
+    new Map([
+      ["mem-z", "hz2"],
+      ["mem-a", "ha"],
+    ]),
+  );
+  for (let i = 0; i < 300; i++) b.set(`big-${i}`, `h${i}`);
+  assert.equal(b.size, 301);
+  assert.equal(b.get("big-299"), "h299");
+});
+
+test("a config from the worker thread (a structured clone) gets working election hashes back", () => {
+  const text = docs(
+    pool("p", ["198.51.100.0/28"]),
+    ad("l2", "  ipAddressPools: [p]"),
+    service("s0"),
+    service("s1"),
+  );
+  const outcome = activate(parse(text), undefined, new Date(0));
+  assert.ok(outcome.ok);
+  const cloned = structuredClone(outcome.active);
+  const plan = [...cloned.plans.values()][0];
+  assert.ok(plan);
+  assert.equal(typeof (plan.hashes as Partial<ElectionHashes>).get, "undefined", "the clone loses the class");
+  reviveElectionHashes(cloned);
+  for (const p of cloned.plans.values()) {
+    assert.ok(p.hashes instanceof ElectionHashes);
+    p.hashes.set("node1", "h");
+    assert.equal(p.hashes.get("node1"), "h");
+  }
+});
+
+test("advertisementsFor: one shared list per pool and service labels, the same answer as filtering afresh", () => {
+  const text = docs(
+    pool("p", ["198.51.100.0/28"]),
+    pool("q", ["198.51.100.16/28"]),
+    ad("l2", "  ipAddressPools: [p, q]"),
+    ad("only-web", "  ipAddressPools: [p]\n  serviceSelectors:\n  - matchLabels: {app: web}"),
+    service("a"),
+    service("b"),
+    service("web1", { labels: { app: "web" } }),
+    service("web2", { labels: { app: "web" } }),
+  );
+  const config = parse(text).config;
+  assert.ok(config);
+  const svc = (name: string) => config.services.find((s) => s.name === name);
+  const forP = (name: string) => advertisementsFor(config, svc(name)!, "p");
+  assert.equal(forP("a"), forP("b"), "same pool, same (no) labels: one array");
+  assert.equal(forP("web1"), forP("web2"));
+  assert.notEqual(forP("a"), forP("web1"));
+  assert.deepEqual(
+    forP("a").map((x) => x.name),
+    ["l2"],
+  );
+  assert.deepEqual(
+    forP("web1")
+      .map((x) => x.name)
+      .sort(),
+    ["l2", "only-web"],
+  );
+  assert.deepEqual(
+    advertisementsFor(config, svc("web1")!, "q").map((x) => x.name),
+    ["l2"],
+  );
+});
+
+test("exact: a copy of the same entries; every empty array is one frozen array", () => {
+  const grown: number[] = [];
+  grown.push(1, 2);
+  const copy = exact(grown);
+  assert.deepEqual(copy, [1, 2]);
+  assert.notEqual(copy, grown);
+  assert.equal(exact([]), exact([]));
+  assert.ok(Object.isFrozen(exact([])));
+});
