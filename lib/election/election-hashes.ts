@@ -4,6 +4,7 @@
 // process-wide table of node names, which only grows with names ever seen (a cluster's members over the
 // life of the daemon).
 
+const NONE: undefined[] = [];
 const nodeNumbers = new Map<string, number>();
 const nodeNames: string[] = [];
 
@@ -18,7 +19,8 @@ function numberOf(node: string): number {
 }
 
 export class ElectionHashes {
-  private readonly byNode: (string | undefined)[] = [];
+  /** Indexed by node number; exact-size, shared empty until the first hash (NONE is never written). */
+  private byNode: (string | undefined)[] = NONE;
 
   get(node: string): string | undefined {
     const n = nodeNumbers.get(node);
@@ -27,8 +29,8 @@ export class ElectionHashes {
 
   set(node: string, hash: string): void {
     const n = numberOf(node);
-    // Fill the gap first, so the array stays packed (a holey one is slower to read).
-    while (this.byNode.length < n) this.byNode.push(undefined);
+    // Grown to the exact size (push would leave room for 16 more), packed.
+    if (n >= this.byNode.length) this.byNode = Array.from({ length: n + 1 }, (_, i) => this.byNode[i]);
     this.byNode[n] = hash;
   }
 
