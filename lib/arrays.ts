@@ -7,3 +7,8 @@ const NONE: readonly never[] = Object.freeze([]);
 export function exact<T>(items: readonly T[]): readonly T[] {
   return items.length === 0 ? NONE : items.slice();
 }
+
+/** `items` and then `more`, in a new exact-size array (a spread, like push, leaves room for 16). */
+export function appended<T>(items: readonly T[], ...more: T[]): readonly T[] {
+  return [...items, ...more].slice();
+}

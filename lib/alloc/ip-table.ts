@@ -1,6 +1,7 @@
 // Who holds which address during one allocate() run, and MetalLB's sharing rules over it.
 // Holders are only ever added within a run (the allocator validates before it assigns), which is what
 // lets the pool scan keep a monotone "lowest free address" cursor per CIDR.
+import { appended } from "../arrays";
 import { formatValue, type Family } from "../ip";
 import { quoteGo } from "./go-format";
 
@@ -47,7 +48,7 @@ function withPortOwner(owners: readonly string[], port: string, service: string)
   for (let i = 0; i < owners.length; i += 2)
     if (owners[i] === port)
       return owners[i + 1] === service ? owners : owners.map((x, j) => (j === i + 1 ? service : x));
-  return [...owners, port, service];
+  return appended(owners, port, service);
 }
 
 export class IpTable {
@@ -126,7 +127,7 @@ export class IpTable {
       for (const port of claimant.ports)
         holder.portOwners = withPortOwner(holder.portOwners, port, claimant.service);
       if (!holder.services.includes(claimant.service))
-        holder.services = [...holder.services, claimant.service];
+        holder.services = appended(holder.services, claimant.service);
     }
   }
 

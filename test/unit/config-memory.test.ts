@@ -3,7 +3,7 @@
 // between services of one pool and labels, and exact-size arrays.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { exact } from "../../lib/arrays";
+import { appended, exact } from "../../lib/arrays";
 import { activate, reviveElectionHashes } from "../../lib/daemon/config-state";
 import { ElectionHashes } from "../../lib/election/election-hashes";
 import { advertisementsFor } from "../../lib/election/election";
@@ -99,4 +99,11 @@ test("exact: a copy of the same entries; every empty array is one frozen array",
   assert.notEqual(copy, grown);
   assert.equal(exact([]), exact([]));
   assert.ok(Object.isFrozen(exact([])));
+});
+
+test("appended: a new array with the entries added, the original untouched", () => {
+  const base = exact(["a"]);
+  const more = appended(base, "b", "c");
+  assert.deepEqual(more, ["a", "b", "c"]);
+  assert.deepEqual(base, ["a"]);
 });
