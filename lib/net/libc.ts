@@ -36,6 +36,10 @@ export interface Libc {
     addressLength: Buffer,
   ): number;
   setsockopt(fd: number, level: number, name: number, value: Buffer, length: number): number;
+  /** `length` is a 4-byte buffer holding the room in `value` on the way in and the size used on the way out. */
+  getsockopt(fd: number, level: number, name: number, value: Buffer, length: Buffer): number;
+  /** `address` receives the socket's own address, `length` (a 4-byte buffer) its size in and out. */
+  getsockname(fd: number, address: Buffer, length: Buffer): number;
   close(fd: number): number;
   /** `arg` is the request's in/out buffer. */
   ioctl(fd: number, request: number, arg: Buffer): number;
@@ -84,6 +88,8 @@ export function libc(): Libc {
   const sendto = lib.func("intptr_t sendto(int, const void *, size_t, int, const void *, uint32_t)");
   const recvfrom = lib.func("intptr_t recvfrom(int, void *, size_t, int, void *, void *)");
   const setsockopt = lib.func("int setsockopt(int, int, int, const void *, uint32_t)");
+  const getsockopt = lib.func("int getsockopt(int, int, int, void *, void *)");
+  const getsockname = lib.func("int getsockname(int, void *, void *)");
   const close = lib.func("int close(int)");
   const ioctl = lib.func("int ioctl(int, unsigned long, void *)");
   const ifNameToIndex = lib.func("unsigned int if_nametoindex(const char *)");
@@ -97,6 +103,8 @@ export function libc(): Libc {
     sendto: (fd, data, len, flags, a, al) => num(sendto(fd, data, len, flags, a, al)),
     recvfrom: (fd, data, len, flags, a, al) => num(recvfrom(fd, data, len, flags, a, al)),
     setsockopt: (fd, level, name, value, len) => num(setsockopt(fd, level, name, value, len)),
+    getsockopt: (fd, level, name, value, len) => num(getsockopt(fd, level, name, value, len)),
+    getsockname: (fd, address, len) => num(getsockname(fd, address, len)),
     close: (fd) => num(close(fd)),
     ioctl: (fd, request, arg) => num(ioctl(fd, request, arg)),
     if_nametoindex: (name) => num(ifNameToIndex(name)),

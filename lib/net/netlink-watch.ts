@@ -1,9 +1,11 @@
 // Live view of this namespace's links and addresses: one dump at start, then rtnetlink multicast
 // notifications (RTNLGRP_LINK, IPV4_IFADDR, IPV6_IFADDR), so changes arrive within milliseconds with no
-// polling. If the kernel drops notifications (ENOBUFS on a burst), the view is rebuilt from a fresh dump
-// and the differences are emitted as ordinary events.
+// polling. If the kernel drops notifications (a burst beyond the receive buffer), the view is rebuilt from a
+// fresh dump and the differences are emitted as ordinary events. Drops are read from the socket's counter,
+// not from an ENOBUFS error: that error aborted the process (lib/net/netlink-socket-control.ts).
 import type { AnnounceInterface } from "./announcer";
 import { createRtNetlink, rt, type NetlinkMessage, type RtNetlinkSocket } from "netlink";
+import { controlNetlinkSocket, type NetlinkSocketControl } from "./netlink-socket-control";
 import type { AddressInfo, LinkInfo } from "./links";
 import {
   addressFromPayload,
@@ -17,9 +19,15 @@ import { RTM_DELADDR, RTM_NEWADDR } from "./address-batch";
 const RTM_NEWLINK = 16;
 const RTM_DELLINK = 17;
 /** Large enough for the notifications of thousands of address changes at once. */
-const EVENT_BUFFER_BYTES = 8 * 1024 * 1024;
+export const EVENT_BUFFER_BYTES = 8 * 1024 * 1024;
 /** Room for dump replies (address requests go through VipAddresses' own socket). */
 const REQUEST_BUFFER_BYTES = 4 * 1024 * 1024;
+const NETLINK_ROUTE = 0;
+
+export interface WatchOptions {
+  /** Receive buffer of the notification socket (tests make it small to force drops). */
+  readonly eventBufferBytes?: number;
+}
 
 export type NetChange =
   | {
@@ -45,23 +53,45 @@ export class NetlinkWatch {
   private readonly linkLocals = new Map<number, string | undefined>();
   private pending: NetlinkMessage[] | undefined = [];
   private resyncing = false;
+  /** Drops seen while a resync was under way: its dump may predate them, so another one follows. */
+  private resyncAgain = false;
   private closed = false;
+  private dropsSeen = 0;
+  private dropCheck: NodeJS.Immediate | undefined;
   /** Times the view was rebuilt after lost notifications. */
   resyncs = 0;
 
   private constructor(
     private readonly requests: RtNetlinkSocket,
     private readonly events: RtNetlinkSocket,
+    private readonly eventControl: NetlinkSocketControl,
   ) {}
 
-  static async start(): Promise<NetlinkWatch> {
-    // SO_RCVBUF is capped by net.core.rmem_max; a smaller buffer only means more resyncs.
-    const events = createRtNetlink({ ref: false, recvBufferSize: EVENT_BUFFER_BYTES, sendBufferSize: 0 });
+  static async start(options: WatchOptions = {}): Promise<NetlinkWatch> {
+    const eventBufferBytes = options.eventBufferBytes ?? EVENT_BUFFER_BYTES;
+    const events = createRtNetlink({ ref: false, recvBufferSize: eventBufferBytes, sendBufferSize: 0 });
     const requests = createRtNetlink({ ref: false, recvBufferSize: REQUEST_BUFFER_BYTES, sendBufferSize: 0 });
-    const watch = new NetlinkWatch(requests, events);
+    let watch: NetlinkWatch | undefined;
     try {
-      events.socket.on("message", (messages) => watch.receive(messages));
+      // Beyond net.core.rmem_max where allowed (a smaller buffer only means more resyncs), and no ENOBUFS
+      // error on either socket: the package's native poll handler aborts the process on one.
+      const eventControl = controlNetlinkSocket(
+        events.socket.address().port,
+        NETLINK_ROUTE,
+        eventBufferBytes,
+      );
+      controlNetlinkSocket(requests.socket.address().port, NETLINK_ROUTE, REQUEST_BUFFER_BYTES);
+      watch = new NetlinkWatch(requests, events, eventControl);
+    } catch (error) {
+      events.socket.close();
+      requests.socket.close();
+      throw error;
+    }
+    try {
+      events.socket.on("message", (messages) => watch.onMessages(messages));
       events.socket.on("error", (error) => watch.onSocketError(error));
+      // An 'error' without a listener throws inside the package's native callback, which aborts.
+      requests.socket.on("error", () => {});
       // Subscribe before dumping so nothing between the dump and the subscription is lost; notifications
       // that arrive during the dump are replayed after it, in order, which converges on the latest state.
       for (const group of ["LINK", "IPV4_IFADDR", "IPV6_IFADDR"] as const) events.addMembership(group);
@@ -145,6 +175,7 @@ export class NetlinkWatch {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    if (this.dropCheck) clearImmediate(this.dropCheck);
     this.listeners.clear();
     this.events.socket.close();
     this.requests.socket.close();
@@ -161,6 +192,22 @@ export class NetlinkWatch {
       if (link) this.links.set(link.index, link);
     }
     for (const address of addresses) this.addresses.set(addressKey(address), address);
+  }
+
+  private onMessages(messages: NetlinkMessage[]): void {
+    this.receive(messages);
+    // Once per loop turn that brought notifications: a drop means the queue was full, so notifications
+    // were waiting and this runs after it.
+    this.dropCheck ??= setImmediate(() => this.checkDrops());
+  }
+
+  private checkDrops(): void {
+    this.dropCheck = undefined;
+    if (this.closed) return;
+    const drops = this.eventControl.drops();
+    if (drops === this.dropsSeen) return;
+    this.dropsSeen = drops;
+    void this.resync();
   }
 
   private receive(messages: NetlinkMessage[]): void {
@@ -220,12 +267,18 @@ export class NetlinkWatch {
 
   /** Rebuilds the view after lost notifications and emits what changed meanwhile. */
   private async resync(afterLoss = true): Promise<void> {
-    if (this.resyncing) return;
+    if (this.resyncing) {
+      if (afterLoss) this.resyncAgain = true;
+      return;
+    }
     this.resyncing = true;
     if (afterLoss) this.resyncs++;
     try {
       const oldLinks = new Map(this.links);
       const oldAddresses = new Map(this.addresses);
+      // What is still queued predates the dump below; replayed after it, a queued RTM_NEWADDR whose
+      // RTM_DELADDR was lost would put a removed address back into the view.
+      if (afterLoss) this.eventControl.discardQueued();
       this.pending = [];
       await this.load();
       for (const [index, link] of oldLinks) {
@@ -245,6 +298,10 @@ export class NetlinkWatch {
       this.pending = undefined;
       this.resyncing = false;
       this.receive(queued);
+      if (this.resyncAgain && !this.closed) {
+        this.resyncAgain = false;
+        void this.resync();
+      }
     }
   }
 }
