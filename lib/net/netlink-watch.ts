@@ -23,6 +23,7 @@ export const EVENT_BUFFER_BYTES = 8 * 1024 * 1024;
 /** Room for dump replies (address requests go through VipAddresses' own socket). */
 const REQUEST_BUFFER_BYTES = 4 * 1024 * 1024;
 const NETLINK_ROUTE = 0;
+const RESYNC_RETRY_MS = 1000;
 
 export interface WatchOptions {
   /** Receive buffer of the notification socket (tests make it small to force drops). */
@@ -58,6 +59,7 @@ export class NetlinkWatch {
   private closed = false;
   private dropsSeen = 0;
   private dropCheck: NodeJS.Immediate | undefined;
+  private retryTimer: NodeJS.Timeout | undefined;
   /** Times the view was rebuilt after lost notifications. */
   resyncs = 0;
 
@@ -176,6 +178,7 @@ export class NetlinkWatch {
     if (this.closed) return;
     this.closed = true;
     if (this.dropCheck) clearImmediate(this.dropCheck);
+    if (this.retryTimer) clearTimeout(this.retryTimer);
     this.listeners.clear();
     this.events.socket.close();
     this.requests.socket.close();
@@ -207,7 +210,7 @@ export class NetlinkWatch {
     const drops = this.eventControl.drops();
     if (drops === this.dropsSeen) return;
     this.dropsSeen = drops;
-    void this.resync();
+    this.resyncAfterLoss();
   }
 
   private receive(messages: NetlinkMessage[]): void {
@@ -262,7 +265,22 @@ export class NetlinkWatch {
 
   private onSocketError(error: Error & { code?: string }): void {
     if (this.closed) return;
-    if (error.code === "ENOBUFS") void this.resync();
+    if (error.code === "ENOBUFS") this.resyncAfterLoss();
+  }
+
+  /**
+   * A resync whose dump fails (a timeout on a loaded host) is tried again a second later: the loss is known,
+   * and a rejection nobody handles would end the process.
+   */
+  private resyncAfterLoss(): void {
+    this.resync().catch(() => {
+      if (this.closed || this.retryTimer) return;
+      this.retryTimer = setTimeout(() => {
+        this.retryTimer = undefined;
+        if (!this.closed) this.resyncAfterLoss();
+      }, RESYNC_RETRY_MS);
+      this.retryTimer.unref();
+    });
   }
 
   /** Rebuilds the view after lost notifications and emits what changed meanwhile. */
@@ -300,7 +318,7 @@ export class NetlinkWatch {
       this.receive(queued);
       if (this.resyncAgain && !this.closed) {
         this.resyncAgain = false;
-        void this.resync();
+        this.resyncAfterLoss();
       }
     }
   }
