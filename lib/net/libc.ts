@@ -14,6 +14,12 @@ export const SO_SNDBUF = 7;
 /** Root may set a receive buffer beyond net.core.rmem_max. */
 export const SO_RCVBUFFORCE = 33;
 export const SOCKADDR_LL_SIZE = 20;
+export const AF_NETLINK = 16;
+export const NETLINK_ROUTE = 0;
+export const SOL_NETLINK = 270;
+/** struct sockaddr_nl: family (u16), pad (u16), nl_pid (u32), nl_groups (u32). */
+export const SOCKADDR_NL_SIZE = 12;
+export const MSG_DONTWAIT = 0x40;
 
 export interface Libc {
   socket(domain: number, type: number, protocol: number): number;
@@ -142,4 +148,20 @@ export function sockaddrLl(ifindex: number, protocol: number, mac?: Buffer): Buf
     mac.copy(sa, 12);
   }
   return sa;
+}
+
+/** An int socket option's value, as setsockopt takes it. */
+export function int32(value: number): Buffer {
+  const b = Buffer.alloc(4);
+  b.writeInt32LE(value, 0);
+  return b;
+}
+
+/**
+ * A receive buffer of `bytes`: beyond net.core.rmem_max when the process may (CAP_NET_ADMIN), else as much as
+ * the cap allows.
+ */
+export function setReceiveBuffer(c: Libc, fd: number, bytes: number): void {
+  if (c.setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, int32(bytes), 4) < 0)
+    c.setsockopt(fd, SOL_SOCKET, SO_RCVBUF, int32(bytes), 4);
 }

@@ -5,34 +5,27 @@
 import { constants as osConstants } from "node:os";
 import type { NetlinkChannel } from "./address-batch";
 import {
+  AF_NETLINK,
   errnoName,
+  int32,
   libc,
+  MSG_DONTWAIT,
+  NETLINK_ROUTE,
+  setReceiveBuffer,
   SOCK_CLOEXEC,
   SOCK_NONBLOCK,
   SOCK_RAW,
-  SOL_SOCKET,
-  SO_RCVBUF,
-  SO_RCVBUFFORCE,
+  SOCKADDR_NL_SIZE,
+  SOL_NETLINK,
 } from "./libc";
 
-const AF_NETLINK = 16;
-const NETLINK_ROUTE = 0;
-const SOL_NETLINK = 270;
 /** Acknowledgements of failed requests without a copy of the request: they stay small. */
 const NETLINK_CAP_ACK = 10;
-const SOCKADDR_NL_SIZE = 12;
-const MSG_DONTWAIT = 0x40;
 const { EAGAIN, EINTR, EBADF } = osConstants.errno;
 /** Room for the acknowledgements of a whole batch (MAX_BATCH) with plenty to spare. */
 const RECEIVE_BUFFER_BYTES = 4 * 1024 * 1024;
 /** One acknowledgement is 36 bytes; a datagram never holds more than a few. */
 const DATAGRAM_ROOM = 64 * 1024;
-
-function int32(value: number): Buffer {
-  const b = Buffer.alloc(4);
-  b.writeInt32LE(value, 0);
-  return b;
-}
 
 export function openNetlinkChannel(): NetlinkChannel {
   const c = libc();
@@ -44,8 +37,7 @@ export function openNetlinkChannel(): NetlinkChannel {
     if (c.bind(fd, kernel, SOCKADDR_NL_SIZE) < 0) throw new Error(`netlink bind: ${errnoName(c.errno())}`);
     c.setsockopt(fd, SOL_NETLINK, NETLINK_CAP_ACK, int32(1), 4);
     // Root may go beyond net.core.rmem_max; otherwise the capped size still holds a batch's acknowledgements.
-    if (c.setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, int32(RECEIVE_BUFFER_BYTES), 4) < 0)
-      c.setsockopt(fd, SOL_SOCKET, SO_RCVBUF, int32(RECEIVE_BUFFER_BYTES), 4);
+    setReceiveBuffer(c, fd, RECEIVE_BUFFER_BYTES);
   } catch (error) {
     c.close(fd);
     throw error;

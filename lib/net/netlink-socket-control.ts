@@ -11,19 +11,23 @@
 // watch reads after each burst it receives, and a rise there triggers the same resync.
 import { readdirSync, readlinkSync } from "node:fs";
 import { constants as osConstants } from "node:os";
-import { libc, SOL_SOCKET, SO_RCVBUF, SO_RCVBUFFORCE } from "./libc";
+import {
+  AF_NETLINK,
+  int32,
+  libc,
+  MSG_DONTWAIT,
+  setReceiveBuffer,
+  SOCKADDR_NL_SIZE,
+  SOL_NETLINK,
+  SOL_SOCKET,
+} from "./libc";
 
-const AF_NETLINK = 16;
-const SOL_NETLINK = 270;
 const NETLINK_NO_ENOBUFS = 5;
 const SO_PROTOCOL = 38;
 const SO_MEMINFO = 55;
-/** struct sockaddr_nl: family (u16), pad (u16), nl_pid (u32), nl_groups (u32). */
-const SOCKADDR_NL_SIZE = 12;
 /** SO_MEMINFO's u32 array (SK_MEMINFO_VARS, linux/sock_diag.h) and the index of its drop counter. */
 const MEMINFO_VALUES = 9;
 const SK_MEMINFO_DROPS = 8;
-const MSG_DONTWAIT = 0x40;
 const { EINTR } = osConstants.errno;
 /** Enough to empty any receive queue the watch asks for (a 16 MiB queue holds ~15,000 notifications). */
 const DISCARD_LIMIT = 100_000;
@@ -37,12 +41,6 @@ export interface NetlinkSocketControl {
    * loss, those are older than the dump that replaces them, and applied after it they would undo it.
    */
   discardQueued(limit?: number): number;
-}
-
-function int32(value: number): Buffer {
-  const b = Buffer.alloc(4);
-  b.writeInt32LE(value, 0);
-  return b;
 }
 
 /**
@@ -89,8 +87,7 @@ export function controlNetlinkSocket(
   const c = libc();
   if (c.setsockopt(fd, SOL_NETLINK, NETLINK_NO_ENOBUFS, int32(1), 4) < 0)
     throw new Error(`netlink socket with port ${port}: NETLINK_NO_ENOBUFS refused (errno ${c.errno()})`);
-  if (c.setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, int32(receiveBufferBytes), 4) < 0)
-    c.setsockopt(fd, SOL_SOCKET, SO_RCVBUF, int32(receiveBufferBytes), 4);
+  setReceiveBuffer(c, fd, receiveBufferBytes);
   const meminfo = Buffer.alloc(MEMINFO_VALUES * 4);
   const length = Buffer.alloc(4);
   const drops = (): number | undefined => {

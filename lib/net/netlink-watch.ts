@@ -5,6 +5,7 @@
 // not from an ENOBUFS error: that error aborted the process (lib/net/netlink-socket-control.ts).
 import type { AnnounceInterface } from "./announcer";
 import { createRtNetlink, rt, type NetlinkMessage, type RtNetlinkSocket } from "netlink";
+import { NETLINK_ROUTE } from "./libc";
 import { controlNetlinkSocket, type NetlinkSocketControl } from "./netlink-socket-control";
 import type { AddressInfo, LinkInfo } from "./links";
 import {
@@ -22,7 +23,6 @@ const RTM_DELLINK = 17;
 export const EVENT_BUFFER_BYTES = 8 * 1024 * 1024;
 /** Room for dump replies (address requests go through VipAddresses' own socket). */
 const REQUEST_BUFFER_BYTES = 4 * 1024 * 1024;
-const NETLINK_ROUTE = 0;
 const RESYNC_RETRY_MS = 1000;
 
 export interface WatchOptions {
