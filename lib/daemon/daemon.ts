@@ -29,7 +29,7 @@ import { ManifestWatch } from "./manifest-watch";
 import { advertisedInterfaces, nodePolicy, type ActiveConfig, type ReloadOutcome } from "./config-state";
 import { ConflictBook } from "./conflict-book";
 import { kernelConflictMonitor, ProbeRunner } from "./probe-runner";
-import { readKeyring, rotateKeyring } from "./keyring-file";
+import { readKeyring, reloadKeyring } from "./keyring-file";
 import { startHttpServer } from "./http-server";
 import { bootGossipThread, startGossip } from "./gossip-start";
 import { EventLog, logAddressChanges } from "./event-log";
@@ -53,6 +53,7 @@ import { Telemetry } from "./telemetry";
 import { StepPacer } from "./step-pacer";
 import { DeferredStepWork, takesOver } from "./takeover-first";
 import { TrialRunner } from "./trial-runner";
+import { interfaceForClearedProbe } from "./cleared-takeover";
 
 export interface DaemonOptions {
   readonly settings: Settings;
@@ -126,6 +127,7 @@ export class Daemon {
   private local!: LocalInputs;
   /** Trial adds of the VIPs this node gave up. */
   private trials!: TrialRunner;
+  private plannedConfig: ActiveConfig | undefined; // the config the last plan ran on
   /** Why this node can hold none of its VIPs (it is not ready then), from the last plan. */
   private cannotHoldAny: string | undefined;
 
@@ -192,6 +194,7 @@ export class Daemon {
       event: (reason, message, fields, ip) => this.eventLog.event(reason, message, fields, undefined, ip),
       stepSoon: () => this.scheduleStep(true),
       stopping: () => this.stopping,
+      cleared: (ip) => this.takeCleared(ip),
     });
     this.eligibility = new EligibilityTracker(this.watch);
     this.local = {
@@ -273,7 +276,8 @@ export class Daemon {
    */
   reload(trigger: string): void {
     if (this.stopping) return;
-    if (trigger === "SIGHUP") this.reloadKeyring();
+    const keyFile = this.settings.cluster.keyFile;
+    if (trigger === "SIGHUP") reloadKeyring(this.keyring, keyFile, this.memberlist, this.log, this.eventLog);
     this.manifests.markRead();
     if (this.reloading) {
       this.log.log("debug", "reloadQueued", `${trigger}: a reload is running; another follows it`);
@@ -419,6 +423,7 @@ export class Daemon {
       trialResults: this.trials.take(),
     };
     const decided = plan(snapshot, this.memory);
+    this.plannedConfig = this.active;
     for (const ip of this.placed) if (!decided.addresses.has(ip)) this.placed.delete(ip);
     if (!takesOver(decided.addresses, this.applier.wanted())) {
       this.apply(decided, snapshot, members);
@@ -495,6 +500,16 @@ export class Daemon {
       );
     }
     if (ips.length > 0) this.log.log("info", "reannounce", `${ips.join(",")}: ${why}`, { ip: ips.join(",") });
+  }
+
+  /** A clean probe of a VIP the last plan elected this node for: its add goes out now (cleared-takeover.ts). */
+  private takeCleared(ip: string): void {
+    const [wanted, electionIp] = [this.applier.wanted(), this.active.groupByIp.get(ip)?.electionIp];
+    const changedSincePlan =
+      this.memberEvents.length > 0 || this.plannedConfig !== this.active || this.stopping;
+    const facts = { self: this.nodeName, electionIp, memory: this.memory, changedSincePlan, wanted };
+    const ifname = interfaceForClearedProbe(ip, { ...facts, local: localReport(this.local, ip) });
+    if (ifname !== undefined) void this.applier.setWanted(new Map(wanted).set(ip, ifname));
   }
 
   private originOf(mac: string): ClaimOrigin {
@@ -576,21 +591,5 @@ export class Daemon {
       "allocationMerged",
       `adopted the cluster's allocation (merged with ${adopted.mergedWith.join(", ")})`,
     );
-  }
-
-  // ---- keyring ---------------------------------------------------------------------------------
-
-  /** SIGHUP: rotate the gossip keys from the key file; a bad file keeps the running keys. */
-  private reloadKeyring(): void {
-    const keyFile = this.settings.cluster.keyFile;
-    if (!this.keyring || keyFile === null) return;
-    try {
-      const count = rotateKeyring(this.keyring, keyFile);
-      this.memberlist.setKeys(this.keyring.list());
-      this.eventLog.event("keyringReloaded", `gossip keyring reloaded: ${count} key(s)`);
-    } catch (error) {
-      const message = `${keyFile}: ${(error as Error).message}; keeping the running keys`;
-      this.log.log("error", "keyringInvalid", message);
-    }
   }
 }

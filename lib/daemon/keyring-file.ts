@@ -25,3 +25,25 @@ export function rotateKeyring(keyring: Keyring, keyFile: string): number {
   for (const key of keyring.list()) if (!wanted.includes(key)) keyring.removeKey(key);
   return wanted.length;
 }
+
+/**
+ * SIGHUP: rotates the gossip keys from the key file and hands them to gossip; a bad file keeps the running
+ * keys (logged). Nothing to do without a keyring or a key file.
+ */
+export function reloadKeyring(
+  keyring: Keyring | undefined,
+  keyFile: string | null,
+  gossip: { setKeys(keys: string[]): void },
+  log: Logger,
+  events: { event(reason: string, message: string): void },
+): void {
+  if (!keyring || keyFile === null) return;
+  try {
+    const count = rotateKeyring(keyring, keyFile);
+    gossip.setKeys(keyring.list());
+    events.event("keyringReloaded", `gossip keyring reloaded: ${count} key(s)`);
+  } catch (error) {
+    const message = `${keyFile}: ${(error as Error).message}; keeping the running keys`;
+    log.log("error", "keyringInvalid", message);
+  }
+}

@@ -23,6 +23,8 @@ export interface ProbeEdges {
   event(reason: string, message: string, fields: Record<string, string>, ip?: string): void;
   /** Asks for a step soon (a probe result is an input). */
   stepSoon(): void;
+  /** A probe found nobody on `ip` (before the step it asks for). */
+  cleared?(ip: string): void;
   stopping(): boolean;
 }
 
@@ -93,6 +95,7 @@ export class ProbeRunner {
       ip,
       ms: elapsedMs.toFixed(1),
     });
+    if (!foreign) this.edges.cleared?.(ip);
     this.edges.stepSoon();
   }
 }

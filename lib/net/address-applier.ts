@@ -94,7 +94,8 @@ export class AddressApplier {
   private readonly missing = new Map<string, Missing>();
   private retryDelay = 0;
   private verifyTimer: NodeJS.Timeout | undefined;
-  private verifyDue = false;
+  /** A periodic compare's dump is under way. */
+  private verifying = false;
   private readonly now: () => number;
   private readonly retryMinMs: number;
   private readonly retryMaxMs: number;
@@ -123,10 +124,7 @@ export class AddressApplier {
     this.unsubscribe = watch.onChange((change) => this.onChange(change));
     const verifyMs = options.verifyMs ?? VERIFY_MS;
     if (verifyMs > 0) {
-      this.verifyTimer = setInterval(() => {
-        this.verifyDue = true;
-        void this.apply();
-      }, verifyMs);
+      this.verifyTimer = setInterval(() => this.verify(), verifyMs);
       this.verifyTimer.unref();
     }
   }
@@ -284,14 +282,28 @@ export class AddressApplier {
     });
   }
 
+  /**
+   * The periodic compare: a fresh kernel dump beside the passes, not inside one. Differences come back as
+   * ordinary events; one pass after it also catches what expired meanwhile (an unconfirmed change whose
+   * notification was lost). A failed dump waits for the next. At 10,000 VIPs the dump is read over many
+   * loop turns (hundreds of ms on a busy host): run inside a pass, it held back every pass asked for
+   * meanwhile, and a reload's new VIP, cleared by its probe, waited for it before its add went out.
+   */
+  private verify(): void {
+    if (this.verifying || this.stopped) return;
+    this.verifying = true;
+    this.verifies++;
+    void this.watch
+      .refresh()
+      .catch(() => undefined)
+      .then(() => {
+        this.verifying = false;
+        this.applySoon();
+      });
+  }
+
   private async pass(): Promise<void> {
     this.passed = true;
-    if (this.verifyDue) {
-      this.verifyDue = false;
-      this.verifies++;
-      // Differences come back as ordinary events (and one more pass); a failed dump waits for the next.
-      await this.watch.refresh().catch(() => undefined);
-    }
     const now = this.now();
     for (const map of [this.unconfirmedAdds, this.unconfirmedRemoves])
       for (const [key, u] of map) {

@@ -267,3 +267,25 @@ test("a request the kernel never acknowledges ends as ETIMEDOUT, not in flight f
   assert.equal(errorCode(new Error("Timeout has been reached")), "ETIMEDOUT");
   assert.equal(errorCode(new Error("Request rejected: EPERM")), "EPERM");
 });
+
+test("a periodic compare's dump does not hold back a pass: a new VIP is added while the dump is still read", async () => {
+  const k = new FakeKernel();
+  const dumps: Array<() => void> = [];
+  const refresh = (k.watch as unknown as { refresh: () => Promise<void> }).refresh;
+  // The dump of 10,000 addresses, read over many loop turns: here it ends only when the test says.
+  Object.assign(k.watch, {
+    refresh: () => new Promise<void>((resolve) => dumps.push(() => void refresh().then(resolve))),
+  });
+  const r = new AddressApplier(k.watch, k.addresses, () => {}, { verifyMs: 20 });
+  await until("a compare under way", () => r.verifies > 0);
+  await r.setWanted(new Map([["198.51.100.1", "eth0"]]));
+  assert.equal(k.kernel.size, 1, "added while the dump was still being read");
+  assert.equal(dumps.length, 1, "one dump at a time, however many intervals pass");
+  await new Promise((resolve) => setTimeout(resolve, 60));
+  assert.equal(dumps.length, 1, "still one: the next compare waits for it");
+  dumps[0]();
+  await until("the next compare", () => dumps.length === 2);
+  dumps[1]();
+  assert.equal(r.observed("198.51.100.1"), true);
+  r.stop();
+});
