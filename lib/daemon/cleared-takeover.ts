@@ -7,6 +7,13 @@
 import type { EligibilityReport } from "../election/election";
 import type { PlannerMemory } from "../plan/types";
 
+/**
+ * The add is brought forward only while at most this many other probes are in flight: a reload adds a
+ * few VIPs; a start-up or a takeover probing thousands goes through its steps as before, since each add
+ * brought forward copies the wanted set (10,000 entries at scale): one per probe of a start-up stalled it.
+ */
+export const CLEARED_TAKEOVER_MAX_PROBING = 16;
+
 export interface ClearedProbeFacts {
   /** This node's name. */
   readonly self: string;
@@ -23,6 +30,8 @@ export interface ClearedProbeFacts {
   readonly local: EligibilityReport;
   /** The addresses the applier holds or is adding. */
   readonly wanted: ReadonlyMap<string, string>;
+  /** Probes still in flight (this one done). */
+  readonly probing: number;
 }
 
 /**
@@ -33,6 +42,7 @@ export interface ClearedProbeFacts {
 export function interfaceForClearedProbe(ip: string, facts: ClearedProbeFacts): string | undefined {
   const { electionIp, memory } = facts;
   if (electionIp === undefined || facts.changedSincePlan || facts.wanted.has(ip)) return undefined;
+  if (facts.probing > CLEARED_TAKEOVER_MAX_PROBING) return undefined;
   if (memory.ownership.get(electionIp)?.owner !== facts.self) return undefined;
   // A holder handing it over, a 0.1.0 holder being answered, or a hand-over of ours: the step decides.
   if (

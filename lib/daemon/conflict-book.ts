@@ -23,6 +23,11 @@ export class ConflictBook implements ConflictView {
     return this.probing.has(ip);
   }
 
+  /** How many probes are in flight. */
+  get probingCount(): number {
+    return this.probing.size;
+  }
+
   probedClearAt(ip: string): number | undefined {
     return this.clearAt.get(ip);
   }

@@ -507,7 +507,8 @@ export class Daemon {
     const [wanted, electionIp] = [this.applier.wanted(), this.active.groupByIp.get(ip)?.electionIp];
     const changedSincePlan =
       this.memberEvents.length > 0 || this.plannedConfig !== this.active || this.stopping;
-    const facts = { self: this.nodeName, electionIp, memory: this.memory, changedSincePlan, wanted };
+    const [self, probing] = [this.nodeName, this.conflicts.probingCount];
+    const facts = { self, electionIp, memory: this.memory, changedSincePlan, wanted, probing };
     const ifname = interfaceForClearedProbe(ip, { ...facts, local: localReport(this.local, ip) });
     if (ifname !== undefined) void this.applier.setWanted(new Map(wanted).set(ip, ifname));
   }

@@ -2,7 +2,11 @@
 // made, and only when nothing it decided on has changed since.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { interfaceForClearedProbe, type ClearedProbeFacts } from "../../lib/daemon/cleared-takeover";
+import {
+  CLEARED_TAKEOVER_MAX_PROBING,
+  interfaceForClearedProbe,
+  type ClearedProbeFacts,
+} from "../../lib/daemon/cleared-takeover";
 import { newPlannerMemory } from "../../lib/plan/planner";
 
 const IP = "198.51.100.80";
@@ -17,6 +21,7 @@ function facts(change: (f: Mutable) => void = () => {}): ClearedProbeFacts {
     changedSincePlan: false,
     local: { eligible: true, interface: "eth0" },
     wanted: new Map([["198.51.100.1", "eth0"]]),
+    probing: 0,
   };
   change(f);
   return f;
@@ -29,6 +34,16 @@ const cases: Array<{ name: string; facts: ClearedProbeFacts; expect: string | un
     name: "on the interface this node would choose now",
     facts: facts((f) => (f.local = { eligible: true, interface: "eth1" })),
     expect: "eth1",
+  },
+  {
+    name: "a few other probes in flight (a reload adding several services)",
+    facts: facts((f) => (f.probing = CLEARED_TAKEOVER_MAX_PROBING)),
+    expect: "eth0",
+  },
+  {
+    name: "a start-up or takeover probing many: each add brought forward would copy the wanted set",
+    facts: facts((f) => (f.probing = CLEARED_TAKEOVER_MAX_PROBING + 1)),
+    expect: undefined,
   },
   {
     name: "no longer configured",
