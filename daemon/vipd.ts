@@ -413,8 +413,9 @@ function unknownCommand(name: string): number {
   return 2;
 }
 
-if (require.main === module) {
-  main(process.argv.slice(2)).then(
+/** Runs the command line and sets the exit code: the entry point (daemon/launch.ts, or this file run directly). */
+export function runCli(argv: string[]): Promise<void> {
+  return main(argv).then(
     (code) => {
       process.exitCode = code;
     },
@@ -426,3 +427,18 @@ if (require.main === module) {
     },
   );
 }
+
+/**
+ * Loads the modules `vipd run` loads, without running anything: the build's code-cache run
+ * (scripts/bundle.js) calls it after a `vipd validate`, so the daemon's module bodies are compiled into the
+ * cache too.
+ */
+export function loadRunModules(): void {
+  require("../lib/daemon/instance-lock");
+  require("../lib/daemon/http-server");
+  require("../lib/daemon/sd-notify");
+  require("../lib/daemon/gossip-start");
+  require("../lib/daemon/daemon");
+}
+
+if (require.main === module) void runCli(process.argv.slice(2));

@@ -4,20 +4,33 @@
 // cost more CPU than the code it loaded. Measured on this project's 2-core machine: requiring the daemon
 // took ~460 ms of CPU from dist/lib's files and ~260 ms from the bundle (docs/design.md, "Cost per VIP").
 //
-// dist/daemon/vipd.js is replaced in place by its bundle (install.sh, the package and the tests run that
-// path). The worker threads the daemon starts by file name (`join(__dirname, "thread-main.js")` and
+// The command line (dist/daemon/vipd.js from tsc) becomes dist/daemon/vipd-cli.js, and dist/daemon/vipd.js
+// (install.sh, the package and the tests run that path) the small entry of daemon/launch.ts, which compiles
+// the CLI bundle from a V8 code cache written here (lib/daemon/code-cache.ts; docs/design.md, "Start-up,
+// the code cache"). The worker threads the daemon starts by file name (`join(__dirname, "thread-main.js")` and
 // "config-worker.js") get their own bundles next to it, where __dirname points inside the bundle. The
 // files under dist/lib stay as tsc wrote them: the unit tests and benches import those.
 // Native add-ons stay outside the bundles (they load a .node file relative to their own package).
 "use strict";
+const { execFileSync } = require("node:child_process");
+const { mkdtempSync, rmSync, writeFileSync, existsSync } = require("node:fs");
+const { tmpdir } = require("node:os");
 const { join } = require("node:path");
 const esbuild = require("esbuild");
 
 const dist = join(__dirname, "..", "dist");
 const NATIVE = ["koffi", "netlink", "raw-socket"];
 
+/**
+ * The V8 flags the daemon runs with (scripts/install.sh's wrapper, test/lab/cluster.ts's VIPD_NODE_FLAGS;
+ * test/unit/code-cache.test.ts checks they agree). V8 accepts a code cache only under the flags it was made with.
+ */
+const DAEMON_NODE_FLAGS = ["--max-semi-space-size=4", "--optimize-for-size"];
+
 const bundles = [
-  { from: "daemon/vipd.js", to: "daemon/vipd.js" },
+  // First the CLI out of tsc's vipd.js, then the entry over it.
+  { from: "daemon/vipd.js", to: "daemon/vipd-cli.js" },
+  { from: "daemon/launch.js", to: "daemon/vipd.js" },
   { from: "lib/gossip/thread-main.js", to: "daemon/thread-main.js" },
   { from: "lib/daemon/config-worker.js", to: "daemon/config-worker.js" },
 ];
@@ -44,4 +57,38 @@ for (const { from, to } of bundles) {
     sourcemap: true,
     logLevel: "warning",
   });
+}
+
+writeCodeCache();
+
+/**
+ * Runs `vipd validate` on the example manifests through the new entry under the daemon's flags, with
+ * VIPD_CODE_CACHE_WRITE=1: it then loads the modules `vipd run` loads and writes dist/daemon/vipd-cli.js.cache
+ * from everything V8 compiled. A build without it would still run, only start slower: fail loudly instead.
+ */
+function writeCodeCache() {
+  const cache = join(dist, "daemon", "vipd-cli.js.cache");
+  rmSync(cache, { force: true });
+  const work = mkdtempSync(join(tmpdir(), "vipd-code-cache-"));
+  try {
+    const settings = join(work, "vipd.yaml");
+    writeFileSync(
+      settings,
+      [
+        "nodeName: build",
+        `manifests: [${JSON.stringify(join(__dirname, "..", "docs", "examples", "pools.yaml"))}]`,
+        `stateDir: ${JSON.stringify(join(work, "state"))}`,
+        "cluster: {insecure: true}",
+        "",
+      ].join("\n"),
+    );
+    execFileSync(
+      process.execPath,
+      [...DAEMON_NODE_FLAGS, join(dist, "daemon", "vipd.js"), "validate", "--config", settings],
+      { env: { ...process.env, VIPD_CODE_CACHE_WRITE: "1" }, stdio: ["ignore", "ignore", "inherit"] },
+    );
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+  if (!existsSync(cache)) throw new Error(`bundle: ${cache} was not written`);
 }

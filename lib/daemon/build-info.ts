@@ -18,7 +18,7 @@ export function buildInfo(): BuildInfo {
 
 /**
  * dist/, from the directory of the code asking: compiled, build-info.js is in dist/lib/daemon; bundled
- * (scripts/bundle.js), it is part of dist/daemon/vipd.js.
+ * (scripts/bundle.js), it is part of dist/daemon/vipd-cli.js.
  */
 export function distRootOf(moduleDir: string): string {
   return basename(dirname(moduleDir)) === "lib" ? join(moduleDir, "..", "..") : join(moduleDir, "..");

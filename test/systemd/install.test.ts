@@ -39,6 +39,9 @@ test("the tree: program under /opt/vipd, command, unit, sysusers entry, default 
   for (const path of [
     "opt/vipd/bin/vipd",
     "opt/vipd/dist/daemon/vipd.js",
+    "opt/vipd/dist/daemon/vipd-cli.js",
+    // The V8 code cache the build made under the wrapper's flags (lib/daemon/code-cache.ts).
+    "opt/vipd/dist/daemon/vipd-cli.js.cache",
     "opt/vipd/dist/lib/daemon/sd-notify.js",
     "opt/vipd/package.json",
     "opt/vipd/node_modules/koffi/package.json",

@@ -10,7 +10,7 @@ import { distRootOf } from "../../lib/daemon/build-info";
 
 const DIST = join(__dirname, "..", "..");
 const NATIVE = new Set(["koffi", "netlink", "raw-socket"]);
-const ENTRIES = ["vipd.js", "thread-main.js", "config-worker.js"];
+const ENTRIES = ["vipd.js", "vipd-cli.js", "thread-main.js", "config-worker.js"];
 
 test("each bundle requires only Node's modules and the native add-ons", () => {
   for (const entry of ENTRIES) {
@@ -25,11 +25,18 @@ test("each bundle requires only Node's modules and the native add-ons", () => {
 });
 
 test("the bundled daemon finds its worker entry files beside it", () => {
-  const daemon = readFileSync(join(DIST, "daemon", "vipd.js"), "utf8");
+  const daemon = readFileSync(join(DIST, "daemon", "vipd-cli.js"), "utf8");
   for (const worker of ["thread-main.js", "config-worker.js"]) {
-    assert.ok(daemon.includes(`"${worker}"`), `vipd.js names ${worker}`);
+    assert.ok(daemon.includes(`"${worker}"`), `vipd-cli.js names ${worker}`);
     assert.ok(existsSync(join(DIST, "daemon", worker)), `dist/daemon/${worker} exists`);
   }
+});
+
+test("the entry runs the CLI bundle beside it, compiled from its code cache", () => {
+  const entry = readFileSync(join(DIST, "daemon", "vipd.js"), "utf8");
+  assert.ok(entry.includes(`"vipd-cli.js"`), "vipd.js names vipd-cli.js");
+  assert.ok(entry.length < 20_000, `vipd.js is the small entry, not the CLI (${entry.length} bytes)`);
+  assert.ok(existsSync(join(DIST, "daemon", "vipd-cli.js.cache")), "dist/daemon/vipd-cli.js.cache exists");
 });
 
 test("build-info finds dist/ from the compiled file and from the bundle", () => {
