@@ -1,6 +1,7 @@
 // IP arithmetic on bigints. ipaddr.js does the parsing and formatting; ranges, containment and
 // summarisation need integer maths that it does not offer, and that MetalLB's semantics depend on.
 import ipaddr from "ipaddr.js";
+import { formatIpv6, parseIpv6Groups } from "./ipv6-text";
 
 export type Family = 4 | 6;
 
@@ -47,6 +48,14 @@ function parseIpUncached(text: string): Ip | undefined {
   if (FOUR_PART_DECIMAL.test(s) && ipaddr.IPv4.isValidFourPartDecimal(s)) {
     const bytes = ipaddr.IPv4.parse(s).toByteArray();
     return { family: 4, value: bytesToBigint(bytes) };
+  }
+  // Hex groups alone (every address vipd formats, nearly every one it reads) skip ipaddr.js's regular
+  // expressions (lib/ipv6-text.ts); a dotted IPv4 tail still goes through ipaddr.js.
+  if (s.includes(":") && !s.includes(".")) {
+    const value = parseIpv6Groups(s);
+    if (value === undefined) return undefined;
+    // ::ffff:a.b.c.d written in hex is the same IPv4-mapped address.
+    return value >> 32n === 0xffffn ? { family: 4, value: value & 0xffffffffn } : { family: 6, value };
   }
   if (s.includes(":") && ipaddr.IPv6.isValid(s)) {
     const addr = ipaddr.IPv6.parse(s);
@@ -136,14 +145,15 @@ export function formatValue(family: Family, value: bigint): string {
 }
 
 function formatValueUncached(family: Family, value: bigint): string {
-  const byteCount = family === 4 ? 4 : 16;
+  if (family === 6) return formatIpv6(value);
+  const byteCount = 4;
   const bytes: number[] = new Array<number>(byteCount);
   let v = value;
   for (let i = byteCount - 1; i >= 0; i--) {
     bytes[i] = Number(v & 0xffn);
     v >>= 8n;
   }
-  return family === 4 ? bytes.join(".") : new ipaddr.IPv6(bytes).toRFC5952String();
+  return bytes.join(".");
 }
 
 export function formatCidr(c: Cidr): string {
