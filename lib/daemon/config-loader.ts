@@ -43,10 +43,17 @@ export class ConfigLoader {
     return this.worker !== undefined;
   }
 
+  /** The last load: how long it took (ms, to its outcome on this thread) and where it ran. */
+  lastLoad: { readonly loadMs: string; readonly loadedIn: "main thread" | "worker" } | undefined;
+
   /** The config in `paths`, allocated on top of `current`'s allocation (whose election hashes it keeps). */
   async load(paths: readonly string[], current: ActiveConfig | undefined): Promise<ReloadOutcome> {
+    const started = performance.now();
+    const workerLoads = this.workerLoads;
     const outcome = await this.loadFresh(paths, current);
     if (outcome.ok && current) inheritElectionHashes(current, outcome.active);
+    const loadMs = (performance.now() - started).toFixed(0);
+    this.lastLoad = { loadMs, loadedIn: this.workerLoads > workerLoads ? "worker" : "main thread" };
     return outcome;
   }
 

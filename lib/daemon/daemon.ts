@@ -323,10 +323,9 @@ export class Daemon {
     this.telemetry.config(this.active, this.stale);
     if (changed) {
       this.allocation.logChanges(this.active, before);
-      this.eventLog.event(
-        "configLoaded",
-        `config reloaded (${trigger}), digest ${this.active.load.digest.slice(0, 12)}`,
-      );
+      const timing = { noticedMs: `${this.manifests.noticedAfterMs}`, ...this.configLoader.lastLoad };
+      const digest = this.active.load.digest.slice(0, 12);
+      this.eventLog.event("configLoaded", `config reloaded (${trigger}), digest ${digest}`, timing);
     }
     this.trackVips();
     this.syncHealthChecks();

@@ -71,9 +71,17 @@ export class ManifestWatch {
     return this.ready;
   }
 
+  /**
+   * How long after the files' last change the load of the last reload started (ms; a reload's trace in the
+   * log: the watcher's event and the settle wait, or the tick's check, on a busy main thread).
+   */
+  noticedAfterMs: number | undefined;
+
   /** The files as they are now are the ones being loaded. */
   markRead(): void {
     this.stamp = manifestSignature(this.paths);
+    const newest = newestChange(this.paths);
+    this.noticedAfterMs = newest > 0 ? Math.max(0, Math.round(Date.now() - newest)) : undefined;
   }
 
   /** The files changed since markRead() (cheap: one stat per file). */

@@ -1,6 +1,6 @@
 // Health checks per VIP: which services on each IP have a check, and the HealthView the planner reads
 // ("is every checked service on this IP up here?"). The checks themselves run in lib/health/monitor.ts.
-import type { VipGroup } from "../election/election";
+import { serviceIndex, type VipGroup } from "../election/election";
 import type { HealthEntry, HealthMonitor } from "../health/monitor";
 import type { HealthState } from "../health/state";
 import type { HealthCheckSpec } from "../health/spec";
@@ -17,7 +17,7 @@ export class ServiceHealth implements HealthView {
   setConfig(config: ManifestConfig, groups: readonly VipGroup[]): void {
     const specs = new Map<string, HealthCheckSpec>();
     const byIp = new Map<string, string[]>();
-    const services = new Map(config.services.map((s) => [s.key, s]));
+    const services = serviceIndex(config); // built once per config: the reload's election uses it too
     for (const group of groups) {
       for (const key of group.services) {
         const spec = services.get(key)?.healthCheck;

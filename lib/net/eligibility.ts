@@ -2,6 +2,7 @@
 // or losing the subnet changes the affected VIPs' eligibility in the same tick as the netlink event, and
 // listeners hear about every VIP whose choice changed.
 import { chooseInterface, type InterfaceChoice } from "./interface-choice";
+import { sameList } from "../plan/compare";
 import { VIPD_ADDRESS_PROTO } from "./links";
 import type { NetlinkWatch } from "./netlink-watch";
 
@@ -38,7 +39,7 @@ export class EligibilityTracker {
     const changed: Array<[string, readonly string[]]> = [];
     for (const [ip, advertised] of this.vips) {
       const previous = before.get(ip);
-      if (!previous || !this.choices.has(ip) || previous.join(",") !== advertised.join(","))
+      if (!previous || !this.choices.has(ip) || !sameList(previous, advertised))
         changed.push([ip, advertised]);
     }
     if (changed.length > 0) this.recompute(changed);

@@ -30,6 +30,7 @@ test("a small config loads on the main thread; a large one first in a worker, wh
     const small = await loader.load([FIXTURE], undefined);
     assert.equal(small.ok, true);
     assert.equal(loader.workerLoads, 0, "a small config needs no worker");
+    assert.equal(loader.lastLoad?.loadedIn, "main thread", "the reload's log says where it loaded");
     assert.equal(loader.workerRunning, false);
 
     const big = join(dir, "big.yaml");
@@ -37,6 +38,8 @@ test("a small config loads on the main thread; a large one first in a worker, wh
     const large = await loader.load([big], undefined);
     assert.equal(large.ok, true, large.ok ? "" : large.errors.join("; "));
     assert.equal(loader.workerLoads, 1, "a large config parsed afresh went to a worker");
+    assert.equal(loader.lastLoad?.loadedIn, "worker");
+    assert.ok(Number(loader.lastLoad?.loadMs) >= 0, "and how long it took");
     assert.equal(loader.workerRunning, false, "the worker went once its load was done");
     if (!large.ok) return;
     assert.equal(large.active.allocation.assignments.length, count);
