@@ -14,12 +14,20 @@ export const SETTLE_MS = 20;
  * HZ=250 kernel), so the quiet time they show can be that much too long.
  */
 const MTIME_SLACK_MS = 5;
+/**
+ * The files' signature (one stat each) is also checked this often, through the same settle: chokidar's event
+ * takes two loop turns (its own stat runs on the thread pool), and at 10,000 VIPs a turn can hold a step of
+ * a few hundred ms, so in the lab the daemon's 1 s tick found the write first on two nodes of three
+ * (0.45 and 0.83 s after it, cpu-prof run).
+ */
+export const POLL_MS = 100;
 /** A writer that never stops (or a file time in the future) does not hold a reload back longer than this. */
 const SETTLE_GIVE_UP_MS = 1_000;
 
 export class ManifestWatch {
   private watcher: FSWatcher | undefined;
   private timer: NodeJS.Timeout | undefined;
+  private poll: NodeJS.Timeout | undefined;
   /** When the first event of the change being settled came. */
   private settlingSince: number | undefined;
   private stamp = "";
@@ -42,6 +50,10 @@ export class ManifestWatch {
       this.settle();
     };
     for (const e of ["add", "change", "unlink"] as const) this.watcher.on(e, changed);
+    this.poll = setInterval(() => {
+      if (this.settlingSince === undefined && this.changedOnDisk()) changed();
+    }, POLL_MS);
+    this.poll.unref();
     this.markRead();
   }
 
@@ -91,6 +103,7 @@ export class ManifestWatch {
 
   async close(): Promise<void> {
     if (this.timer) clearTimeout(this.timer);
+    clearInterval(this.poll);
     await this.watcher?.close();
   }
 }

@@ -17,8 +17,10 @@ export class ServiceHealth implements HealthView {
   setConfig(config: ManifestConfig, groups: readonly VipGroup[]): void {
     const specs = new Map<string, HealthCheckSpec>();
     const byIp = new Map<string, string[]>();
+    // The usual config has no check at all: no walk over every group's services (10,000 at scale).
+    const checked = config.services.some((s) => s.healthCheck !== undefined) ? groups : [];
     const services = serviceIndex(config); // built once per config: the reload's election uses it too
-    for (const group of groups) {
+    for (const group of checked) {
       for (const key of group.services) {
         const spec = services.get(key)?.healthCheck;
         if (!spec) continue;

@@ -15,7 +15,7 @@ export interface EligibilityChange {
 export type EligibilityListener = (changes: readonly EligibilityChange[]) => void;
 
 export class EligibilityTracker {
-  private vips = new Map<string, readonly string[]>();
+  private vips: ReadonlyMap<string, readonly string[]> = new Map();
   private readonly choices = new Map<string, InterfaceChoice>();
   private readonly listeners = new Set<EligibilityListener>();
   private readonly unsubscribe: () => void;
@@ -28,11 +28,14 @@ export class EligibilityTracker {
     });
   }
 
-  /** The VIPs to track, each with the advertised interface list that applies on this node ([] = by subnet). */
+  /**
+   * The VIPs to track, each with the advertised interface list that applies on this node ([] = by subnet).
+   * The tracker keeps `vips` itself (no copy: 10,000 entries per reload): the caller must not change it.
+   */
   setVips(vips: ReadonlyMap<string, readonly string[]>): void {
     const before = this.vips;
-    this.vips = new Map(vips);
-    for (const ip of [...this.choices.keys()]) if (!this.vips.has(ip)) this.choices.delete(ip);
+    this.vips = vips;
+    for (const ip of this.choices.keys()) if (!vips.has(ip)) this.choices.delete(ip);
     // Links and addresses have not changed since the last computation (a change recomputes everything), so
     // only VIPs that are new or follow other advertised interfaces need a choice: a reload that adds one
     // service to thousands computes one.

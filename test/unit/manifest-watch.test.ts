@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
-import { ManifestWatch, SETTLE_MS, settleWait } from "../../lib/daemon/manifest-watch";
+import { ManifestWatch, POLL_MS, SETTLE_MS, settleWait } from "../../lib/daemon/manifest-watch";
 import { waitUntil } from "../wait";
 
 test("a watcher event for a write already read (markRead) is dropped; a new write still reloads", async () => {
@@ -34,6 +34,35 @@ test("a watcher event for a write already read (markRead) is dropped; a new writ
     writeFileSync(file, "# v4\n");
     await waitUntil("a later write to reload again", () => triggers.length >= 2, 10_000);
     assert.deepEqual(triggers, ["file change", "file change"]);
+  } finally {
+    await watch.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("a write the watcher does not report (its event late behind a busy loop, or lost) is loaded by the poll, settled", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "vipd-watch-"));
+  const file = join(dir, "pools.yaml");
+  writeFileSync(file, "# v1\n");
+  const triggers: Array<{ trigger: string; text: string }> = [];
+  const watch: ManifestWatch = new ManifestWatch([file], (trigger) => {
+    watch.markRead();
+    triggers.push({ trigger, text: readFileSync(file, "utf8") });
+  });
+  try {
+    watch.start();
+    await watch.whenReady();
+    // chokidar's events silenced: only the poll can see the write.
+    (watch as unknown as { watcher: { removeAllListeners(): void } }).watcher.removeAllListeners();
+    const started = Date.now();
+    writeFileSync(file, "# v2, first half");
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    writeFileSync(file, "# v2, first half, second half\n");
+    await waitUntil("the poll to load the write", () => triggers.length >= 1, 10_000);
+    assert.ok(Date.now() - started >= SETTLE_MS, "read only once the files were quiet for the settle time");
+    assert.deepEqual(triggers, [{ trigger: "file change", text: "# v2, first half, second half\n" }]);
+    await new Promise((resolve) => setTimeout(resolve, 3 * POLL_MS));
+    assert.equal(triggers.length, 1, "one load for the one write");
   } finally {
     await watch.close();
     rmSync(dir, { recursive: true, force: true });
