@@ -322,7 +322,6 @@ export class Daemon {
     this.staleErrors = [];
     this.telemetry.config(this.active, this.stale);
     if (changed) {
-      this.allocation.logChanges(this.active, before);
       const timing = { noticedMs: `${this.manifests.noticedAfterMs}`, ...this.configLoader.lastLoad };
       const digest = this.active.load.digest.slice(0, 12);
       this.eventLog.event("configLoaded", `config reloaded (${trigger}), digest ${digest}`, timing);
@@ -330,6 +329,7 @@ export class Daemon {
     this.trackVips();
     this.syncHealthChecks();
     this.steps.runNow(); // the new VIPs' election, ahead of what queued while the config loaded
+    if (changed) this.allocation.logChanges(this.active, before); // after it: 10,000 comparisons
   }
 
   /** Graceful stop: peers take over while this node still holds its addresses, then they go. */
