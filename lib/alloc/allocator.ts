@@ -56,7 +56,7 @@ export function allocate(config: ManifestConfig, previous: AllocationState | und
       const outcome = resumed.allocateNew(request);
       if ("error" in outcome) errors.push(errorFor(request, outcome.error));
     }
-    return keep(resumed.result(requests, errors, warnings), resumed, requests);
+    return keep(resumed.result(requests, errors, warnings), resumed, requests, resumed.requestsByService);
   }
   allocatorRuns.full++;
   const run = new AllocationRun(config.pools);
@@ -139,10 +139,17 @@ function keep(
   result: AllocationResult,
   run: AllocationRun,
   requests: readonly ServiceRequest[],
+  /** A resumed run's requests by service, made from the kept run's (resume() checked each is plain). */
+  resumedRequests?: ReadonlyMap<string, ServiceRequest>,
 ): AllocationResult {
-  if (result.errors.length === 0 && result.warnings.length === 0 && requests.every(plainRequest)) {
-    const byService = new Map<string, ServiceRequest>();
-    for (const r of requests) byService.set(r.service, r);
+  if (result.errors.length > 0 || result.warnings.length > 0) return result;
+  if (resumedRequests !== undefined || requests.every(plainRequest)) {
+    let byService = resumedRequests;
+    if (byService === undefined) {
+      const built = new Map<string, ServiceRequest>();
+      for (const r of requests) built.set(r.service, r);
+      byService = built;
+    }
     keptRuns.set(result.state, {
       pools: run.poolList,
       table: run.table,
@@ -170,17 +177,25 @@ function resume(
   pools: readonly AddressPool[],
   requests: readonly ServiceRequest[],
   previous: AllocationState,
-): AllocationRun | undefined {
+): (AllocationRun & { readonly requestsByService: ReadonlyMap<string, ServiceRequest> }) | undefined {
   const kept = keptRuns.get(previous);
   if (!kept || !samePools(kept.pools, pools)) return undefined;
   let stillConfigured = 0;
+  const added: ServiceRequest[] = [];
   for (const request of requests) {
     if (!plainRequest(request)) return undefined;
     const before = kept.requests.get(request.service);
-    if (before === undefined) continue;
+    if (before === undefined) {
+      added.push(request);
+      continue;
+    }
     if (before !== request) return undefined;
     stillConfigured++;
   }
+  // The requests by service for the run kept after this one: the kept run's, copied whole (rebuilding
+  // 10,000 entries was ~100 ms of a profiled reload), minus the removed, plus the new.
+  const requestsByService = new Map(kept.requests);
+  for (const request of added) requestsByService.set(request.service, request);
   // Copied whole (a builtin copy, much cheaper than entry by entry at 10,000), then the removed taken out.
   const placements = new Map(kept.placements);
   const released: Ip[] = [];
@@ -191,8 +206,12 @@ function resume(
         placements.delete(service);
         released.push(...placement.ips);
       }
+    for (const service of kept.requests.keys())
+      if (!configured.has(service)) requestsByService.delete(service);
   }
-  return new AllocationRun(pools, kept.table.without(released), placements);
+  return Object.assign(new AllocationRun(pools, kept.table.without(released), placements), {
+    requestsByService: requestsByService as ReadonlyMap<string, ServiceRequest>,
+  });
 }
 
 /** Phase 3 of a resumed run: the services without a placement, explicit IP requests first. */
