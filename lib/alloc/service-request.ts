@@ -79,7 +79,7 @@ function serviceRequest(svc: Service): ServiceRequest {
   return {
     svc,
     service: svc.key,
-    ports: svc.ports.map((p) => `${p.protocol}/${p.port}`),
+    ports: svc.ports.map(portKey),
     key: { sharing: svc.sharingKey ?? "", backend: svc.backendKey },
     family,
     primary,
@@ -87,6 +87,20 @@ function serviceRequest(svc: Service): ServiceRequest {
     requested: requestError === undefined ? exact(requested) : exact([]),
     requestError,
   };
+}
+
+/**
+ * "TCP/80": one string per distinct port, not one per service (10,000 services on port 80 held 10,000 equal
+ * strings, each kept by its request and its IP's port owners). Bounded: there are at most 3 x 65,535 keys.
+ */
+const portKeys = new Map<string, string>();
+function portKey(p: { readonly protocol: string; readonly port: number }): string {
+  const text = `${p.protocol}/${p.port}`;
+  const known = portKeys.get(text);
+  if (known !== undefined) return known;
+  const flat = [p.protocol, p.port].join("/");
+  portKeys.set(flat, flat);
+  return flat;
 }
 
 /** MetalLB's ipfamily.ForAddresses: the family of 1 or 2 addresses, or its error text. */

@@ -3,6 +3,7 @@
 // reload of 10,000 services to the cost of the edited objects plus the cross-object checks. Also tells the
 // config loader how much of a reload would really be parsed (uncachedBytes), so that a small edit of a large
 // config loads on the main thread, where this cache lives, instead of in a fresh worker that parses it all.
+import { createHash, hash } from "node:crypto";
 import { exact } from "../arrays";
 import type { RawAdvertisement } from "./l2advertisement";
 import type { RawPool } from "./pool";
@@ -63,7 +64,7 @@ export interface Chunk {
 }
 
 /**
- * path -> (first line + text of a document chunk -> what reading it added), from the previous parse. Keyed by
+ * path -> (first line + hash of a document chunk's text -> what reading it added), from the previous parse. Keyed by
  * the first line as well as the text because the diagnostics and sources carry absolute line numbers;
  * objects are immutable once read.
  */
@@ -71,12 +72,22 @@ export const documentCache = new Map<string, Map<string, DocumentReading>>();
 
 export const chunkKey = (chunk: Chunk): string => chunk.key;
 
+/**
+ * The cache key: the first line and a SHA-256 of the text. The text itself as the key kept every document's
+ * text, and through it (a slice) the whole file's, alive for as long as the cache: ~2.5 MB at 10,000 services.
+ * Hashing 10,000 chunks costs ~5-10 ms per load. Joined, not a template: a flat string, not a rope of parts.
+ */
 const chunk = (start: number, line: number, text: string): Chunk => ({
   start,
   line,
   text,
-  key: `${line}\n${text}`,
+  key: [line, sha256(text)].join("\n"),
 });
+
+const sha256: (text: string) => string =
+  typeof hash === "function"
+    ? (text) => hash("sha256", text, "base64")
+    : (text) => createHash("sha256").update(text).digest("base64");
 
 /**
  * The chunks uncachedBytes cut, for the parse that follows it on the very same texts (the config loader

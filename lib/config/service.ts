@@ -123,7 +123,9 @@ function enumValue<T extends string>(
 ): T | undefined {
   const value = readString(ctx, node, path);
   if (value === undefined) return undefined;
-  if ((allowed as readonly string[]).includes(value)) return value as T;
+  // The allowed constant, not the parsed text: 10,000 services then share one "TCP" and one "IPv4".
+  const index = (allowed as readonly string[]).indexOf(value);
+  if (index >= 0) return allowed[index];
   const hint = didYouMean(value, allowed);
   ctx.error(
     node,

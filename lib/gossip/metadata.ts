@@ -214,6 +214,8 @@ export function decodeRecord(
   /** The member's previous record: its eligibility (sameEligibility) and allocation (same digest) are kept
    *  as the same objects when unchanged. */
   previous?: MemberMetadata,
+  /** This node's own record: what the member's record repeats of it becomes its very objects (shareWith). */
+  own?: MemberMetadata,
 ): DecodedRecord {
   const { raw, format, ext } = readTop(b, maxInflated);
   const [
@@ -246,7 +248,7 @@ export function decodeRecord(
     previous?.allocation !== undefined &&
     Array.isArray(allocation) &&
     allocation[0] === previous.allocation.digest;
-  const entries = sameAllocation ? previous.allocation : decodeAllocation(allocation);
+  const entries = sameAllocation ? previous.allocation : decodeAllocation(allocation, own?.allocation);
   const labelPairs = labels as [string, string][];
   const versions = recordVersions(format, ext, labelPairs);
   const metadata: MemberMetadata = {
@@ -257,8 +259,8 @@ export function decodeRecord(
       sameEligibility(previous.eligibility, eligible, ineligible as [string, string][], interfaces)
         ? previous.eligibility
         : {
-            eligible,
-            ineligible: (ineligible as [string, string][]).map(([vip, reason]) => ({ vip, reason })),
+            eligible: shareList(eligible, own?.eligibility.eligible),
+            ineligible: decodeIneligible(ineligible as [string, string][], own?.eligibility),
             ...(interfaces !== null
               ? { interfaces: Object.fromEntries(interfaces as [string, string][]) }
               : {}),
@@ -422,11 +424,20 @@ function recordVersions(
   return versionLabel ? parseVersionLabel(versionLabel) : undefined;
 }
 
-function decodeAllocation(raw: unknown): MemberMetadata["allocation"] {
+// Sharing with this node's own record. Members that run the same manifests gossip the same allocation table
+// and (mostly) the same VIP lists, so at 10,000 VIPs every peer's record was a copy of ours: 10,000 entries,
+// their IP arrays and strings, and 10,000 IP strings per list, ~4 MB per peer on the main thread. Decoding
+// keeps our objects wherever the member's record says the same at the same position: the lists are sorted
+// alike on every member, so a positional compare finds the shared part without an index of its own.
+
+/** `own`'s entry at the same position when equal in every field (since included), else a new entry. */
+function decodeAllocation(raw: unknown, own?: MemberMetadata["allocation"]): MemberMetadata["allocation"] {
   if (raw === null) return undefined;
   if (!Array.isArray(raw) || raw.length !== 2 || typeof raw[0] !== "string" || !Array.isArray(raw[1]))
     throw new MetadataError("metadata: bad allocation");
-  const entries = (raw[1] as unknown[]).map((e): AllocationEntry => {
+  const ownEntries = own?.entries ?? [];
+  let allOwn = own !== undefined && raw[0] === own.digest && raw[1].length === ownEntries.length;
+  const entries = (raw[1] as unknown[]).map((e, i): AllocationEntry => {
     if (
       !Array.isArray(e) ||
       e.length !== 4 ||
@@ -436,9 +447,58 @@ function decodeAllocation(raw: unknown): MemberMetadata["allocation"] {
       typeof e[3] !== "number"
     )
       throw new MetadataError("metadata: bad allocation entry");
+    const mine = ownEntries[i];
+    if (mine !== undefined && mine.service === e[0] && mine.pool === e[2] && sameStrings(mine.ips, e[1])) {
+      if (mine.since === e[3]) return mine;
+      allOwn = false;
+      return { service: mine.service, ips: mine.ips, pool: mine.pool, since: e[3] };
+    }
+    allOwn = false;
     return { service: e[0], ips: e[1], pool: e[2], since: e[3] };
   });
-  return { digest: raw[0], entries };
+  return allOwn && own !== undefined ? own : { digest: raw[0], entries };
+}
+
+/** `own` itself when equal; else `list` with each string equal to `own`'s at its position replaced by it. */
+function shareList(list: string[], own: readonly string[] | undefined): readonly string[] {
+  if (own === undefined) return list;
+  let equal = list.length === own.length;
+  for (let i = 0; i < list.length; i++) {
+    if (list[i] === own[i]) list[i] = own[i] as string;
+    else equal = false;
+  }
+  return equal ? own : list;
+}
+
+/**
+ * A member's ineligible VIPs. A starting member lists every VIP with one reason: each reason text is kept once
+ * per record, and a VIP string is ours where our eligible (or ineligible) list has it at the same position.
+ */
+function decodeIneligible(
+  pairs: readonly [string, string][],
+  own?: MemberMetadata["eligibility"],
+): Ineligible[] {
+  const reasons = new Map<string, string>();
+  return pairs.map(([vip, reason], i) => {
+    let sharedReason = reasons.get(reason);
+    if (sharedReason === undefined) {
+      sharedReason = reason;
+      reasons.set(reason, reason);
+    }
+    const mine =
+      own?.eligible[i] === vip
+        ? own.eligible[i]
+        : own?.ineligible[i]?.vip === vip
+          ? own.ineligible[i]?.vip
+          : vip;
+    return { vip: mine ?? vip, reason: sharedReason };
+  });
+}
+
+function sameStrings(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 /** First 8 bytes of SHA-256 of the encoded record, as 16 hex chars. */

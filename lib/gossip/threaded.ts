@@ -170,7 +170,7 @@ export class ThreadedMemberlist extends EventEmitter<MemberlistEvents> {
   private acceptRecord(name: string, bytes: Uint8Array): void {
     try {
       const encoded = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-      this.records.set(name, decodeRecord(encoded, undefined, this.records.get(name)).metadata);
+      this.records.set(name, decodeRecord(encoded, undefined, this.records.get(name), this.ownRecord).metadata);
     } catch {
       // MetadataError: keep the previous record (the member stays, as with a record never fetched).
     }
