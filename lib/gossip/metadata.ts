@@ -244,10 +244,14 @@ export function decodeRecord(
     (!Array.isArray(interfaces) || !interfaces.every((p) => isStringArray(p) && p.length === 2))
   )
     throw new MetadataError("metadata: bad interfaces");
+  // Kept from the previous record when the digest is unchanged, unless ours now has that digest and the kept
+  // one is not ours: then decoding shares our entries (the digest leaves out `since`, which agreement settles
+  // later than the IPs).
   const sameAllocation =
     previous?.allocation !== undefined &&
     Array.isArray(allocation) &&
-    allocation[0] === previous.allocation.digest;
+    allocation[0] === previous.allocation.digest &&
+    (previous.allocation === own?.allocation || own?.allocation?.digest !== allocation[0]);
   const entries = sameAllocation ? previous.allocation : decodeAllocation(allocation, own?.allocation);
   const labelPairs = labels as [string, string][];
   const versions = recordVersions(format, ext, labelPairs);
@@ -457,6 +461,28 @@ function decodeAllocation(raw: unknown, own?: MemberMetadata["allocation"]): Mem
     return { service: e[0], ips: e[1], pool: e[2], since: e[3] };
   });
   return allOwn && own !== undefined ? own : { digest: raw[0], entries };
+}
+
+/**
+ * `record` with our allocation table in place of its own when they are equal entry by entry (`since`
+ * included): for the records decoded before our table settled (setMetadata calls it when ours changes).
+ */
+export function shareAllocation(record: MemberMetadata, own: MemberMetadata): MemberMetadata {
+  const mine = own.allocation;
+  const theirs = record.allocation;
+  if (mine === undefined || theirs === undefined || theirs === mine || theirs.digest !== mine.digest)
+    return record;
+  if (theirs.entries.length !== mine.entries.length) return record;
+  for (let i = 0; i < mine.entries.length; i++) {
+    const a = mine.entries[i] as AllocationEntry;
+    const b = theirs.entries[i] as AllocationEntry;
+    if (
+      a !== b &&
+      (a.service !== b.service || a.pool !== b.pool || a.since !== b.since || !sameStrings(a.ips, b.ips))
+    )
+      return record;
+  }
+  return { ...record, allocation: mine };
 }
 
 /** `own` itself when equal; else `list` with each string equal to `own`'s at its position replaced by it. */

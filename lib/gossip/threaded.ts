@@ -4,7 +4,7 @@ import { EventEmitter } from "node:events";
 import { join } from "node:path";
 import { Worker } from "node:worker_threads";
 import type { MemberlistEvents, MemberView } from "./memberlist";
-import { decodeRecord, encodeMetadata, type MemberMetadata } from "./metadata";
+import { decodeRecord, encodeMetadata, shareAllocation, type MemberMetadata } from "./metadata";
 import { describeHelperScheduling, raiseHelperThreads } from "./priority";
 import { newStats, type GossipStats } from "./stats";
 import type { DetectionInForce, FromThread, GossipThreadOptions, ToThread } from "./thread-protocol";
@@ -39,11 +39,14 @@ export class ThreadedMemberlist extends EventEmitter<MemberlistEvents> {
     readonly detection: DetectionInForce,
     /** The version vector our record is encoded with (the thread's, kept current by its "speaking" news). */
     private speaking: MemberVersions,
+    /** The record the thread started with: ours until setMetadata. */
+    initialRecord?: MemberMetadata,
   ) {
     super();
+    this.ownRecord = initialRecord;
     for (const m of members) {
       this.table.set(m.name, m);
-      if (m.metadata) this.records.set(m.name, m.metadata);
+      if (m.metadata && m.name !== name) this.records.set(m.name, m.metadata);
     }
     worker.on("message", (message: FromThread) => this.onMessage(message));
   }
@@ -91,6 +94,7 @@ export class ThreadedMemberlist extends EventEmitter<MemberlistEvents> {
               message.members,
               { ...message.detection, helperScheduling: helpers },
               message.versions,
+              options.metadata,
             ),
           );
         else
@@ -120,8 +124,21 @@ export class ThreadedMemberlist extends EventEmitter<MemberlistEvents> {
   setMetadata(metadata: MemberMetadata): void {
     const self = this.table.get(this.name);
     if (self) this.table.set(this.name, { ...self, metadata });
+    const tableChanged = metadata.allocation !== this.ownRecord?.allocation;
     this.ownRecord = metadata;
+    if (tableChanged) this.shareOwnTable(metadata);
     this.sendOwnRecord();
+  }
+
+  /** Peers' records decoded before our table settled get ours where theirs is equal (shareAllocation). */
+  private shareOwnTable(own: MemberMetadata): void {
+    for (const [name, record] of this.records) {
+      const shared = shareAllocation(record, own);
+      if (shared === record) continue;
+      this.records.set(name, shared);
+      const view = this.table.get(name);
+      if (view?.metadata === record) this.table.set(name, { ...view, metadata: shared });
+    }
   }
 
   private sendOwnRecord(): void {
@@ -170,7 +187,10 @@ export class ThreadedMemberlist extends EventEmitter<MemberlistEvents> {
   private acceptRecord(name: string, bytes: Uint8Array): void {
     try {
       const encoded = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-      this.records.set(name, decodeRecord(encoded, undefined, this.records.get(name), this.ownRecord).metadata);
+      this.records.set(
+        name,
+        decodeRecord(encoded, undefined, this.records.get(name), this.ownRecord).metadata,
+      );
     } catch {
       // MetadataError: keep the previous record (the member stays, as with a record never fetched).
     }
@@ -184,8 +204,14 @@ export class ThreadedMemberlist extends EventEmitter<MemberlistEvents> {
     switch (message.type) {
       case "member": {
         const name = message.member.name;
-        if (message.record) this.acceptRecord(name, message.record);
-        const member: MemberView = { ...message.member, metadata: this.records.get(name) };
+        // Our own record is the one we set, not a decoded copy of it: the copy made at start-up (every VIP
+        // "starting: not ready yet", the whole allocation table) stayed in `records` for good, ~3 MB at 10,000.
+        const self = name === this.name;
+        if (message.record && !self) this.acceptRecord(name, message.record);
+        const member: MemberView = {
+          ...message.member,
+          metadata: self ? this.ownRecord : this.records.get(name),
+        };
         this.table.set(name, member);
         this.emit(message.event, member);
         return;

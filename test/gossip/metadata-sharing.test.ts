@@ -2,7 +2,12 @@
 // objects (memory at 10,000 VIPs), and the decoded record means exactly what a plain decode means.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { decodeRecord, encodeMetadata, type MemberMetadata } from "../../lib/gossip/metadata";
+import {
+  decodeRecord,
+  encodeMetadata,
+  shareAllocation,
+  type MemberMetadata,
+} from "../../lib/gossip/metadata";
 
 const ips = (n: number, base = 0): string[] => Array.from({ length: n }, (_, i) => `198.51.100.${base + i}`);
 
@@ -122,4 +127,27 @@ test("metadata sharing: a record without allocation or own record decodes as bef
   );
   const own = record({ eligible: ips(3), entries: entries(1, ips(3)), digest: "x" });
   assert.deepEqual(decodeRecord(bytes, undefined, undefined, own).metadata, decodeRecord(bytes).metadata);
+});
+
+test("metadata sharing: a table decoded before ours settled becomes ours once equal", () => {
+  const early = record({ eligible: ips(20), entries: entries(999), digest: "d1" });
+  const settled = record({ eligible: ips(20), entries: entries(999), digest: "d1" });
+  const peerBytes = encodeMetadata(record({ eligible: ips(20), entries: entries(999), digest: "d1" }));
+  // Decoded while our table still had other `since`s: entries of its own.
+  const ownBefore = record({ eligible: ips(20), entries: entries(1000), digest: "d1" });
+  const first = decodeRecord(peerBytes, undefined, undefined, ownBefore).metadata;
+  assert.notEqual(first.allocation, ownBefore.allocation);
+  // The same digest again, ours now equal: the next record shares ours instead of keeping the copy.
+  const again = decodeRecord(peerBytes, undefined, first, settled).metadata;
+  assert.equal(again.allocation, settled.allocation);
+  // Kept as is once shared, and when ours has another digest.
+  assert.equal(decodeRecord(peerBytes, undefined, again, settled).metadata.allocation, settled.allocation);
+  const other = record({ eligible: ips(20), entries: entries(999, ips(20, 50)), digest: "d9" });
+  assert.equal(decodeRecord(peerBytes, undefined, first, other).metadata.allocation, first.allocation);
+  // shareAllocation: ours when equal entry by entry, the record itself otherwise.
+  const shared = shareAllocation(first, early);
+  assert.equal(shared.allocation, early.allocation);
+  assert.deepEqual(shared, first);
+  assert.equal(shareAllocation(first, ownBefore), first, "another since: not equal");
+  assert.equal(shareAllocation(first, other), first, "another digest");
 });
