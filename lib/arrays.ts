@@ -12,3 +12,11 @@ export function exact<T>(items: readonly T[]): readonly T[] {
 export function appended<T>(items: readonly T[], ...more: T[]): readonly T[] {
   return [...items, ...more].slice();
 }
+
+const NO_KEYS: Readonly<Record<string, never>> = Object.freeze({});
+
+/** `record`, or the one frozen empty object when it has no keys (most services' labels and selector). */
+export function sharedIfEmpty<T extends object>(record: T): T {
+  for (const _ in record) return record;
+  return NO_KEYS as T;
+}

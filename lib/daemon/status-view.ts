@@ -78,7 +78,7 @@ export function statusView(s: StatusInputs): DaemonStatus {
       pool: g.pool,
       owner,
       interface: owner ? s.interfaceOf(owner, g.electionIp) : null,
-      since: owned?.owner ? owned.since.toISOString() : null,
+      since: owned?.owner ? new Date(owned.since).toISOString() : null,
       ranking: election?.ranking ?? [],
       ...(election?.reason ? { reason: election.reason } : {}),
     };

@@ -266,7 +266,9 @@ export function decodeRecord(
             eligible: shareList(eligible, own?.eligibility.eligible),
             ineligible: decodeIneligible(ineligible as [string, string][], own?.eligibility),
             ...(interfaces !== null
-              ? { interfaces: Object.fromEntries(interfaces as [string, string][]) }
+              ? {
+                  interfaces: sharedInterfaces(interfaces as [string, string][], own?.eligibility.interfaces),
+                }
               : {}),
           },
     ...(entries ? { allocation: entries } : {}),
@@ -519,6 +521,20 @@ function decodeIneligible(
           : vip;
     return { vip: mine ?? vip, reason: sharedReason };
   });
+}
+
+/** `own` itself when the member names the same interface for exactly the same VIPs (an object of 10,000 keys). */
+function sharedInterfaces(
+  pairs: readonly [string, string][],
+  own: Readonly<Record<string, string>> | undefined,
+): Readonly<Record<string, string>> {
+  if (
+    own !== undefined &&
+    pairs.every(([ip, name]) => own[ip] === name) &&
+    Object.keys(own).length === pairs.length
+  )
+    return own;
+  return Object.fromEntries(pairs);
 }
 
 function sameStrings(a: readonly string[], b: readonly string[]): boolean {

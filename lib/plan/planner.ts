@@ -184,7 +184,7 @@ export function plan(s: Snapshot, memory: PlannerMemory): Plan {
     if (previous === undefined || (result !== previous && !sameElection(previous, result)))
       memory.elections.set(group.electionIp, result);
     if (owner !== current?.owner) {
-      memory.ownership.set(group.electionIp, { owner, since: new Date(s.wallTime) });
+      memory.ownership.set(group.electionIp, { owner, since: s.wallTime });
       ownerChanges.push({ group, from: current?.owner, to: owner });
       ownerChangeEvents(s, local, group, current?.owner, owner, events);
     }

@@ -146,8 +146,9 @@ export interface Snapshot {
 
 export interface Ownership {
   readonly owner: string | undefined;
-  /** Wall time this node first saw the current owner. */
-  readonly since: Date;
+  /** Wall time (ms since the epoch) this node first saw the current owner: a number, not a Date (~100 bytes
+   *  each, one per VIP). */
+  readonly since: number;
 }
 
 /**

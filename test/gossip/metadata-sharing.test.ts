@@ -151,3 +151,29 @@ test("metadata sharing: a table decoded before ours settled becomes ours once eq
   assert.equal(shareAllocation(first, ownBefore), first, "another since: not equal");
   assert.equal(shareAllocation(first, other), first, "another digest");
 });
+
+test("metadata sharing: the member's interface map is ours when it names the same interfaces", () => {
+  const withInterfaces = (list: string[], itf: (i: number) => string): MemberMetadata => ({
+    ...record({ eligible: list, entries: entries(1, list), digest: "d" }),
+    eligibility: {
+      eligible: list,
+      ineligible: [],
+      interfaces: Object.fromEntries(list.map((ip, i) => [ip, itf(i)])),
+    },
+  });
+  const own = withInterfaces(ips(20), () => "eth0");
+  const cases: { name: string; peer: MemberMetadata; shared: boolean }[] = [
+    { name: "same map", peer: withInterfaces(ips(20), () => "eth0"), shared: true },
+    {
+      name: "one interface differs",
+      peer: withInterfaces(ips(20), (i) => (i === 3 ? "eth1" : "eth0")),
+      shared: false,
+    },
+    { name: "fewer VIPs", peer: withInterfaces(ips(19), () => "eth0"), shared: false },
+  ];
+  for (const c of cases) {
+    const { plain, shared } = decodeBoth(c.peer, own);
+    assert.deepEqual(shared, plain, c.name);
+    assert.equal(shared.eligibility.interfaces === own.eligibility.interfaces, c.shared, c.name);
+  }
+});
