@@ -5,6 +5,7 @@ import { METADATA_RANGE, PROTOCOL_RANGE } from "../gossip/version";
 import type { HealthEntry } from "../health/monitor";
 import { conflictReason } from "../net/arp-conflict";
 import type { HoldView } from "../plan/hold-failures";
+import { withHashes } from "../election/election";
 import { divergenceText, groupHolding } from "../plan/holding";
 import type { AddressView, PlannerMemory } from "../plan/types";
 import type { ActiveConfig } from "./config-state";
@@ -79,7 +80,7 @@ export function statusView(s: StatusInputs): DaemonStatus {
       owner,
       interface: owner ? s.interfaceOf(owner, g.electionIp) : null,
       since: owned?.owner ? new Date(owned.since).toISOString() : null,
-      ranking: election?.ranking ?? [],
+      ranking: withHashes(election?.ranking ?? [], active.plans.get(g.electionIp)),
       ...(election?.reason ? { reason: election.reason } : {}),
     };
   });

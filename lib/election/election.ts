@@ -135,19 +135,28 @@ export function planGroups(groups: readonly VipGroup[], config: ManifestConfig):
   return new Map(groups.map((g) => [g.electionIp, planGroup(g, config)]));
 }
 
-export interface CandidateVerdict {
+/**
+ * A node's place in one group's ranking. Its election hash is not in it: that is the group plan's
+ * (`plan.hashes`), and without it every candidate with the same score is the same frozen object in every
+ * group (rankedCandidate), where 10,000 groups held 30,000 verdicts.
+ */
+export interface RankedNode {
   readonly node: string;
   readonly score: number;
-  /** Hex SHA-256 of `node#electionIp`; lower wins among equal scores. */
-  readonly hash: string;
   /** Why this node cannot own the IP; absent for candidates. */
   readonly skipped?: string;
+}
+
+/** A ranked node with its election hash, as `vipd status` shows it (withHashes). */
+export interface CandidateVerdict extends RankedNode {
+  /** Hex SHA-256 of `node#electionIp`; lower wins among equal scores. */
+  readonly hash: string;
 }
 
 export interface ElectionResult {
   readonly owner?: string;
   /** Candidates in election order, then the skipped nodes with their reasons. */
-  readonly ranking: readonly CandidateVerdict[];
+  readonly ranking: readonly RankedNode[];
   /** Why nobody owns the IP, when `owner` is absent. */
   readonly reason?: string;
   /** Interfaces named by the advertisements that select the owner; empty = choose by subnet. */
@@ -293,13 +302,8 @@ export function electOwner(
   }
   if (previous !== undefined && unchanged(plan, members, eligibility, policy, previous)) return previous;
   const { group, adsPerService, distinctAds } = plan;
-  const verdicts: CandidateVerdict[] = [];
+  const verdicts: RankedNode[] = [];
   for (const member of members) {
-    let hash = plan.hashes.get(member.name);
-    if (hash === undefined) {
-      hash = electionHash(member.name, group.electionIp);
-      plan.hashes.set(member.name, hash);
-    }
     // A loop, not filter/flatMap/reduce: three arrays per member per group per tick.
     let score = 0;
     for (const ad of distinctAds) {
@@ -308,11 +312,11 @@ export function electOwner(
         if (matchesSelector(p.preference, member.labels)) score += p.weight;
     }
     const skipped = skipReason(member, group, adsPerService, eligibility);
-    verdicts.push(skipped ? { node: member.name, score, hash, skipped } : { node: member.name, score, hash });
+    verdicts.push(skipped ? { node: member.name, score, skipped } : rankedCandidate(member.name, score));
   }
   const candidates = verdicts
     .filter((v) => v.skipped === undefined)
-    .sort((a, b) => b.score - a.score || (a.hash < b.hash ? -1 : a.hash > b.hash ? 1 : 0));
+    .sort((a, b) => b.score - a.score || compareHashes(hashOf(plan, a.node), hashOf(plan, b.node)));
   const skipped = verdicts.filter((v) => v.skipped !== undefined).sort((a, b) => compareText(a.node, b.node));
   const claimed = candidates.find((c) => policy.claimants?.includes(c.node));
   const remembered = candidates.find((c) => c.node === policy.currentOwner);
@@ -344,6 +348,30 @@ export function electOwner(
   )
     return previous;
   return { owner, ranking, interfaces };
+}
+
+const compareHashes = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
+
+/** node -> score -> the frozen candidate verdict: a handful of objects whatever the number of groups. */
+const candidates = new Map<string, Map<number, RankedNode>>();
+function rankedCandidate(node: string, score: number): RankedNode {
+  let byScore = candidates.get(node);
+  if (byScore === undefined) {
+    byScore = new Map();
+    candidates.set(node, byScore);
+  }
+  let verdict = byScore.get(score);
+  if (verdict === undefined) {
+    verdict = Object.freeze({ node, score });
+    byScore.set(score, verdict);
+  }
+  return verdict;
+}
+
+/** `ranking` with each node's election hash for `plan`'s group (what `vipd status` shows). */
+export function withHashes(ranking: readonly RankedNode[], plan: GroupPlan | undefined): CandidateVerdict[] {
+  if (plan === undefined) return [];
+  return ranking.map((v) => ({ ...v, hash: hashOf(plan, v.node) }));
 }
 
 function hashOf(plan: GroupPlan, node: string): string {
@@ -383,18 +411,19 @@ function unchanged(
   if (ranking.length !== members.length) return false;
   let ownerLabels: Labels | undefined;
   for (let i = 0; i < ranking.length; i++) {
-    const v = ranking[i] as CandidateVerdict;
+    const v = ranking[i] as RankedNode;
     let member: MemberInfo | undefined;
     for (const m of members) if (m.name === v.node) member = m;
     if (member === undefined) return false;
-    if (v.hash !== hashOf(plan, member.name) || v.score !== scoreOf(plan, member.labels)) return false;
+    if (v.score !== scoreOf(plan, member.labels)) return false;
     if (skipReason(member, plan.group, plan.adsPerService, eligibility) !== v.skipped) return false;
     if (i > 0) {
-      const u = ranking[i - 1] as CandidateVerdict;
+      const u = ranking[i - 1] as RankedNode;
       if (v.skipped === undefined) {
         // Candidates first, best first.
         if (u.skipped !== undefined) return false;
-        if (u.score < v.score || (u.score === v.score && u.hash > v.hash)) return false;
+        if (u.score < v.score || (u.score === v.score && hashOf(plan, u.node) > hashOf(plan, v.node)))
+          return false;
       } else if (u.skipped !== undefined && compareText(u.node, v.node) > 0) return false;
     }
     if (member.name === previous.owner) ownerLabels = member.labels;
@@ -420,13 +449,13 @@ function unchanged(
   return false;
 }
 
-function sameRanking(a: readonly CandidateVerdict[], b: readonly CandidateVerdict[]): boolean {
+/** Rankings of one group: the same nodes in the same order have the same hashes. */
+function sameRanking(a: readonly RankedNode[], b: readonly RankedNode[]): boolean {
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) {
     const v = a[i];
     const w = b[i];
-    if (v?.node !== w?.node || v?.score !== w?.score || v?.hash !== w?.hash || v?.skipped !== w?.skipped)
-      return false;
+    if (v?.node !== w?.node || v?.score !== w?.score || v?.skipped !== w?.skipped) return false;
   }
   return true;
 }

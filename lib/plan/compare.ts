@@ -36,13 +36,7 @@ export function sameElection(a: ElectionResult, b: ElectionResult): boolean {
     a.ranking.length === b.ranking.length &&
     a.ranking.every((v, i) => {
       const w = b.ranking[i];
-      return (
-        w !== undefined &&
-        v.node === w.node &&
-        v.score === w.score &&
-        v.hash === w.hash &&
-        v.skipped === w.skipped
-      );
+      return w !== undefined && v.node === w.node && v.score === w.score && v.skipped === w.skipped;
     })
   );
 }

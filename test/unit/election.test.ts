@@ -14,6 +14,7 @@ import {
   type MemberState,
   type MemberInfo,
   type VipGroup,
+  withHashes,
 } from "../../lib/election/election";
 import { quorumOf } from "../../lib/election/quorum";
 import type { L2Advertisement, LabelSelector, ManifestConfig, Service } from "../../lib/config/types";
@@ -93,6 +94,34 @@ test("MetalLB's test vector: node-a, node-c, node-b for 192.168.1.240", () => {
     result.ranking.map((r) => r.node),
     ["node-a", "node-c", "node-b"],
   );
+});
+
+test("rankings: candidates are shared objects across groups; status gets each node's hash for its group", () => {
+  const members = ["node-a", "node-b", "node-c"].map((n) => alive(n));
+  const ips = ["192.168.1.240", "192.168.1.241", "192.168.1.242"];
+  const cfg = config([ad("l2")]);
+  const eligibility = eligibleEverywhere(members, ips);
+  const results = ips.map((ip) => {
+    const plan = planGroup(group(ip), cfg);
+    return { ip, plan, result: electOwner(plan, members, eligibility, { failback: true }) };
+  });
+  const byNode = (r: ElectionResult, node: string) => r.ranking.find((v) => v.node === node);
+  for (const node of ["node-a", "node-b", "node-c"]) {
+    const first = byNode(results[0]!.result, node);
+    assert.ok(first);
+    for (const { result } of results) assert.equal(byNode(result, node), first, `${node}: one object`);
+  }
+  for (const { ip, plan, result } of results) {
+    const shown = withHashes(result.ranking, plan);
+    assert.deepEqual(
+      shown.map((v) => [v.node, v.hash]),
+      result.ranking.map((v) => [v.node, electionHash(v.node, ip)]),
+    );
+    // Hash order among equal scores, as MetalLB ranks.
+    const hashes = shown.map((v) => v.hash);
+    assert.deepEqual(hashes, [...hashes].sort());
+  }
+  assert.deepEqual(withHashes(results[0]!.result.ranking, undefined), []);
 });
 
 test("ownerOf table", () => {
