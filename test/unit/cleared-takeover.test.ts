@@ -13,7 +13,7 @@ const IP = "198.51.100.80";
 
 function facts(change: (f: Mutable) => void = () => {}): ClearedProbeFacts {
   const memory = newPlannerMemory();
-  memory.ownership.set(IP, { owner: "node1", since: new Date(0) });
+  memory.ownership.set(IP, { owner: "node1", since: 0 });
   const f: Mutable = {
     self: "node1",
     electionIp: IP,
@@ -57,12 +57,12 @@ const cases: Array<{ name: string; facts: ClearedProbeFacts; expect: string | un
   },
   {
     name: "the last plan elected another node",
-    facts: facts((f) => f.memory.ownership.set(IP, { owner: "node2", since: new Date(0) })),
+    facts: facts((f) => f.memory.ownership.set(IP, { owner: "node2", since: 0 })),
     expect: undefined,
   },
   {
     name: "the last plan elected nobody (not ready, no quorum)",
-    facts: facts((f) => f.memory.ownership.set(IP, { owner: undefined, since: new Date(0) })),
+    facts: facts((f) => f.memory.ownership.set(IP, { owner: undefined, since: 0 })),
     expect: undefined,
   },
   {
