@@ -45,9 +45,12 @@ function parseIpUncached(text: string): Ip | undefined {
   if (s !== text || s.length === 0 || s.includes("%")) return undefined;
   // The pattern first: ipaddr's isValid tries a full parse and throws (a stack trace per call) on every
   // IPv6 text, which made parsing 10,000 IPv6 VIPs per reconcile cost seconds.
-  if (FOUR_PART_DECIMAL.test(s) && ipaddr.IPv4.isValidFourPartDecimal(s)) {
-    const bytes = ipaddr.IPv4.parse(s).toByteArray();
-    return { family: 4, value: bytesToBigint(bytes) };
+  if (FOUR_PART_DECIMAL.test(s)) {
+    // The pattern leaves only decimal parts without leading zeros: each must be a byte (ipaddr.js's
+    // isValidFourPartDecimal and parse, without their regular expressions; test/unit/ipv6-text.test.ts).
+    const parts = s.split(".").map(Number);
+    if (parts.some((part) => part > 255)) return undefined;
+    return { family: 4, value: BigInt(parts.reduce((value, part) => value * 256 + part, 0)) };
   }
   // Hex groups alone (every address vipd formats, nearly every one it reads) skip ipaddr.js's regular
   // expressions (lib/ipv6-text.ts); a dotted IPv4 tail still goes through ipaddr.js.

@@ -1,5 +1,5 @@
-// lib/ipv6-text.ts against ipaddr.js, which lib/ip.ts used for every IPv6 text before: the same addresses
-// accepted, the same values, the same RFC 5952 texts; and parseIp's results through either path agree.
+// lib/ipv6-text.ts, and lib/ip.ts's IPv4 parse, against ipaddr.js, which lib/ip.ts used for every text before:
+// the same addresses accepted, the same values, the same RFC 5952 texts; parseIp's results agree either way.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import fc from "fast-check";
@@ -130,4 +130,29 @@ test("parseIp: hex texts, IPv4-mapped ones included, parse as they did through i
   ])
     assert.deepEqual(parseIp(text), ipaddrParseIp(text), text);
   assert.deepEqual(parseIp("::ffff:102:304"), { family: 4, value: 0x01020304n });
+});
+
+/** lib/ip.ts's IPv4 parse before: the four-part-decimal pattern, then ipaddr.js. */
+function ipaddrParseIpv4(text: string): Ip | undefined {
+  if (!/^(0|[1-9]\d*)(\.(0|[1-9]\d*)){3}$/.test(text) || !ipaddr.IPv4.isValidFourPartDecimal(text))
+    return undefined;
+  return { family: 4, value: bytesValue(ipaddr.IPv4.parse(text).toByteArray()) };
+}
+
+test("parseIp: dotted IPv4 texts parse as they did through ipaddr.js", () => {
+  const part = fc.oneof(
+    fc.integer({ min: 0, max: 255 }).map(String),
+    fc.integer({ min: 0, max: 99999 }).map(String),
+    fc.constantFrom("00", "01", "007", "", "-1", "1e2", "0x1", " 1", "99999999999999999999"),
+  );
+  fc.assert(
+    fc.property(fc.array(part, { minLength: 1, maxLength: 5 }), (parts) => {
+      const text = parts.join(".");
+      assert.deepEqual(parseIp(text), ipaddrParseIpv4(text), JSON.stringify(text));
+    }),
+    { numRuns: 20000 },
+  );
+  assert.deepEqual(parseIp("198.51.100.7"), { family: 4, value: 0xc6336407n });
+  assert.deepEqual(parseIp("255.255.255.255"), { family: 4, value: 0xffffffffn });
+  for (const text of ["256.0.0.1", "1.2.3", "01.2.3.4", "1.2.3.4.5"]) assert.equal(parseIp(text), undefined);
 });
