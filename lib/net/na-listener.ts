@@ -19,12 +19,24 @@ export interface ClaimSource {
 }
 
 export class NaListener implements ClaimSource {
-  private readonly socket: raw.Socket;
+  private socket: raw.Socket;
   private queue: ObservedClaim[] = [];
   private closed = false;
+  private reopenTimer: NodeJS.Timeout | undefined;
+  /** Sockets opened again after raw-socket closed one on a poll error. */
+  reopened = 0;
 
-  constructor() {
-    this.socket = raw.createSocket({ addressFamily: raw.AddressFamily.IPv6, protocol: raw.Protocol.ICMPv6 });
+  constructor(
+    private readonly reopenDelayMs = 1000,
+    /** The socket's maker: raw-socket's, faked in unit tests. */
+    private readonly createSocket: () => raw.Socket = () =>
+      raw.createSocket({ addressFamily: raw.AddressFamily.IPv6, protocol: raw.Protocol.ICMPv6 }),
+  ) {
+    this.socket = this.open();
+  }
+
+  private open(): raw.Socket {
+    const socket = this.createSocket();
     // ICMP6_FILTER is a 256-bit block mask (set bit = blocked), u32 words in host order: block all, pass NA.
     const filter = Buffer.alloc(32, 0xff);
     const word = ICMPV6_NEIGHBOR_ADVERTISEMENT >> 5;
@@ -32,11 +44,24 @@ export class NaListener implements ClaimSource {
       (filter.readUInt32LE(word * 4) & ~(1 << (ICMPV6_NEIGHBOR_ADVERTISEMENT & 31))) >>> 0,
       word * 4,
     );
-    this.socket.setOption(IPPROTO_ICMPV6, ICMP6_FILTER, filter, 32);
-    this.socket.on("message", (buffer: Buffer) => this.receive(buffer));
-    this.socket.on("error", () => {
-      // A receive error loses frames, not the listener; the next poll reads on.
+    socket.setOption(IPPROTO_ICMPV6, ICMP6_FILTER, filter, 32);
+    socket.on("message", (buffer: Buffer) => this.receive(buffer));
+    // A receive error loses frames, not the socket. A poll error (libuv's status, e.g. EPOLLERR) is
+    // different: raw-socket emits it and closes the socket (unlike the netlink package's poll, it throws no
+    // C++ exception, so no abort). The listener would then be deaf for good: open a new socket instead,
+    // after a pause so that an error that persists cannot spin.
+    socket.on("error", () => {});
+    socket.on("close", () => {
+      if (this.closed || socket !== this.socket || this.reopenTimer !== undefined) return;
+      this.reopenTimer = setTimeout(() => {
+        this.reopenTimer = undefined;
+        if (this.closed) return;
+        this.socket = this.open();
+        this.reopened++;
+      }, this.reopenDelayMs);
+      this.reopenTimer.unref();
     });
+    return socket;
   }
 
   drain(max: number): ObservedClaim[] {
@@ -48,6 +73,7 @@ export class NaListener implements ClaimSource {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    if (this.reopenTimer !== undefined) clearTimeout(this.reopenTimer);
     this.socket.close();
   }
 
