@@ -35,6 +35,8 @@ import { bootGossipThread, startGossip } from "./gossip-start";
 import { EventLog, logAddressChanges } from "./event-log";
 import { handleHeldClaim } from "./held-claim-handler";
 import { localMacs, originOfMac } from "./mac-origin";
+import { startMemoryTrim } from "./memory-trim";
+import { libc } from "../net/libc";
 import { localHealthLogger, logMemberEvent } from "./member-log";
 import type { Logger } from "./log";
 import {
@@ -95,6 +97,7 @@ export class Daemon {
   private http: Server | undefined;
   private readonly manifests: ManifestWatch;
   private tick: NodeJS.Timeout | undefined;
+  private stopMemoryTrim: (() => void) | undefined;
   private readonly configLoader = new ConfigLoader();
   private reloading: Promise<void> | undefined;
   /** The trigger of a reload asked for while one was running. */
@@ -268,6 +271,7 @@ export class Daemon {
       this.scheduleStep();
     }, tickMs);
     this.scheduleStep();
+    this.stopMemoryTrim = startMemoryTrim(() => libc().mallocTrim());
   }
 
   /**
@@ -339,6 +343,7 @@ export class Daemon {
     this.options.notifier?.stopping();
     this.eventLog.event("stopping", "leaving the cluster");
     if (this.tick) clearInterval(this.tick);
+    this.stopMemoryTrim?.();
     this.steps.stop();
     this.deferred.cancel();
     this.configLoader.close();

@@ -55,6 +55,8 @@ export interface Libc {
   errno(): number;
   /** CPU time of the calling thread in ms (CLOCK_THREAD_CPUTIME_ID): user and kernel, not time preempted. */
   threadCpuMs(): number;
+  /** glibc's malloc_trim(0): gives the free pages of every malloc arena back to the kernel; 1 if any. */
+  mallocTrim(): number;
 }
 
 const CLOCK_THREAD_CPUTIME_ID = 3;
@@ -101,6 +103,7 @@ export function libc(): Libc {
   const ifNameToIndex = lib.func("unsigned int if_nametoindex(const char *)");
   const sendmmsg = lib.func("int sendmmsg(int, void *, unsigned int, int)");
   const clockGettime = lib.func("int clock_gettime(int, void *)");
+  const mallocTrim = lib.func("int malloc_trim(size_t)");
   const timespec = Buffer.alloc(16);
   const num = (v: unknown): number => Number(v);
   loaded = {
@@ -120,6 +123,7 @@ export function libc(): Libc {
       clockGettime(CLOCK_THREAD_CPUTIME_ID, timespec);
       return Number(timespec.readBigInt64LE(0)) * 1000 + Number(timespec.readBigInt64LE(8)) / 1e6;
     },
+    mallocTrim: () => num(mallocTrim(0)),
   };
   return loaded;
 }
