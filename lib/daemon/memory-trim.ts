@@ -2,8 +2,8 @@
 // malloc memory after bursts (V8's compiler zones, parser buffers, OpenSSL and zlib state at start-up, on a
 // reload, in a takeover), and glibc keeps free pages in its arenas unless they sit at the very top of one.
 // A node holding 1,000 VIPs kept ~7-9 MB in its main arena. malloc_trim(0) returns the free pages of every
-// arena; it costs ~0.4-0.7 ms a call here, so every 5 s is ~0.01 % of a core. Measured with glibc's own
-// knob (MALLOC_TRIM_THRESHOLD_, which trims on every free instead): 1,000-VIP steady RSS 85.1-85.8 -> 79.8-84.5 MB.
+// arena; it costs ~0.4-0.7 ms a call here, so every 5 s is ~0.01 % of a core. Scale bench, 1,000 IPv6 VIPs:
+// steady RSS 85.1-85.8 -> 80.7-81.5 MB per node (docs/design.md, "Memory at scale").
 
 /** Starts the periodic trim; returns its stop. `trim` is libc's malloc_trim (faked in unit tests). */
 export function startMemoryTrim(trim: () => number, everyMs = TRIM_EVERY_MS): () => void {
