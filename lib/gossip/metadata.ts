@@ -528,13 +528,13 @@ function sharedInterfaces(
   pairs: readonly [string, string][],
   own: Readonly<Record<string, string>> | undefined,
 ): Readonly<Record<string, string>> {
-  if (
-    own !== undefined &&
-    pairs.every(([ip, name]) => own[ip] === name) &&
-    Object.keys(own).length === pairs.length
-  )
-    return own;
-  return Object.fromEntries(pairs);
+  const theirs = Object.fromEntries(pairs) as Record<string, string>;
+  if (own === undefined) return theirs;
+  // Built first (a repeated IP in the record collapses), then compared key by key.
+  const keys = Object.keys(theirs);
+  if (keys.length !== Object.keys(own).length) return theirs;
+  for (const ip of keys) if (own[ip] !== theirs[ip]) return theirs;
+  return own;
 }
 
 function sameStrings(a: readonly string[], b: readonly string[]): boolean {

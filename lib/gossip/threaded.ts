@@ -124,7 +124,8 @@ export class ThreadedMemberlist extends EventEmitter<MemberlistEvents> {
   setMetadata(metadata: MemberMetadata): void {
     const self = this.table.get(this.name);
     if (self) this.table.set(this.name, { ...self, metadata });
-    const tableChanged = metadata.allocation !== this.ownRecord?.allocation;
+    // The daemon builds a new {digest, entries} per record: the table changed when its entries did.
+    const tableChanged = metadata.allocation?.entries !== this.ownRecord?.allocation?.entries;
     this.ownRecord = metadata;
     if (tableChanged) this.shareOwnTable(metadata);
     this.sendOwnRecord();

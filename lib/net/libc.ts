@@ -103,7 +103,8 @@ export function libc(): Libc {
   const ifNameToIndex = lib.func("unsigned int if_nametoindex(const char *)");
   const sendmmsg = lib.func("int sendmmsg(int, void *, unsigned int, int)");
   const clockGettime = lib.func("int clock_gettime(int, void *)");
-  const mallocTrim = lib.func("int malloc_trim(size_t)");
+  // Bound on first use: a libc without it (not glibc) must not take the socket calls down with it.
+  let mallocTrim: ((pad: number) => unknown) | undefined;
   const timespec = Buffer.alloc(16);
   const num = (v: unknown): number => Number(v);
   loaded = {
@@ -123,7 +124,10 @@ export function libc(): Libc {
       clockGettime(CLOCK_THREAD_CPUTIME_ID, timespec);
       return Number(timespec.readBigInt64LE(0)) * 1000 + Number(timespec.readBigInt64LE(8)) / 1e6;
     },
-    mallocTrim: () => num(mallocTrim(0)),
+    mallocTrim: () => {
+      mallocTrim ??= lib.func("int malloc_trim(size_t)") as (pad: number) => unknown;
+      return num(mallocTrim(0));
+    },
   };
   return loaded;
 }

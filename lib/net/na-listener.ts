@@ -25,6 +25,8 @@ export class NaListener implements ClaimSource {
   private reopenTimer: NodeJS.Timeout | undefined;
   /** Sockets opened again after raw-socket closed one on a poll error. */
   reopened = 0;
+  /** Attempts to open one again that failed (each is retried after the pause). */
+  reopenFailures = 0;
 
   constructor(
     private readonly reopenDelayMs = 1000,
@@ -53,15 +55,25 @@ export class NaListener implements ClaimSource {
     socket.on("error", () => {});
     socket.on("close", () => {
       if (this.closed || socket !== this.socket || this.reopenTimer !== undefined) return;
-      this.reopenTimer = setTimeout(() => {
-        this.reopenTimer = undefined;
-        if (this.closed) return;
-        this.socket = this.open();
-        this.reopened++;
-      }, this.reopenDelayMs);
-      this.reopenTimer.unref();
+      this.scheduleReopen();
     });
     return socket;
+  }
+
+  /** Opens a new socket after a pause; a failure (EMFILE, EPERM...) tries again after another. */
+  private scheduleReopen(): void {
+    this.reopenTimer = setTimeout(() => {
+      this.reopenTimer = undefined;
+      if (this.closed) return;
+      try {
+        this.socket = this.open();
+        this.reopened++;
+      } catch {
+        this.reopenFailures++;
+        this.scheduleReopen();
+      }
+    }, this.reopenDelayMs);
+    this.reopenTimer.unref();
   }
 
   drain(max: number): ObservedClaim[] {

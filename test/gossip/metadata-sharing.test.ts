@@ -170,6 +170,18 @@ test("metadata sharing: the member's interface map is ours when it names the sam
       shared: false,
     },
     { name: "fewer VIPs", peer: withInterfaces(ips(19), () => "eth0"), shared: false },
+    {
+      name: "a repeated VIP in place of one of ours",
+      peer: {
+        ...withInterfaces(ips(20), () => "eth0"),
+        eligibility: {
+          eligible: ips(20),
+          ineligible: [],
+          interfaces: Object.fromEntries(ips(19).map((ip) => [ip, "eth0"])),
+        },
+      },
+      shared: false,
+    },
   ];
   for (const c of cases) {
     const { plain, shared } = decodeBoth(c.peer, own);

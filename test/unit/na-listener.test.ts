@@ -61,3 +61,23 @@ test("NA listener: a socket raw-socket closed on a poll error is replaced; our o
   await new Promise((r) => setTimeout(r, 60));
   assert.equal(made.length, 2, "closed by us: not reopened");
 });
+
+test("NA listener: a reopen that fails is tried again, and does not throw", async () => {
+  const made: FakeSocket[] = [];
+  let failNext = 0;
+  const listener = new NaListener(10, () => {
+    if (failNext > 0) {
+      failNext--;
+      throw new Error("EMFILE");
+    }
+    const s = new FakeSocket();
+    made.push(s);
+    return s as unknown as raw.Socket;
+  });
+  failNext = 2;
+  made[0]!.pollError();
+  await waitFor("a new socket after two failures", () => made.length === 2);
+  assert.equal(listener.reopenFailures, 2);
+  assert.equal(listener.reopened, 1);
+  listener.close();
+});
