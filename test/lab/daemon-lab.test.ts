@@ -37,6 +37,31 @@ const ownerName = async (ip: string, n = 1): Promise<string | null> =>
 const singleHolder = (ip: string, timeoutMs: number): Promise<string> => cluster.singleHolder(ip, timeoutMs);
 
 /**
+ * Waits until `ip` has had the same single holder for `stableMs`: a test that compares holders before and
+ * after must not start while an earlier test's hand-over is still on its way (after the stall test, failback
+ * moves the VIP back to the resumed node, make-before-break: two holders for a moment, seen once as
+ * "holders [node1, node3] then [node1]").
+ */
+async function settledHolder(ip: string, stableMs: number, timeoutMs: number): Promise<string> {
+  const end = Date.now() + timeoutMs;
+  let last = "";
+  let since = Date.now();
+  for (;;) {
+    const holders = await cluster.holders(ip);
+    const now = Date.now();
+    const key = holders.length === 1 ? (holders[0] as string) : "";
+    if (key !== last) {
+      last = key;
+      since = now;
+    }
+    if (last !== "" && now - since >= stableMs) return last;
+    if (now > end)
+      assert.fail(`${ip}: no settled single holder within ${timeoutMs} ms (holders: ${holders.join(", ")})`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/**
  * Sends a UDP datagram from the client to a closed port of `ip`: the holder's kernel answers with ICMP port
  * unreachable, which a connected socket reports as ECONNREFUSED. So an answer proves a host holds the IP.
  */
@@ -197,6 +222,7 @@ spec: {type: LoadBalancer, ports: [{port: 8080, protocol: TCP}]}
   const write = (text: string): void => {
     for (const node of cluster.nodes) writeFileSync(node.manifestPath, text);
   };
+  await settledHolder(V4, 3000, 20_000);
   const before = await cluster.status(1);
   const used = new Set(before.vips.flatMap((v) => v.ips));
   const writtenAt = process.hrtime.bigint();
