@@ -5,6 +5,7 @@
 import { createHash } from "node:crypto";
 import { deflateRawSync, inflateRawSync } from "node:zlib";
 import type { AllocationEntry } from "../alloc/agreement";
+import { sameList, sameRecord } from "../plan/compare";
 import { METADATA_RANGE, type MemberVersions, type Speaks } from "./version";
 
 export interface Ineligible {
@@ -454,7 +455,7 @@ function decodeAllocation(raw: unknown, own?: MemberMetadata["allocation"]): Mem
     )
       throw new MetadataError("metadata: bad allocation entry");
     const mine = ownEntries[i];
-    if (mine !== undefined && mine.service === e[0] && mine.pool === e[2] && sameStrings(mine.ips, e[1])) {
+    if (mine !== undefined && mine.service === e[0] && mine.pool === e[2] && sameList(mine.ips, e[1])) {
       if (mine.since === e[3]) return mine;
       allOwn = false;
       return { service: mine.service, ips: mine.ips, pool: mine.pool, since: e[3] };
@@ -480,7 +481,7 @@ export function shareAllocation(record: MemberMetadata, own: MemberMetadata): Me
     const b = theirs.entries[i] as AllocationEntry;
     if (
       a !== b &&
-      (a.service !== b.service || a.pool !== b.pool || a.since !== b.since || !sameStrings(a.ips, b.ips))
+      (a.service !== b.service || a.pool !== b.pool || a.since !== b.since || !sameList(a.ips, b.ips))
     )
       return record;
   }
@@ -513,13 +514,8 @@ function decodeIneligible(
       sharedReason = reason;
       reasons.set(reason, reason);
     }
-    const mine =
-      own?.eligible[i] === vip
-        ? own.eligible[i]
-        : own?.ineligible[i]?.vip === vip
-          ? own.ineligible[i]?.vip
-          : vip;
-    return { vip: mine ?? vip, reason: sharedReason };
+    const ours = own?.eligible[i] === vip ? own.eligible[i] : own?.ineligible[i]?.vip;
+    return { vip: ours === vip ? ours : vip, reason: sharedReason };
   });
 }
 
@@ -528,19 +524,9 @@ function sharedInterfaces(
   pairs: readonly [string, string][],
   own: Readonly<Record<string, string>> | undefined,
 ): Readonly<Record<string, string>> {
-  const theirs = Object.fromEntries(pairs) as Record<string, string>;
-  if (own === undefined) return theirs;
   // Built first (a repeated IP in the record collapses), then compared key by key.
-  const keys = Object.keys(theirs);
-  if (keys.length !== Object.keys(own).length) return theirs;
-  for (const ip of keys) if (own[ip] !== theirs[ip]) return theirs;
-  return own;
-}
-
-function sameStrings(a: readonly string[], b: readonly string[]): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
+  const theirs: Readonly<Record<string, string>> = Object.fromEntries(pairs);
+  return own !== undefined && sameRecord(theirs, own) ? own : theirs;
 }
 
 /** First 8 bytes of SHA-256 of the encoded record, as 16 hex chars. */
