@@ -293,22 +293,35 @@ export class AddressApplier {
     if (this.verifying || this.stopped) return;
     this.verifying = true;
     this.verifies++;
-    void this.watch
-      .refresh()
-      .catch(() => undefined)
-      .then(() => {
+    // Every change acknowledged before the dump starts is in it: once it is compared, the view holds the
+    // kernel's truth for them, so the ones still unconfirmed were lost (or undone) and expire now.
+    const acknowledgedBefore = this.changeOrder;
+    void this.watch.refresh().then(
+      () => {
+        this.verifying = false;
+        for (const map of [this.unconfirmedAdds, this.unconfirmedRemoves])
+          for (const [key, u] of map) if (u.order <= acknowledgedBefore) map.delete(key);
+        this.applySoon();
+      },
+      () => {
         this.verifying = false;
         this.applySoon();
-      });
+      },
+    );
   }
 
   private async pass(): Promise<void> {
     this.passed = true;
     const now = this.now();
+    // While a compare's dump is read, the watch holds notifications back (they are late, not lost): no
+    // unconfirmed change expires by the clock then. Expired, a 10,000-VIP takeover's adds were redone (and
+    // re-announced) whenever the 5 s compare fell inside it; the dump's end expires the lost ones instead.
+    const expireByClock = !this.verifying;
     for (const map of [this.unconfirmedAdds, this.unconfirmedRemoves])
       for (const [key, u] of map) {
         const overtaken = u.order < this.lastOrderSeen;
-        if (overtaken || now - Math.max(u.at, this.lastNotificationAt) > this.unconfirmedMs) map.delete(key);
+        const silent = now - Math.max(u.at, this.lastNotificationAt) > this.unconfirmedMs;
+        if (overtaken || (expireByClock && silent)) map.delete(key);
       }
     const { addresses } = this.watch.snapshot();
     // Marked addresses as the kernel will hold them once our unconfirmed changes land: "ip|index" keys.

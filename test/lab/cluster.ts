@@ -311,7 +311,20 @@ export class VipdCluster {
     timeoutMs: number,
     stepMs = 10,
   ): Promise<number> {
-    return waitUntil(what, predicate, timeoutMs, { stepMs });
+    return waitUntil(what, predicate, timeoutMs, { stepMs, detail: () => this.recentLogs() });
+  }
+
+  /**
+   * The last lines each daemon printed: a timed-out wait in CI shows what the daemons were doing, since
+   * CI keeps only the test output.
+   */
+  recentLogs(linesPerNode = 15): string {
+    return this.nodes
+      .map((node) => {
+        const lines = node.log.trimEnd().split("\n").slice(-linesPerNode);
+        return `--- ${node.name} (last ${lines.length} lines)\n${lines.map((l) => l.slice(0, 400)).join("\n")}`;
+      })
+      .join("\n");
   }
 
   signal(n: number, signal: NodeJS.Signals): void {

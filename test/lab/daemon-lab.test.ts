@@ -177,17 +177,23 @@ test("graceful stop: the new owner announces before the old one lets go, and the
   await singleHolder(V4, 3000);
 });
 
-test("link cut: the owner's veth goes down, another node takes over; after link up there is one owner", async () => {
+test("link cut: the owner's veth goes down, another node takes over; after link up there is one owner", async (t) => {
   const owner = await singleHolder(V6, 5000);
   const member = cluster.node(nodeNumber(owner)).member;
   const cutAt = process.hrtime.bigint();
   await lab.ip(member.ns, "link", "set", "eth0", "down");
-  await cluster.until(
-    "an NA from another node",
-    async () => capturedNas(capture, V6, cutAt).some((na) => na.targetMac !== member.eth0.mac),
-    1000,
-  );
-  await lab.ip(member.ns, "link", "set", "eth0", "up");
+  try {
+    // A generous bound: failover time is the bench's to measure (bench/failover.ts), this test's is that a
+    // takeover happens. The link comes back up whatever happens, or every later test runs without a node.
+    const tookMs = await cluster.until(
+      "an NA from another node",
+      async () => capturedNas(capture, V6, cutAt).some((na) => na.targetMac !== member.eth0.mac),
+      3000,
+    );
+    t.diagnostic(`link cut: another node's NA ${tookMs.toFixed(0)} ms after the cut (polled)`);
+  } finally {
+    await lab.ip(member.ns, "link", "set", "eth0", "up");
+  }
   await cluster.until(
     "one holder after link up",
     async () => (await cluster.holders(V6)).length === 1 && (await cluster.holders(V4)).length === 1,

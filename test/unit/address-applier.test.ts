@@ -289,3 +289,40 @@ test("a periodic compare's dump does not hold back a pass: a new VIP is added wh
   assert.equal(r.observed("198.51.100.1"), true);
   r.stop();
 });
+
+test("while a compare's dump holds notifications back, acknowledged adds are not redone; the dump's end settles them", async () => {
+  const k = new FakeKernel();
+  const dumps: Array<() => void> = [];
+  const refresh = (k.watch as unknown as { refresh: () => Promise<void> }).refresh;
+  Object.assign(k.watch, {
+    refresh: () => new Promise<void>((resolve) => dumps.push(() => void refresh().then(resolve))),
+  });
+  const r = new AddressApplier(k.watch, k.addresses, () => {}, { verifyMs: 20, unconfirmedMs: 30 });
+  await until("a compare under way", () => r.verifies > 0);
+  // The watch is held by the dump: the adds land, their notifications wait.
+  k.notify = false;
+  const vips = ["198.51.100.1", "198.51.100.2", "198.51.100.3"];
+  await r.setWanted(new Map(vips.map((ip) => [ip, "eth0"])));
+  assert.equal(k.adds, 3);
+  // Passes run long after unconfirmedMs (an external change elsewhere asks for them): nothing is redone.
+  for (let i = 0; i < 3; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 40));
+    await r.apply();
+  }
+  assert.equal(k.adds, 3, "no add redone while the dump holds the notifications");
+  // One of them is lost meanwhile (deleted, its notification lost too): the dump's end finds it.
+  k.kernel.delete(key("198.51.100.2", eth0.index));
+  // The dumps from now on end at once (the adds went out while the first was read, so a later one may be
+  // what proves the loss).
+  let ended = 0;
+  const endDumps = (): void => {
+    while (ended < dumps.length) dumps[ended++]?.();
+  };
+  await until("the lost one re-added", () => {
+    endDumps();
+    return k.adds === 4 && r.observed("198.51.100.2");
+  });
+  for (const ip of vips) assert.equal(r.observed(ip), true, `${ip} observed after the dump`);
+  assert.equal(k.adds, 4, "only the lost address was added again");
+  r.stop();
+});

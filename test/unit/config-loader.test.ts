@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { appendFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
@@ -64,6 +64,45 @@ test("a small config loads on the main thread; a large one first in a worker, wh
     writeFileSync(broken, "kind: [unclosed\n");
     const bad = await loader.load([broken], undefined);
     assert.equal(bad.ok, false, "errors come back as an outcome, in-process too");
+  } finally {
+    loader.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("a reload that finds a manifest file emptied (a write under way) keeps the config in force; a comment empties it on purpose", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "vipd-loader-"));
+  const loader = new ConfigLoader();
+  try {
+    const pools = join(dir, "pools.yaml");
+    const other = join(dir, "other.yaml");
+    writeFileSync(pools, readFileSync(FIXTURE, "utf8"));
+    writeFileSync(other, "");
+    const first = await loader.load([pools, other], undefined);
+    assert.ok(first.ok, first.ok ? "" : first.errors.join("; "));
+    // A file that was empty before stays allowed (no object came from it).
+    const again = await loader.load([pools, other], first.active);
+    assert.equal(again.ok, true, "an empty file nothing came from is no error");
+
+    writeFileSync(pools, "");
+    const truncated = await loader.load([pools, other], first.active);
+    assert.equal(truncated.ok, false, "an emptied file is not read as 'no objects'");
+    if (truncated.ok) return;
+    assert.equal(truncated.errors.length, 1);
+    assert.match(
+      truncated.errors[0] ?? "",
+      new RegExp(`^${pools}:1:1: error: the file is empty, but \\d+ object`),
+    );
+    assert.doesNotMatch(truncated.errors[0] ?? "", /other\.yaml/);
+
+    writeFileSync(pools, "# every VIP removed on purpose\n");
+    const deliberate = await loader.load([pools, other], first.active);
+    assert.ok(deliberate.ok, deliberate.ok ? "" : deliberate.errors.join("; "));
+    assert.equal(
+      deliberate.active.allocation.assignments.length,
+      0,
+      "a comment-only file removes everything",
+    );
   } finally {
     loader.close();
     rmSync(dir, { recursive: true, force: true });
