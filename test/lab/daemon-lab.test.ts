@@ -103,7 +103,7 @@ test("exactly one owner per VIP; the client reaches it and its neighbour entry n
   }
 });
 
-test("crash: SIGKILL the owner, the new owner's GARP reaches the client within 1 s", async (t) => {
+test("crash: SIGKILL the owner, the new owner's GARP reaches the client within 2 s", async (t) => {
   const owner = await singleHolder(V4, 5000);
   const survivors = [1, 2, 3].filter((n) => n !== nodeNumber(owner));
   const failoversBefore = await Promise.all(
@@ -117,9 +117,10 @@ test("crash: SIGKILL the owner, the new owner's GARP reaches the client within 1
       capturedGarps(capture, V4, killedAt).some(
         (f) => f.senderMac !== cluster.node(nodeNumber(owner)).member.eth0.mac,
       ),
-    1000,
+    // A generous bound on a shared CI host; bench/failover.ts measures the time (~150 ms here).
+    2000,
   );
-  assert.ok(newOwner <= 1000);
+  assert.ok(newOwner <= 2000);
   const garp = capturedGarps(capture, V4, killedAt).find(
     (f) => f.senderMac !== cluster.node(nodeNumber(owner)).member.eth0.mac,
   );
@@ -241,7 +242,7 @@ spec: {type: LoadBalancer, ports: [{port: 8080, protocol: TCP}]}
       added = vip?.ip ?? "";
       return added !== "" && (await cluster.holders(added)).length === 1;
     },
-    1000,
+    3000,
     20,
   );
   assert.ok(!used.has(added), "the new service got a free address");
@@ -254,7 +255,7 @@ spec: {type: LoadBalancer, ports: [{port: 8080, protocol: TCP}]}
   await cluster.until(
     "the removed service gone everywhere",
     async () => (await cluster.holders(added)).length === 0,
-    1000,
+    3000,
     20,
   );
 
