@@ -85,6 +85,16 @@ export class AddressApplier {
    */
   private readonly unconfirmedAdds = new Map<string, Unconfirmed>();
   private readonly unconfirmedRemoves = new Map<string, Unconfirmed>();
+  /**
+   * Our changes sent and not acknowledged yet ("ip|index" -> the notification they will bring). Notifications
+   * and acknowledgements come on different sockets, and on a busy host the notification often comes first:
+   * it is ours all the same, and the pass that sent the change counts it. Taken for a stranger's change, each
+   * asked for a pass of its own: a 10,000-VIP takeover ran passes over every wanted address back to back
+   * until its last acknowledgement (a fifth of a survivor's main thread, cpu-prof of the scale bench).
+   */
+  private readonly inFlight = new Map<string, "new" | "del">();
+  /** Passes run (each compares every wanted address with the view). */
+  passes = 0;
   /** Order of our acknowledged changes, and the latest of them whose notification arrived. */
   private changeOrder = 0;
   private lastOrderSeen = 0;
@@ -253,6 +263,7 @@ export class AddressApplier {
         this.lastOrderSeen = Math.max(this.lastOrderSeen, ours.order);
         return;
       }
+      if (this.inFlight.get(key) === change.change) return;
       if (change.change === "del" && this.watch.link(this.wantedSet.get(a.ip) ?? "")?.index === a.index) {
         this.externallyRemoved.add(a.ip);
       }
@@ -312,6 +323,7 @@ export class AddressApplier {
 
   private async pass(): Promise<void> {
     this.passed = true;
+    this.passes++;
     const now = this.now();
     // While a compare's dump is read, the watch holds notifications back (they are late, not lost): no
     // unconfirmed change expires by the clock then. Expired, a 10,000-VIP takeover's adds were redone (and
@@ -323,41 +335,58 @@ export class AddressApplier {
         const silent = now - Math.max(u.at, this.lastNotificationAt) > this.unconfirmedMs;
         if (overtaken || (expireByClock && silent)) map.delete(key);
       }
-    const { addresses } = this.watch.snapshot();
-    // Marked addresses as the kernel will hold them once our unconfirmed changes land: "ip|index" keys.
-    const marked = new Map<string, VipPlacement>();
+    const proto = this.addresses.proto;
+    // "ip|index" keys are built only while some change of ours is unconfirmed: at 10,000 VIPs, building
+    // them (and the maps they filled) for every address was most of an idle pass (~30 ms here).
+    const keyed = this.unconfirmedAdds.size > 0 || this.unconfirmedRemoves.size > 0;
+    const indexes = new Map<string, number | undefined>();
+    const indexOf = (ifname: string): number | undefined => {
+      if (!indexes.has(ifname)) indexes.set(ifname, this.watch.link(ifname)?.index);
+      return indexes.get(ifname);
+    };
+    const wantedAt = (ip: string): number | undefined => {
+      const ifname = this.wantedSet.get(ip);
+      return ifname === undefined ? undefined : indexOf(ifname);
+    };
+    // Marked addresses as the kernel will hold them once our unconfirmed changes land, where they are not
+    // wanted: removed. Others' addresses (a VIP someone configured by hand) are noted: not ours to manage.
+    const toRemove: VipPlacement[] = [];
     const foreign = new Set<string>();
-    for (const a of addresses) {
-      const key = `${a.ip}|${a.index}`;
-      if (a.proto !== this.addresses.proto) foreign.add(key);
-      else if (!this.unconfirmedRemoves.has(key)) marked.set(key, { ip: a.ip, ifindex: a.index });
+    for (const a of this.watch.eachAddress()) {
+      if (a.proto !== proto) foreign.add(`${a.ip}|${a.index}`);
+      else if (wantedAt(a.ip) !== a.index && !(keyed && this.unconfirmedRemoves.has(`${a.ip}|${a.index}`)))
+        toRemove.push({ ip: a.ip, ifindex: a.index });
     }
     for (const key of this.unconfirmedAdds.keys()) {
-      if (marked.has(key)) continue;
       const [ip, index] = key.split("|");
-      marked.set(key, { ip, ifindex: Number(index) });
+      const ifindex = Number(index);
+      // One the view holds already was seen above.
+      if (this.watch.address(ip, ifindex)?.proto !== proto && wantedAt(ip) !== ifindex)
+        toRemove.push({ ip, ifindex });
     }
 
     const failed: Array<{ ip: string; ifname: string; error: string }> = [];
     const toAdd: VipPlacement[] = [];
-    const toRemove: VipPlacement[] = [];
-    const wantedIndex = new Map<string, number>();
     const landed: Array<{ ip: string; ifname: string; repaired: boolean }> = [];
     for (const [ip, ifname] of this.wantedSet) {
-      const link = this.watch.link(ifname);
-      if (!link) {
+      const index = indexOf(ifname);
+      if (index === undefined) {
         const error = `interface ${ifname} does not exist`;
         failed.push({ ip, ifname, error });
         this.noteMissing(ip, ifname, now, error);
         continue;
       }
-      wantedIndex.set(ip, link.index);
-      const present = marked.has(`${ip}|${link.index}`);
+      const inView = this.watch.address(ip, index);
+      const key = keyed || foreign.size > 0 ? `${ip}|${index}` : "";
+      const present =
+        inView?.proto === proto
+          ? !(keyed && this.unconfirmedRemoves.has(key))
+          : keyed && this.unconfirmedAdds.has(key);
       // Someone configured the VIP by hand on that link: it is there, and it is not ours to manage.
-      if (!present && !foreign.has(`${ip}|${link.index}`)) {
-        toAdd.push({ ip, ifindex: link.index });
+      if (!present && !foreign.has(key)) {
+        toAdd.push({ ip, ifindex: index });
         this.noteMissing(ip, ifname, now);
-      } else if (this.missing.has(ip) && this.watch.hasAddress(ip, link.index)) {
+      } else if (inView !== undefined && this.missing.has(ip)) {
         // An add that failed (its acknowledgement lost or late: ETIMEDOUT, ENOBUFS) may have landed all
         // the same. Nothing reported it, so nothing announced it: report it now, or the VIP stays silent.
         if (this.missing.get(ip)?.error?.startsWith(ADD_FAILED)) landed.push({ ip, ifname, repaired: false });
@@ -367,7 +396,6 @@ export class AddressApplier {
     if (landed.length > 0) this.report({ added: landed, removed: [], failed: [] });
     if (this.missing.size > 0)
       for (const ip of this.missing.keys()) if (!this.wantedSet.has(ip)) this.missing.delete(ip);
-    for (const p of marked.values()) if (wantedIndex.get(p.ip) !== p.ifindex) toRemove.push(p);
     if (toAdd.length === 0 && toRemove.length === 0) {
       this.externallyRemoved.clear();
       if (failed.length > 0) this.report({ added: [], removed: [], failed });
@@ -379,7 +407,8 @@ export class AddressApplier {
     const failedOf = (list: PlacementFailure[]) =>
       list.map((f) => ({ ip: f.ip, ifname: nameOf(f.ifindex), error: f.error }));
     // Removals first, so a VIP moving between two links is never on both.
-    const removeFailures = await this.addresses.remove(toRemove);
+    for (const p of toRemove) this.inFlight.set(`${p.ip}|${p.ifindex}`, "del");
+    const removeFailures = await this.addresses.remove(toRemove).finally(() => this.landed(toRemove, "del"));
     const removeFailed = new Set(removeFailures.map((f) => `${f.ip}|${f.ifindex}`));
     const removed = toRemove.filter((p) => !removeFailed.has(`${p.ip}|${p.ifindex}`));
     for (const p of toRemove) {
@@ -395,13 +424,17 @@ export class AddressApplier {
         removed: removed.map((p) => ({ ip: p.ip, ifname: nameOf(p.ifindex) })),
         failed: [],
       });
-    const addFailures = await this.addresses.add(toAdd, (p) => {
-      const key = `${p.ip}|${p.ifindex}`;
-      this.unconfirmedRemoves.delete(key);
-      if (!this.watch.hasAddress(p.ip, p.ifindex)) this.unconfirmedAdds.set(key, this.unconfirmed());
-      const repaired = this.externallyRemoved.delete(p.ip);
-      this.report({ added: [{ ip: p.ip, ifname: nameOf(p.ifindex), repaired }], removed: [], failed: [] });
-    });
+    for (const p of toAdd) this.inFlight.set(`${p.ip}|${p.ifindex}`, "new");
+    const addFailures = await this.addresses
+      .add(toAdd, (p) => {
+        const key = `${p.ip}|${p.ifindex}`;
+        this.inFlight.delete(key);
+        this.unconfirmedRemoves.delete(key);
+        if (!this.watch.hasAddress(p.ip, p.ifindex)) this.unconfirmedAdds.set(key, this.unconfirmed());
+        const repaired = this.externallyRemoved.delete(p.ip);
+        this.report({ added: [{ ip: p.ip, ifname: nameOf(p.ifindex), repaired }], removed: [], failed: [] });
+      })
+      .finally(() => this.landed(toAdd, "new"));
     for (const p of addFailures) {
       this.unconfirmedRemoves.delete(`${p.ip}|${p.ifindex}`);
       const m = this.missing.get(p.ip);
@@ -413,6 +446,15 @@ export class AddressApplier {
     const allFailed = [...failed, ...failedOf(removeFailures), ...failedOf(addFailures)];
     if (allFailed.length > 0) this.report({ added: [], removed: [], failed: allFailed });
     this.scheduleRetry(allFailed.length > 0);
+  }
+
+  /** The requests for `placements` are answered (acknowledged or failed): none is in flight any more. */
+  private landed(placements: readonly VipPlacement[], change: "new" | "del"): void {
+    if (this.inFlight.size === 0) return;
+    for (const p of placements) {
+      const key = `${p.ip}|${p.ifindex}`;
+      if (this.inFlight.get(key) === change) this.inFlight.delete(key);
+    }
   }
 
   private unconfirmed(): Unconfirmed {
