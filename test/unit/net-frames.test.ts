@@ -16,7 +16,7 @@ import {
 } from "../../lib/net/ndp-frame";
 import { parseIp } from "../../lib/ip";
 import { linkKind, rawAttribute } from "../../lib/net/rtnl-convert";
-import { bytesToIp, ipToBytes, macToBytes } from "../../lib/net/wire";
+import { bytesToIp, bytesToMac, ipToBytes, macToBytes } from "../../lib/net/wire";
 
 const hex = (s: string): Buffer => Buffer.from(s.replace(/\s+/g, ""), "hex");
 
@@ -168,6 +168,16 @@ test("ipToBytes agrees with the strict parser (lib/ip) on plain, compressed, map
       }
       assert.equal(fast, strict(text, family), `${JSON.stringify(text)} as IPv${family}`);
     }
+  }
+});
+
+test("bytesToMac: lower-case hex pairs of the first 6 bytes, for any bytes", () => {
+  assert.equal(bytesToMac(Buffer.from("020000000a0bff", "hex")), "02:00:00:00:0a:0b");
+  for (let i = 0; i < 500; i++) {
+    const bytes = Buffer.from(Array.from({ length: 6 }, () => Math.floor(Math.random() * 256)));
+    const reference = [...bytes].map((b) => b.toString(16).padStart(2, "0")).join(":");
+    assert.equal(bytesToMac(bytes), reference);
+    assert.deepEqual(macToBytes(bytesToMac(bytes)), bytes, "round trip");
   }
 });
 
