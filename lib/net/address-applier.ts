@@ -58,6 +58,18 @@ interface Unconfirmed {
   readonly order: number;
 }
 
+/** A request of ours not acknowledged yet: the notification it will bring, and whether that came already. */
+interface InFlight {
+  readonly change: "new" | "del";
+  seen: boolean;
+}
+
+/**
+ * How long a compare's dump may hold back the clock's expiry of our unconfirmed changes, in multiples of
+ * unconfirmedMs: a dump that never settles must not hide a lost change for good.
+ */
+const VERIFY_HOLD_MAX = 5;
+
 /** The reason of a divergence whose add the kernel refused or never acknowledged. */
 const ADD_FAILED = "add failed: ";
 
@@ -92,7 +104,7 @@ export class AddressApplier {
    * asked for a pass of its own: a 10,000-VIP takeover ran passes over every wanted address back to back
    * until its last acknowledgement (a fifth of a survivor's main thread, cpu-prof of the scale bench).
    */
-  private readonly inFlight = new Map<string, "new" | "del">();
+  private readonly inFlight = new Map<string, InFlight>();
   /** Passes run (each compares every wanted address with the view). */
   passes = 0;
   /** Order of our acknowledged changes, and the latest of them whose notification arrived. */
@@ -104,8 +116,9 @@ export class AddressApplier {
   private readonly missing = new Map<string, Missing>();
   private retryDelay = 0;
   private verifyTimer: NodeJS.Timeout | undefined;
-  /** A periodic compare's dump is under way. */
+  /** A periodic compare's dump is under way, since when (monotonic ms). */
   private verifying = false;
+  private verifyStartedAt = 0;
   private readonly now: () => number;
   private readonly retryMinMs: number;
   private readonly retryMaxMs: number;
@@ -263,7 +276,11 @@ export class AddressApplier {
         this.lastOrderSeen = Math.max(this.lastOrderSeen, ours.order);
         return;
       }
-      if (this.inFlight.get(key) === change.change) return;
+      const request = this.inFlight.get(key);
+      if (request?.change === change.change) {
+        request.seen = true;
+        return;
+      }
       if (change.change === "del" && this.watch.link(this.wantedSet.get(a.ip) ?? "")?.index === a.index) {
         this.externallyRemoved.add(a.ip);
       }
@@ -303,15 +320,18 @@ export class AddressApplier {
   private verify(): void {
     if (this.verifying || this.stopped) return;
     this.verifying = true;
+    this.verifyStartedAt = this.now();
     this.verifies++;
     // Every change acknowledged before the dump starts is in it: once it is compared, the view holds the
-    // kernel's truth for them, so the ones still unconfirmed were lost (or undone) and expire now.
+    // kernel's truth for them, so the ones still unconfirmed were lost (or undone) and expire now. Not when
+    // no dump of its own ran (one after lost notifications was under way and still holds them).
     const acknowledgedBefore = this.changeOrder;
     void this.watch.refresh().then(
-      () => {
+      (dumped) => {
         this.verifying = false;
-        for (const map of [this.unconfirmedAdds, this.unconfirmedRemoves])
-          for (const [key, u] of map) if (u.order <= acknowledgedBefore) map.delete(key);
+        if (dumped)
+          for (const map of [this.unconfirmedAdds, this.unconfirmedRemoves])
+            for (const [key, u] of map) if (u.order <= acknowledgedBefore) map.delete(key);
         this.applySoon();
       },
       () => {
@@ -328,7 +348,8 @@ export class AddressApplier {
     // While a compare's dump is read, the watch holds notifications back (they are late, not lost): no
     // unconfirmed change expires by the clock then. Expired, a 10,000-VIP takeover's adds were redone (and
     // re-announced) whenever the 5 s compare fell inside it; the dump's end expires the lost ones instead.
-    const expireByClock = !this.verifying;
+    const held = this.verifying || this.watch.holdsNotifications === true;
+    const expireByClock = !held || now - this.verifyStartedAt > VERIFY_HOLD_MAX * this.unconfirmedMs;
     for (const map of [this.unconfirmedAdds, this.unconfirmedRemoves])
       for (const [key, u] of map) {
         const overtaken = u.order < this.lastOrderSeen;
@@ -352,17 +373,26 @@ export class AddressApplier {
     // wanted: removed. Others' addresses (a VIP someone configured by hand) are noted: not ours to manage.
     const toRemove: VipPlacement[] = [];
     const foreign = new Set<string>();
+    // Ours but not a host prefix (vipd adds /32 and /128 only: one added by hand with our proto): present
+    // all the same, as the view's host-address lookup below would miss it.
+    const otherPrefix = new Set<string>();
     for (const a of this.watch.eachAddress()) {
       if (a.proto !== proto) foreign.add(`${a.ip}|${a.index}`);
-      else if (wantedAt(a.ip) !== a.index && !(keyed && this.unconfirmedRemoves.has(`${a.ip}|${a.index}`)))
-        toRemove.push({ ip: a.ip, ifindex: a.index });
+      else if (!(keyed && this.unconfirmedRemoves.has(`${a.ip}|${a.index}`))) {
+        if (a.prefixlen !== (a.family === 6 ? 128 : 32)) {
+          const key = `${a.ip}|${a.index}`;
+          if (otherPrefix.has(key)) continue;
+          otherPrefix.add(key);
+        }
+        if (wantedAt(a.ip) !== a.index) toRemove.push({ ip: a.ip, ifindex: a.index });
+      }
     }
     for (const key of this.unconfirmedAdds.keys()) {
       const [ip, index] = key.split("|");
       const ifindex = Number(index);
       // One the view holds already was seen above.
-      if (this.watch.address(ip, ifindex)?.proto !== proto && wantedAt(ip) !== ifindex)
-        toRemove.push({ ip, ifindex });
+      const seenAbove = this.watch.address(ip, ifindex)?.proto === proto || otherPrefix.has(key);
+      if (!seenAbove && wantedAt(ip) !== ifindex) toRemove.push({ ip, ifindex });
     }
 
     const failed: Array<{ ip: string; ifname: string; error: string }> = [];
@@ -377,11 +407,11 @@ export class AddressApplier {
         continue;
       }
       const inView = this.watch.address(ip, index);
-      const key = keyed || foreign.size > 0 ? `${ip}|${index}` : "";
+      const key = keyed || foreign.size > 0 || otherPrefix.size > 0 ? `${ip}|${index}` : "";
       const present =
         inView?.proto === proto
           ? !(keyed && this.unconfirmedRemoves.has(key))
-          : keyed && this.unconfirmedAdds.has(key);
+          : (keyed && this.unconfirmedAdds.has(key)) || otherPrefix.has(key);
       // Someone configured the VIP by hand on that link: it is there, and it is not ours to manage.
       if (!present && !foreign.has(key)) {
         toAdd.push({ ip, ifindex: index });
@@ -407,30 +437,40 @@ export class AddressApplier {
     const failedOf = (list: PlacementFailure[]) =>
       list.map((f) => ({ ip: f.ip, ifname: nameOf(f.ifindex), error: f.error }));
     // Removals first, so a VIP moving between two links is never on both.
-    for (const p of toRemove) this.inFlight.set(`${p.ip}|${p.ifindex}`, "del");
-    const removeFailures = await this.addresses.remove(toRemove).finally(() => this.landed(toRemove, "del"));
+    for (const p of toRemove) this.inFlight.set(`${p.ip}|${p.ifindex}`, { change: "del", seen: false });
+    const removeFailures = await this.addresses.remove(toRemove).catch((error: unknown) => {
+      this.landed(toRemove, "del");
+      throw error;
+    });
     const removeFailed = new Set(removeFailures.map((f) => `${f.ip}|${f.ifindex}`));
     const removed = toRemove.filter((p) => !removeFailed.has(`${p.ip}|${p.ifindex}`));
     for (const p of toRemove) {
       const key = `${p.ip}|${p.ifindex}`;
+      const seen = this.inFlight.get(key)?.seen === true;
       this.unconfirmedAdds.delete(key);
-      // The notification may have come while the acknowledgement was on its way: then it is seen already.
-      if (!removeFailed.has(key) && this.watch.hasAddress(p.ip, p.ifindex))
+      // The notification may have come while the acknowledgement was on its way: then it is seen already
+      // (and the view's word after it is later news).
+      if (!seen && !removeFailed.has(key) && this.watch.hasAddress(p.ip, p.ifindex))
         this.unconfirmedRemoves.set(key, this.unconfirmed());
     }
+    this.landed(toRemove, "del");
     if (removed.length > 0)
       this.report({
         added: [],
         removed: removed.map((p) => ({ ip: p.ip, ifname: nameOf(p.ifindex) })),
         failed: [],
       });
-    for (const p of toAdd) this.inFlight.set(`${p.ip}|${p.ifindex}`, "new");
+    for (const p of toAdd) this.inFlight.set(`${p.ip}|${p.ifindex}`, { change: "new", seen: false });
     const addFailures = await this.addresses
       .add(toAdd, (p) => {
         const key = `${p.ip}|${p.ifindex}`;
+        // Its notification came first: whatever the view says now is later news (an outside delete racing
+        // the add must not pass for our add still on its way).
+        const seen = this.inFlight.get(key)?.seen === true;
         this.inFlight.delete(key);
         this.unconfirmedRemoves.delete(key);
-        if (!this.watch.hasAddress(p.ip, p.ifindex)) this.unconfirmedAdds.set(key, this.unconfirmed());
+        if (!seen && !this.watch.hasAddress(p.ip, p.ifindex))
+          this.unconfirmedAdds.set(key, this.unconfirmed());
         const repaired = this.externallyRemoved.delete(p.ip);
         this.report({ added: [{ ip: p.ip, ifname: nameOf(p.ifindex), repaired }], removed: [], failed: [] });
       })
@@ -453,7 +493,7 @@ export class AddressApplier {
     if (this.inFlight.size === 0) return;
     for (const p of placements) {
       const key = `${p.ip}|${p.ifindex}`;
-      if (this.inFlight.get(key) === change) this.inFlight.delete(key);
+      if (this.inFlight.get(key)?.change === change) this.inFlight.delete(key);
     }
   }
 

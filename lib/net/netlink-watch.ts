@@ -156,9 +156,17 @@ export class NetlinkWatch {
    * Compares the view with a fresh kernel dump and emits every difference as an ordinary event: the safety
    * net for notifications lost without an ENOBUFS (or while nobody listened). Resolves once compared.
    */
-  async refresh(): Promise<void> {
-    if (this.closed) return;
-    await this.resync(false);
+  async refresh(): Promise<boolean> {
+    if (this.closed) return false;
+    return this.resync(false);
+  }
+
+  /**
+   * A dump is being read and notifications wait for it (they are late, not lost): our own changes may be
+   * missing from the view meanwhile.
+   */
+  get holdsNotifications(): boolean {
+    return this.resyncing;
   }
 
   addressesOf(index: number): AddressInfo[] {
@@ -296,11 +304,14 @@ export class NetlinkWatch {
     });
   }
 
-  /** Rebuilds the view after lost notifications and emits what changed meanwhile. */
-  private async resync(afterLoss = true): Promise<void> {
+  /**
+   * Rebuilds the view after lost notifications and emits what changed meanwhile. Resolves true once a dump
+   * that started after the call was compared; false when one already under way made this one unnecessary.
+   */
+  private async resync(afterLoss = true): Promise<boolean> {
     if (this.resyncing) {
       if (afterLoss) this.resyncAgain = true;
-      return;
+      return false;
     }
     this.resyncing = true;
     if (afterLoss) this.resyncs++;
@@ -324,6 +335,7 @@ export class NetlinkWatch {
         if (!this.addresses.has(key)) this.emit({ kind: "address", change: "del", address });
       for (const [key, address] of this.addresses)
         if (!oldAddresses.has(key)) this.emit({ kind: "address", change: "new", address });
+      return true;
     } finally {
       const queued = this.pending ?? [];
       this.pending = undefined;

@@ -93,6 +93,8 @@ class FakeKernel {
   addError: string | undefined;
   /** The add lands but its acknowledgement is lost (the caller sees this error). */
   lostAck: string | undefined;
+  /** Someone deletes each added address right after its notification, before its acknowledgement. */
+  deleteBeforeAck = false;
   adds = 0;
 
   readonly watch = {
@@ -108,7 +110,7 @@ class FakeKernel {
     refresh: () => {
       for (const [k, a] of [...this.view]) if (!this.kernel.has(k)) this.emit("del", a);
       for (const [k, a] of this.kernel) if (!this.view.has(k)) this.emit("new", a);
-      return Promise.resolve();
+      return Promise.resolve(true);
     },
   } as unknown as NetlinkWatch;
 
@@ -127,6 +129,7 @@ class FakeKernel {
           failures.push({ ...p, error: this.lostAck });
         } else {
           this.set("new", p.ip);
+          if (this.deleteBeforeAck) this.set("del", p.ip);
           onAdded?.(p);
         }
       }
@@ -297,37 +300,69 @@ test("a periodic compare's dump does not hold back a pass: a new VIP is added wh
 test("while a compare's dump holds notifications back, acknowledged adds are not redone; the dump's end settles them", async () => {
   const k = new FakeKernel();
   const dumps: Array<() => void> = [];
-  const refresh = (k.watch as unknown as { refresh: () => Promise<void> }).refresh;
+  const refresh = (k.watch as unknown as { refresh: () => Promise<boolean> }).refresh;
   Object.assign(k.watch, {
-    refresh: () => new Promise<void>((resolve) => dumps.push(() => void refresh().then(resolve))),
+    refresh: () => new Promise<boolean>((resolve) => dumps.push(() => void refresh().then(resolve))),
   });
-  const r = new AddressApplier(k.watch, k.addresses, () => {}, { verifyMs: 20, unconfirmedMs: 30 });
+  // The clock cannot expire anything here: only the dumps can.
+  const r = new AddressApplier(k.watch, k.addresses, () => {}, { verifyMs: 20, unconfirmedMs: 60_000 });
   await until("a compare under way", () => r.verifies > 0);
   // The watch is held by the dump: the adds land, their notifications wait.
   k.notify = false;
   const vips = ["198.51.100.1", "198.51.100.2", "198.51.100.3"];
   await r.setWanted(new Map(vips.map((ip) => [ip, "eth0"])));
   assert.equal(k.adds, 3);
-  // Passes run long after unconfirmedMs (an external change elsewhere asks for them): nothing is redone.
   for (let i = 0; i < 3; i++) {
     await new Promise((resolve) => setTimeout(resolve, 40));
     await r.apply();
   }
   assert.equal(k.adds, 3, "no add redone while the dump holds the notifications");
-  // One of them is lost meanwhile (deleted, its notification lost too): the dump's end finds it.
-  k.kernel.delete(key("198.51.100.2", eth0.index));
-  // The dumps from now on end at once (the adds went out while the first was read, so a later one may be
-  // what proves the loss).
+  // The last one is lost meanwhile (deleted, its notification lost too): nothing overtakes it, and the
+  // clock would take a minute; a dump that started after its acknowledgement finds it.
+  k.kernel.delete(key("198.51.100.3", eth0.index));
   let ended = 0;
   const endDumps = (): void => {
     while (ended < dumps.length) dumps[ended++]?.();
   };
   await until("the lost one re-added", () => {
     endDumps();
-    return k.adds === 4 && r.observed("198.51.100.2");
+    return k.adds === 4 && r.observed("198.51.100.3");
   });
   for (const ip of vips) assert.equal(r.observed(ip), true, `${ip} observed after the dump`);
   assert.equal(k.adds, 4, "only the lost address was added again");
+  r.stop();
+});
+
+test("a compare that found a dump under way (no dump of its own) expires nothing", async () => {
+  const k = new FakeKernel();
+  const dumps: Array<() => void> = [];
+  // Every compare reports "no dump of mine ran": the view may still lack our changes.
+  Object.assign(k.watch, {
+    refresh: () => new Promise<boolean>((resolve) => dumps.push(() => resolve(false))),
+  });
+  const r = new AddressApplier(k.watch, k.addresses, () => {}, { verifyMs: 20, unconfirmedMs: 60_000 });
+  await until("a compare under way", () => r.verifies > 0);
+  k.notify = false;
+  await r.setWanted(new Map([["198.51.100.1", "eth0"]]));
+  assert.equal(k.adds, 1);
+  let ended = 0;
+  await until("three compares ended", () => {
+    while (ended < dumps.length) dumps[ended++]?.();
+    return ended >= 3;
+  });
+  await r.apply();
+  assert.equal(k.adds, 1, "the unconfirmed add was kept: nothing proved it lost");
+  r.stop();
+});
+
+test("an outside delete between our add's notification and its acknowledgement is repaired at once", async () => {
+  const k = new FakeKernel();
+  k.deleteBeforeAck = true;
+  const r = new AddressApplier(k.watch, k.addresses, () => {}, { verifyMs: 0, unconfirmedMs: 60_000 });
+  await r.setWanted(new Map([["198.51.100.1", "eth0"]]));
+  k.deleteBeforeAck = false;
+  await until("re-added", () => r.observed("198.51.100.1"), 1000);
+  assert.equal(k.adds, 2, "added again after the delete, not taken for our add still on its way");
   r.stop();
 });
 
