@@ -275,14 +275,22 @@ test("a request the kernel never acknowledges ends as ETIMEDOUT, not in flight f
   assert.equal(errorCode(new Error("Request rejected: EPERM")), "EPERM");
 });
 
+/**
+ * The kernel's dumps (a compare's refresh) end only when the test calls the returned functions, in order:
+ * the dump of 10,000 addresses is read over many loop turns.
+ */
+function heldDumps(k: FakeKernel): Array<() => void> {
+  const dumps: Array<() => void> = [];
+  const refresh = (k.watch as unknown as { refresh: () => Promise<boolean> }).refresh;
+  Object.assign(k.watch, {
+    refresh: () => new Promise<boolean>((resolve) => dumps.push(() => void refresh().then(resolve))),
+  });
+  return dumps;
+}
+
 test("a periodic compare's dump does not hold back a pass: a new VIP is added while the dump is still read", async () => {
   const k = new FakeKernel();
-  const dumps: Array<() => void> = [];
-  const refresh = (k.watch as unknown as { refresh: () => Promise<void> }).refresh;
-  // The dump of 10,000 addresses, read over many loop turns: here it ends only when the test says.
-  Object.assign(k.watch, {
-    refresh: () => new Promise<void>((resolve) => dumps.push(() => void refresh().then(resolve))),
-  });
+  const dumps = heldDumps(k);
   const r = new AddressApplier(k.watch, k.addresses, () => {}, { verifyMs: 20 });
   await until("a compare under way", () => r.verifies > 0);
   await r.setWanted(new Map([["198.51.100.1", "eth0"]]));
@@ -299,11 +307,7 @@ test("a periodic compare's dump does not hold back a pass: a new VIP is added wh
 
 test("while a compare's dump holds notifications back, acknowledged adds are not redone; the dump's end settles them", async () => {
   const k = new FakeKernel();
-  const dumps: Array<() => void> = [];
-  const refresh = (k.watch as unknown as { refresh: () => Promise<boolean> }).refresh;
-  Object.assign(k.watch, {
-    refresh: () => new Promise<boolean>((resolve) => dumps.push(() => void refresh().then(resolve))),
-  });
+  const dumps = heldDumps(k);
   // The clock cannot expire anything here: only the dumps can.
   const r = new AddressApplier(k.watch, k.addresses, () => {}, { verifyMs: 20, unconfirmedMs: 60_000 });
   await until("a compare under way", () => r.verifies > 0);
