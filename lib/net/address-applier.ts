@@ -116,9 +116,10 @@ export class AddressApplier {
   private readonly missing = new Map<string, Missing>();
   private retryDelay = 0;
   private verifyTimer: NodeJS.Timeout | undefined;
-  /** A periodic compare's dump is under way, since when (monotonic ms). */
+  /** A periodic compare's dump is under way. */
   private verifying = false;
-  private verifyStartedAt = 0;
+  /** Since when (monotonic ms) passes have found notifications held back by a dump; undefined: not held. */
+  private heldSince: number | undefined;
   private readonly now: () => number;
   private readonly retryMinMs: number;
   private readonly retryMaxMs: number;
@@ -320,7 +321,6 @@ export class AddressApplier {
   private verify(): void {
     if (this.verifying || this.stopped) return;
     this.verifying = true;
-    this.verifyStartedAt = this.now();
     this.verifies++;
     // Every change acknowledged before the dump starts is in it: once it is compared, the view holds the
     // kernel's truth for them, so the ones still unconfirmed were lost (or undone) and expire now. Not when
@@ -348,8 +348,10 @@ export class AddressApplier {
     // While a compare's dump is read, the watch holds notifications back (they are late, not lost): no
     // unconfirmed change expires by the clock then. Expired, a 10,000-VIP takeover's adds were redone (and
     // re-announced) whenever the 5 s compare fell inside it; the dump's end expires the lost ones instead.
-    const held = this.verifying || this.watch.holdsNotifications === true;
-    const expireByClock = !held || now - this.verifyStartedAt > VERIFY_HOLD_MAX * this.unconfirmedMs;
+    if (this.verifying || this.watch.holdsNotifications) this.heldSince ??= now;
+    else this.heldSince = undefined;
+    const expireByClock =
+      this.heldSince === undefined || now - this.heldSince > VERIFY_HOLD_MAX * this.unconfirmedMs;
     for (const map of [this.unconfirmedAdds, this.unconfirmedRemoves])
       for (const [key, u] of map) {
         const overtaken = u.order < this.lastOrderSeen;
@@ -438,22 +440,23 @@ export class AddressApplier {
       list.map((f) => ({ ip: f.ip, ifname: nameOf(f.ifindex), error: f.error }));
     // Removals first, so a VIP moving between two links is never on both.
     for (const p of toRemove) this.inFlight.set(`${p.ip}|${p.ifindex}`, { change: "del", seen: false });
-    const removeFailures = await this.addresses.remove(toRemove).catch((error: unknown) => {
+    let removeFailures: PlacementFailure[];
+    let removeFailed: Set<string>;
+    try {
+      removeFailures = await this.addresses.remove(toRemove);
+      removeFailed = new Set(removeFailures.map((f) => `${f.ip}|${f.ifindex}`));
+      for (const p of toRemove) {
+        const key = `${p.ip}|${p.ifindex}`;
+        this.unconfirmedAdds.delete(key);
+        // The notification may have come while the acknowledgement was on its way: then it is seen already
+        // (and the view's word after it is later news).
+        if (!this.notifiedFirst(key) && !removeFailed.has(key) && this.watch.hasAddress(p.ip, p.ifindex))
+          this.unconfirmedRemoves.set(key, this.unconfirmed());
+      }
+    } finally {
       this.landed(toRemove, "del");
-      throw error;
-    });
-    const removeFailed = new Set(removeFailures.map((f) => `${f.ip}|${f.ifindex}`));
-    const removed = toRemove.filter((p) => !removeFailed.has(`${p.ip}|${p.ifindex}`));
-    for (const p of toRemove) {
-      const key = `${p.ip}|${p.ifindex}`;
-      const seen = this.inFlight.get(key)?.seen === true;
-      this.unconfirmedAdds.delete(key);
-      // The notification may have come while the acknowledgement was on its way: then it is seen already
-      // (and the view's word after it is later news).
-      if (!seen && !removeFailed.has(key) && this.watch.hasAddress(p.ip, p.ifindex))
-        this.unconfirmedRemoves.set(key, this.unconfirmed());
     }
-    this.landed(toRemove, "del");
+    const removed = toRemove.filter((p) => !removeFailed.has(`${p.ip}|${p.ifindex}`));
     if (removed.length > 0)
       this.report({
         added: [],
@@ -466,7 +469,7 @@ export class AddressApplier {
         const key = `${p.ip}|${p.ifindex}`;
         // Its notification came first: whatever the view says now is later news (an outside delete racing
         // the add must not pass for our add still on its way).
-        const seen = this.inFlight.get(key)?.seen === true;
+        const seen = this.notifiedFirst(key);
         this.inFlight.delete(key);
         this.unconfirmedRemoves.delete(key);
         if (!seen && !this.watch.hasAddress(p.ip, p.ifindex))
@@ -486,6 +489,11 @@ export class AddressApplier {
     const allFailed = [...failed, ...failedOf(removeFailures), ...failedOf(addFailures)];
     if (allFailed.length > 0) this.report({ added: [], removed: [], failed: allFailed });
     this.scheduleRetry(allFailed.length > 0);
+  }
+
+  /** Whether the notification of our request for `key` came before its acknowledgement. */
+  private notifiedFirst(key: string): boolean {
+    return this.inFlight.get(key)?.seen === true;
   }
 
   /** The requests for `placements` are answered (acknowledged or failed): none is in flight any more. */

@@ -27,6 +27,7 @@ const watch = {
   snapshot: () => ({ links: [eth0], addresses: [] }),
   link: (nameOrIndex: string | number) => (nameOrIndex === "eth0" || nameOrIndex === 2 ? eth0 : undefined),
   hasAddress: () => false,
+  holdsNotifications: false,
   address: () => undefined,
   eachAddress: () => [][Symbol.iterator](),
 } as unknown as NetlinkWatch;
@@ -105,6 +106,7 @@ class FakeKernel {
     snapshot: () => ({ links: [eth0], addresses: [...this.view.values()] }),
     link: (n: string | number) => (n === eth0.name || n === eth0.index ? eth0 : undefined),
     hasAddress: (ip: string, index: number) => this.view.has(key(ip, index)),
+    holdsNotifications: false,
     address: (ip: string, index: number) => this.view.get(key(ip, index)),
     eachAddress: () => this.view.values(),
     refresh: () => {
