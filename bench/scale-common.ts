@@ -188,13 +188,26 @@ export async function steadyDetail(
   await new Promise((r) => setTimeout(r, windowS * 1000));
   return nodes.map((n, i) => {
     let gossip = 0;
+    let gossipSystem = 0;
+    let gossipWakeups = 0;
     let main = 0;
+    let mainSystem = 0;
+    let mainWakeups = 0;
     let other = 0;
     for (const [tid, t] of threadSamples(n.pid)) {
-      const d = t.ticks - ((before[i] as Map<number, ThreadSample>).get(tid)?.ticks ?? 0);
-      if (tid === n.pid) main += d;
-      else if (t.realTime) gossip += d;
-      else other += d;
+      const was = (before[i] as Map<number, ThreadSample>).get(tid);
+      const d = t.ticks - (was?.ticks ?? 0);
+      const system = t.systemTicks - (was?.systemTicks ?? 0);
+      const wakeups = t.wakeups - (was?.wakeups ?? 0);
+      if (tid === n.pid) {
+        main += d;
+        mainSystem += system;
+        mainWakeups += wakeups;
+      } else if (t.realTime) {
+        gossip += d;
+        gossipSystem += system;
+        gossipWakeups += wakeups;
+      } else other += d;
     }
     const pct = (ticks: number): number => round1((ticks / ticksPerS / windowS) * 100);
     return {
@@ -202,7 +215,13 @@ export async function steadyDetail(
       windowS,
       cpuPercent: pct(gossip + main + other),
       gossipThreadPercent: pct(gossip),
+      // Kernel time (UDP through veth and bridge, epoll, timers) and sleeps per second: where a thread's
+      // CPU goes that a JS profile does not show.
+      gossipSystemPercent: pct(gossipSystem),
+      gossipWakeupsPerS: Math.round(gossipWakeups / windowS),
       mainThreadPercent: pct(main),
+      mainSystemPercent: pct(mainSystem),
+      mainWakeupsPerS: Math.round(mainWakeups / windowS),
       otherThreadsPercent: pct(other),
       rssMb: rollupMb(n.pid, "Rss"),
       anonymousMb: rollupMb(n.pid, "Anonymous"),
