@@ -14,7 +14,7 @@ import {
   parseNeighborAdvertisementFrame,
   unsolicitedNeighborAdvertisement,
 } from "../../lib/net/ndp-frame";
-import { parseIp } from "../../lib/ip";
+import { formatValue, parseIp } from "../../lib/ip";
 import { linkKind, rawAttribute } from "../../lib/net/rtnl-convert";
 import { bytesToIp, bytesToMac, ipToBytes, macToBytes } from "../../lib/net/wire";
 
@@ -157,6 +157,24 @@ test("ipToBytes agrees with the strict parser (lib/ip) on plain, compressed, map
     "::2:3:4:5:6:7:8",
     " ::1",
     "FE80::A",
+    "1:::2",
+    ":1::2",
+    ":",
+    ":::",
+    "1:2",
+    "1:2:3:4:5:6:7",
+    "1:2:3:4:5:6:7:8::",
+    "::1:2:3:4:5:6:7:8",
+    "1:2:3:4::5:6:7:8",
+    "1::2:",
+    "::ffff:0:0",
+    "::ffff:0:1",
+    "0:0:0:0:0:ffff:0:0",
+    "2001:db8:100::1:0",
+    "a:b:c:d:e:f:0:1",
+    "::0:0",
+    "00000::1",
+    "1::0001",
   ];
   for (const text of cases) {
     for (const family of [4, 6] as const) {
@@ -167,6 +185,28 @@ test("ipToBytes agrees with the strict parser (lib/ip) on plain, compressed, map
         fast = "error";
       }
       assert.equal(fast, strict(text, family), `${JSON.stringify(text)} as IPv${family}`);
+    }
+  }
+});
+
+test("ipToBytes: random IPv6 addresses in every text form lib/ip writes and compressions of them", () => {
+  for (let i = 0; i < 2000; i++) {
+    // Runs of zero groups, so `::` lands anywhere.
+    const groups = Array.from({ length: 8 }, () =>
+      Math.random() < 0.4 ? 0 : Math.floor(Math.random() * 65536),
+    );
+    const full = groups.map((g) => g.toString(16)).join(":");
+    const value = groups.reduce((v, g) => (v << 16n) | BigInt(g), 0n);
+    for (const text of [full, formatValue(6, value), full.toUpperCase()]) {
+      const ip = parseIp(text);
+      const expected = ip?.family === 6 ? ip.value.toString(16).padStart(32, "0") : "error";
+      let fast: string;
+      try {
+        fast = ipToBytes(text, 6).toString("hex");
+      } catch {
+        fast = "error";
+      }
+      assert.equal(fast, expected, text);
     }
   }
 });
