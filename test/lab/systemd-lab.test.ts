@@ -170,7 +170,12 @@ describe("an unprivileged node with only CAP_NET_ADMIN and CAP_NET_RAW", () => {
     );
     assert.equal(capturedGarps(capture, V4)[0]?.senderMac, mac, "GARP (AF_PACKET) from node1");
     assert.equal(capturedNas(capture, V6)[0]?.targetMac, mac, "NA (raw ICMPv6) names node1");
-    assert.ok(readdirSync(join(node.dir, "state")).includes("allocations.json"), "state written as the user");
+    // The state file is written half a second after the allocation (StateFileWriter), as the user.
+    await cluster.until(
+      "the allocation state is written",
+      async () => existsSync(join(node.dir, "state", "allocations.json")),
+      5000,
+    );
 
     await cluster.stopNode(1, "SIGTERM");
     assert.deepEqual(await cluster.holders(V4), [], "released through netlink on stop");

@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
@@ -191,6 +191,25 @@ test("state file: older versions are migrated step by step (table)", () => {
       assert.ok("refused" in got, c.name);
       assert.match(got.refused, c.expect, c.name);
     } else assert.deepEqual(got, c.expect, c.name);
+  }
+});
+
+test("state file writer: the text is built and written a delay after the change, not inside it", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "vipd-state-"));
+  try {
+    const path = join(dir, "allocations.json");
+    const writer = new StateFileWriter(path, "0.2.0", () => undefined, 50);
+    writer.write(sample);
+    await new Promise((r) => setTimeout(r, 10));
+    assert.equal(existsSync(path), false, "nothing yet: the reload's step is not made to wait for it");
+    await new Promise((r) => setTimeout(r, 200));
+    assert.deepEqual(
+      readAllocationState(path),
+      { state: sample, writtenBy: "0.2.0" },
+      "written without flush",
+    );
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 });
 
