@@ -156,13 +156,6 @@ export class Announcer {
   private readonly batch: OutgoingPacket[] = [];
   /** For batch[i]: how far into its queue list it was (level * BATCH_LEVEL + index + 1). */
   private readonly batchEnds: number[] = [];
-  /**
-   * Set while the code that called announce() still runs: its first frames went at once, and the first
-   * rounds of the announce() calls after it in the same run wait in these queues for its end (a microtask),
-   * then leave together. A takeover announces each VIP as its add is acknowledged, hundreds per netlink
-   * datagram: one system call per VIP was most of the cost of sending (3,000 NAs: 148 ms unpaced).
-   */
-  private coalescing: Set<InterfaceQueue> | undefined;
   sendErrors = 0;
   lastError: string | undefined;
 
@@ -264,18 +257,14 @@ export class Announcer {
     announcement.timer = undefined;
     if (this.active.get(ip) !== announcement) return;
     const urgent = announcement.roundsSent === 0 && !announcement.routine;
-    const first = announcement.roundsSent === 0;
     announcement.roundsSent++;
-    const queues = new Set<InterfaceQueue>();
-    for (const packet of announcement.packets)
-      queues.add(this.enqueue(packet, announcement.generation, urgent));
-    this.send(queues, first);
+    for (const packet of announcement.packets) this.enqueue(packet, announcement.generation, urgent);
     const inBurst = announcement.roundsSent < this.policy.rounds;
     const delay = inBurst ? this.policy.spacingMs : this.policy.refreshIntervalMs;
     if (delay > 0) announcement.timer = this.clock.setTimer(delay, () => this.round(ip, announcement));
   }
 
-  private enqueue(packet: OutgoingPacket, generation: number, urgent: boolean): InterfaceQueue {
+  private enqueue(packet: OutgoingPacket, generation: number, urgent: boolean): void {
     let queue = this.queues.get(packet.ifname);
     if (!queue) {
       queue = new InterfaceQueue(this.policy.burstFrames, this.clock.now());
@@ -286,27 +275,7 @@ export class Announcer {
     // churns at thousands of VIPs, every re-announce would pile up another copy (262,000 queued frames were
     // seen at 10,000 VIPs): drop the stale ones once they are most of the queue.
     if (queue.length > 1024 && queue.length > 4 * this.liveFrames * this.policy.rounds) this.compact(queue);
-    return queue;
-  }
-
-  /**
-   * Sends what `queues` hold, except where a pacing timer will. A first round (only those: repeats come
-   * from timers, one callback each) joins the batch of the run that called announce(): see `coalescing`.
-   */
-  private send(queues: ReadonlySet<InterfaceQueue>, first: boolean): void {
-    if (first && this.coalescing) {
-      for (const q of queues) this.coalescing.add(q);
-      return;
-    }
-    // A single failover, or the first VIP of a run, waits for nothing.
-    for (const q of queues) if (q.timer === undefined) this.drain(q);
-    if (!first) return;
-    const waiting = new Set<InterfaceQueue>();
-    this.coalescing = waiting;
-    queueMicrotask(() => {
-      this.coalescing = undefined;
-      for (const q of waiting) if (q.timer === undefined && !this.stopped) this.drain(q);
-    });
+    if (queue.timer === undefined) this.drain(queue);
   }
 
   private drain(queue: InterfaceQueue, backlogged = false): void {
