@@ -213,3 +213,18 @@ test("a change of the held list alone goes out at most once per interval; any ot
   assert.equal(pub.dueAt, undefined);
   assert.equal(published.length, 4);
 });
+
+test("a table whose only change is an agreed (earlier) since is published; the same since in a new array is not", () => {
+  const { pub, published } = publisher();
+  const state = fresh();
+  const entry = (since: number) => ({ service: "default/web", ips: ["198.51.100.40"], pool: "p", since });
+  const withTable = (entries: ReturnType<typeof entry>[]): MetadataSource => ({
+    ...source(state),
+    allocation: { digest: "same-ips", entries },
+  });
+  assert.equal(pub.update(withTable([entry(2000)])), true);
+  assert.equal(pub.update(withTable([entry(2000)])), false, "equal since, new objects: unchanged");
+  assert.equal(pub.update(withTable([entry(1000)])), true, "agreement settled an earlier since");
+  assert.equal(published.at(-1)?.allocation?.entries[0]?.since, 1000);
+  assert.equal(pub.update(withTable([entry(1000)])), false);
+});
