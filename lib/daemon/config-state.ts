@@ -84,7 +84,7 @@ export function inheritElectionHashes(from: ActiveConfig, to: ActiveConfig): voi
   for (const [electionIp, plan] of to.plans) {
     if (plan.hashes.size > 0) continue;
     const known = from.plans.get(electionIp)?.hashes;
-    if (known) for (const [node, hash] of known) plan.hashes.set(node, hash);
+    if (known) for (const [node, rank] of known) plan.hashes.setRank(node, rank);
   }
 }
 

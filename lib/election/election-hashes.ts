@@ -1,10 +1,14 @@
-// The election hashes a group plan has computed, node -> electionHash(node, electionIp), kept compact. A plan
-// exists per VIP group, so at 10,000 VIPs a Map each (an ordered hash table of ~0.5 KB for three members)
-// was ~6 MB of a node's heap. Here a plan holds one small array indexed by the node's number in a
-// process-wide table of node names, which only grows with names ever seen (a cluster's members over the
-// life of the daemon).
+// The election hashes a group plan has computed, kept compact. A plan exists per VIP group, so at 10,000
+// VIPs a Map each (an ordered hash table of ~0.5 KB for three members) was ~6 MB of a node's heap; then an
+// array of the 64-hex-digit strings, ~80 bytes each, was ~2.4 MB. A plan now holds one array of doubles
+// indexed by the node's number in a process-wide table of node names (which only grows with names ever
+// seen: a cluster's members over the life of the daemon), each the hash's rank: its first 13 hex digits as a
+// number. 52 bits are exact in a double and order as the text does; equal ranks (one pair in 2^52) are
+// settled on the whole hash (electionOrder), and `vipd status` recomputes the hash it shows.
 
-const NONE: undefined[] = [];
+/** No rank for that node yet (a hole in a double array is never a valid rank). */
+const UNSET = Number.NaN;
+const NONE: number[] = [];
 const nodeNumbers = new Map<string, number>();
 const nodeNames: string[] = [];
 
@@ -18,31 +22,43 @@ function numberOf(node: string): number {
   return n;
 }
 
+/** The rank of a hex hash: its first 13 digits (52 bits) as a number, ordered as the hash text is. */
+export function hashRank(hash: string): number {
+  const rank = Number.parseInt(hash.slice(0, 13), 16);
+  if (!Number.isFinite(rank) || !/^[0-9a-f]{13}/.test(hash)) throw new Error(`not a hex hash: ${hash}`);
+  return rank;
+}
+
 export class ElectionHashes {
-  /** Indexed by node number; exact-size, shared empty until the first hash (NONE is never written). */
-  private byNode: (string | undefined)[] = NONE;
+  /** Indexed by node number, UNSET where unknown; exact-size doubles, shared empty until the first rank. */
+  private byNode: number[] = NONE;
 
-  get(node: string): string | undefined {
+  rank(node: string): number | undefined {
     const n = nodeNumbers.get(node);
-    return n === undefined ? undefined : this.byNode[n];
+    const rank = n === undefined ? UNSET : (this.byNode[n] ?? UNSET);
+    return Number.isNaN(rank) ? undefined : rank;
   }
 
-  set(node: string, hash: string): void {
+  setRank(node: string, rank: number): void {
     const n = numberOf(node);
-    // Grown to the exact size (push would leave room for 16 more), packed.
-    if (n >= this.byNode.length) this.byNode = Array.from({ length: n + 1 }, (_, i) => this.byNode[i]);
-    this.byNode[n] = hash;
+    if (n >= this.byNode.length) {
+      // Grown to the exact size, filled with doubles (no holes: V8 keeps the array unboxed).
+      const grown = new Array<number>(n + 1).fill(UNSET);
+      for (let i = 0; i < this.byNode.length; i++) grown[i] = this.byNode[i] as number;
+      this.byNode = grown;
+    }
+    this.byNode[n] = rank;
   }
 
-  /** How many nodes have a hash here. */
+  /** How many nodes have a rank here. */
   get size(): number {
     let count = 0;
-    for (const h of this.byNode) if (h !== undefined) count++;
+    for (const rank of this.byNode) if (!Number.isNaN(rank)) count++;
     return count;
   }
 
-  *[Symbol.iterator](): IterableIterator<[string, string]> {
-    for (const [n, hash] of this.byNode.entries())
-      if (hash !== undefined) yield [nodeNames[n] as string, hash];
+  *[Symbol.iterator](): IterableIterator<[string, number]> {
+    for (const [n, rank] of this.byNode.entries())
+      if (!Number.isNaN(rank)) yield [nodeNames[n] as string, rank];
   }
 }

@@ -6,7 +6,7 @@ import { matchesSelector, selectorsMatchAny } from "../config/selectors";
 import { FAILBACK_ANNOTATION } from "../config/l2advertisement";
 import type { L2Advertisement, Labels, ManifestConfig, Service } from "../config/types";
 import { compareText } from "../order";
-import { ElectionHashes } from "./election-hashes";
+import { ElectionHashes, hashRank } from "./election-hashes";
 import { exact } from "../arrays";
 
 /** A set of IPs that must always have the same owner: a dual-stack pair, or an IP shared by services. */
@@ -82,7 +82,7 @@ export interface GroupPlan {
   readonly unannounced?: string;
   /** false when an advertisement that applies to the group is annotated non-revertive. */
   readonly failback: boolean;
-  /** node -> electionHash(node, electionIp), filled as members are met: fixed per config, the view is not. */
+  /** node -> the rank of electionHash(node, electionIp), filled as members are met: fixed per config. */
   readonly hashes: ElectionHashes;
 }
 
@@ -316,7 +316,7 @@ export function electOwner(
   }
   const candidates = verdicts
     .filter((v) => v.skipped === undefined)
-    .sort((a, b) => b.score - a.score || compareHashes(hashOf(plan, a.node), hashOf(plan, b.node)));
+    .sort((a, b) => b.score - a.score || electionOrder(plan, a.node, b.node));
   const skipped = verdicts.filter((v) => v.skipped !== undefined).sort((a, b) => compareText(a.node, b.node));
   const claimed = candidates.find((c) => policy.claimants?.includes(c.node));
   const remembered = candidates.find((c) => c.node === policy.currentOwner);
@@ -371,16 +371,25 @@ function rankedCandidate(node: string, score: number): RankedNode {
 /** `ranking` with each node's election hash for `plan`'s group (what `vipd status` shows). */
 export function withHashes(ranking: readonly RankedNode[], plan: GroupPlan | undefined): CandidateVerdict[] {
   if (plan === undefined) return [];
-  return ranking.map((v) => ({ ...v, hash: hashOf(plan, v.node) }));
+  return ranking.map((v) => ({ ...v, hash: electionHash(v.node, plan.group.electionIp) }));
 }
 
-function hashOf(plan: GroupPlan, node: string): string {
-  let hash = plan.hashes.get(node);
-  if (hash === undefined) {
-    hash = electionHash(node, plan.group.electionIp);
-    plan.hashes.set(node, hash);
+/** The rank of the node's election hash for the plan's group (election-hashes.ts), computed once. */
+function rankOf(plan: GroupPlan, node: string): number {
+  let rank = plan.hashes.rank(node);
+  if (rank === undefined) {
+    rank = hashRank(electionHash(node, plan.group.electionIp));
+    plan.hashes.setRank(node, rank);
   }
-  return hash;
+  return rank;
+}
+
+/** Negative when `a`'s election hash sorts before `b`'s: by rank, and on equal ranks by the whole hash. */
+function electionOrder(plan: GroupPlan, a: string, b: string): number {
+  const x = rankOf(plan, a);
+  const y = rankOf(plan, b);
+  if (x !== y) return x < y ? -1 : 1;
+  return compareHashes(electionHash(a, plan.group.electionIp), electionHash(b, plan.group.electionIp));
 }
 
 function scoreOf(plan: GroupPlan, labels: Labels): number {
@@ -422,7 +431,7 @@ function unchanged(
       if (v.skipped === undefined) {
         // Candidates first, best first.
         if (u.skipped !== undefined) return false;
-        if (u.score < v.score || (u.score === v.score && hashOf(plan, u.node) > hashOf(plan, v.node)))
+        if (u.score < v.score || (u.score === v.score && electionOrder(plan, u.node, v.node) > 0))
           return false;
       } else if (u.skipped !== undefined && compareText(u.node, v.node) > 0) return false;
     }

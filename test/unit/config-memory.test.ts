@@ -5,35 +5,43 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { appended, exact } from "../../lib/arrays";
 import { activate, reviveElectionHashes } from "../../lib/daemon/config-state";
-import { ElectionHashes } from "../../lib/election/election-hashes";
-import { advertisementsFor } from "../../lib/election/election";
+import { ElectionHashes, hashRank } from "../../lib/election/election-hashes";
+import { advertisementsFor, electionHash } from "../../lib/election/election";
 import { ad, docs, parse, pool, service } from "./config-helpers";
 
-test("ElectionHashes: get/set/size/iteration by node name, any number of nodes, in any order", () => {
+test("ElectionHashes: rank by node name, any number of nodes, in any order; ranks order as the hashes", () => {
   const a = new ElectionHashes();
   const b = new ElectionHashes();
-  assert.equal(a.get("node1"), undefined);
-  a.set("mem-z", "hz");
-  a.set("mem-a", "ha");
-  b.set("mem-a", "other");
-  assert.equal(a.get("mem-z"), "hz");
-  assert.equal(a.get("mem-a"), "ha");
-  assert.equal(b.get("mem-a"), "other");
-  assert.equal(b.get("mem-z"), undefined, "a name another plan knows is still unset here");
+  assert.equal(a.rank("node1"), undefined);
+  a.setRank("mem-z", 7);
+  a.setRank("mem-a", 0);
+  b.setRank("mem-a", 3);
+  assert.equal(a.rank("mem-z"), 7);
+  assert.equal(a.rank("mem-a"), 0, "zero is a rank, not a hole");
+  assert.equal(b.rank("mem-a"), 3);
+  assert.equal(b.rank("mem-z"), undefined, "a name another plan knows is still unset here");
   assert.equal(a.size, 2);
   assert.equal(b.size, 1);
-  a.set("mem-z", "hz2");
+  a.setRank("mem-z", 8);
   assert.equal(a.size, 2);
   assert.deepEqual(
     new Map(a),
     new Map([
-      ["mem-z", "hz2"],
-      ["mem-a", "ha"],
+      ["mem-z", 8],
+      ["mem-a", 0],
     ]),
   );
-  for (let i = 0; i < 300; i++) b.set(`big-${i}`, `h${i}`);
+  for (let i = 0; i < 300; i++) b.setRank(`big-${i}`, i * 1e12);
   assert.equal(b.size, 301);
-  assert.equal(b.get("big-299"), "h299");
+  assert.equal(b.rank("big-299"), 299e12);
+  // A rank is the first 52 bits: exact, and ordered as the hex text is.
+  const hashes = Array.from({ length: 500 }, (_, i) => electionHash(`node${i}`, "198.51.100.1"));
+  hashes.push("0".repeat(64), "f".repeat(64), `${"0".repeat(12)}1${"f".repeat(51)}`);
+  const byText = [...hashes].sort();
+  const byRank = [...hashes].sort((x, y) => hashRank(x) - hashRank(y));
+  assert.deepEqual(byRank, byText);
+  assert.equal(hashRank("f".repeat(64)), 2 ** 52 - 1);
+  assert.throws(() => hashRank("not hex at all"));
 });
 
 test("a config from the worker thread (a structured clone) gets working election hashes back", () => {
@@ -48,12 +56,16 @@ test("a config from the worker thread (a structured clone) gets working election
   const cloned = structuredClone(outcome.active);
   const plan = [...cloned.plans.values()][0];
   assert.ok(plan);
-  assert.equal(typeof (plan.hashes as Partial<ElectionHashes>).get, "undefined", "the clone loses the class");
+  assert.equal(
+    typeof (plan.hashes as Partial<ElectionHashes>).rank,
+    "undefined",
+    "the clone loses the class",
+  );
   reviveElectionHashes(cloned);
   for (const p of cloned.plans.values()) {
     assert.ok(p.hashes instanceof ElectionHashes);
-    p.hashes.set("node1", "h");
-    assert.equal(p.hashes.get("node1"), "h");
+    p.hashes.setRank("node1", 42);
+    assert.equal(p.hashes.rank("node1"), 42);
   }
 });
 

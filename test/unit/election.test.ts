@@ -96,6 +96,35 @@ test("MetalLB's test vector: node-a, node-c, node-b for 192.168.1.240", () => {
   );
 });
 
+test("equal hash ranks (52-bit prefixes, one pair in 2^52) are settled on the whole hash, as MetalLB sorts", () => {
+  const ip = "192.168.1.240";
+  const members = ["node-a", "node-b", "node-c"].map((n) => alive(n));
+  const eligibility = eligibleEverywhere(members, [ip]);
+  const byWholeHash = ["node-a", "node-b", "node-c"].sort((x, y) =>
+    electionHash(x, ip) < electionHash(y, ip) ? -1 : 1,
+  );
+  assert.deepEqual(byWholeHash, ["node-a", "node-c", "node-b"]);
+  const plan = planGroup(group(ip), config([ad("l2")]));
+  // Forced equal ranks: only the whole hashes can give MetalLB's order.
+  for (const m of members) plan.hashes.setRank(m.name, 12345);
+  const tied = electOwner(plan, members, eligibility, { failback: true });
+  assert.deepEqual(
+    tied.ranking.map((r) => r.node),
+    byWholeHash,
+  );
+  // The in-place check of an unchanged election agrees: the same result object comes back.
+  assert.equal(electOwner(plan, members, eligibility, { failback: true }, tied), tied);
+  // Ranks that disagree with the hashes would win (they never do: a rank is the hash's first 52 bits).
+  const skewed = planGroup(group(ip), config([ad("l2")]));
+  skewed.hashes.setRank("node-b", 1);
+  skewed.hashes.setRank("node-c", 2);
+  skewed.hashes.setRank("node-a", 3);
+  assert.deepEqual(
+    electOwner(skewed, members, eligibility, { failback: true }).ranking.map((r) => r.node),
+    ["node-b", "node-c", "node-a"],
+  );
+});
+
 test("rankings: candidates are shared objects across groups; status gets each node's hash for its group", () => {
   const members = ["node-a", "node-b", "node-c"].map((n) => alive(n));
   const ips = ["192.168.1.240", "192.168.1.241", "192.168.1.242"];
