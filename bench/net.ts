@@ -62,16 +62,21 @@ async function inside(): Promise<void> {
   results.removeMs = since(t);
   if (failures.length) throw new Error(`remove failed: ${JSON.stringify(failures.slice(0, 3))}`);
 
-  // 1a. The kernel's own time for the same adds: `ip -batch` in the same namespace, right after.
-  const batchFile = join(tmpdir(), `vipd-bench-net-${process.pid}`);
-  writeFileSync(batchFile, vips.map((ip) => `addr add ${ip}/128 dev eth0 nodad\n`).join(""));
-  t = performance.now();
-  execFileSync("ip", ["-batch", batchFile]);
-  results.ipBatchAddMs = since(t);
-  results.addToIpBatch = Math.round((Number(results.addMs) / results.ipBatchAddMs) * 100) / 100;
-  writeFileSync(batchFile, vips.map((ip) => `addr del ${ip}/128 dev eth0\n`).join(""));
-  execFileSync("ip", ["-batch", batchFile]);
-  rmSync(batchFile, { force: true });
+  // 1a. The kernel's own time for the same adds: `ip -batch` in the same namespace, right after. Only with
+  // BENCH_NET_IP_BATCH=1: on a host whose IPv6 adds are slow it took 62-74 s (iproute2 waits for each
+  // add's answer; the batched adds above took 2.9-4.5 s), most of what kept `npm run bench` over 15 minutes,
+  // for a reference no goal of issue 14 uses (the scale bench measures the kernel's time for its crash).
+  if (process.env.BENCH_NET_IP_BATCH === "1") {
+    const batchFile = join(tmpdir(), `vipd-bench-net-${process.pid}`);
+    writeFileSync(batchFile, vips.map((ip) => `addr add ${ip}/128 dev eth0 nodad\n`).join(""));
+    t = performance.now();
+    execFileSync("ip", ["-batch", batchFile]);
+    results.ipBatchAddMs = since(t);
+    results.addToIpBatch = Math.round((Number(results.addMs) / results.ipBatchAddMs) * 100) / 100;
+    writeFileSync(batchFile, vips.map((ip) => `addr del ${ip}/128 dev eth0\n`).join(""));
+    execFileSync("ip", ["-batch", batchFile]);
+    rmSync(batchFile, { force: true });
+  } else results.ipBatch = "not measured (BENCH_NET_IP_BATCH=1 measures it; ~1 minute on a slow host)";
 
   // 1b. IPv4: the lab may only use 198.51.100.0/24 and 203.0.113.0/24, so 250 VIPs, not 3,000.
   const v4 = ipv4Vips();
