@@ -1,5 +1,6 @@
 // Byte-level helpers shared by the frame builders and parsers: MAC and IP <-> bytes.
 import { formatValue, parseIp, type Family } from "../ip";
+import { ipv6GroupsToBytes } from "../ipv6-text";
 
 export const BROADCAST_MAC = "ff:ff:ff:ff:ff:ff";
 export const ZERO_MAC = "00:00:00:00:00:00";
@@ -42,7 +43,7 @@ export function bytesToMac(bytes: Uint8Array): string {
 export function ipToBytes(text: string, family: Family): Buffer {
   // Frames are built per VIP at takeover, thousands at once: plain forms are parsed here directly,
   // anything else (embedded IPv4, odd spacing) goes through the strict bigint parser.
-  const fast = family === 4 ? plainIpv4(text) : plainIpv6(text);
+  const fast = family === 4 ? plainIpv4(text) : ipv6GroupsToBytes(text);
   if (fast) return fast;
   const ip = parseIp(text);
   if (!ip || ip.family !== family) throw new Error(`not an IPv${family} address: ${JSON.stringify(text)}`);
@@ -79,66 +80,6 @@ function plainIpv4(text: string): Buffer | undefined {
     } else return undefined;
   }
   return part === 4 ? out : undefined;
-}
-
-/**
- * Hex groups with at most one `::`; undefined for other forms and for IPv4-mapped addresses (family 4).
- * Parsed by hand like plainIpv4: every NA of a takeover parses its VIP, and split, a regex per group and
- * forEach were the largest part of building one (3,000 NAs, cpu-prof of bench/net's announcer path).
- */
-function plainIpv6(text: string): Buffer | undefined {
-  const groups = IPV6_GROUPS;
-  let count = 0;
-  /** Where `::` stood: how many groups came before it; -1 without one. */
-  let gap = -1;
-  let value = 0;
-  let digits = 0;
-  const length = text.length;
-  if (length < 2) return undefined;
-  let i = 0;
-  if (text.charCodeAt(0) === 58) {
-    if (text.charCodeAt(1) !== 58) return undefined; // a lone leading ":"
-    gap = 0;
-    i = 2;
-    if (i === length) return zeroFilled(groups, 0, 0);
-  }
-  for (; i <= length; i++) {
-    const c = i < length ? text.charCodeAt(i) : 58; // a ":" closes the last group
-    const hex = c >= 48 && c <= 57 ? c - 48 : c >= 97 && c <= 102 ? c - 87 : c >= 65 && c <= 70 ? c - 55 : -1;
-    if (hex >= 0) {
-      if (++digits > 4) return undefined;
-      value = value * 16 + hex;
-    } else if (c === 58) {
-      if (digits === 0) return undefined;
-      if (count === 8) return undefined;
-      groups[count++] = value;
-      value = 0;
-      digits = 0;
-      if (i + 1 < length && text.charCodeAt(i + 1) === 58) {
-        if (gap >= 0) return undefined; // a second "::"
-        gap = count;
-        i++;
-        if (i + 1 === length) break; // a trailing "::"
-      }
-    } else return undefined;
-  }
-  if (gap < 0 ? count !== 8 : count > 7) return undefined;
-  return zeroFilled(groups, count, gap);
-}
-
-/** Scratch for plainIpv6's groups (single-threaded use, read out before returning). */
-const IPV6_GROUPS = new Array<number>(8).fill(0);
-
-/** 16 bytes from `count` parsed groups with zeros at `gap` (-1: none); undefined for IPv4-mapped. */
-function zeroFilled(groups: readonly number[], count: number, gap: number): Buffer | undefined {
-  const out = Buffer.alloc(16);
-  const before = gap < 0 ? count : gap;
-  for (let g = 0; g < before; g++) out.writeUInt16BE(groups[g] as number, g * 2);
-  const after = count - before;
-  for (let g = 0; g < after; g++) out.writeUInt16BE(groups[before + g] as number, (8 - after + g) * 2);
-  // ::ffff:0:0/96 is an IPv4 address to parseIp (Go's rule); leave it to the strict path.
-  if (out.readUInt16BE(10) === 0xffff && out.subarray(0, 10).every((b) => b === 0)) return undefined;
-  return out;
 }
 
 export function bytesToIp(bytes: Uint8Array): string {
