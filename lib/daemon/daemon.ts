@@ -435,7 +435,9 @@ export class Daemon {
       void this.applier.setWanted(decided.addresses);
       return;
     }
+    // Withdrawals are cheap and must not wait for the adds with the rest (takeover-first.ts).
     for (const ip of decided.withdrawals) this.announcer.withdraw(ip);
+    for (const ip of decided.silenced) this.announcer.withdraw(ip);
     // Before the adds: the answer to our announcement (a 0.1.0 holder's counter-announcement) can arrive
     // within a millisecond of it, before the deferred rest of this step would start watching.
     this.conflictMonitor.watch(decided.watched);
@@ -443,7 +445,7 @@ export class Daemon {
     this.deferred.defer(() => {
       this.apply(decided, snapshot, members);
       this.steps.followUp(earliest(decided.nextPassAt, this.publisher.dueAt), applying);
-    });
+    }, applying);
   }
 
   /** All but the addresses (the applier gets them after, or, in a takeover, a turn before: takeover-first.ts). */
