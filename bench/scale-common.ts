@@ -1,13 +1,14 @@
 // What the scale bench measures the same way for vipd and for keepalived: the first announcement per VIP at
 // the client (unsolicited Neighbor Advertisement for IPv6, gratuitous ARP for IPv4), and a process's memory
 // and CPU from /proc.
-import { execFileSync } from "node:child_process";
+import { execFileSync, type ChildProcess } from "node:child_process";
+import { createInterface } from "node:readline";
 import { readdirSync, readFileSync } from "node:fs";
 import { parseArpFrame } from "../lib/net/arp-frame";
 import { parseNeighborAdvertisementFrame } from "../lib/net/ndp-frame";
 import type { AgentHandle } from "../test/lab/agent-protocol";
 import type { Lab } from "../test/lab/lab";
-import { msBetween } from "../test/lab/lab-helpers";
+import { msBetween, sleep } from "../test/lab/lab-helpers";
 
 /** The announced address and the sender's MAC of an unsolicited NA or a gratuitous ARP; else undefined. */
 export function announcedBy(frame: Buffer): { target: string; mac: string } | undefined {
@@ -279,3 +280,86 @@ export function announcementSummary(
     curve: announceCurve(seen),
   };
 }
+
+/** One line of `ip -o monitor address`: an address added to or deleted from a link. */
+const MONITOR_LINE = /^(Deleted )?(?:\[ADDR\]\s*)?\d+:\s+(\S+)\s+inet6?\s+([^/\s]+)/;
+
+/**
+ * The pool addresses on each node's eth0 as the kernels report them (`ip -o monitor address` in each
+ * namespace), timed as each notification arrives. Start-up's "every VIP held" was a poll of `ip -j addr`
+ * every 500 ms, which rounded both systems' times up by up to half a second plus the poll's own ~50-100 ms
+ * (three `ip` processes parsing a thousand addresses each): at keepalived's ~1 s that is most of the figure.
+ * "Held" counts distinct VIPs on some node: keepalived's VRRP instances start with two masters for a moment,
+ * and a sum of the nodes' counts then reached the total with some VIPs on no node.
+ * The monitor is started before the daemons, so every add is seen; a final `heldBy` confirms the count.
+ */
+export class AddressMonitor {
+  private readonly held: Array<Set<string>>;
+  /** How many nodes hold each VIP. */
+  private readonly holders = new Map<string, number>();
+  private readonly children: ChildProcess[] = [];
+  private waiter: { count: number; resolve: (at: bigint) => void } | undefined;
+
+  private constructor(nodes: number) {
+    this.held = Array.from({ length: nodes }, () => new Set<string>());
+  }
+
+  static async start(lab: Lab, prefix: string, ifname = "eth0"): Promise<AddressMonitor> {
+    const monitor = new AddressMonitor(lab.nodes.length);
+    for (const [i, member] of lab.nodes.entries()) {
+      const child = lab.spawnIn(member.ns, "ip", ["-o", "monitor", "address"]);
+      monitor.children.push(child);
+      createInterface({ input: child.stdout as NodeJS.ReadableStream }).on("line", (line) => {
+        const match = MONITOR_LINE.exec(line);
+        if (!match || match[2] !== ifname || !match[3].startsWith(prefix)) return;
+        monitor.note(i, match[3], match[1] === undefined);
+      });
+    }
+    // `ip monitor` subscribes right after it starts; the addresses already there are counted from a dump.
+    await sleep(200);
+    for (const [i, ips] of (await heldBy(lab, prefix)).entries())
+      for (const ip of ips) monitor.note(i, ip, true);
+    return monitor;
+  }
+
+  /** The time `count` distinct pool addresses were on some node, or undefined at the timeout. */
+  whenHeld(count: number, timeoutMs: number): Promise<bigint | undefined> {
+    if (this.holders.size >= count) return Promise.resolve(process.hrtime.bigint());
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.waiter = undefined;
+        resolve(undefined);
+      }, timeoutMs);
+      this.waiter = {
+        count,
+        resolve: (at) => {
+          clearTimeout(timer);
+          resolve(at);
+        },
+      };
+    });
+  }
+
+  stop(): void {
+    for (const child of this.children) child.kill();
+  }
+
+  private note(node: number, ip: string, added: boolean): void {
+    const set = this.held[node];
+    if (added === set.has(ip)) return;
+    const holders = (this.holders.get(ip) ?? 0) + (added ? 1 : -1);
+    if (added) set.add(ip);
+    else set.delete(ip);
+    if (holders > 0) this.holders.set(ip, holders);
+    else this.holders.delete(ip);
+    if (this.waiter && this.holders.size >= this.waiter.count) {
+      const { resolve } = this.waiter;
+      this.waiter = undefined;
+      resolve(process.hrtime.bigint());
+    }
+  }
+}
+
+/** The distinct VIPs on some node (a VIP on two nodes counts once). */
+export const distinctHeld = (held: ReadonlyArray<ReadonlySet<string>>): number =>
+  new Set(held.flatMap((ips) => [...ips])).size;
