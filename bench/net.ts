@@ -98,7 +98,7 @@ async function inside(): Promise<void> {
   t = performance.now();
   await applier.setWanted(new Map(vips.map((ip) => [ip, "eth0"])));
   results.reconcileAddMs = since(t);
-  // Pacing is per interface (10,000 frames/s by default). Earlier versions of this bench waited for the queue
+  // Pacing is per interface (50,000 frames/s by default). Earlier versions of this bench waited for the queue
   // to drain, which includes the 4 repeat rounds (5 x 3,000 frames), and reported that as the first round.
   await new Promise((r) => setTimeout(r, 0));
   const pacedStart = performance.now();
