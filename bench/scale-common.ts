@@ -300,12 +300,15 @@ export class AddressMonitor {
   private readonly children: ChildProcess[] = [];
   private waiter: { count: number; resolve: (at: bigint) => void } | undefined;
 
-  private constructor(nodes: number) {
-    this.held = Array.from({ length: nodes }, () => new Set<string>());
+  private constructor(
+    private readonly lab: Lab,
+    private readonly prefix: string,
+  ) {
+    this.held = Array.from({ length: lab.nodes.length }, () => new Set<string>());
   }
 
   static async start(lab: Lab, prefix: string, ifname = "eth0"): Promise<AddressMonitor> {
-    const monitor = new AddressMonitor(lab.nodes.length);
+    const monitor = new AddressMonitor(lab, prefix);
     for (const [i, member] of lab.nodes.entries()) {
       const child = lab.spawnIn(member.ns, "ip", ["-o", "monitor", "address"]);
       monitor.children.push(child);
@@ -322,8 +325,26 @@ export class AddressMonitor {
     return monitor;
   }
 
+  /**
+   * Waits until `count` distinct pool addresses are on some node, then stops the monitor and confirms with
+   * `heldBy`: `at` is when the count was reached, undefined at the timeout or when the dump disagrees.
+   */
+  async allHeld(
+    count: number,
+    timeoutMs: number,
+  ): Promise<{ at: bigint | undefined; held: Array<Set<string>> }> {
+    let at: bigint | undefined;
+    try {
+      at = await this.whenHeld(count, timeoutMs);
+    } finally {
+      this.stop();
+    }
+    const held = await heldBy(this.lab, this.prefix);
+    return { at: distinctHeld(held) >= count ? at : undefined, held };
+  }
+
   /** The time `count` distinct pool addresses were on some node, or undefined at the timeout. */
-  whenHeld(count: number, timeoutMs: number): Promise<bigint | undefined> {
+  private whenHeld(count: number, timeoutMs: number): Promise<bigint | undefined> {
     if (this.holders.size >= count) return Promise.resolve(process.hrtime.bigint());
     return new Promise((resolve) => {
       const timer = setTimeout(() => {
@@ -361,5 +382,5 @@ export class AddressMonitor {
 }
 
 /** The distinct VIPs on some node (a VIP on two nodes counts once). */
-export const distinctHeld = (held: ReadonlyArray<ReadonlySet<string>>): number =>
+const distinctHeld = (held: ReadonlyArray<ReadonlySet<string>>): number =>
   new Set(held.flatMap((ips) => [...ips])).size;

@@ -10,7 +10,6 @@ import { KeepalivedNodes, vrrpConfig, type VrrpInstance, type VrrpTimers } from 
 import {
   AddressMonitor,
   announcementSummary,
-  distinctHeld,
   FirstAnnouncements,
   heldBy,
   steadyState,
@@ -54,10 +53,8 @@ export async function keepalivedAtScale(
     const monitor = await AddressMonitor.start(lab, vipPrefix);
     const startAt = process.hrtime.bigint();
     for (const n of [1, 2, 3]) nodes.launch(n);
-    const allHeldAt = await monitor.whenHeld(vips.length, 180_000);
-    monitor.stop();
-    const held = await heldBy(lab, vipPrefix);
-    if (allHeldAt === undefined || distinctHeld(held) < vips.length)
+    const { at: allHeldAt, held } = await monitor.allHeld(vips.length, 180_000);
+    if (allHeldAt === undefined)
       throw new Error(`keepalived: not all ${vips.length} VIPs held within 180000 ms`);
     result.startToAllHeldMs = Math.round(msBetween(startAt, allHeldAt));
     result.perNode = held.map((s) => s.size);

@@ -25,7 +25,6 @@ import {
   announcementSummary,
   FirstAnnouncements,
   AddressMonitor,
-  distinctHeld,
   heldBy,
   steadyDetail,
   steadyState,
@@ -97,10 +96,8 @@ async function vipdAtScale(lab: Lab, capture: AgentHandle): Promise<Record<strin
   // time, ~0.5 s of CPU each, on the 2 cores the three booting daemons share (they come after, untimed).
   const cluster = await VipdCluster.start(lab, manifest(false), { noReadyWait: [1, 2, 3] });
   try {
-    const allHeldAt = await monitor.whenHeld(VIPS, START_WAIT_MS);
-    monitor.stop();
-    const held = await heldBy(lab, POOL_PREFIX);
-    if (allHeldAt === undefined || distinctHeld(held) < VIPS)
+    const { at: allHeldAt, held } = await monitor.allHeld(VIPS, START_WAIT_MS);
+    if (allHeldAt === undefined)
       throw new Error(
         `vipd: not all ${VIPS} VIPs held after ${START_WAIT_MS} ms (held: ${held.map((h) => h.size)})`,
       );
