@@ -5,8 +5,8 @@
 // fake clock.
 import { RealClock, type Clock, type TimerHandle } from "../gossip/clock";
 import { gratuitousArpFrames } from "./arp-frame";
-import { ipToBytes } from "./wire";
-import { allNodesIcmpv6Frame, unsolicitedNeighborAdvertisement } from "./ndp-frame";
+import { writeIp } from "./wire";
+import { unsolicitedNeighborAdvertisementFrame } from "./ndp-frame";
 
 export interface AnnouncePolicy {
   /** Rounds sent on takeover, the first at once. Default 5 (one now + 4 more). */
@@ -43,6 +43,8 @@ export const DEFAULT_ANNOUNCE_POLICY: AnnouncePolicy = {
  * enough for members to be suspected.
  */
 const SLICE_MS = 10;
+/** Where announce() checks that an IP is one, without a buffer per call. */
+const IP_SCRATCH = new Uint8Array(16);
 
 /** Frames handed to the transport at once (the packet socket sends them with one sendmmsg). */
 const BATCH = 64;
@@ -181,7 +183,7 @@ export class Announcer {
     if (this.stopped) return;
     const family = ip.includes(":") ? 6 : 4;
     try {
-      ipToBytes(ip, family);
+      writeIp(IP_SCRATCH, 0, ip, family);
     } catch {
       throw new Error(`announce: not an IP address: ${ip}`);
     }
@@ -196,11 +198,10 @@ export class Announcer {
           { ...base, kind: "arp-reply", bytes: reply },
         );
       } else {
-        const message = unsolicitedNeighborAdvertisement(ip, itf.mac);
         packets.push({
           ...base,
           kind: "na",
-          bytes: allNodesIcmpv6Frame(itf.mac, itf.linkLocal ?? ip, message),
+          bytes: unsolicitedNeighborAdvertisementFrame(ip, itf.mac, itf.linkLocal ?? ip),
         });
       }
     }

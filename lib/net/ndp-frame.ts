@@ -1,7 +1,7 @@
 // IPv6 Neighbor Advertisements (RFC 4861 §4.4, §7.2.6 unsolicited advertisements). Pure: builds the ICMPv6
 // message, wraps it in the whole Ethernet + IPv6 frame the packet socket sends (checksum included), and
 // parses whole frames for the lab's capture.
-import { bytesToIp, bytesToMac, ipToBytes, macToBytes } from "./wire";
+import { bytesToIp, bytesToMac, ipToBytes, macToBytes, writeIp } from "./wire";
 
 export const ETHERTYPE_IPV6 = 0x86dd;
 export const IPPROTO_ICMPV6 = 58;
@@ -99,6 +99,54 @@ export function allNodesIcmpv6Frame(sourceMac: string, source: string, icmp: Uin
   const sum = onesComplementAdd(icmp.length + IPPROTO_ICMPV6, ip.subarray(8, 40));
   message.writeUInt16BE(finishChecksum(onesComplementAdd(sum, message)), 2);
   return frame;
+}
+
+/**
+ * allNodesIcmpv6Frame(sourceMac, source, unsolicitedNeighborAdvertisement(vip, sourceMac)), the same bytes,
+ * built from a template per (MAC, source): only the target and the checksum differ between VIPs, and a
+ * takeover builds one frame per VIP, thousands at a time (two messages, seven buffers and a checksum over
+ * all 72 bytes each before).
+ */
+export function unsolicitedNeighborAdvertisementFrame(
+  vip: string,
+  sourceMac: string,
+  source: string,
+): Buffer {
+  const template = naTemplate(sourceMac, source);
+  const frame = Buffer.allocUnsafe(template.frame.length);
+  template.frame.copy(frame);
+  writeIp(frame, NA_TARGET, vip, 6);
+  // The template's sum is over everything but the target (zero there): add the target's words.
+  const sum = onesComplementAdd(template.sum, frame.subarray(NA_TARGET, NA_TARGET + 16));
+  frame.writeUInt16BE(finishChecksum(sum), NA_CHECKSUM);
+  return frame;
+}
+
+const NA_MESSAGE = ETHERNET_HEADER + IPV6_HEADER;
+const NA_CHECKSUM = NA_MESSAGE + 2;
+const NA_TARGET = NA_MESSAGE + 8;
+
+/** Per "MAC source": the frame with a zero target and checksum, and its checksum's partial sum. */
+const naTemplates = new Map<string, { frame: Buffer; sum: number }>();
+const NA_TEMPLATES_MAX = 64;
+
+function naTemplate(sourceMac: string, source: string): { frame: Buffer; sum: number } {
+  const key = `${sourceMac} ${source}`;
+  let template = naTemplates.get(key);
+  if (template === undefined) {
+    const frame = allNodesIcmpv6Frame(sourceMac, source, unsolicitedNeighborAdvertisement("::", sourceMac));
+    const message = frame.subarray(NA_MESSAGE);
+    const ip = frame.subarray(ETHERNET_HEADER, NA_MESSAGE);
+    message.writeUInt16BE(0, 2);
+    const sum = onesComplementAdd(
+      onesComplementAdd(message.length + IPPROTO_ICMPV6, ip.subarray(8, 40)),
+      message,
+    );
+    template = { frame, sum };
+    if (naTemplates.size >= NA_TEMPLATES_MAX) naTemplates.clear();
+    naTemplates.set(key, template);
+  }
+  return template;
 }
 
 const ALL_NODES_MAC_BYTES = macToBytes(ALL_NODES_MAC);

@@ -27,6 +27,29 @@ export function macToBytes(mac: string): Buffer {
   return Buffer.from(bytes);
 }
 
+/**
+ * Writes the MAC's 6 bytes into `target` at `offset`, without the copy macToBytes makes: frames are built
+ * per VIP at takeover (a 10,000-VIP survivor builds thousands in its first second), and each fresh buffer
+ * is garbage for the young generation.
+ */
+export function writeMac(target: Uint8Array, offset: number, mac: string): void {
+  let bytes = parsedMacs.get(mac);
+  if (bytes === undefined) {
+    macToBytes(mac);
+    bytes = parsedMacs.get(mac) as Uint8Array;
+  }
+  target.set(bytes, offset);
+}
+
+/**
+ * Writes the IP's network-order bytes into `target` at `offset` (4 or 16 bytes); throws like ipToBytes.
+ * Plain dotted quads are parsed straight into the target: no buffer per address.
+ */
+export function writeIp(target: Uint8Array, offset: number, text: string, family: Family): void {
+  if (family === 4 && writePlainIpv4(text, target, offset)) return;
+  target.set(ipToBytes(text, family), offset);
+}
+
 /** "00".."ff" by byte value. */
 const HEX_BYTE = Array.from({ length: 256 }, (_, b) => b.toString(16).padStart(2, "0"));
 
@@ -63,23 +86,28 @@ export function ipToBytes(text: string, family: Family): Buffer {
  */
 function plainIpv4(text: string): Buffer | undefined {
   const out = Buffer.allocUnsafe(4);
+  return writePlainIpv4(text, out, 0) ? out : undefined;
+}
+
+/** plainIpv4 into `target` at `offset`; false (and `target` partly written) for any other form. */
+function writePlainIpv4(text: string, target: Uint8Array, offset: number): boolean {
   let part = 0;
   let value = 0;
   let digits = 0;
   for (let i = 0; i <= text.length; i++) {
     const c = i < text.length ? text.charCodeAt(i) : 46; // a "." closes the last part
     if (c >= 48 && c <= 57) {
-      if (digits > 0 && value === 0) return undefined; // a leading zero
+      if (digits > 0 && value === 0) return false; // a leading zero
       value = value * 10 + (c - 48);
-      if (++digits > 3 || value > 255) return undefined;
+      if (++digits > 3 || value > 255) return false;
     } else if (c === 46) {
-      if (digits === 0 || part > 3) return undefined;
-      out[part++] = value;
+      if (digits === 0 || part > 3) return false;
+      target[offset + part++] = value;
       value = 0;
       digits = 0;
-    } else return undefined;
+    } else return false;
   }
-  return part === 4 ? out : undefined;
+  return part === 4;
 }
 
 export function bytesToIp(bytes: Uint8Array): string {

@@ -13,10 +13,11 @@ import {
   icmpv6Checksum,
   parseNeighborAdvertisementFrame,
   unsolicitedNeighborAdvertisement,
+  unsolicitedNeighborAdvertisementFrame,
 } from "../../lib/net/ndp-frame";
 import { formatValue, parseIp } from "../../lib/ip";
 import { linkKind, rawAttribute } from "../../lib/net/rtnl-convert";
-import { bytesToIp, bytesToMac, ipToBytes, macToBytes } from "../../lib/net/wire";
+import { bytesToIp, bytesToMac, ipToBytes, macToBytes, writeIp, writeMac } from "../../lib/net/wire";
 
 const hex = (s: string): Buffer => Buffer.from(s.replace(/\s+/g, ""), "hex");
 
@@ -108,6 +109,53 @@ test("whole NA frame: Ethernet to 33:33:00:00:00:01, IPv6 to ff02::1 with hop li
   zeroed.writeUInt16BE(0, 2);
   assert.equal(parsed.checksum, icmpv6Checksum("fe80::1:2", "ff02::1", zeroed));
   assert.deepEqual(zeroed, icmp, "the message itself is unchanged");
+});
+
+test("template-built frames: the same bytes as built field by field, for many VIPs, MACs and sources", () => {
+  const macs = ["02:00:00:00:01:02", "02:aa:bb:cc:dd:ee"];
+  for (let i = 0; i < 300; i++) {
+    const mac = macs[i % 2] as string;
+    const v4 = `198.51.100.${i % 256}`;
+    const [request, reply] = gratuitousArpFrames(v4, mac);
+    const common = {
+      destination: "ff:ff:ff:ff:ff:ff",
+      source: mac,
+      senderMac: mac,
+      senderIp: v4,
+      targetIp: v4,
+    };
+    assert.deepEqual(
+      request,
+      buildArpFrame({ ...common, operation: ARP_REQUEST, targetMac: "00:00:00:00:00:00" }),
+    );
+    assert.deepEqual(reply, buildArpFrame({ ...common, operation: ARP_REPLY, targetMac: mac }));
+    const v6 = `2001:db8:${((i * 7919) % 65536).toString(16)}::${((i * 104729) % 65536).toString(16)}`;
+    const source = i % 3 === 0 ? "fe80::1:2" : "fe80::aa:1";
+    const frame = unsolicitedNeighborAdvertisementFrame(v6, mac, source);
+    assert.deepEqual(frame, allNodesIcmpv6Frame(mac, source, unsolicitedNeighborAdvertisement(v6, mac)));
+    assert.equal(parseNeighborAdvertisementFrame(frame)?.target, bytesToIp(ipToBytes(v6, 6)));
+  }
+  // Frames of one VIP stay as built when the next VIP's are made from the same template.
+  const [first] = gratuitousArpFrames("198.51.100.1", "02:00:00:00:01:02");
+  gratuitousArpFrames("198.51.100.2", "02:00:00:00:01:02");
+  assert.equal(parseArpFrame(first)?.senderIp, "198.51.100.1");
+  assert.throws(() => gratuitousArpFrames("198.51.100.256", "02:00:00:00:01:02"), /not an IPv4 address/);
+  assert.throws(() => unsolicitedNeighborAdvertisementFrame("2001:db8::g", "02:00:00:00:01:02", "fe80::1"));
+});
+
+test("writeIp and writeMac write in place what ipToBytes and macToBytes return", () => {
+  const target = Buffer.alloc(24, 0xee);
+  writeIp(target, 2, "203.0.113.7", 4);
+  assert.deepEqual(target.subarray(2, 6), ipToBytes("203.0.113.7", 4));
+  writeIp(target, 6, "2001:db8::1", 6);
+  assert.deepEqual(target.subarray(6, 22), ipToBytes("2001:db8::1", 6));
+  assert.equal(target[0], 0xee);
+  assert.equal(target[22], 0xee);
+  writeMac(target, 0, "02:aa:bb:cc:dd:ee");
+  assert.deepEqual(target.subarray(0, 6), macToBytes("02:aa:bb:cc:dd:ee"));
+  // A leading zero and a fifth part are not plain forms: the strict parser decides (and rejects).
+  assert.throws(() => writeIp(target, 0, "1.2.3.4.5", 4), /not an IPv4 address/);
+  assert.throws(() => writeMac(target, 0, "02:aa:bb"), /invalid MAC/);
 });
 
 test("ipToBytes agrees with the strict parser (lib/ip) on plain, compressed, mapped and malformed forms", () => {
