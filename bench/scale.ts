@@ -12,6 +12,7 @@
 // vipd's start-up and that phase only, without steady state or keepalived, and only prints.
 // BENCH_PHASES=start,steady times start-up and samples steady state for BENCH_STEADY_S seconds (default 30)
 // with each thread's CPU and anonymous vs file-backed memory (steadyDetail), and only prints.
+import { execFileSync } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { AgentHandle } from "../test/lab/agent-protocol";
@@ -26,6 +27,7 @@ import {
   FirstAnnouncements,
   AddressMonitor,
   heldBy,
+  procSample,
   steadyDetail,
   steadyState,
   waitFor,
@@ -155,6 +157,11 @@ async function vipdAtScale(lab: Lab, capture: AgentHandle): Promise<Record<strin
     const victim = now.reduce((best, s, i) => (s.size > now[best].size ? i : best), 0) + 1;
     const victimVips = now[victim - 1];
     capture.events.length = 0;
+    // The survivors' CPU from the kill until every VIP is announced: on this noisy 2-core host a steadier
+    // figure of a takeover's cost than its wall time.
+    const survivors = cluster.nodes.filter((n) => n.n !== victim);
+    const survivorPids = await Promise.all(survivors.map((n) => cluster.daemonPid(n)));
+    const ticksAtKill = survivorPids.map((pid) => (pid === undefined ? NaN : procSample(pid).cpuTicks));
     const killedAt = process.hrtime.bigint();
     const killedWall = Date.now();
     cluster.signal(victim, "SIGKILL");
@@ -163,6 +170,12 @@ async function vipdAtScale(lab: Lab, capture: AgentHandle): Promise<Record<strin
       seen.update();
       return seen.missing(victimVips) === 0;
     }, CRASH_WAIT_MS);
+    const ticksPerS = Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim());
+    const survivorCpuMs = survivorPids.map((pid, i) =>
+      pid === undefined
+        ? null
+        : Math.round(((procSample(pid).cpuTicks - (ticksAtKill[i] ?? NaN)) * 1000) / ticksPerS),
+    );
     // Detection: the first survivor log line declaring the victim dead.
     let detectedWall = Infinity;
     for (const node of cluster.nodes.filter((n) => n.n !== victim)) {
@@ -179,6 +192,7 @@ async function vipdAtScale(lab: Lab, capture: AgentHandle): Promise<Record<strin
       detectionMs,
       ...announcementSummary(seen.times(victimVips), victimVips.size, complete),
       goalAfterDetectionMs: 1000,
+      survivorCpuMs,
     };
     const lastAnnouncedMs = (result.crash as { lastAnnouncedMs: number | null }).lastAnnouncedMs;
     result.trace = crashTrace(cluster, victim, victimVips, killedWall, lastAnnouncedMs);
