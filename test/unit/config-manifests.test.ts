@@ -9,6 +9,7 @@ import { formatCidr } from "../../lib/ip";
 import { formatDiagnostic } from "../../lib/config/diagnostics";
 import { loadManifests } from "../../lib/config/load";
 import { parseManifests } from "../../lib/config/manifests";
+import { canonicalJson } from "../../lib/config/digest";
 import { EVERYTHING } from "../../lib/config/selectors";
 import { ad, docs, errors, parse, pool, service, warnings } from "./config-helpers";
 
@@ -285,4 +286,56 @@ test("a Service without a type warns; a misspelt type is an error; a loadBalance
   );
   const texts = warnings(result).map((d) => d.object);
   assert.deepEqual(texts, ["Service/default/untyped", "Service/default/classy"]);
+});
+
+/** canonicalJson as 0.2.0 first wrote it (a join per level): the digest peers compare must not move. */
+function canonicalJsonReference(value: unknown): string {
+  if (value === null || typeof value !== "object") {
+    return typeof value === "bigint" ? JSON.stringify(value.toString()) : (JSON.stringify(value) ?? "null");
+  }
+  if (Array.isArray(value)) return ["[", value.map(canonicalJsonReference).join(","), "]"].join("");
+  if (value instanceof Map) return canonicalJsonReference(Object.fromEntries(value));
+  const record = value as Record<string, unknown>;
+  const keys = Object.keys(record).sort();
+  return [
+    "{",
+    keys.map((k) => [JSON.stringify(k), ":", canonicalJsonReference(record[k])].join("")).join(","),
+    "}",
+  ].join("");
+}
+
+test("canonical JSON and the digest are the same as the earlier builds' (mixed versions compare digests)", () => {
+  // The seed example's digest, as 0.2.0 before this change computed it.
+  const seed = loadManifests([join(fixtures, "seed.yaml")]);
+  assert.equal(seed.digest, "a6b956388817074d4daf7ab86fb5dc9efca2c8adeba50a526b0a01dee3bf255d");
+  assert.equal(
+    canonicalJson({ b: [1, { z: null, a: 'x"y', m: new Map([["k", 2n]]) }], a: undefined, é: 1, Z: true }),
+    '{"Z":true,"a":null,"b":[1,{"a":"x\\"y","m":{"k":"2"},"z":null}],"é":1}',
+  );
+  // Random nested values: keys in any order (upper, lower, digits, non-ASCII), lists, scalars of every kind.
+  let seedValue = 7;
+  const random = (n: number): number => {
+    seedValue = (seedValue * 1103515245 + 12345) % 2147483648;
+    return seedValue % n;
+  };
+  const keyChars = ["a", "B", "z", "0", "9", "é", "_", "-", "Ω"];
+  const value = (depth: number): unknown => {
+    const pick = random(depth > 3 ? 5 : 8);
+    if (pick === 0) return null;
+    if (pick === 1) return random(1000) - 500;
+    if (pick === 2) return `s${random(100)}"\\${keyChars[random(keyChars.length)]}`;
+    if (pick === 3) return random(2) === 0;
+    if (pick === 4) return undefined;
+    if (pick === 5) return Array.from({ length: random(4) }, () => value(depth + 1));
+    const record: Record<string, unknown> = {};
+    for (let i = random(6); i > 0; i--)
+      record[Array.from({ length: 1 + random(3) }, () => keyChars[random(keyChars.length)]).join("")] = value(
+        depth + 1,
+      );
+    return record;
+  };
+  for (let i = 0; i < 500; i++) {
+    const v = value(0);
+    assert.equal(canonicalJson(v), canonicalJsonReference(v));
+  }
 });
