@@ -179,9 +179,14 @@ async function vipdAtScale(lab: Lab, capture: AgentHandle): Promise<Record<strin
     // Detection: the first survivor log line declaring the victim dead.
     let detectedWall = Infinity;
     for (const node of cluster.nodes.filter((n) => n.n !== victim)) {
-      for (const line of node.log.split("\n")) {
+      for (const line of node.memberLines) {
         if (!line.includes('"memberDead"') && !line.includes('"memberLeave"')) continue;
-        const at = Date.parse(String((JSON.parse(line) as { time?: string }).time));
+        let at: number;
+        try {
+          at = Date.parse(String((JSON.parse(line) as { time?: string }).time));
+        } catch {
+          continue; // not a log line (a line of another writer that names the event)
+        }
         if (at >= killedWall - 1) detectedWall = Math.min(detectedWall, at);
       }
     }
@@ -340,7 +345,8 @@ function crashTrace(
   let firstAdded = Infinity;
   let lastAdded = -Infinity;
   for (const node of cluster.nodes.filter((n) => n.n !== victim)) {
-    for (const entry of logEntries(node.log, killedWall)) {
+    // The membership lines too: at 10,000 VIPs the memberDead line may be older than the log's kept tail.
+    for (const entry of logEntries(`${node.memberLines.join("\n")}\n${node.log}`, killedWall)) {
       const at = entry.at;
       const event = String(entry.event);
       const ips = String(entry.ip ?? "").split(",");

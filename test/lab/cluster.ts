@@ -68,7 +68,15 @@ export interface ClusterNode {
   log: string;
   /** How often each log event appeared, over the whole run (the log text itself keeps only its tail). */
   readonly events: Map<string, number>;
+  /**
+   * Every membership log line (memberJoin, memberSuspect, memberDead, ...) of the run, whole, the last
+   * MEMBER_LINES_KEPT: benches time failure detection by them, and a 10,000-VIP takeover logs megabytes after
+   * its memberDead line, more than `log` keeps.
+   */
+  readonly memberLines: string[];
 }
+
+const MEMBER_LINES_KEPT = 1000;
 
 /**
  * The command line that starts a node's daemon, given the `vipd run ...` arguments. Called right before
@@ -151,6 +159,7 @@ export class VipdCluster {
         process: undefined,
         log: "",
         events: new Map(),
+        memberLines: [],
       });
     }
   }
@@ -181,17 +190,28 @@ export class VipdCluster {
     if (!command) throw new Error("launcher returned an empty command");
     const child = this.lab.spawnIn(node.member.ns, command, args);
     node.process = child;
-    const append = (chunk: Buffer): void => {
-      const text = chunk.toString();
-      for (const m of text.matchAll(/"event":"([A-Za-z]+)"/g))
-        node.events.set(m[1], (node.events.get(m[1]) ?? 0) + 1);
-      node.log += text;
-      if (process.env.VIPD_LAB_LOGS)
-        appendFileSync(join(process.env.VIPD_LAB_LOGS, `${node.name}.log`), chunk);
-      if (node.log.length > 2_000_000) node.log = node.log.slice(-1_000_000);
+    // One per stream: a chunk may end mid-line, and stdout's and stderr's chunks interleave.
+    const appender = (): ((chunk: Buffer) => void) => {
+      let partial = "";
+      return (chunk: Buffer): void => {
+        const text = chunk.toString();
+        for (const m of text.matchAll(/"event":"([A-Za-z]+)"/g))
+          node.events.set(m[1], (node.events.get(m[1]) ?? 0) + 1);
+        const lines = (partial + text).split("\n");
+        partial = lines.pop() ?? "";
+        for (const line of lines) if (line.includes('"event":"member')) node.memberLines.push(line);
+        if (node.memberLines.length > MEMBER_LINES_KEPT)
+          node.memberLines.splice(0, node.memberLines.length - MEMBER_LINES_KEPT);
+        node.log += text;
+        if (process.env.VIPD_LAB_LOGS)
+          appendFileSync(join(process.env.VIPD_LAB_LOGS, `${node.name}.log`), chunk);
+        // The tail is cut at a line's start: a half line that still names an event broke JSON readers.
+        if (node.log.length > 2_000_000)
+          node.log = node.log.slice(node.log.indexOf("\n", node.log.length - 1_000_000) + 1);
+      };
     };
-    child.stdout?.on("data", append);
-    child.stderr?.on("data", append);
+    child.stdout?.on("data", appender());
+    child.stderr?.on("data", appender());
     child.on("exit", () => {
       if (node.process === child) node.process = undefined;
     });
