@@ -176,6 +176,9 @@ async function vipdAtScale(lab: Lab, capture: AgentHandle): Promise<Record<strin
         ? null
         : Math.round(((procSample(pid).cpuTicks - (ticksAtKill[i] ?? NaN)) * 1000) / ticksPerS),
     );
+    // The daemons' log lines reach us through pipes, later than their frames (the reload phase waits too): a
+    // 1,000-VIP takeover's nodeAssigned and addressAdded lines were not all in yet when its last frame was.
+    await sleep(1500);
     // Detection: the first survivor log line declaring the victim dead.
     let detectedWall = Infinity;
     for (const node of cluster.nodes.filter((n) => n.n !== victim)) {
