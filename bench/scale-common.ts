@@ -100,6 +100,13 @@ export interface ProcSample {
   cpuTicks: number;
 }
 
+let ticksPerSecond: number | undefined;
+/** The kernel's clock ticks per second (`getconf CLK_TCK`), the unit of /proc's CPU times. */
+export function clockTicksPerSecond(): number {
+  ticksPerSecond ??= Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim());
+  return ticksPerSecond;
+}
+
 export function procSample(pid: number): ProcSample {
   const status = readFileSync(`/proc/${pid}/status`, "utf8");
   const kb = (key: string): number => Number(new RegExp(`${key}:\\s+(\\d+)`).exec(status)?.[1] ?? NaN);
@@ -117,7 +124,7 @@ export async function steadyState(
   groups: ReadonlyArray<{ node: string; pids: readonly number[] }>,
   windowS: number,
 ): Promise<Array<{ node: string; rssMb: number; peakRssMb: number; cpuPercent: number }>> {
-  const ticksPerS = Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim());
+  const ticksPerS = clockTicksPerSecond();
   const sum = (pids: readonly number[]): ProcSample =>
     pids.map(procSample).reduce((a, b) => ({
       rssMb: round1(a.rssMb + b.rssMb),
@@ -184,7 +191,7 @@ export async function steadyDetail(
   nodes: ReadonlyArray<{ node: string; pid: number }>,
   windowS: number,
 ): Promise<Array<Record<string, number | string>>> {
-  const ticksPerS = Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim());
+  const ticksPerS = clockTicksPerSecond();
   const before = nodes.map((n) => threadSamples(n.pid));
   await new Promise((r) => setTimeout(r, windowS * 1000));
   return nodes.map((n, i) => {

@@ -12,7 +12,6 @@
 // vipd's start-up and that phase only, without steady state or keepalived, and only prints.
 // BENCH_PHASES=start,steady times start-up and samples steady state for BENCH_STEADY_S seconds (default 30)
 // with each thread's CPU and anonymous vs file-backed memory (steadyDetail), and only prints.
-import { execFileSync } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { AgentHandle } from "../test/lab/agent-protocol";
@@ -24,6 +23,7 @@ import { ensureKeepalived } from "./keepalived";
 import { keepalivedAtScale } from "./scale-keepalived";
 import {
   announcementSummary,
+  clockTicksPerSecond,
   FirstAnnouncements,
   AddressMonitor,
   heldBy,
@@ -170,7 +170,7 @@ async function vipdAtScale(lab: Lab, capture: AgentHandle): Promise<Record<strin
       seen.update();
       return seen.missing(victimVips) === 0;
     }, CRASH_WAIT_MS);
-    const ticksPerS = Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim());
+    const ticksPerS = clockTicksPerSecond();
     const survivorCpuMs = survivorPids.map((pid, i) =>
       pid === undefined
         ? null
@@ -182,16 +182,9 @@ async function vipdAtScale(lab: Lab, capture: AgentHandle): Promise<Record<strin
     // Detection: the first survivor log line declaring the victim dead.
     let detectedWall = Infinity;
     for (const node of cluster.nodes.filter((n) => n.n !== victim)) {
-      for (const line of node.memberLines) {
-        if (!line.includes('"memberDead"') && !line.includes('"memberLeave"')) continue;
-        let at: number;
-        try {
-          at = Date.parse(String((JSON.parse(line) as { time?: string }).time));
-        } catch {
-          continue; // not a log line (a line of another writer that names the event)
-        }
-        if (at >= killedWall - 1) detectedWall = Math.min(detectedWall, at);
-      }
+      for (const entry of logEntries(node.memberLines.join("\n"), killedWall))
+        if (entry.event === "memberDead" || entry.event === "memberLeave")
+          detectedWall = Math.min(detectedWall, entry.at);
     }
     const detectionMs = detectedWall - killedWall;
     result.crash = {

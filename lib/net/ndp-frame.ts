@@ -1,6 +1,7 @@
 // IPv6 Neighbor Advertisements (RFC 4861 §4.4, §7.2.6 unsolicited advertisements). Pure: builds the ICMPv6
 // message, wraps it in the whole Ethernet + IPv6 frame the packet socket sends (checksum included), and
 // parses whole frames for the lab's capture.
+import { cachedIn } from "../bounded-cache";
 import { bytesToIp, bytesToMac, ipToBytes, macToBytes, writeIp } from "./wire";
 
 export const ETHERTYPE_IPV6 = 0x86dd;
@@ -131,9 +132,7 @@ const naTemplates = new Map<string, { frame: Buffer; sum: number }>();
 const NA_TEMPLATES_MAX = 64;
 
 function naTemplate(sourceMac: string, source: string): { frame: Buffer; sum: number } {
-  const key = `${sourceMac} ${source}`;
-  let template = naTemplates.get(key);
-  if (template === undefined) {
+  return cachedIn(naTemplates, NA_TEMPLATES_MAX, `${sourceMac} ${source}`, () => {
     const frame = allNodesIcmpv6Frame(sourceMac, source, unsolicitedNeighborAdvertisement("::", sourceMac));
     const message = frame.subarray(NA_MESSAGE);
     const ip = frame.subarray(ETHERNET_HEADER, NA_MESSAGE);
@@ -142,11 +141,8 @@ function naTemplate(sourceMac: string, source: string): { frame: Buffer; sum: nu
       onesComplementAdd(message.length + IPPROTO_ICMPV6, ip.subarray(8, 40)),
       message,
     );
-    template = { frame, sum };
-    if (naTemplates.size >= NA_TEMPLATES_MAX) naTemplates.clear();
-    naTemplates.set(key, template);
-  }
-  return template;
+    return { frame, sum };
+  });
 }
 
 const ALL_NODES_MAC_BYTES = macToBytes(ALL_NODES_MAC);

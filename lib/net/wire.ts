@@ -1,5 +1,6 @@
 // Byte-level helpers shared by the frame builders and parsers: MAC and IP <-> bytes.
 import { formatValue, parseIp, type Family } from "../ip";
+import { cachedIn } from "../bounded-cache";
 import { ipv6GroupsToBytes } from "../ipv6-text";
 
 export const BROADCAST_MAC = "ff:ff:ff:ff:ff:ff";
@@ -12,19 +13,20 @@ export const ZERO_MAC = "00:00:00:00:00:00";
 const parsedMacs = new Map<string, Uint8Array>();
 const PARSED_MACS_MAX = 64;
 
-/** A fresh buffer of the MAC's 6 bytes (callers may write into it). */
-export function macToBytes(mac: string): Buffer {
-  let bytes = parsedMacs.get(mac);
-  if (bytes === undefined) {
+/** The MAC's 6 bytes, parsed once (shared: do not write into them); throws for a text that is no MAC. */
+function parsedMac(mac: string): Uint8Array {
+  return cachedIn(parsedMacs, PARSED_MACS_MAX, mac, () => {
     const parts = mac.split(":");
     if (parts.length !== 6 || parts.some((p) => !/^[0-9a-fA-F]{2}$/.test(p))) {
       throw new Error(`invalid MAC address ${JSON.stringify(mac)}`);
     }
-    bytes = Uint8Array.from(parts, (p) => parseInt(p, 16));
-    if (parsedMacs.size >= PARSED_MACS_MAX) parsedMacs.clear();
-    parsedMacs.set(mac, bytes);
-  }
-  return Buffer.from(bytes);
+    return Uint8Array.from(parts, (p) => parseInt(p, 16));
+  });
+}
+
+/** A fresh buffer of the MAC's 6 bytes (callers may write into it). */
+export function macToBytes(mac: string): Buffer {
+  return Buffer.from(parsedMac(mac));
 }
 
 /**
@@ -33,12 +35,7 @@ export function macToBytes(mac: string): Buffer {
  * is garbage for the young generation.
  */
 export function writeMac(target: Uint8Array, offset: number, mac: string): void {
-  let bytes = parsedMacs.get(mac);
-  if (bytes === undefined) {
-    macToBytes(mac);
-    bytes = parsedMacs.get(mac) as Uint8Array;
-  }
-  target.set(bytes, offset);
+  target.set(parsedMac(mac), offset);
 }
 
 /**
