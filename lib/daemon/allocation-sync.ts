@@ -10,7 +10,7 @@ import {
   type AllocationEntry,
 } from "../alloc/agreement";
 import { StateFileWriter } from "../alloc/state-file";
-import type { AllocationResult, Assignment } from "../alloc/types";
+import type { AllocationResult, AllocationState, Assignment } from "../alloc/types";
 import { isLive, serviceIndex } from "../election/election";
 import type { MemberView } from "../gossip/memberlist";
 import { sameList } from "../plan/compare";
@@ -99,10 +99,16 @@ export class AllocationSync {
     return { active: outcome.active, mergedWith: differing.map((p) => p.node) };
   }
 
-  /** Logs the services whose IPs are new or changed since `before` (all of them at start-up). */
-  logChanges(active: ActiveConfig, before?: AllocationResult): void {
+  /**
+   * Logs the services whose IPs are new or changed since `before`: the allocation in force on a reload, the
+   * state file's table at start-up (a restart on an unchanged allocation logs none of its services, as
+   * MetalLB's controller emits IPAllocated only when it assigns; a first start logs every one).
+   */
+  logChanges(active: ActiveConfig, before?: AllocationResult | AllocationState): void {
     const previous = new Map<string, readonly string[]>();
-    for (const a of before?.assignments ?? []) previous.set(a.service, a.ips);
+    if (before !== undefined && "version" in before)
+      for (const [service, a] of Object.entries(before.assignments)) previous.set(service, a.ips);
+    else for (const a of before?.assignments ?? []) previous.set(a.service, a.ips);
     for (const a of active.allocation.assignments) {
       const ips = previous.get(a.service);
       if (ips !== undefined && sameList(ips, a.ips)) continue;

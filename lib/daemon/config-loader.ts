@@ -13,6 +13,7 @@ import { forgetMeasured, uncachedBytes } from "../config/document-cache";
 import { loadManifests, parseRead, readManifests } from "../config/load";
 import type { ManifestFile } from "../config/manifests";
 import type { ManifestConfig } from "../config/types";
+import type { AllocationState } from "../alloc/types";
 import {
   activate,
   inheritElectionHashes,
@@ -144,14 +145,15 @@ export function emptiedFiles(files: readonly ManifestFile[], inForce: ManifestCo
 /**
  * The config to start with: the state file's allocation (migrated when older; a newer or unknown format
  * throws, since refusing to start beats renumbering every service), then the manifests on top of it. Throws
- * with every error when the manifests are bad.
+ * with every error when the manifests are bad. Also returns the state file's table (what the last run
+ * allocated), so start-up logs only the allocations that differ from it.
  */
 export function loadStartupConfig(
   manifests: readonly string[],
   stateDir: string,
   version: string,
   log: Logger,
-): ActiveConfig {
+): { readonly active: ActiveConfig; readonly previous: AllocationState | undefined } {
   const statePath = join(stateDir, "allocations.json");
   const previous = readAllocationState(statePath, `vipd ${version}`);
   if (previous.warning) log.log("warn", "stateFile", previous.warning, { path: statePath });
@@ -161,5 +163,5 @@ export function loadStartupConfig(
   }
   const first = activate(loadManifests(manifests), previous.state, new Date());
   if (!first.ok) throw new Error(`configuration has errors, refusing to start:\n${first.errors.join("\n")}`);
-  return first.active;
+  return { active: first.active, previous: previous.state };
 }

@@ -151,15 +151,16 @@ export class Daemon {
   /** Loads the config (throws with every error on a bad one), then starts every edge and the loop. */
   async start(): Promise<void> {
     const gossipBoot = this.options.gossipBoot ?? bootGossipThread(); // it boots while the config loads
-    this.active = loadStartupConfig(
+    const startup = loadStartupConfig(
       this.settings.manifests,
       this.settings.stateDir,
       this.options.version,
       this.log,
     );
+    this.active = startup.active;
     this.allocation.loaded(this.active);
     this.telemetry.config(this.active, this.stale);
-    this.allocation.logChanges(this.active);
+    this.allocation.logChanges(this.active, startup.previous);
 
     const keyring = readKeyring(this.settings.cluster.keyFile, this.options.insecure === true, this.log);
     this.keyring = keyring;

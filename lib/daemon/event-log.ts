@@ -3,7 +3,7 @@
 import type { ApplyResult } from "../net/address-applier";
 import type { PlanEvent } from "../plan/types";
 import { eventLevel } from "./event-level";
-import type { Logger } from "./log";
+import type { Logger, LogLevel } from "./log";
 import type { StatusEvent } from "./status-types";
 
 /** How many recent events `/status` keeps. */
@@ -22,7 +22,7 @@ export class EventLog {
   /** An event the planner decided: a plain log line, or an event. */
   fromPlan(e: PlanEvent): void {
     if (e.level === "log") this.log.log("info", e.reason, e.message, e.fields);
-    else this.event(e.reason, e.message, e.fields, e.service, e.ip);
+    else this.event(e.reason, e.message, e.fields, e.service, e.ip, e.quiet === true ? "debug" : undefined);
   }
 
   event(
@@ -31,8 +31,9 @@ export class EventLog {
     fields: Readonly<Record<string, string | undefined>> = {},
     service?: string,
     ip?: string,
+    level: LogLevel = eventLevel(reason),
   ): void {
-    this.log.log(eventLevel(reason), reason, message, fields);
+    this.log.log(level, reason, message, fields);
     this.entries.push({
       time: new Date().toISOString(),
       reason,

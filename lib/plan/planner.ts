@@ -473,7 +473,9 @@ function ownerChangeEvents(
     });
     return;
   }
-  const itf = after === s.node.name ? (localReport(local, group.electionIp).interface ?? "") : "";
+  const self = s.node.name;
+  const itf = after === self ? (localReport(local, group.electionIp).interface ?? "") : "";
+  const quiet = before !== self && after !== self;
   for (const service of group.services) {
     events.push({
       level: "event",
@@ -482,6 +484,7 @@ function ownerChangeEvents(
       fields: { ...fields, service, interface: itf || undefined },
       service,
       ip: group.electionIp,
+      ...(quiet ? { quiet } : {}),
     });
   }
 }

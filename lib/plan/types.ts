@@ -264,6 +264,12 @@ export interface PlanEvent {
   readonly fields: Readonly<Record<string, string | undefined>>;
   readonly service?: string;
   readonly ip?: string;
+  /**
+   * Logged at debug, though kept among the recent events: another node's business (an IP moving between two
+   * peers). Each node logs what it takes and gives up, as each MetalLB speaker reports only what it
+   * announces; a 10,000-VIP takeover otherwise wrote every peer's share into every journal.
+   */
+  readonly quiet?: boolean;
 }
 
 /** Try to add `ip` on `interface` and remove it at once: can this node hold it again? */

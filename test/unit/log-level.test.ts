@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import { parseSettings } from "../../lib/config/settings";
 import { formatDiagnostic } from "../../lib/config/diagnostics";
 import { createLogger, type LogLevel } from "../../lib/daemon/log";
+import { EventLog } from "../../lib/daemon/event-log";
 
 test("log.level defaults to info, is read from the file, and --log-level overrides it", () => {
   assert.equal(parseSettings(undefined, "v.yaml", {}, "h").settings?.log.level, "info");
@@ -37,4 +38,20 @@ test("the logger writes only lines at or above its level", () => {
       `minimum ${min}`,
     );
   }
+});
+
+test("a quiet plan event is logged at debug and still kept among the recent events", () => {
+  const lines: string[] = [];
+  const events = new EventLog(createLogger({ write: (s: string) => lines.push(s) }, "debug"));
+  const move = { reason: "nodeAssigned", message: 'announcing from node "b"', fields: { to: "b" } };
+  events.fromPlan({ level: "event", ...move, quiet: true, ip: "198.51.100.5" });
+  events.fromPlan({ level: "event", ...move, ip: "198.51.100.6" });
+  assert.deepEqual(
+    lines.map((l) => (JSON.parse(l) as { level: string }).level),
+    ["debug", "info"],
+  );
+  assert.deepEqual(
+    events.recent().map((e) => e.ip),
+    ["198.51.100.5", "198.51.100.6"],
+  );
 });

@@ -83,6 +83,23 @@ test("readiness: before it the ranking is computed and shown, but nothing is own
   assert.ok(q.events.some((e) => e.reason === "nodeAssigned" && e.fields.interface === "eth0"));
 });
 
+test("events: an IP this node takes or gives up is logged at info; one moving between two peers is quiet", () => {
+  const rows: Array<[self: string, quiet: boolean]> = [
+    [FIRST, false], // the old owner: it stops announcing
+    [SECOND, false], // the new owner
+    [THIRD, true], // neither: another node's business, logged at debug (still a recent event)
+  ];
+  for (const [self, quiet] of rows) {
+    const memory = newPlannerMemory();
+    run(snapshot(active, { self, members: everyone() }), memory);
+    const after = run(snapshot(active, { self, members: everyone({ [FIRST]: "dead" }) }), memory);
+    const assigned = after.events.filter((e) => e.reason === "nodeAssigned");
+    assert.equal(assigned.length, 1, `as seen by ${self}`);
+    assert.equal(assigned[0]?.fields.to, SECOND);
+    assert.equal(assigned[0]?.quiet === true, quiet, `as seen by ${self}`);
+  }
+});
+
 test("quorum: lost releases every VIP with a reason; regained takes them back; events only on change", () => {
   const quorum = { mode: "majority" as const, expect: 3 };
   const memory = newPlannerMemory();
