@@ -312,7 +312,9 @@ export function electOwner(
         if (matchesSelector(p.preference, member.labels)) score += p.weight;
     }
     const skipped = skipReason(member, group, adsPerService, eligibility);
-    verdicts.push(skipped ? { node: member.name, score, skipped } : rankedCandidate(member.name, score));
+    verdicts.push(
+      skipped ? skippedVerdict(member.name, score, skipped) : rankedCandidate(member.name, score),
+    );
   }
   const candidates = verdicts
     .filter((v) => v.skipped === undefined)
@@ -338,7 +340,7 @@ export function electOwner(
   const ownerAds = distinctAds.filter((ad) => selectsNode(ad, ownerLabels));
   const byAllInterfaces = ownerAds.some((ad) => ad.interfaces.length === 0);
   const interfaces = byAllInterfaces ? [] : [...new Set(ownerAds.flatMap((ad) => ad.interfaces))].sort();
-  const ranking = [...candidates, ...skipped];
+  const ranking = internedRanking(candidates, skipped);
   if (
     previous?.owner === owner &&
     previous.reason === undefined &&
@@ -366,6 +368,73 @@ function rankedCandidate(node: string, score: number): RankedNode {
     byScore.set(score, verdict);
   }
   return verdict;
+}
+
+/** Why a dead or left member is skipped: one string each, not a new one per group. */
+const MEMBER_GONE: Readonly<Record<string, string>> = { dead: "member is dead", left: "member is left" };
+
+/**
+ * Verdicts of members skipped for their state (dead, left), frozen and shared like rankedCandidate's: after a
+ * member dies every group's ranking names it so, 10,000 at scale. Other reasons name an IP and stay per group.
+ */
+const goneVerdicts = new Map<string, RankedNode>();
+function skippedVerdict(node: string, score: number, skipped: string): RankedNode {
+  if (skipped !== MEMBER_GONE.dead && skipped !== MEMBER_GONE.left) return { node, score, skipped };
+  const key = `${score} ${skipped} ${node}`;
+  let verdict = goneVerdicts.get(key);
+  if (verdict === undefined) {
+    if (goneVerdicts.size >= INTERNED_MAX) goneVerdicts.clear();
+    verdict = Object.freeze({ node, score, skipped });
+    goneVerdicts.set(key, verdict);
+  }
+  return verdict;
+}
+
+/** Bound on each intern table: members come and go over a daemon's life (renamed nodes, scores). */
+const INTERNED_MAX = 4096;
+
+/**
+ * The ranking `candidates` then `skipped`, shared by every group that ranks the same verdict objects in the
+ * same order. With a handful of members there are a handful of orders, and a membership change re-elects
+ * every group: the full pass after a member's death built 10,000 arrays that the next full GC freed (under
+ * --optimize-for-size most of that pass's time was the collector). Only rankings of shared verdicts
+ * (candidates, members gone) are interned; a verdict naming an IP keeps its ranking to its group.
+ */
+const internedRankings = new Map<RankedNode, unknown>();
+let internedRankingCount = 0;
+function internedRanking(
+  candidates: readonly RankedNode[],
+  skipped: readonly RankedNode[],
+): readonly RankedNode[] {
+  for (const v of skipped)
+    if (v.skipped !== MEMBER_GONE.dead && v.skipped !== MEMBER_GONE.left) return [...candidates, ...skipped];
+  // A trie keyed by verdict identity: interned verdicts are equal exactly when they are the same object.
+  let level: Map<RankedNode, unknown> = internedRankings;
+  let ranking: readonly RankedNode[] | undefined;
+  const count = candidates.length + skipped.length;
+  for (let i = 0; i < count; i++) {
+    const v = (i < candidates.length ? candidates[i] : skipped[i - candidates.length]) as RankedNode;
+    let next = level.get(v) as
+      { ranking?: readonly RankedNode[]; children: Map<RankedNode, unknown> } | undefined;
+    if (next === undefined) {
+      if (internedRankingCount >= INTERNED_MAX) {
+        internedRankings.clear();
+        internedRankingCount = 0;
+        return [...candidates, ...skipped];
+      }
+      next = { children: new Map() };
+      level.set(v, next);
+    }
+    if (i === count - 1) {
+      if (next.ranking === undefined) {
+        next.ranking = Object.freeze([...candidates, ...skipped]);
+        internedRankingCount++;
+      }
+      ranking = next.ranking;
+    }
+    level = next.children;
+  }
+  return ranking ?? [];
 }
 
 /** `ranking` with each node's election hash for `plan`'s group (what `vipd status` shows). */
@@ -475,7 +544,7 @@ function skipReason(
   adsPerService: readonly { service: Service | undefined; ads: readonly L2Advertisement[] }[],
   eligibility: EligibilityView,
 ): string | undefined {
-  if (member.state === "dead" || member.state === "left") return `member is ${member.state}`;
+  if (member.state === "dead" || member.state === "left") return MEMBER_GONE[member.state];
   const unselected = adsPerService.find((s) => !s.ads.some((ad) => selectsNode(ad, member.labels)));
   if (unselected)
     return `not selected by the nodeSelectors of any L2Advertisement for ${unselected.service?.key}`;

@@ -100,6 +100,35 @@ test("events: an IP this node takes or gives up is logged at info; one moving be
   }
 });
 
+test("election: after a death every group ranks the dead member last, with shared, frozen rankings", () => {
+  const ips = Array.from({ length: 40 }, (_, i) => `198.51.100.${i + 1}`);
+  const config = planConfig(ips);
+  const members = (states: Record<string, "alive" | "dead">) =>
+    NAMES.map((n) => member(n, config, { state: states[n] ?? "alive" }));
+  const memory = newPlannerMemory();
+  plan(snapshot(config, { self: FIRST, members: members({}) }), memory);
+  const dead = NAMES[2] ?? "";
+  const now = 200_000;
+  const gone = members({ [dead]: "dead" });
+  plan(
+    snapshot(config, { self: FIRST, members: gone, now, events: [{ kind: "dead", member: dead, at: now }] }),
+    memory,
+  );
+  plan(snapshot(config, { self: FIRST, members: gone, now: now + 50 }), memory);
+  const rankings = ips.map((ip) => memory.elections.get(ip)?.ranking ?? []);
+  for (const [i, ranking] of rankings.entries()) {
+    const live = ranked(ips[i] ?? "", NAMES).filter((n) => n !== dead);
+    assert.deepEqual(
+      ranking.map((v) => [v.node, v.skipped]),
+      [...live.map((n) => [n, undefined]), [dead, "member is dead"]],
+      ips[i],
+    );
+    assert.ok(Object.isFrozen(ranking));
+  }
+  // Two live members give two orders: 40 groups share two arrays instead of building 40.
+  assert.equal(new Set(rankings).size, 2);
+});
+
 test("quorum: lost releases every VIP with a reason; regained takes them back; events only on change", () => {
   const quorum = { mode: "majority" as const, expect: 3 };
   const memory = newPlannerMemory();
