@@ -390,7 +390,7 @@ function skippedVerdict(node: string, score: number, skipped: string): RankedNod
   return verdict;
 }
 
-/** Bound on each intern table: members come and go over a daemon's life (renamed nodes, scores). */
+/** Bound on each intern table (entries, trie nodes): members come and go over a daemon's life. */
 const INTERNED_MAX = 4096;
 
 /**
@@ -398,43 +398,47 @@ const INTERNED_MAX = 4096;
  * same order. With a handful of members there are a handful of orders, and a membership change re-elects
  * every group: the full pass after a member's death built 10,000 arrays that the next full GC freed (under
  * --optimize-for-size most of that pass's time was the collector). Only rankings of shared verdicts
- * (candidates, members gone) are interned; a verdict naming an IP keeps its ranking to its group.
+ * (candidates, members gone) are interned; a verdict naming an IP keeps its ranking to its group. Larger
+ * clusters rank their groups in more orders than the table holds, and their rankings are built per group.
  */
-const internedRankings = new Map<RankedNode, unknown>();
-let internedRankingCount = 0;
+const internedRankings = new Map<RankedNode, RankingTrieNode>();
+interface RankingTrieNode {
+  ranking?: readonly RankedNode[];
+  readonly children: Map<RankedNode, RankingTrieNode>;
+}
+/** Longest ranking interned: 8 members have 40,320 orders, past what sharing can save. */
+const INTERNED_RANKING_MAX_LENGTH = 8;
+let internedTrieNodes = 0;
 function internedRanking(
   candidates: readonly RankedNode[],
   skipped: readonly RankedNode[],
 ): readonly RankedNode[] {
+  const count = candidates.length + skipped.length;
+  if (count > INTERNED_RANKING_MAX_LENGTH) return [...candidates, ...skipped];
   for (const v of skipped)
     if (v.skipped !== MEMBER_GONE.dead && v.skipped !== MEMBER_GONE.left) return [...candidates, ...skipped];
   // A trie keyed by verdict identity: interned verdicts are equal exactly when they are the same object.
-  let level: Map<RankedNode, unknown> = internedRankings;
-  let ranking: readonly RankedNode[] | undefined;
-  const count = candidates.length + skipped.length;
+  let level = internedRankings;
+  let node: RankingTrieNode | undefined;
   for (let i = 0; i < count; i++) {
     const v = (i < candidates.length ? candidates[i] : skipped[i - candidates.length]) as RankedNode;
-    let next = level.get(v) as
-      { ranking?: readonly RankedNode[]; children: Map<RankedNode, unknown> } | undefined;
-    if (next === undefined) {
-      if (internedRankingCount >= INTERNED_MAX) {
+    node = level.get(v);
+    if (node === undefined) {
+      if (internedTrieNodes >= INTERNED_MAX) {
+        // Full (members came and went, or too many orders): start over; rankings handed out stay valid.
         internedRankings.clear();
-        internedRankingCount = 0;
+        internedTrieNodes = 0;
         return [...candidates, ...skipped];
       }
-      next = { children: new Map() };
-      level.set(v, next);
+      node = { children: new Map() };
+      level.set(v, node);
+      internedTrieNodes++;
     }
-    if (i === count - 1) {
-      if (next.ranking === undefined) {
-        next.ranking = Object.freeze([...candidates, ...skipped]);
-        internedRankingCount++;
-      }
-      ranking = next.ranking;
-    }
-    level = next.children;
+    level = node.children;
   }
-  return ranking ?? [];
+  if (node === undefined) return [];
+  node.ranking ??= Object.freeze([...candidates, ...skipped]);
+  return node.ranking;
 }
 
 /** `ranking` with each node's election hash for `plan`'s group (what `vipd status` shows). */

@@ -129,6 +129,21 @@ test("election: after a death every group ranks the dead member last, with share
   assert.equal(new Set(rankings).size, 2);
 });
 
+test("election: with more members than rankings are shared for, each group's ranking is still right", () => {
+  const names = Array.from({ length: 10 }, (_, i) => `node-${String.fromCharCode(97 + i)}`);
+  const ips = Array.from({ length: 20 }, (_, i) => `198.51.100.${i + 1}`);
+  const config = planConfig(ips);
+  const memory = newPlannerMemory();
+  const self = names[0] ?? "";
+  plan(snapshot(config, { self, members: names.map((n) => member(n, config)) }), memory);
+  for (const ip of ips)
+    assert.deepEqual(
+      memory.elections.get(ip)?.ranking.map((v) => v.node),
+      ranked(ip, names),
+      ip,
+    );
+});
+
 test("quorum: lost releases every VIP with a reason; regained takes them back; events only on change", () => {
   const quorum = { mode: "majority" as const, expect: 3 };
   const memory = newPlannerMemory();
