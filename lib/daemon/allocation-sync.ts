@@ -104,13 +104,9 @@ export class AllocationSync {
    * state file's table at start-up (a restart on an unchanged allocation logs none of its services, as
    * MetalLB's controller emits IPAllocated only when it assigns; a first start logs every one).
    */
-  logChanges(active: ActiveConfig, before?: AllocationResult | AllocationState): void {
-    const previous = new Map<string, readonly string[]>();
-    if (before !== undefined && "version" in before)
-      for (const [service, a] of Object.entries(before.assignments)) previous.set(service, a.ips);
-    else for (const a of before?.assignments ?? []) previous.set(a.service, a.ips);
+  logChanges(active: ActiveConfig, before?: AllocationState): void {
     for (const a of active.allocation.assignments) {
-      const ips = previous.get(a.service);
+      const ips = before?.assignments[a.service]?.ips;
       if (ips !== undefined && sameList(ips, a.ips)) continue;
       this.log.log("info", "IPAllocated", `Assigned IP [${a.ips.map((ip) => `"${ip}"`).join(" ")}]`, {
         service: a.service,

@@ -334,7 +334,7 @@ export class Daemon {
     this.trackVips();
     this.syncHealthChecks();
     this.steps.runNow(); // the new VIPs' election, ahead of what queued while the config loaded
-    if (changed) this.allocation.logChanges(this.active, before); // after it: 10,000 comparisons
+    if (changed) this.allocation.logChanges(this.active, before.state); // after it: 10,000 lookups
   }
 
   /** Graceful stop: peers take over while this node still holds its addresses, then they go. */

@@ -138,7 +138,7 @@ export function planGroups(groups: readonly VipGroup[], config: ManifestConfig):
 /**
  * A node's place in one group's ranking. Its election hash is not in it: that is the group plan's
  * (`plan.hashes`), and without it every candidate with the same score is the same frozen object in every
- * group (rankedCandidate), where 10,000 groups held 30,000 verdicts.
+ * group (verdictOf), where 10,000 groups held 30,000 verdicts.
  */
 export interface RankedNode {
   readonly node: string;
@@ -312,9 +312,7 @@ export function electOwner(
         if (matchesSelector(p.preference, member.labels)) score += p.weight;
     }
     const skipped = skipReason(member, group, adsPerService, eligibility);
-    verdicts.push(
-      skipped ? skippedVerdict(member.name, score, skipped) : rankedCandidate(member.name, score),
-    );
+    verdicts.push(verdictOf(member.name, score, skipped));
   }
   const candidates = verdicts
     .filter((v) => v.skipped === undefined)
@@ -354,38 +352,34 @@ export function electOwner(
 
 const compareHashes = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 
-/** node -> score -> the frozen candidate verdict: a handful of objects whatever the number of groups. */
-const candidates = new Map<string, Map<number, RankedNode>>();
-function rankedCandidate(node: string, score: number): RankedNode {
-  let byScore = candidates.get(node);
-  if (byScore === undefined) {
-    byScore = new Map();
-    candidates.set(node, byScore);
-  }
-  let verdict = byScore.get(score);
-  if (verdict === undefined) {
-    verdict = Object.freeze({ node, score });
-    byScore.set(score, verdict);
-  }
-  return verdict;
-}
-
 /** Why a dead or left member is skipped: one string each, not a new one per group. */
-const MEMBER_GONE: Readonly<Record<string, string>> = { dead: "member is dead", left: "member is left" };
+const MEMBER_GONE = { dead: "member is dead", left: "member is left" } as const;
+const isGoneReason = (reason: string | undefined): boolean =>
+  reason === MEMBER_GONE.dead || reason === MEMBER_GONE.left;
 
 /**
- * Verdicts of members skipped for their state (dead, left), frozen and shared like rankedCandidate's: after a
- * member dies every group's ranking names it so, 10,000 at scale. Other reasons name an IP and stay per group.
+ * node -> score -> reason -> the frozen verdict, shared by every group: candidates (no reason) and members
+ * skipped for their state (after a death every group's ranking names the dead member, 10,000 at scale). A
+ * handful of objects whatever the number of groups. Other reasons name an IP and stay per group.
  */
-const goneVerdicts = new Map<string, RankedNode>();
-function skippedVerdict(node: string, score: number, skipped: string): RankedNode {
-  if (skipped !== MEMBER_GONE.dead && skipped !== MEMBER_GONE.left) return { node, score, skipped };
-  const key = `${score} ${skipped} ${node}`;
-  let verdict = goneVerdicts.get(key);
+const sharedVerdicts = new Map<string, Map<number, Map<string | undefined, RankedNode>>>();
+function verdictOf(node: string, score: number, skipped: string | undefined): RankedNode {
+  if (skipped !== undefined && !isGoneReason(skipped)) return { node, score, skipped };
+  let byScore = sharedVerdicts.get(node);
+  if (byScore === undefined) {
+    if (sharedVerdicts.size >= INTERNED_MAX) sharedVerdicts.clear();
+    byScore = new Map();
+    sharedVerdicts.set(node, byScore);
+  }
+  let byReason = byScore.get(score);
+  if (byReason === undefined) {
+    byReason = new Map();
+    byScore.set(score, byReason);
+  }
+  let verdict = byReason.get(skipped);
   if (verdict === undefined) {
-    if (goneVerdicts.size >= INTERNED_MAX) goneVerdicts.clear();
-    verdict = Object.freeze({ node, score, skipped });
-    goneVerdicts.set(key, verdict);
+    verdict = Object.freeze(skipped === undefined ? { node, score } : { node, score, skipped });
+    byReason.set(skipped, verdict);
   }
   return verdict;
 }
@@ -415,8 +409,7 @@ function internedRanking(
 ): readonly RankedNode[] {
   const count = candidates.length + skipped.length;
   if (count > INTERNED_RANKING_MAX_LENGTH) return [...candidates, ...skipped];
-  for (const v of skipped)
-    if (v.skipped !== MEMBER_GONE.dead && v.skipped !== MEMBER_GONE.left) return [...candidates, ...skipped];
+  for (const v of skipped) if (!isGoneReason(v.skipped)) return [...candidates, ...skipped];
   // A trie keyed by verdict identity: interned verdicts are equal exactly when they are the same object.
   let level = internedRankings;
   let node: RankingTrieNode | undefined;

@@ -46,7 +46,11 @@ test("IPAllocated: every service on a first start, only changes against the stat
       { version: 1, assignments: { [a.service]: a, [b.service]: { ips: ["198.51.100.19"], pool: "web" } } },
       ["default/b", "default/c"],
     ],
-    ["reload: the allocation in force before", { ...config.allocation, assignments: [a, b] }, ["default/c"]],
+    [
+      "reload: the allocation in force before (its state)",
+      { version: 1, assignments: { [a.service]: a, [b.service]: b } },
+      ["default/c"],
+    ],
   ];
   for (const [why, before, expected] of rows)
     assert.deepEqual(
