@@ -25,7 +25,7 @@ import { peersKnown } from "../plan/readiness";
 import type { MemberEvent, NodePolicy, Plan, Snapshot } from "../plan/types";
 import { AllocationSync } from "./allocation-sync";
 import { ConfigLoader, loadStartupConfig } from "./config-loader";
-import { ManifestWatch } from "./manifest-watch";
+import { ManifestWatch, POLL_MS } from "./manifest-watch";
 import { advertisedInterfaces, nodePolicy, type ActiveConfig, type ReloadOutcome } from "./config-state";
 import { ConflictBook } from "./conflict-book";
 import { kernelConflictMonitor, ProbeRunner } from "./probe-runner";
@@ -53,6 +53,7 @@ import type { DaemonStatus } from "./status-types";
 import { ownVersionOf, statusView } from "./status-view";
 import { Telemetry } from "./telemetry";
 import { StepPacer } from "./step-pacer";
+import { Pulse } from "./pulse";
 import { DeferredStepWork, takesOver } from "./takeover-first";
 import { TrialRunner } from "./trial-runner";
 import { interfaceForClearedProbe } from "./cleared-takeover";
@@ -96,7 +97,8 @@ export class Daemon {
   private probes!: ProbeRunner;
   private http: Server | undefined;
   private readonly manifests: ManifestWatch;
-  private tick: NodeJS.Timeout | undefined;
+  /** The main thread's periodic work on one timer: the tick, the conflict sockets, the manifests' check. */
+  private readonly pulse = new Pulse();
   private stopMemoryTrim: (() => void) | undefined;
   private readonly configLoader = new ConfigLoader();
   private reloading: Promise<void> | undefined;
@@ -140,7 +142,8 @@ export class Daemon {
     this.eventLog = new EventLog(this.log);
     this.telemetry = new Telemetry(this.metrics, this.settings.nodeName);
     this.allocation = new AllocationSync(this.settings.stateDir, this.log, options.version);
-    this.manifests = new ManifestWatch(this.settings.manifests, (trigger) => this.reload(trigger));
+    // Polled from the pulse (start()), with the conflict monitor's sockets: one wake-up for both.
+    this.manifests = new ManifestWatch(this.settings.manifests, (trigger) => this.reload(trigger), 0);
     this.node = nodePolicy(this.settings);
   }
 
@@ -264,13 +267,18 @@ export class Daemon {
       ready: () => this.isReady(),
     });
     this.manifests.start();
+    // Frames received on the conflict sockets and the manifests' signature, every POLL_MS (see pulse.ts).
+    this.pulse.every(POLL_MS, () => {
+      this.conflictMonitor.readPending();
+      this.manifests.poll();
+    });
     // The watchdog is fed by the loop, so the loop must run at least at the watchdog's pace.
-    const tickMs = Math.min(TICK_MS, this.options.notifier?.watchdogPaceMs ?? TICK_MS);
-    this.tick = setInterval(() => {
+    this.pulse.every(Math.min(TICK_MS, this.options.notifier?.watchdogPaceMs ?? TICK_MS), () => {
       // A safety net under the watcher: a change it missed is still picked up within a tick.
       if (this.manifests.changedOnDisk()) this.reload("manifest changed on disk");
       this.scheduleStep();
-    }, tickMs);
+    });
+    this.pulse.start();
     this.scheduleStep();
     this.stopMemoryTrim = startMemoryTrim(() => libc().mallocTrim());
   }
@@ -343,7 +351,7 @@ export class Daemon {
     this.stopping = true;
     this.options.notifier?.stopping();
     this.eventLog.event("stopping", "leaving the cluster");
-    if (this.tick) clearInterval(this.tick);
+    this.pulse.stop();
     this.stopMemoryTrim?.();
     this.steps.stop();
     this.deferred.cancel();

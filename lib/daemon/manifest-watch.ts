@@ -27,7 +27,7 @@ const SETTLE_GIVE_UP_MS = 1_000;
 export class ManifestWatch {
   private watcher: FSWatcher | undefined;
   private timer: NodeJS.Timeout | undefined;
-  private poll: NodeJS.Timeout | undefined;
+  private pollTimer: NodeJS.Timeout | undefined;
   /** When the first event of the change being settled came. */
   private settlingSince: number | undefined;
   private stamp = "";
@@ -38,23 +38,31 @@ export class ManifestWatch {
   constructor(
     private readonly paths: readonly string[],
     private readonly onChange: (trigger: string) => void,
+    /** 0: no timer of its own; the owner calls poll() every POLL_MS (the daemon does, from its pulse). */
+    private readonly pollMs = POLL_MS,
   ) {}
 
   start(): void {
     const watcher = watchFiles([...this.paths], { ignoreInitial: true, atomic: true });
     this.watcher = watcher;
     this.ready = new Promise((resolve) => watcher.once("ready", () => resolve()));
-    const changed = (): void => {
-      if (this.settlingSince !== undefined) return; // settle() looks at the files again before it loads
-      this.settlingSince = Date.now();
-      this.settle();
-    };
-    for (const e of ["add", "change", "unlink"] as const) this.watcher.on(e, changed);
-    this.poll = setInterval(() => {
-      if (this.settlingSince === undefined && this.changedOnDisk()) changed();
-    }, POLL_MS);
-    this.poll.unref();
+    for (const e of ["add", "change", "unlink"] as const) this.watcher.on(e, () => this.changed());
+    if (this.pollMs > 0) {
+      this.pollTimer = setInterval(() => this.poll(), this.pollMs);
+      this.pollTimer.unref();
+    }
     this.markRead();
+  }
+
+  /** The signature check: a change the watcher has not reported (yet) starts the settle too. */
+  poll(): void {
+    if (this.settlingSince === undefined && this.changedOnDisk()) this.changed();
+  }
+
+  private changed(): void {
+    if (this.settlingSince !== undefined) return; // settle() looks at the files again before it loads
+    this.settlingSince = Date.now();
+    this.settle();
   }
 
   /**
@@ -103,7 +111,7 @@ export class ManifestWatch {
 
   async close(): Promise<void> {
     if (this.timer) clearTimeout(this.timer);
-    clearInterval(this.poll);
+    clearInterval(this.pollTimer);
     await this.watcher?.close();
   }
 }

@@ -33,7 +33,8 @@ export function kernelConflictMonitor(probeMs: number): ConflictMonitor {
   return new ConflictMonitor(
     () => new ArpListener(),
     () => new PacketSocket(),
-    { probeMs },
+    // Read from the daemon's pulse (readPending), which wakes its main thread for all periodic work at once.
+    { probeMs, pollMs: 0 },
     undefined,
     () => new NaListener(),
   );

@@ -15,7 +15,10 @@ import { dadProbeFrame } from "./ndp-conflict";
 export interface ConflictMonitorOptions {
   /** How long a probe listens for an answer; a second probe goes out half-way. */
   readonly probeMs: number;
-  /** How often received frames are read while something is probed or watched. */
+  /**
+   * How often received frames are read while something is probed or watched. 0: never on a timer of its
+   * own; the owner calls readPending() on its (the daemon does, from its main-thread pulse).
+   */
   readonly pollMs: number;
 }
 
@@ -140,8 +143,14 @@ export class ConflictMonitor {
     this.sink = undefined;
   }
 
+  /** Reads what the sockets received, if anything is probed or watched (for an owner-driven poll). */
+  readPending(): void {
+    if (this.closed || (this.probes.size === 0 && this.watched.size === 0)) return;
+    this.poll();
+  }
+
   private schedulePoll(): void {
-    if (this.pollTimer !== undefined || this.closed) return;
+    if (this.pollTimer !== undefined || this.closed || this.options.pollMs <= 0) return;
     this.pollTimer = this.clock.setTimer(this.options.pollMs, () => {
       this.pollTimer = undefined;
       this.poll();

@@ -27,7 +27,20 @@ export function localReport(s: LocalInputs, ip: string): EligibilityReport {
   if (cannotHold) return { eligible: false, reason: cannotHold };
   const unhealthy = s.health.unhealthyReason(ip);
   if (unhealthy) return { eligible: false, reason: unhealthy };
-  return { eligible: true, interface: choice.interfaces[0] };
+  return eligibleOn(choice.interfaces[0]);
+}
+
+/** One frozen "eligible on this interface" report per interface name (asked per member per group per pass). */
+const eligibleByInterface = new Map<string | undefined, EligibilityReport>();
+function eligibleOn(itf: string | undefined): EligibilityReport {
+  let report = eligibleByInterface.get(itf);
+  if (report === undefined) {
+    report = Object.freeze({ eligible: true, interface: itf });
+    // Interface names come and go with links; a host has a handful. Bounded all the same.
+    if (eligibleByInterface.size >= 1024) eligibleByInterface.clear();
+    eligibleByInterface.set(itf, report);
+  }
+  return report;
 }
 
 export const ELIGIBLE: EligibilityReport = Object.freeze({ eligible: true });

@@ -34,6 +34,17 @@ test("ElectionHashes: rank by node name, any number of nodes, in any order; rank
   for (let i = 0; i < 300; i++) b.setRank(`big-${i}`, i * 1e12);
   assert.equal(b.size, 301);
   assert.equal(b.rank("big-299"), 299e12);
+  // hasRank and compareRanks: what the election's order reads without taking a rank out.
+  assert.equal(b.hasRank("big-17"), true);
+  assert.equal(b.hasRank("mem-z"), false, "known elsewhere, unset here");
+  assert.equal(b.hasRank(`never-seen-${Math.random()}`), false);
+  assert.equal(a.hasRank("mem-a"), true, "a rank of zero is set");
+  assert.equal(b.compareRanks("big-1", "big-2"), -1);
+  assert.equal(b.compareRanks("big-2", "big-1"), 1);
+  assert.equal(b.compareRanks("big-2", "big-2"), 0);
+  assert.equal(a.compareRanks("mem-a", "mem-z"), -1);
+  assert.throws(() => b.compareRanks("big-1", "mem-z"), /no election rank/);
+  assert.throws(() => a.compareRanks("mem-a", "big-0"), /no election rank/, "beyond this plan's array");
   // A rank is the first 52 bits: exact, and ordered as the hex text is.
   const hashes = Array.from({ length: 500 }, (_, i) => electionHash(`node${i}`, "198.51.100.1"));
   hashes.push("0".repeat(64), "f".repeat(64), `${"0".repeat(12)}1${"f".repeat(51)}`);

@@ -69,6 +69,37 @@ test("a write the watcher does not report (its event late behind a busy loop, or
   }
 });
 
+test("pollMs 0: the signature is checked only when the owner calls poll() (the daemon's pulse)", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "vipd-watch-"));
+  const file = join(dir, "pools.yaml");
+  writeFileSync(file, "# v1\n");
+  const triggers: string[] = [];
+  const watch: ManifestWatch = new ManifestWatch(
+    [file],
+    (trigger) => {
+      watch.markRead();
+      triggers.push(trigger);
+    },
+    0,
+  );
+  try {
+    watch.start();
+    await watch.whenReady();
+    (watch as unknown as { watcher: { removeAllListeners(): void } }).watcher.removeAllListeners();
+    writeFileSync(file, "# v2, unreported\n");
+    await new Promise((resolve) => setTimeout(resolve, 3 * POLL_MS));
+    assert.deepEqual(triggers, [], "no timer of its own");
+    watch.poll();
+    await waitUntil("the owner's poll to load the write", () => triggers.length >= 1, 10_000);
+    watch.poll();
+    await new Promise((resolve) => setTimeout(resolve, 2 * SETTLE_MS));
+    assert.deepEqual(triggers, ["file change"], "a poll after the read finds nothing new");
+  } finally {
+    await watch.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test("settleWait: the files are read once quiet for the settle time by their own change times", () => {
   const t = 1_000_000;
   const full = settleWait(t, t, t);

@@ -184,6 +184,39 @@ test("a probe nobody answers resolves empty; watched IPs report claims as they a
   monitor.close();
 });
 
+test("pollMs 0: no timer of its own; the owner's readPending() reads, only while something is probed or watched", async () => {
+  const clock = new FakeClock();
+  const { source, sink } = fakes();
+  const monitor = new ConflictMonitor(
+    () => source,
+    () => sink,
+    { probeMs: 100, pollMs: 0 },
+    clock,
+  );
+  const heard: ObservedClaim[] = [];
+  monitor.onClaim((c) => heard.push(c));
+  monitor.watch([VIP]);
+  source.queue.push(received(gratuitousArpFrames(VIP, FOREIGN)[0]));
+  clock.advance(1_000);
+  assert.deepEqual(heard, [], "nothing read without the owner");
+  assert.equal(source.queue.length, 1);
+  monitor.readPending();
+  assert.deepEqual(heard, [{ ip: VIP, mac: FOREIGN, ifindex: 2 }]);
+
+  // A probe still ends with a read of its own, so its verdict does not wait for the owner.
+  monitor.watch([]);
+  let result: ObservedClaim[] | undefined;
+  void monitor.probe(VIP, [itf]).then((claims) => (result = claims));
+  source.queue.push(received(gratuitousArpFrames(VIP, FOREIGN)[1], 0));
+  clock.advance(100);
+  await Promise.resolve();
+  assert.deepEqual(result, [{ ip: VIP, mac: FOREIGN, ifindex: 2 }]);
+  source.queue.push(received(gratuitousArpFrames(VIP, FOREIGN)[0]));
+  monitor.readPending();
+  assert.equal(source.queue.length, 1, "nothing probed or watched: the owner's call reads nothing");
+  monitor.close();
+});
+
 test("a probe that cannot open its socket rejects (the daemon then takes the IP unprobed)", async () => {
   const monitor = new ConflictMonitor(
     () => {
