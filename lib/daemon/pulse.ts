@@ -1,8 +1,8 @@
 // One timer for the main thread's periodic work. Each job had its own: the conflict monitor read its packet
 // sockets every 50 ms, the manifest check ran every 100 ms, the daemon's tick every second, each on its own
-// phase. An idle daemon's main thread woke ~42 times a second for them, and on this kind of host a wake-up
-// is most of what such a job costs: 1.3-1.4 % of a core per node at 1,000 VIPs for a few ms of JavaScript
-// (docs/design.md, "Cost per VIP: round 12"). On one timer they share a wake-up.
+// phase, and an idle daemon's main thread woke 40-42 times a second for them. On one timer on the cluster's
+// 100 ms grid they share a wake-up: 21 a second. A wake-up with no work costs ~70 µs on this kind of host, so
+// this is ~0.15 % of a core per node (docs/design.md, "Cost per VIP: round 12"), and a pattern to keep.
 import { untilGridAt } from "../gossip/clock";
 
 /** The pulse's period: every job runs on a multiple of it. */
