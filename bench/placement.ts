@@ -42,7 +42,7 @@ function lines(method: Method, family: Family, i: number, verb: "add" | "del"): 
   const ip = vip(family, i);
   if (method !== "local route")
     return [
-      `addr ${verb} ${ip}/${hostBits(family)} dev ${iface(method, i)}${verb === "add" && family === 6 ? " nodad" : ""}`,
+      `addr ${verb} ${ip}/${hostBits(family)} dev ${iface(method, i)}${verb === "add" && family === 6 ? " nodad noprefixroute" : ""}`,
     ];
   const route = `route ${verb} local ${ip}/${hostBits(family)} dev eth0 table local`;
   return family === 6 ? [route, `neigh ${verb} proxy ${ip} dev eth0`] : [route];

@@ -237,7 +237,7 @@ async function kernelFloor(
     .map((m, i) => ({ ns: m.ns, ips: perNode[i] ?? [] }))
     .filter((n) => n.ips.length > 0);
   const line = (verb: string, ip: string): string =>
-    `addr ${verb} ${ip}/${HOST_BITS} dev eth0${verb === "add" && FAMILY === 6 ? " nodad" : ""}`;
+    `addr ${verb} ${ip}/${HOST_BITS} dev eth0${verb === "add" && FAMILY === 6 ? " nodad noprefixroute" : ""}`;
   await Promise.all(
     nodes.map((n) =>
       lab.ipBatch(

@@ -59,6 +59,10 @@ const IFA_ADDRESS = 1;
 const IFA_LOCAL = 2;
 const IFA_FLAGS = 8;
 const IFA_F_NODAD = 0x02;
+/** No prefix route for the address (its /128 in the main table): a host address needs only its local route. */
+const IFA_F_NOPREFIXROUTE = 0x200;
+/** Flags of an IPv6 VIP add (IFA_FLAGS is 32 bits; the ifaddrmsg's own 8-bit field carries the low byte). */
+const IPV6_ADD_FLAGS = IFA_F_NODAD | IFA_F_NOPREFIXROUTE;
 
 /**
  * Upper bound of messages per datagram: their acknowledgements must fit the socket's receive buffer (4 MB
@@ -110,7 +114,10 @@ function writeAttribute(
  * Writes one RTM_NEWADDR (create, exclusive) or RTM_DELADDR request for a host address (/32, /128),
  * acknowledged, into `target` at `at` (room: MAX_REQUEST_BYTES); returns where the next request starts.
  * Added addresses carry IFA_PROTO = `proto`; IPv6 ones IFA_F_NODAD (a failover overlap with the old owner
- * must not leave them `dadfailed`; keepalived adds VIPs the same way). Throws for a text that is no IP.
+ * must not leave them `dadfailed`; keepalived adds VIPs the same way) and IFA_F_NOPREFIXROUTE: without it the
+ * kernel adds a /128 route per VIP to the main table, and each removal walks every address of the interface
+ * to see whether another one still needs that route (3,400 removals: 1.16 s plain, 0.70 s without it).
+ * Throws for a text that is no IP.
  */
 export function writeAddressRequest(
   target: Buffer,
@@ -126,7 +133,7 @@ export function writeAddressRequest(
   let end = at + NLMSG_HDRLEN;
   target.writeUInt8(v6 ? AF_INET6 : AF_INET, end);
   target.writeUInt8(v6 ? 128 : 32, end + 1);
-  target.writeUInt8(add && v6 ? IFA_F_NODAD : 0, end + 2);
+  target.writeUInt8(add && v6 ? IPV6_ADD_FLAGS & 0xff : 0, end + 2);
   target.writeUInt8(0, end + 3); // scope: universe
   target.writeUInt32LE(placement.ifindex, end + 4);
   end += IFADDRMSG_LENGTH;
@@ -134,7 +141,7 @@ export function writeAddressRequest(
   end = writeAttribute(target, end, IFA_ADDRESS, bytes, bytes.length);
   if (add) {
     end = writeAttribute(target, end, IFA_PROTO, proto, 1);
-    if (v6) end = writeAttribute(target, end, IFA_FLAGS, IFA_F_NODAD, 4);
+    if (v6) end = writeAttribute(target, end, IFA_FLAGS, IPV6_ADD_FLAGS, 4);
   }
   target.writeUInt32LE(end - at, at);
   target.writeUInt16LE(add ? RTM_NEWADDR : RTM_DELADDR, at + 4);

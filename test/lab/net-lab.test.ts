@@ -155,6 +155,18 @@ describe("lib/net in the namespace lab", { concurrency: false }, () => {
       icmpv6Checksum(na.sourceIp, na.destinationIp, zeroed),
       "kernel-filled ICMPv6 checksum",
     );
+    // As added: no DAD, and no /128 prefix route in the main table (its local route is all a VIP needs).
+    const ns2 = lab.node(2).ns;
+    const [link] = JSON.parse(
+      await lab.ip(ns2, "-6", "-j", "addr", "show", "dev", "eth0", "to", `${VIP6}/128`),
+    ) as {
+      addr_info: { local: string; nodad?: boolean; noprefixroute?: boolean }[];
+    }[];
+    const vip = link.addr_info.find((a) => a.local === VIP6);
+    assert.ok(vip, `${VIP6} on node 2's eth0`);
+    assert.deepEqual([vip.nodad, vip.noprefixroute], [true, true]);
+    assert.equal((await lab.ip(ns2, "-6", "route", "show", "table", "main", `${VIP6}/128`)).trim(), "");
+    assert.match(await lab.ip(ns2, "-6", "route", "show", "table", "local", `${VIP6}/128`), /^local /);
     await node2.request("own", { vips: { [VIP4]: [] } });
   });
 

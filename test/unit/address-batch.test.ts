@@ -134,10 +134,11 @@ test("an IPv4 add: RTM_NEWADDR, create + exclusive + ack, /32 with IFA_LOCAL, IF
   assert.equal(r.attrs.has(8), false, "no IFA_FLAGS for IPv4");
 });
 
-test("an IPv6 add carries IFA_F_NODAD; a removal is RTM_DELADDR with ack only and no proto", () => {
+test("an IPv6 add carries IFA_F_NODAD and IFA_F_NOPREFIXROUTE; a removal is RTM_DELADDR with ack only and no proto", () => {
   const [add] = decode(encodeAddressRequest("add", { ip: "2001:db8::5", ifindex: 3 }, 1, PROTO));
+  // The 8-bit ifaddrmsg field holds the low byte; IFA_FLAGS carries all 32 bits (NOPREFIXROUTE is 0x200).
   assert.deepEqual([add.family, add.prefixlen, add.ifaFlags], [10, 128, 0x02]);
-  assert.equal(add.attrs.get(8)?.readUInt32LE(0), 0x02);
+  assert.equal(add.attrs.get(8)?.readUInt32LE(0), 0x02 | 0x200);
   assert.equal(bytesToIp(add.attrs.get(2) ?? Buffer.alloc(0)), "2001:db8::5");
   const [del] = decode(encodeAddressRequest("remove", { ip: "2001:db8::5", ifindex: 3 }, 2, PROTO));
   assert.equal(del.type, RTM_DELADDR);
