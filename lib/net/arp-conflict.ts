@@ -3,7 +3,8 @@
 import { ARP_REQUEST, buildArpFrame, type ArpFrame } from "./arp-frame";
 import { BROADCAST_MAC, ZERO_MAC } from "./wire";
 
-const UNSPECIFIED = "0.0.0.0";
+/** The sender IP of an ARP probe. */
+export const UNSPECIFIED_IPV4 = "0.0.0.0";
 
 /**
  * RFC 5227 §2.1.1 ARP Probe: a broadcast request with our MAC as sender hardware address, sender IP all
@@ -16,7 +17,7 @@ export function arpProbeFrame(vip: string, interfaceMac: string): Buffer {
     source: interfaceMac,
     operation: ARP_REQUEST,
     senderMac: interfaceMac,
-    senderIp: UNSPECIFIED,
+    senderIp: UNSPECIFIED_IPV4,
     targetMac: ZERO_MAC,
     targetIp: vip,
   });
@@ -39,8 +40,8 @@ export function arpClaim(
   frame: ArpFrame,
   options: { readonly probing?: boolean } = {},
 ): ArpClaim | undefined {
-  if (frame.senderIp !== UNSPECIFIED) return { ip: frame.senderIp, mac: frame.senderMac };
-  if (options.probing && frame.operation === ARP_REQUEST && frame.targetIp !== UNSPECIFIED)
+  if (frame.senderIp !== UNSPECIFIED_IPV4) return { ip: frame.senderIp, mac: frame.senderMac };
+  if (options.probing && frame.operation === ARP_REQUEST && frame.targetIp !== UNSPECIFIED_IPV4)
     return { ip: frame.targetIp, mac: frame.senderMac };
   return undefined;
 }

@@ -1,7 +1,7 @@
 // Ethernet + ARP frames for gratuitous announcements (RFC 826, RFC 5227 §2.3). Pure: builds and parses
 // bytes, no sockets.
 import { cachedIn } from "../bounded-cache";
-import { BROADCAST_MAC, bytesToIp, bytesToMac, writeIp, writeMac, ZERO_MAC } from "./wire";
+import { BROADCAST_MAC, bytesToMac, ipv4At, writeIp, writeMac, ZERO_MAC } from "./wire";
 
 export const ETHERTYPE_ARP = 0x0806;
 export const ARP_REQUEST = 1;
@@ -80,6 +80,16 @@ export function buildArpFrame(f: ArpFrame): Buffer {
   return frame;
 }
 
+/**
+ * The sender IP of an ARP frame (0.0.0.0 for a probe) without parsing the rest; undefined for anything else
+ * than IPv4-over-Ethernet ARP. A frame with a sender IP claims that IP and nothing else, so a reader can drop
+ * one about an IP it does not care about before building its MAC texts.
+ */
+export function arpSenderIp(frame: Uint8Array): string | undefined {
+  if (frame.length < 42 || frame[12] !== 0x08 || frame[13] !== 0x06) return undefined;
+  return ipv4At(frame, SENDER_IP);
+}
+
 /** Parses an Ethernet frame carrying IPv4-over-Ethernet ARP; undefined for anything else. */
 export function parseArpFrame(frame: Uint8Array): ArpFrame | undefined {
   if (frame.length < 42) return undefined;
@@ -92,8 +102,8 @@ export function parseArpFrame(frame: Uint8Array): ArpFrame | undefined {
     source: bytesToMac(b.subarray(6, 12)),
     operation: b.readUInt16BE(20),
     senderMac: bytesToMac(b.subarray(22, 28)),
-    senderIp: bytesToIp(b.subarray(28, 32)),
+    senderIp: ipv4At(b, SENDER_IP),
     targetMac: bytesToMac(b.subarray(32, 38)),
-    targetIp: bytesToIp(b.subarray(38, 42)),
+    targetIp: ipv4At(b, TARGET_IP),
   };
 }

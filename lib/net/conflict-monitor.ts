@@ -3,8 +3,8 @@
 // Neighbor Advertisements for IPv6). It only reports who claimed what; whether a claimant is this node, a member or
 // a foreign device is the daemon's call (claimOrigin). The sockets are opened on first use, so a node that
 // never probes or holds an IPv4 VIP never opens them.
-import { parseArpFrame } from "./arp-frame";
-import { arpClaim, arpProbeFrame, type ArpClaim } from "./arp-conflict";
+import { arpSenderIp, parseArpFrame } from "./arp-frame";
+import { arpClaim, arpProbeFrame, UNSPECIFIED_IPV4, type ArpClaim } from "./arp-conflict";
 import { PACKET_OUTGOING, type FrameSource } from "./arp-listener";
 import type { Clock, TimerHandle } from "../gossip/clock";
 import { systemClock, type AnnounceInterface } from "./announcer";
@@ -169,6 +169,11 @@ export class ConflictMonitor {
     }
     for (const frame of frames) {
       if (frame.pkttype === PACKET_OUTGOING) continue;
+      // Most frames are peers' announcements of their own VIPs (tens of thousands in a large takeover): a
+      // claim on an IP nobody probes or watches reaches no one (observe), so it is not parsed further.
+      const sender = arpSenderIp(frame.bytes);
+      if (sender === undefined) continue;
+      if (sender !== UNSPECIFIED_IPV4 && !this.probes.has(sender) && !this.watched.has(sender)) continue;
       const arp = parseArpFrame(frame.bytes);
       if (!arp) continue;
       const claim = arpClaim(arp, { probing: this.probes.has(arp.targetIp) });

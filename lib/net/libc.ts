@@ -52,6 +52,8 @@ export interface Libc {
   if_nametoindex(name: string): number;
   /** `messages` is native memory (nativeBuffer) holding `count` struct mmsghdr. */
   sendmmsg(fd: number, messages: NativeBuffer, count: number, flags: number): number;
+  /** `messages` as for sendmmsg; no timeout (the socket is non-blocking). Returns how many arrived, or -1. */
+  recvmmsg(fd: number, messages: NativeBuffer, count: number, flags: number): number;
   errno(): number;
   /** CPU time of the calling thread in ms (CLOCK_THREAD_CPUTIME_ID): user and kernel, not time preempted. */
   threadCpuMs(): number;
@@ -102,6 +104,7 @@ export function libc(): Libc {
   const ioctl = lib.func("int ioctl(int, unsigned long, void *)");
   const ifNameToIndex = lib.func("unsigned int if_nametoindex(const char *)");
   const sendmmsg = lib.func("int sendmmsg(int, void *, unsigned int, int)");
+  const recvmmsg = lib.func("int recvmmsg(int, void *, unsigned int, int, void *)");
   const clockGettime = lib.func("int clock_gettime(int, void *)");
   // Bound on first use: a libc without it (not glibc) must not take the socket calls down with it.
   let mallocTrim: ((pad: number) => unknown) | undefined;
@@ -119,6 +122,7 @@ export function libc(): Libc {
     ioctl: (fd, request, arg) => num(ioctl(fd, request, arg)),
     if_nametoindex: (name) => num(ifNameToIndex(name)),
     sendmmsg: (fd, messages, count, flags) => num(sendmmsg(fd, messages.pointer, count, flags)),
+    recvmmsg: (fd, messages, count, flags) => num(recvmmsg(fd, messages.pointer, count, flags, null)),
     errno: () => koffi.errno(),
     threadCpuMs: () => {
       clockGettime(CLOCK_THREAD_CPUTIME_ID, timespec);

@@ -32,40 +32,85 @@ export const SEND_BATCH = 64;
 const FRAME_ROOM = 256;
 /** x86-64 / aarch64 layouts (64-bit Linux): struct mmsghdr, struct iovec, struct sockaddr_ll rounded up. */
 const MMSGHDR_SIZE = 64;
+/** struct mmsghdr's msg_len: what the kernel received into (or sent from) message i. */
+const MSG_LEN_AT = 56;
 const IOVEC_SIZE = 16;
 const SOCKADDR_ROOM = 24;
-const IOVECS_AT = SEND_BATCH * MMSGHDR_SIZE;
-const ADDRESSES_AT = IOVECS_AT + SEND_BATCH * IOVEC_SIZE;
-const FRAMES_AT = ADDRESSES_AT + SEND_BATCH * SOCKADDR_ROOM;
-const BATCH_BYTES = FRAMES_AT + SEND_BATCH * FRAME_ROOM;
 
 /**
- * The native sendmmsg buffer with every pointer in place: message i names address i and iovec i, iovec i
- * points at frame room i. Per send only the frames, their lengths and their addresses' contents change.
+ * Native memory for `slots` messages of one sendmmsg/recvmmsg call, every pointer in place: message i names
+ * address i and iovec i, iovec i points at frame room i (`room` bytes each). Per call only the frames, their
+ * lengths and their addresses' contents change.
  */
-function preparedBatch(): NativeBuffer {
-  const batch = nativeBuffer(BATCH_BYTES);
-  const { bytes, address } = batch;
-  bytes.fill(0);
-  for (let i = 0; i < SEND_BATCH; i++) {
-    const header = i * MMSGHDR_SIZE;
-    const iovec = IOVECS_AT + i * IOVEC_SIZE;
-    const sockaddr = ADDRESSES_AT + i * SOCKADDR_ROOM;
-    bytes.writeBigUInt64LE(address + BigInt(sockaddr), header); // msg_name
-    bytes.writeUInt32LE(SOCKADDR_LL_SIZE, header + 8); // msg_namelen
-    bytes.writeBigUInt64LE(address + BigInt(iovec), header + 16); // msg_iov
-    bytes.writeBigUInt64LE(1n, header + 24); // msg_iovlen
-    bytes.writeBigUInt64LE(address + BigInt(FRAMES_AT + i * FRAME_ROOM), iovec); // iov_base
-    bytes.writeUInt16LE(AF_PACKET, sockaddr); // sll_family
-    bytes[sockaddr + 11] = 6; // sll_halen
+export class MessageBatch {
+  readonly native: NativeBuffer;
+  private readonly iovecsAt: number;
+  private readonly addressesAt: number;
+  private readonly framesAt: number;
+
+  constructor(
+    readonly slots: number,
+    readonly room: number,
+  ) {
+    this.iovecsAt = slots * MMSGHDR_SIZE;
+    this.addressesAt = this.iovecsAt + slots * IOVEC_SIZE;
+    this.framesAt = this.addressesAt + slots * SOCKADDR_ROOM;
+    this.native = nativeBuffer(this.framesAt + slots * room);
+    const { bytes, address } = this.native;
+    bytes.fill(0);
+    for (let i = 0; i < slots; i++) {
+      const header = i * MMSGHDR_SIZE;
+      const iovec = this.iovecsAt + i * IOVEC_SIZE;
+      const sockaddr = this.addressAt(i);
+      bytes.writeBigUInt64LE(address + BigInt(sockaddr), header); // msg_name
+      bytes.writeUInt32LE(SOCKADDR_LL_SIZE, header + 8); // msg_namelen
+      bytes.writeBigUInt64LE(address + BigInt(iovec), header + 16); // msg_iov
+      bytes.writeBigUInt64LE(1n, header + 24); // msg_iovlen
+      bytes.writeBigUInt64LE(address + BigInt(this.frameAt(i)), iovec); // iov_base
+      bytes.writeUInt32LE(room, iovec + 8); // iov_len: the whole room (a send sets each frame's own)
+      bytes.writeUInt16LE(AF_PACKET, sockaddr); // sll_family
+      bytes[sockaddr + 11] = 6; // sll_halen
+    }
   }
-  return batch;
+
+  get bytes(): Buffer {
+    return this.native.bytes;
+  }
+
+  /** Where message i's struct sockaddr_ll starts. */
+  addressAt(i: number): number {
+    return this.addressesAt + i * SOCKADDR_ROOM;
+  }
+
+  /** Where message i's frame room starts. */
+  frameAt(i: number): number {
+    return this.framesAt + i * this.room;
+  }
+
+  /** Sets message i's frame length (iov_len; its high half stays 0). */
+  setLength(i: number, length: number): void {
+    this.native.bytes.writeUInt32LE(length, this.iovecsAt + i * IOVEC_SIZE + 8);
+  }
+
+  /** How many bytes the kernel received into message i (msg_len). */
+  received(i: number): number {
+    return this.native.bytes.readUInt32LE(i * MMSGHDR_SIZE + MSG_LEN_AT);
+  }
+
+  /** Before a recvmmsg: the kernel overwrites msg_namelen with the size of the address it wrote. */
+  resetAddressLengths(count: number): void {
+    for (let i = 0; i < count; i++) this.native.bytes.writeUInt32LE(SOCKADDR_LL_SIZE, i * MMSGHDR_SIZE + 8);
+  }
+
+  free(): void {
+    this.native.free();
+  }
 }
 
 export class PacketSocket implements FrameSink {
   private fd: number;
   /** Native memory for one sendmmsg batch, allocated on first use: slots of mmsghdr, iovec, address, frame. */
-  private batch: NativeBuffer | undefined;
+  private batch: MessageBatch | undefined;
 
   constructor() {
     // Protocol 0: this socket only sends, so the kernel must not queue received frames on it.
@@ -99,7 +144,7 @@ export class PacketSocket implements FrameSink {
         continue;
       }
       const count = this.fill(frames, done);
-      const sent = libc().sendmmsg(this.fd, this.batch!, count, 0);
+      const sent = libc().sendmmsg(this.fd, this.batch!.native, count, 0);
       if (sent < 0) {
         // A full queue returns what went so far; a hard error throws only when it is the first frame.
         if (done === 0) this.softFailure(`sendmmsg(AF_PACKET, ifindex ${first.ifindex})`);
@@ -120,15 +165,16 @@ export class PacketSocket implements FrameSink {
 
   /** Writes frames[from..] (up to a batch of short ones) into the native buffer; returns how many. */
   private fill(frames: readonly OutgoingFrame[], from: number): number {
-    this.batch ??= preparedBatch();
-    const bytes = this.batch.bytes;
+    this.batch ??= new MessageBatch(SEND_BATCH, FRAME_ROOM);
+    const batch = this.batch;
+    const bytes = batch.bytes;
     let count = 0;
     for (let i = from; i < frames.length && count < SEND_BATCH; i++, count++) {
       const { ifindex, frame } = frames[i];
       if (frame.length > FRAME_ROOM) break;
-      bytes.set(frame, FRAMES_AT + count * FRAME_ROOM);
-      bytes.writeUInt32LE(frame.length, IOVECS_AT + count * IOVEC_SIZE + 8); // iov_len (high half stays 0)
-      const sockaddr = ADDRESSES_AT + count * SOCKADDR_ROOM;
+      bytes.set(frame, batch.frameAt(count));
+      batch.setLength(count, frame.length);
+      const sockaddr = batch.addressAt(count);
       bytes[sockaddr + 2] = frame[12]; // sll_protocol: the frame's EtherType, network order
       bytes[sockaddr + 3] = frame[13];
       bytes.writeInt32LE(ifindex, sockaddr + 4);

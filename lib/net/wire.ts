@@ -107,7 +107,27 @@ function writePlainIpv4(text: string, target: Uint8Array, offset: number): boole
   return part === 4;
 }
 
+/** IPv4 texts by their 32-bit value: the same string for the same address, without BigInt arithmetic. */
+const ipv4Texts = new Map<number, string>();
+const IPV4_TEXTS_MAX = 65_536;
+
+/**
+ * The text of the IPv4 address in bytes `at`..`at + 3` of `bytes`, without a view of them: ARP frames and
+ * address notifications bring tens of thousands in a large takeover.
+ */
+export function ipv4At(bytes: Uint8Array, at: number): string {
+  const value = ((bytes[at] << 24) | (bytes[at + 1] << 16) | (bytes[at + 2] << 8) | bytes[at + 3]) >>> 0;
+  let text = ipv4Texts.get(value);
+  if (text === undefined) {
+    if (ipv4Texts.size >= IPV4_TEXTS_MAX) ipv4Texts.clear();
+    text = `${bytes[at]}.${bytes[at + 1]}.${bytes[at + 2]}.${bytes[at + 3]}`;
+    ipv4Texts.set(value, text);
+  }
+  return text;
+}
+
 export function bytesToIp(bytes: Uint8Array): string {
+  if (bytes.length === 4) return ipv4At(bytes, 0);
   let v = 0n;
   for (const b of bytes) v = (v << 8n) | BigInt(b);
   return formatValue(bytes.length === 4 ? 4 : 6, v);

@@ -184,6 +184,35 @@ test("a probe nobody answers resolves empty; watched IPs report claims as they a
   monitor.close();
 });
 
+test("a probed IP counts another prober's probe and any sender's claim; frames about other IPs and non-ARP frames are dropped", async () => {
+  const clock = new FakeClock();
+  const { source, sink } = fakes();
+  const monitor = new ConflictMonitor(
+    () => source,
+    () => sink,
+    { probeMs: 100, pollMs: 50 },
+    clock,
+  );
+  let result: ObservedClaim[] | undefined;
+  void monitor.probe(VIP, [itf]).then((claims) => (result = claims));
+  const notArp = Buffer.from(arpProbeFrame(VIP, FOREIGN));
+  notArp.writeUInt16BE(0x0800, 12);
+  source.queue.push(
+    received(arpProbeFrame(VIP, FOREIGN)), // another prober of the same IP (sender 0.0.0.0)
+    received(arpProbeFrame("198.51.100.61", FOREIGN)), // a probe of another IP
+    received(gratuitousArpFrames("198.51.100.62", FOREIGN)[1]), // a claim on another IP
+    received(notArp),
+    received(gratuitousArpFrames(VIP, "02:00:00:00:03:00")[1]),
+  );
+  clock.advance(100);
+  await Promise.resolve();
+  assert.deepEqual(result, [
+    { ip: VIP, mac: FOREIGN, ifindex: 2 },
+    { ip: VIP, mac: "02:00:00:00:03:00", ifindex: 2 },
+  ]);
+  monitor.close();
+});
+
 test("pollMs 0: no timer of its own; the owner's readPending() reads, only while something is probed or watched", async () => {
   const clock = new FakeClock();
   const { source, sink } = fakes();

@@ -16,7 +16,8 @@ import {
   unsolicitedNeighborAdvertisementFrame,
 } from "../../lib/net/ndp-frame";
 import { formatValue, parseIp } from "../../lib/ip";
-import { linkKind, rawAttribute } from "../../lib/net/rtnl-convert";
+import { rt } from "netlink";
+import { addressFromPayload, linkKind } from "../../lib/net/rtnl-convert";
 import { bytesToIp, bytesToMac, ipToBytes, macToBytes, writeIp, writeMac } from "../../lib/net/wire";
 
 const hex = (s: string): Buffer => Buffer.from(s.replace(/\s+/g, ""), "hex");
@@ -275,11 +276,127 @@ test("wire helpers reject malformed input", () => {
   assert.equal(bytesToIp(ipToBytes("2001:db8::1", 6)), "2001:db8::1");
 });
 
-test("raw netlink attributes: IFA_PROTO after an 8-byte ifaddrmsg, IFLA_INFO_KIND in linkinfo", () => {
-  // ifaddrmsg, IFA_LOCAL (len 8, type 2), IFA_PROTO (len 5, type 11) + padding
-  const payload = hex("02200000 03000000 0800 0200 c6336432 0500 0b00 56000000");
-  assert.deepEqual(rawAttribute(payload, 8, 11), Buffer.from([0x56]));
-  assert.equal(rawAttribute(payload, 8, 9), undefined);
+test("IFLA_INFO_KIND out of a nested linkinfo attribute", () => {
   const linkinfo = hex("0b00 0100 626f6e6400 0000 0800 0200 00000000");
   assert.equal(linkKind(linkinfo), "bond");
+});
+
+/** An RTM_NEWADDR payload: struct ifaddrmsg, then attributes (type, value), each padded to 4 bytes. */
+function ifaddr(
+  family: number,
+  prefixlen: number,
+  flags: number,
+  index: number,
+  attrs: [number, Buffer][],
+): Buffer {
+  const header = Buffer.alloc(8);
+  header.writeUInt8(family, 0);
+  header.writeUInt8(prefixlen, 1);
+  header.writeUInt8(flags, 2);
+  header.writeUInt32LE(index, 4);
+  const parts = attrs.map(([type, value]) => {
+    const attr = Buffer.alloc((4 + value.length + 3) & ~3);
+    attr.writeUInt16LE(4 + value.length, 0);
+    attr.writeUInt16LE(type, 2);
+    value.copy(attr, 4);
+    return attr;
+  });
+  return Buffer.concat([header, ...parts]);
+}
+const u32 = (v: number): Buffer => {
+  const b = Buffer.alloc(4);
+  b.writeUInt32LE(v, 0);
+  return b;
+};
+
+test("address notifications: read from the raw payload, as the netlink package reads them, plus IFA_PROTO", () => {
+  const [LOCAL, ADDRESS, LABEL, CACHEINFO, FLAGS, PROTO] = [2, 1, 3, 6, 8, 11];
+  const cases: { payload: Buffer; expected: Record<string, unknown> }[] = [
+    {
+      // IPv4 as the kernel sends it: IFA_ADDRESS, IFA_LOCAL, IFA_LABEL, IFA_FLAGS (permanent), IFA_CACHEINFO.
+      payload: ifaddr(2, 32, 0x80, 3, [
+        [ADDRESS, ipToBytes("198.51.100.9", 4)],
+        [LOCAL, ipToBytes("198.51.100.9", 4)],
+        [LABEL, Buffer.from("eth0\0")],
+        [FLAGS, u32(0x80)],
+        [CACHEINFO, Buffer.alloc(16)],
+        [PROTO, Buffer.from([0x56])],
+      ]),
+      expected: { index: 3, family: 4, ip: "198.51.100.9", prefixlen: 32, proto: 0x56, label: "eth0" },
+    },
+    {
+      // A point-to-point peer: IFA_LOCAL is ours, IFA_ADDRESS the peer's.
+      payload: ifaddr(2, 32, 0, 4, [
+        [ADDRESS, ipToBytes("203.0.113.2", 4)],
+        [LOCAL, ipToBytes("203.0.113.1", 4)],
+      ]),
+      expected: { index: 4, family: 4, ip: "203.0.113.1", prefixlen: 32, proto: 0 },
+    },
+    {
+      // IPv6 VIP: nodad | noprefixroute in IFA_FLAGS (NOPREFIXROUTE does not fit the 8-bit field).
+      payload: ifaddr(10, 128, 0x02, 2, [
+        [ADDRESS, ipToBytes("2001:db8::1:5", 6)],
+        [FLAGS, u32(0x202)],
+        [PROTO, Buffer.from([0x56])],
+      ]),
+      expected: { index: 2, family: 6, ip: "2001:db8::1:5", prefixlen: 128, proto: 0x56, nodad: true },
+    },
+    {
+      // Only the 8-bit flags: tentative.
+      payload: ifaddr(10, 64, 0x40, 2, [[ADDRESS, ipToBytes("2001:db8::7", 6)]]),
+      expected: { index: 2, family: 6, ip: "2001:db8::7", prefixlen: 64, proto: 0, tentative: true },
+    },
+    {
+      // IFA_FLAGS supersedes the 8-bit field: dadfailed, not tentative.
+      payload: ifaddr(10, 128, 0x40, 2, [
+        [ADDRESS, ipToBytes("2001:db8::8", 6)],
+        [FLAGS, u32(0x08)],
+      ]),
+      expected: { index: 2, family: 6, ip: "2001:db8::8", prefixlen: 128, proto: 0, dadfailed: true },
+    },
+  ];
+  for (const { payload, expected } of cases) {
+    const got = addressFromPayload(payload);
+    assert.deepEqual(got, {
+      label: undefined,
+      tentative: false,
+      dadfailed: false,
+      nodad: false,
+      ...expected,
+    });
+    // The same fields as the netlink package reads them.
+    const { data, attrs } = rt.parseAddressMessage(payload);
+    const flags = attrs.flags ?? data.flags ?? {};
+    const bytes = attrs.local ?? attrs.address;
+    assert.ok(bytes);
+    assert.deepEqual(
+      { ...got, proto: 0 },
+      {
+        index: data.index,
+        family: data.family === 2 ? 4 : 6,
+        ip: bytesToIp(bytes),
+        prefixlen: data.prefixlen,
+        proto: 0,
+        label: attrs.label,
+        tentative: flags.tentative === true,
+        dadfailed: flags.dadfailed === true,
+        nodad: flags.nodad === true,
+      },
+    );
+  }
+  // Not an address vipd can use: another family, no address, an address of the wrong length, truncated.
+  assert.equal(addressFromPayload(ifaddr(17, 0, 0, 2, [[ADDRESS, Buffer.alloc(6)]])), undefined);
+  assert.equal(addressFromPayload(ifaddr(2, 32, 0, 2, [[LABEL, Buffer.from("eth0\0")]])), undefined);
+  assert.equal(addressFromPayload(ifaddr(10, 128, 0, 2, [[ADDRESS, Buffer.alloc(4)]])), undefined);
+  const whole = ifaddr(2, 32, 0, 2, [[LOCAL, ipToBytes("198.51.100.9", 4)]]);
+  assert.equal(addressFromPayload(whole.subarray(0, whole.length - 2)), undefined);
+  assert.equal(addressFromPayload(Buffer.alloc(4)), undefined);
+});
+
+test("bytesToIp: IPv4 texts from the cache are the canonical form, IPv6 too", () => {
+  for (const text of ["0.0.0.0", "198.51.100.9", "255.255.255.255", "203.0.113.200"]) {
+    assert.equal(bytesToIp(ipToBytes(text, 4)), text);
+    assert.equal(bytesToIp(ipToBytes(text, 4)), text, "second time, from the cache");
+  }
+  assert.equal(bytesToIp(ipToBytes("2001:db8:0:0:1::5", 6)), "2001:db8::1:0:0:5");
 });
