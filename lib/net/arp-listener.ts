@@ -1,15 +1,7 @@
 // Receives ARP frames on every interface of the namespace through one AF_PACKET socket (protocol ETH_P_ARP,
 // so the kernel hands it nothing else). Non-blocking: the caller drains it on its own timer, because Node
 // cannot watch a packet socket's fd for readability.
-import {
-  AF_PACKET,
-  errnoName,
-  libc,
-  setReceiveBuffer,
-  SOCK_CLOEXEC,
-  SOCK_NONBLOCK,
-  SOCK_RAW,
-} from "./libc";
+import { AF_PACKET, errnoName, libc, setReceiveBuffer, SOCK_CLOEXEC, SOCK_NONBLOCK, SOCK_RAW } from "./libc";
 import { ETHERTYPE_ARP } from "./arp-frame";
 import { MessageBatch } from "./packet-socket";
 
