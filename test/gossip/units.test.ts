@@ -11,6 +11,7 @@ import { refuteCountsAgainstUs } from "../../lib/gossip/awareness";
 import { gossipProfile, LAN, retransmitLimit, suspicionScale, WAN } from "../../lib/gossip/config";
 import { generateKey, Keyring, KeyringError, NO_KEY_MESSAGE, parseKeyring } from "../../lib/gossip/keyring";
 import { decideAlive, decideDead, decideSuspect, type MemberRecord } from "../../lib/gossip/members";
+import { inflateRawSync } from "node:zlib";
 import { decodeMetadata, encodeMetadata, metadataDigest } from "../../lib/gossip/metadata";
 import { BroadcastQueue } from "../../lib/gossip/queue";
 import { ReplayGuard } from "../../lib/gossip/replay";
@@ -230,6 +231,70 @@ test("metadata: compact, deterministic, digest, validation", () => {
     allocation: { digest: "d", entries: [{ service: "a/b", ips: ["198.51.100.6"], pool: "p", since: 1 }] },
   };
   assert.deepEqual(decodeMetadata(encodeMetadata(full)), full);
+});
+
+test("metadata: the allocation table's text is kept per table, and the record's bytes stay those of one JSON.stringify", () => {
+  const entries = Array.from({ length: 300 }, (_, i) => ({
+    service: `default/s${i}`,
+    ips: [`198.51.100.${i % 250}`],
+    pool: "p",
+    since: 1_700_000_000_000 + i,
+  }));
+  const meta = {
+    labels: { zone: "a" },
+    manifestDigest: "sha256:abc",
+    eligibility: {
+      eligible: ["198.51.100.1"],
+      ineligible: [{ vip: "198.51.100.2", reason: "link down" }],
+      interfaces: { "198.51.100.1": "eth0" },
+    },
+    allocation: { digest: "d1", entries },
+    owned: ["198.51.100.1"],
+  };
+  // What vipd 0.1.0 wrote (format 1) and format 2: the tuple as one JSON text, raw-deflated.
+  const allocationTuple = [meta.allocation.digest, entries.map((e) => [e.service, e.ips, e.pool, e.since])];
+  const interfaces = [["198.51.100.1", "eth0"]];
+  const ineligible = [["198.51.100.2", "link down"]];
+  const v1 = [
+    1,
+    [["zone", "a"]],
+    "sha256:abc",
+    ["198.51.100.1"],
+    ineligible,
+    interfaces,
+    allocationTuple,
+    meta.owned,
+  ];
+  const v2 = [
+    2,
+    [["zone", "a"]],
+    "sha256:abc",
+    ["198.51.100.1"],
+    ineligible,
+    interfaces,
+    allocationTuple,
+    meta.owned,
+    null,
+    null,
+    {},
+  ];
+  for (let round = 0; round < 2; round++) {
+    // The second round serves the table's text from what the first one kept.
+    assert.equal(
+      inflateRawSync(encodeMetadata(meta)).toString(),
+      JSON.stringify(v1),
+      `format 1, round ${round}`,
+    );
+    assert.equal(
+      inflateRawSync(encodeMetadata(meta, { format: 2 })).toString(),
+      JSON.stringify(v2),
+      `format 2, round ${round}`,
+    );
+  }
+  // The same entries under another digest (a table object rebuilt around them) are written afresh.
+  const redigested = { ...meta, allocation: { digest: "d2", entries } };
+  assert.equal((decodeMetadata(encodeMetadata(redigested)).allocation ?? { digest: "" }).digest, "d2");
+  assert.deepEqual(decodeMetadata(encodeMetadata(meta)), meta);
 });
 
 test("virtual clock and rng are deterministic", () => {
