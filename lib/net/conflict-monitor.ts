@@ -161,24 +161,29 @@ export class ConflictMonitor {
   private poll(): void {
     if (this.naSource) for (const claim of this.naSource.drain(MAX_FRAMES_PER_POLL)) this.observe(claim);
     if (!this.source) return;
-    let frames;
-    try {
-      frames = this.source.receive(MAX_FRAMES_PER_POLL);
-    } catch {
-      return;
-    }
-    for (const frame of frames) {
-      if (frame.pkttype === PACKET_OUTGOING) continue;
-      // Most frames are peers' announcements of their own VIPs (tens of thousands in a large takeover): a
-      // claim on an IP nobody probes or watches reaches no one (observe), so it is not parsed further.
-      const sender = arpSenderIp(frame.bytes);
-      if (sender === undefined) continue;
-      if (sender !== UNSPECIFIED_IPV4 && !this.probes.has(sender) && !this.watched.has(sender)) continue;
-      const arp = parseArpFrame(frame.bytes);
-      if (!arp) continue;
-      const claim = arpClaim(arp, { probing: this.probes.has(arp.targetIp) });
-      if (!claim) continue;
-      this.observe({ ...claim, ifindex: frame.ifindex });
+    for (let read = 0; read < MAX_FRAMES_PER_POLL;) {
+      let frames;
+      try {
+        frames = this.source.receive(MAX_FRAMES_PER_POLL - read);
+      } catch {
+        return;
+      }
+      if (frames.length === 0) return;
+      read += frames.length;
+      // Each batch is read before the next receive() reuses its memory.
+      for (const frame of frames) {
+        if (frame.pkttype === PACKET_OUTGOING) continue;
+        // Most frames are peers' announcements of their own VIPs (tens of thousands in a large takeover): a
+        // claim on an IP nobody probes or watches reaches no one (observe), so it is not parsed further.
+        const sender = arpSenderIp(frame.bytes);
+        if (sender === undefined) continue;
+        if (sender !== UNSPECIFIED_IPV4 && !this.probes.has(sender) && !this.watched.has(sender)) continue;
+        const arp = parseArpFrame(frame.bytes);
+        if (!arp) continue;
+        const claim = arpClaim(arp, { probing: this.probes.has(arp.targetIp) });
+        if (!claim) continue;
+        this.observe({ ...claim, ifindex: frame.ifindex });
+      }
     }
   }
 

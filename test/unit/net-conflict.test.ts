@@ -213,6 +213,48 @@ test("a probed IP counts another prober's probe and any sender's claim; frames a
   monitor.close();
 });
 
+test("frames come in batches whose memory the next read reuses: each batch is read before the next, until none is left", () => {
+  const clock = new FakeClock();
+  const { sink } = fakes();
+  const pending = [
+    gratuitousArpFrames("198.51.100.70", FOREIGN)[0],
+    gratuitousArpFrames(VIP, FOREIGN)[0],
+    gratuitousArpFrames("198.51.100.71", FOREIGN)[0],
+    gratuitousArpFrames(VIP, "02:00:00:00:03:00")[0],
+    gratuitousArpFrames(VIP, "02:00:00:00:04:00")[0],
+  ];
+  // Like ArpListener: at most 2 frames a call, views of one buffer that each call overwrites.
+  const shared = Buffer.alloc(2 * 60);
+  let calls = 0;
+  const source: FrameSource = {
+    receive: (max) => {
+      calls++;
+      const batch = pending.splice(0, Math.min(2, max));
+      return batch.map((frame, i) => {
+        frame.copy(shared, i * 60);
+        return received(shared.subarray(i * 60, i * 60 + 60));
+      });
+    },
+    close: () => {},
+  };
+  const monitor = new ConflictMonitor(
+    () => source,
+    () => sink,
+    { probeMs: 100, pollMs: 0 },
+    clock,
+  );
+  const heard: ObservedClaim[] = [];
+  monitor.onClaim((c) => heard.push(c));
+  monitor.watch([VIP]);
+  monitor.readPending();
+  assert.deepEqual(
+    heard.map((c) => c.mac),
+    [FOREIGN, "02:00:00:00:03:00", "02:00:00:00:04:00"],
+  );
+  assert.equal(calls, 4, "three batches, then an empty read");
+  monitor.close();
+});
+
 test("pollMs 0: no timer of its own; the owner's readPending() reads, only while something is probed or watched", async () => {
   const clock = new FakeClock();
   const { source, sink } = fakes();
