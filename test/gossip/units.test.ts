@@ -255,8 +255,8 @@ test("metadata: the allocation table's text is kept per table, and the record's 
   const allocationTuple = [meta.allocation.digest, entries.map((e) => [e.service, e.ips, e.pool, e.since])];
   const interfaces = [["198.51.100.1", "eth0"]];
   const ineligible = [["198.51.100.2", "link down"]];
-  const v1 = [
-    1,
+  // Formats 1 and 2 share the first eight slots; format 2 adds macs, released and the extension object.
+  const common = [
     [["zone", "a"]],
     "sha256:abc",
     ["198.51.100.1"],
@@ -265,19 +265,8 @@ test("metadata: the allocation table's text is kept per table, and the record's 
     allocationTuple,
     meta.owned,
   ];
-  const v2 = [
-    2,
-    [["zone", "a"]],
-    "sha256:abc",
-    ["198.51.100.1"],
-    ineligible,
-    interfaces,
-    allocationTuple,
-    meta.owned,
-    null,
-    null,
-    {},
-  ];
+  const v1 = [1, ...common];
+  const v2 = [2, ...common, null, null, {}];
   for (let round = 0; round < 2; round++) {
     // The second round serves the table's text from what the first one kept.
     assert.equal(
