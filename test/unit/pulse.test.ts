@@ -32,8 +32,11 @@ test("jobs run on multiples of the pulse, rounded down, and on the wall-clock gr
     rounded,
     Array.from({ length: Math.floor(pulses / 3) }, (_, i) => 3 * (i + 1)),
   );
-  // On the grid: a timer never fires early, so each beat comes at or just after a multiple of the period.
-  const late = every.map((t) => t % period);
-  const onGrid = late.filter((ms) => ms < period / 2).length;
-  assert.ok(onGrid >= pulses / 2, `beats on the grid: ${onGrid} of ${pulses} (${late.map(Math.round)})`);
+  // On the grid: each beat comes near a multiple of the period, mostly just after it, and sometimes up to
+  // ~1 ms before it (Node's timers run on libuv's millisecond loop clock, not the wall clock the grid is on;
+  // untilGridAt then aims at the next grid point, not the one a hair away). Seen in a CI run: 11 of 20
+  // beats 0.5-1 ms early.
+  const offset = every.map((t) => t % period);
+  const onGrid = offset.filter((ms) => Math.min(ms, period - ms) < period / 4).length;
+  assert.ok(onGrid >= pulses / 2, `beats on the grid: ${onGrid} of ${pulses} (${offset.map(Math.round)})`);
 });
