@@ -21,7 +21,7 @@ const RECEIVE_BUFFER_BYTES = 1 << 20;
  * recvfrom per frame (a native call and a system call each) was ~3% of a 10,000-VIP start-up's main thread.
  */
 const RECEIVE_BATCH = 64;
-/** Room per received frame: an ARP frame is 42-64 bytes (VLAN tags are stripped before packet sockets). */
+/** Room per received frame: an ARP frame is 42-64 bytes; a longer frame is cut to the room (its ARP part fits). */
 const RECEIVE_ROOM = 128;
 /** linux/socket.h: MSG_DONTWAIT. */
 const MSG_DONTWAIT = 0x40;
@@ -65,31 +65,30 @@ export class ArpListener implements FrameSource {
 
   /** At most one recvmmsg's worth (RECEIVE_BATCH); each frame's bytes are a view of the batch's memory. */
   receive(max: number): ReceivedFrame[] {
-    const out: ReceivedFrame[] = [];
-    while (this.fd >= 0 && max > 0) {
-      const batch = (this.batch ??= new MessageBatch(RECEIVE_BATCH, RECEIVE_ROOM));
-      const asked = Math.min(RECEIVE_BATCH, max);
+    if (this.fd < 0 || max <= 0) return [];
+    const batch = (this.batch ??= new MessageBatch(RECEIVE_BATCH, RECEIVE_ROOM));
+    const asked = Math.min(RECEIVE_BATCH, max);
+    let n: number;
+    for (;;) {
       batch.resetAddressLengths(asked);
-      const n = libc().recvmmsg(this.fd, batch.native, asked, MSG_DONTWAIT);
-      if (n < 0) {
-        const name = errnoName(libc().errno());
-        if (name === "EINTR") continue;
-        if (name === "EAGAIN" || name === "EWOULDBLOCK") break;
-        throw new Error(`recvmmsg(AF_PACKET, ARP) failed: ${name}`);
-      }
-      const bytes = batch.bytes;
-      for (let i = 0; i < n; i++) {
-        const from = batch.addressAt(i);
-        const start = batch.frameAt(i);
-        out.push({
-          ifindex: bytes.readInt32LE(from + 4),
-          pkttype: bytes[from + 10],
-          // No copy (one per frame was most of the read's cost at tens of thousands of frames): the caller
-          // reads the frame before its next call.
-          bytes: bytes.subarray(start, start + Math.min(batch.received(i), RECEIVE_ROOM)),
-        });
-      }
-      break;
+      n = libc().recvmmsg(this.fd, batch.native, asked, MSG_DONTWAIT);
+      if (n >= 0) break;
+      const name = errnoName(libc().errno());
+      if (name === "EAGAIN" || name === "EWOULDBLOCK") return [];
+      if (name !== "EINTR") throw new Error(`recvmmsg(AF_PACKET, ARP) failed: ${name}`);
+    }
+    const bytes = batch.bytes;
+    const out: ReceivedFrame[] = [];
+    for (let i = 0; i < n; i++) {
+      const from = batch.addressAt(i);
+      const start = batch.frameAt(i);
+      out.push({
+        ifindex: bytes.readInt32LE(from + 4),
+        pkttype: bytes[from + 10],
+        // No copy (one per frame was most of the read's cost at tens of thousands of frames): the caller
+        // reads the frame before its next call.
+        bytes: bytes.subarray(start, start + Math.min(batch.received(i), RECEIVE_ROOM)),
+      });
     }
     return out;
   }
