@@ -86,7 +86,7 @@ export function buildArpFrame(f: ArpFrame): Buffer {
  * one about an IP it does not care about before building its MAC texts.
  */
 export function arpSenderIp(frame: Uint8Array): string | undefined {
-  if (frame.length < 42 || frame[12] !== 0x08 || frame[13] !== 0x06) return undefined;
+  if (frame.length < 42 || ((frame[12] << 8) | frame[13]) !== ETHERTYPE_ARP) return undefined;
   return ipv4At(frame, SENDER_IP);
 }
 

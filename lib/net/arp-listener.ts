@@ -1,7 +1,16 @@
 // Receives ARP frames on every interface of the namespace through one AF_PACKET socket (protocol ETH_P_ARP,
 // so the kernel hands it nothing else). Non-blocking: the caller drains it on its own timer, because Node
 // cannot watch a packet socket's fd for readability.
-import { AF_PACKET, errnoName, libc, setReceiveBuffer, SOCK_CLOEXEC, SOCK_NONBLOCK, SOCK_RAW } from "./libc";
+import {
+  AF_PACKET,
+  errnoName,
+  libc,
+  MSG_DONTWAIT,
+  setReceiveBuffer,
+  SOCK_CLOEXEC,
+  SOCK_NONBLOCK,
+  SOCK_RAW,
+} from "./libc";
 import { ETHERTYPE_ARP } from "./arp-frame";
 import { MessageBatch } from "./packet-socket";
 
@@ -23,8 +32,6 @@ const RECEIVE_BUFFER_BYTES = 1 << 20;
 const RECEIVE_BATCH = 64;
 /** Room per received frame: an ARP frame is 42-64 bytes; a longer frame is cut to the room (its ARP part fits). */
 const RECEIVE_ROOM = 128;
-/** linux/socket.h: MSG_DONTWAIT. */
-const MSG_DONTWAIT = 0x40;
 
 export interface ReceivedFrame {
   readonly ifindex: number;

@@ -32,6 +32,8 @@ export const SEND_BATCH = 64;
 const FRAME_ROOM = 256;
 /** x86-64 / aarch64 layouts (64-bit Linux): struct mmsghdr, struct iovec, struct sockaddr_ll rounded up. */
 const MMSGHDR_SIZE = 64;
+/** struct mmsghdr's msg_namelen: the room for the address in, its size out (recvmmsg). */
+const MSG_NAMELEN_AT = 8;
 /** struct mmsghdr's msg_len: what the kernel received into (or sent from) message i. */
 const MSG_LEN_AT = 56;
 const IOVEC_SIZE = 16;
@@ -49,8 +51,8 @@ export class MessageBatch {
   private readonly framesAt: number;
 
   constructor(
-    readonly slots: number,
-    readonly room: number,
+    slots: number,
+    private readonly room: number,
   ) {
     this.iovecsAt = slots * MMSGHDR_SIZE;
     this.addressesAt = this.iovecsAt + slots * IOVEC_SIZE;
@@ -63,7 +65,7 @@ export class MessageBatch {
       const iovec = this.iovecsAt + i * IOVEC_SIZE;
       const sockaddr = this.addressAt(i);
       bytes.writeBigUInt64LE(address + BigInt(sockaddr), header); // msg_name
-      bytes.writeUInt32LE(SOCKADDR_LL_SIZE, header + 8); // msg_namelen
+      bytes.writeUInt32LE(SOCKADDR_LL_SIZE, header + MSG_NAMELEN_AT);
       bytes.writeBigUInt64LE(address + BigInt(iovec), header + 16); // msg_iov
       bytes.writeBigUInt64LE(1n, header + 24); // msg_iovlen
       bytes.writeBigUInt64LE(address + BigInt(this.frameAt(i)), iovec); // iov_base
@@ -99,7 +101,8 @@ export class MessageBatch {
 
   /** Before a recvmmsg: the kernel overwrites msg_namelen with the size of the address it wrote. */
   resetAddressLengths(count: number): void {
-    for (let i = 0; i < count; i++) this.native.bytes.writeUInt32LE(SOCKADDR_LL_SIZE, i * MMSGHDR_SIZE + 8);
+    for (let i = 0; i < count; i++)
+      this.native.bytes.writeUInt32LE(SOCKADDR_LL_SIZE, i * MMSGHDR_SIZE + MSG_NAMELEN_AT);
   }
 
   free(): void {

@@ -132,15 +132,27 @@ function fakes(): {
 const received = (bytes: Buffer, pkttype = 1): ReceivedFrame => ({ ifindex: 2, pkttype, bytes });
 const itf = { name: "eth0", index: 2, mac: OURS };
 
-test("a probe sends twice and resolves after probeMs with the claims heard meanwhile", async () => {
+/** A monitor on a fake clock over `source` and `sink` (the fakes' by default). */
+function monitorOn(
+  options: { probeMs: number; pollMs: number },
+  source: FrameSource,
+  sink: FrameSink,
+): { monitor: ConflictMonitor; clock: FakeClock } {
   const clock = new FakeClock();
-  const { source, sink, sent } = fakes();
-  const monitor = new ConflictMonitor(
-    () => source,
-    () => sink,
-    { probeMs: 150, pollMs: 50 },
+  return {
+    monitor: new ConflictMonitor(
+      () => source,
+      () => sink,
+      options,
+      clock,
+    ),
     clock,
-  );
+  };
+}
+
+test("a probe sends twice and resolves after probeMs with the claims heard meanwhile", async () => {
+  const { source, sink, sent } = fakes();
+  const { monitor, clock } = monitorOn({ probeMs: 150, pollMs: 50 }, source, sink);
   let result: ObservedClaim[] | undefined;
   void monitor.probe(VIP, [itf]).then((claims) => (result = claims));
   assert.deepEqual(sent, [[2, arpProbeFrame(VIP, OURS)]]);
@@ -156,14 +168,8 @@ test("a probe sends twice and resolves after probeMs with the claims heard meanw
 });
 
 test("a probe nobody answers resolves empty; watched IPs report claims as they arrive", async () => {
-  const clock = new FakeClock();
   const { source, sink } = fakes();
-  const monitor = new ConflictMonitor(
-    () => source,
-    () => sink,
-    { probeMs: 100, pollMs: 50 },
-    clock,
-  );
+  const { monitor, clock } = monitorOn({ probeMs: 100, pollMs: 50 }, source, sink);
   let result: ObservedClaim[] | undefined;
   void monitor.probe(VIP, [itf]).then((claims) => (result = claims));
   clock.advance(100);
@@ -185,14 +191,8 @@ test("a probe nobody answers resolves empty; watched IPs report claims as they a
 });
 
 test("a probed IP counts another prober's probe and any sender's claim; frames about other IPs and non-ARP frames are dropped", async () => {
-  const clock = new FakeClock();
   const { source, sink } = fakes();
-  const monitor = new ConflictMonitor(
-    () => source,
-    () => sink,
-    { probeMs: 100, pollMs: 50 },
-    clock,
-  );
+  const { monitor, clock } = monitorOn({ probeMs: 100, pollMs: 50 }, source, sink);
   let result: ObservedClaim[] | undefined;
   void monitor.probe(VIP, [itf]).then((claims) => (result = claims));
   const notArp = Buffer.from(arpProbeFrame(VIP, FOREIGN));
@@ -214,7 +214,6 @@ test("a probed IP counts another prober's probe and any sender's claim; frames a
 });
 
 test("frames come in batches whose memory the next read reuses: each batch is read before the next, until none is left", () => {
-  const clock = new FakeClock();
   const { sink } = fakes();
   const pending = [
     gratuitousArpFrames("198.51.100.70", FOREIGN)[0],
@@ -237,12 +236,7 @@ test("frames come in batches whose memory the next read reuses: each batch is re
     },
     close: () => {},
   };
-  const monitor = new ConflictMonitor(
-    () => source,
-    () => sink,
-    { probeMs: 100, pollMs: 0 },
-    clock,
-  );
+  const { monitor } = monitorOn({ probeMs: 100, pollMs: 0 }, source, sink);
   const heard: ObservedClaim[] = [];
   monitor.onClaim((c) => heard.push(c));
   monitor.watch([VIP]);
@@ -256,14 +250,8 @@ test("frames come in batches whose memory the next read reuses: each batch is re
 });
 
 test("pollMs 0: no timer of its own; the owner's readPending() reads, only while something is probed or watched", async () => {
-  const clock = new FakeClock();
   const { source, sink } = fakes();
-  const monitor = new ConflictMonitor(
-    () => source,
-    () => sink,
-    { probeMs: 100, pollMs: 0 },
-    clock,
-  );
+  const { monitor, clock } = monitorOn({ probeMs: 100, pollMs: 0 }, source, sink);
   const heard: ObservedClaim[] = [];
   monitor.onClaim((c) => heard.push(c));
   monitor.watch([VIP]);
