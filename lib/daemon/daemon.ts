@@ -36,6 +36,7 @@ import { EventLog, logAddressChanges } from "./event-log";
 import { handleHeldClaim } from "./held-claim-handler";
 import { localMacs, originOfMac } from "./mac-origin";
 import { startMemoryTrim } from "./memory-trim";
+import { processHeapMode } from "./heap-mode";
 import { libc } from "../net/libc";
 import { localHealthLogger, logMemberEvent } from "./member-log";
 import type { Logger } from "./log";
@@ -100,6 +101,8 @@ export class Daemon {
   /** The main thread's periodic work on one timer: the tick, the conflict sockets, the manifests' check. */
   private readonly pulse = new Pulse();
   private stopMemoryTrim: (() => void) | undefined;
+  /** The heap runs for speed during a reload or a takeover, for size otherwise (heap-mode.ts). */
+  private readonly heapMode = processHeapMode();
   private readonly configLoader = new ConfigLoader();
   private reloading: Promise<void> | undefined;
   /** The trigger of a reload asked for while one was running. */
@@ -292,6 +295,8 @@ export class Daemon {
     const keyFile = this.settings.cluster.keyFile;
     if (trigger === "SIGHUP") reloadKeyring(this.keyring, keyFile, this.memberlist, this.log, this.eventLog);
     this.manifests.markRead();
+    // The load, the election after it and the peers' new tables: a burst (heap-mode.ts).
+    this.heapMode.burst();
     if (this.reloading) {
       this.log.log("debug", "reloadQueued", `${trigger}: a reload is running; another follows it`);
       this.reloadAgain = trigger;
@@ -353,6 +358,7 @@ export class Daemon {
     this.eventLog.event("stopping", "leaving the cluster");
     this.pulse.stop();
     this.stopMemoryTrim?.();
+    this.heapMode.close();
     this.steps.stop();
     this.deferred.cancel();
     this.configLoader.close();
@@ -561,6 +567,10 @@ export class Daemon {
     if (member.name === this.nodeName) return;
     const at = logMemberEvent(this.log, this.eventLog, event, member, performance.now());
     this.memberEvents.push({ kind: event, member: member.name, at });
+    // A death or departure is a takeover; a member (re)joining a running node, a hand-back: bursts
+    // (heap-mode.ts). The joins of a start-up are not: the heap start-up builds is the steady one.
+    if (event === "dead" || event === "leave" || (this.ready && (event === "join" || event === "alive")))
+      this.heapMode.burst();
     if (!this.ready && peersKnown(this.memberlist.members(), this.nodeName, this.node.quorum.expect))
       this.markReady("joined the cluster");
     this.scheduleStep(event === "dead" || event === "leave");
