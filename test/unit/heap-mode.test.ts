@@ -10,7 +10,11 @@ test("heap mode: a burst clears the flag, later bursts extend it, it is set agai
   try {
     let now = 0;
     const set: string[] = [];
-    const mode = new HeapMode((flags) => set.push(flags), true, () => now);
+    const mode = new HeapMode(
+      (flags) => set.push(flags),
+      true,
+      () => now,
+    );
     mode.burst();
     assert.deepEqual(set, ["--no-optimize-for-size"]);
     assert.equal(mode.inBurst, true);
