@@ -102,7 +102,14 @@ export class Daemon {
   private readonly pulse = new Pulse();
   private stopMemoryTrim: (() => void) | undefined;
   /** The heap runs for speed during a reload or a takeover, for size otherwise (heap-mode.ts). */
-  private readonly heapMode = processHeapMode();
+  private readonly heapMode = processHeapMode((inBurst, cause) =>
+    this.log.log(
+      "debug",
+      "heapMode",
+      inBurst ? `heap for speed: ${cause}` : `heap for size again (${cause})`,
+      { cause },
+    ),
+  );
   private readonly configLoader = new ConfigLoader();
   private reloading: Promise<void> | undefined;
   /** The trigger of a reload asked for while one was running. */
@@ -296,7 +303,7 @@ export class Daemon {
     if (trigger === "SIGHUP") reloadKeyring(this.keyring, keyFile, this.memberlist, this.log, this.eventLog);
     this.manifests.markRead();
     // The load, the election after it and the peers' new tables: a burst (heap-mode.ts).
-    this.heapMode.burst();
+    this.heapMode.burst(`reload (${trigger})`);
     if (this.reloading) {
       this.log.log("debug", "reloadQueued", `${trigger}: a reload is running; another follows it`);
       this.reloadAgain = trigger;
@@ -570,7 +577,7 @@ export class Daemon {
     // A death or departure is a takeover; a member (re)joining a running node, a hand-back: bursts
     // (heap-mode.ts). The joins of a start-up are not: the heap start-up builds is the steady one.
     if (event === "dead" || event === "leave" || (this.ready && (event === "join" || event === "alive")))
-      this.heapMode.burst();
+      this.heapMode.burst(`${member.name} ${event}`);
     if (!this.ready && peersKnown(this.memberlist.members(), this.nodeName, this.node.quorum.expect))
       this.markReady("joined the cluster");
     this.scheduleStep(event === "dead" || event === "leave");

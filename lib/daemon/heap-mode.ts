@@ -26,6 +26,8 @@ export class HeapMode {
     /** Whether the process runs with the flag at all. */
     private readonly sizeOptimized: boolean,
     private readonly now: () => number = () => performance.now(),
+    /** Told when a burst starts (with its cause) and when it ends: the daemon logs both at debug level. */
+    private readonly changed: (inBurst: boolean, cause: string) => void = () => undefined,
   ) {}
 
   /** Whether a burst is running now (the flag is cleared). */
@@ -34,13 +36,14 @@ export class HeapMode {
   }
 
   /** Work that allocates heavily starts now: run the heap for speed for `ms` (extends a running burst). */
-  burst(ms = BURST_MS): void {
+  burst(cause: string, ms = BURST_MS): void {
     if (!this.sizeOptimized) return;
     const end = this.now() + ms;
     if (end > this.burstEnd) this.burstEnd = end;
     if (this.timer !== undefined) return;
     this.setFlags(`--no-${FLAG.slice(2)}`);
     this.bursts++;
+    this.changed(true, cause);
     this.arm(ms);
   }
 
@@ -50,6 +53,7 @@ export class HeapMode {
     clearTimeout(this.timer);
     this.timer = undefined;
     this.setFlags(FLAG);
+    this.changed(false, "stopping");
   }
 
   private arm(ms: number): void {
@@ -58,6 +62,7 @@ export class HeapMode {
       if (left > 0) return this.arm(left);
       this.timer = undefined;
       this.setFlags(FLAG);
+      this.changed(false, `${BURST_MS} ms after the last burst`);
     }, ms);
     // A burst never keeps the process alive (a graceful stop exits when the loop empties).
     this.timer.unref();
@@ -65,6 +70,9 @@ export class HeapMode {
 }
 
 /** The daemon's heap mode: switches only when Node was started with --optimize-for-size. */
-export function processHeapMode(execArgv: readonly string[] = process.execArgv): HeapMode {
-  return new HeapMode(setFlagsFromString, execArgv.includes(FLAG));
+export function processHeapMode(
+  changed?: (inBurst: boolean, cause: string) => void,
+  execArgv: readonly string[] = process.execArgv,
+): HeapMode {
+  return new HeapMode(setFlagsFromString, execArgv.includes(FLAG), undefined, changed);
 }

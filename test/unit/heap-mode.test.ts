@@ -10,17 +10,19 @@ test("heap mode: a burst clears the flag, later bursts extend it, it is set agai
   try {
     let now = 0;
     const set: string[] = [];
+    const told: string[] = [];
     const mode = new HeapMode(
       (flags) => set.push(flags),
       true,
       () => now,
+      (inBurst, cause) => told.push(`${inBurst}:${cause}`),
     );
-    mode.burst();
+    mode.burst("reload (file change)");
     assert.deepEqual(set, ["--no-optimize-for-size"]);
     assert.equal(mode.inBurst, true);
     now = 3000;
     mock.timers.tick(3000);
-    mode.burst(); // extends to 7000
+    mode.burst("node2 dead"); // extends to 7000
     assert.deepEqual(set, ["--no-optimize-for-size"], "a running burst is extended, not restarted");
     now = BURST_MS;
     mock.timers.tick(BURST_MS - 3000);
@@ -29,12 +31,14 @@ test("heap mode: a burst clears the flag, later bursts extend it, it is set agai
     mock.timers.tick(7000 - BURST_MS);
     assert.deepEqual(set, ["--no-optimize-for-size", "--optimize-for-size"]);
     assert.equal(mode.inBurst, false);
-    mode.burst(500);
+    assert.deepEqual(told, ["true:reload (file change)", `false:${BURST_MS} ms after the last burst`]);
+    mode.burst("node2 join", 500);
     assert.equal(mode.bursts, 2);
     mode.close();
     assert.deepEqual(set.slice(2), ["--no-optimize-for-size", "--optimize-for-size"], "close ends a burst");
     mode.close();
     assert.equal(set.length, 4, "close without a burst sets nothing");
+    assert.deepEqual(told.slice(2), ["true:node2 join", "false:stopping"]);
   } finally {
     mock.timers.reset();
   }
@@ -43,13 +47,15 @@ test("heap mode: a burst clears the flag, later bursts extend it, it is set agai
 test("heap mode: a process started without --optimize-for-size is never switched", () => {
   const set: string[] = [];
   const mode = new HeapMode((flags) => set.push(flags), false);
-  mode.burst();
+  mode.burst("reload");
   mode.close();
   assert.deepEqual(set, []);
   assert.equal(mode.inBurst, false);
-  assert.equal(processHeapMode(["--max-semi-space-size=4"]).inBurst, false);
-  const sized = processHeapMode(["--optimize-for-size"]);
-  sized.burst(1);
+  const unsized = processHeapMode(undefined, ["--max-semi-space-size=4"]);
+  unsized.burst("reload");
+  assert.equal(unsized.inBurst, false);
+  const sized = processHeapMode(undefined, ["--optimize-for-size"]);
+  sized.burst("reload", 1);
   assert.equal(sized.inBurst, true);
   sized.close();
 });
@@ -71,7 +77,7 @@ test("heap mode: V8 takes the flag at run time: a burst of allocation runs with 
     const settle = () => new Promise((r) => setTimeout(r, 30));
     (async () => {
       const mode = processHeapMode();
-      mode.burst(); let before = majors; work(); await settle(); const fast = majors - before; mode.close();
+      mode.burst("test"); let before = majors; work(); await settle(); const fast = majors - before; mode.close();
       before = majors; work(); await settle(); const sized = majors - before;
       console.log(JSON.stringify({ fast, sized }));
     })();`;
