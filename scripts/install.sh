@@ -81,7 +81,8 @@ esac
 # --max-semi-space-size: V8 grows the young generation to 32 MB under vipd's steady per-VIP garbage; 4 MB
 # semi-spaces cost a few more short scavenges and keep ~25 MB of RSS off every node. --optimize-for-size:
 # V8 lets the old generation fill with garbage to about twice the live heap before a full collection; this
-# keeps it closer (1,000 VIPs, one node: RSS 111 -> 91 MB, CPU unchanged). test/lab/cluster.ts launches the
+# keeps it closer (1,000 VIPs, one node: RSS 111 -> 91 MB, CPU unchanged); the daemon clears it for a few
+# seconds around a reload or a takeover and sets it again (lib/daemon/heap-mode.ts). test/lab/cluster.ts launches the
 # lab's daemons with the same flags. MALLOC_ARENA_MAX=2: glibc gives every thread that mallocs (V8's GC and
 # compiler helpers, the gossip and config threads) an arena of its own, each keeping freed memory; two arenas
 # (1,000 VIPs, one node: RSS 92 -> 87 MB; idle 73 -> 71.5 MB). Node allocates little with malloc, so the
