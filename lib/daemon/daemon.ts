@@ -574,13 +574,14 @@ export class Daemon {
     if (member.name === this.nodeName) return;
     const at = logMemberEvent(this.log, this.eventLog, event, member, performance.now());
     this.memberEvents.push({ kind: event, member: member.name, at });
+    const departed = event === "dead" || event === "leave";
     // A death or departure is a takeover; a member (re)joining a running node, a hand-back: bursts
     // (heap-mode.ts). The joins of a start-up are not: the heap start-up builds is the steady one.
-    if (event === "dead" || event === "leave" || (this.ready && (event === "join" || event === "alive")))
+    if (departed || (this.ready && (event === "join" || event === "alive")))
       this.heapMode.burst(`${member.name} ${event}`);
     if (!this.ready && peersKnown(this.memberlist.members(), this.nodeName, this.node.quorum.expect))
       this.markReady("joined the cluster");
-    this.scheduleStep(event === "dead" || event === "leave");
+    this.scheduleStep(departed);
   }
 
   private markReady(why: string): void {

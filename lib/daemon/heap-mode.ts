@@ -13,6 +13,7 @@ import { setFlagsFromString } from "node:v8";
 export const BURST_MS = 4000;
 
 const FLAG = "--optimize-for-size";
+const NO_FLAG = "--no-optimize-for-size";
 
 export class HeapMode {
   private burstEnd = 0;
@@ -41,7 +42,7 @@ export class HeapMode {
     const end = this.now() + ms;
     if (end > this.burstEnd) this.burstEnd = end;
     if (this.timer !== undefined) return;
-    this.setFlags(`--no-${FLAG.slice(2)}`);
+    this.setFlags(NO_FLAG);
     this.bursts++;
     this.changed(true, cause);
     this.arm(ms);

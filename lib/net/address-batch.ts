@@ -14,7 +14,7 @@
 // of a takeover never waits for the last.
 import { constants as osConstants } from "node:os";
 import { errnoName } from "./libc";
-import { AF_INET, AF_INET6, IFA_PROTO } from "./rtnl-convert";
+import { AF_INET, AF_INET6, IFA_ADDRESS, IFA_F_NODAD, IFA_FLAGS, IFA_LOCAL, IFA_PROTO } from "./rtnl-convert";
 import { ipToBytes } from "./wire";
 
 /** The kernel side of the batches: one netlink socket (NETLINK_ROUTE). An edge, faked in unit tests. */
@@ -55,10 +55,6 @@ const NLM_F_REQUEST = 0x1;
 const NLM_F_ACK = 0x4;
 const NLM_F_EXCL = 0x200;
 const NLM_F_CREATE = 0x400;
-const IFA_ADDRESS = 1;
-const IFA_LOCAL = 2;
-const IFA_FLAGS = 8;
-const IFA_F_NODAD = 0x02;
 /** No prefix route for the address (its /128 in the main table): a host address needs only its local route. */
 const IFA_F_NOPREFIXROUTE = 0x200;
 /** Flags of an IPv6 VIP add (IFA_FLAGS is 32 bits; the ifaddrmsg's own 8-bit field carries the low byte). */

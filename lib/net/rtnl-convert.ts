@@ -58,11 +58,12 @@ const IFADDRMSG_LENGTH = 8;
 const RTM_GETADDR = 22;
 const NLM_F_DUMP = 0x300;
 
-const IFA_ADDRESS = 1;
-const IFA_LOCAL = 2;
+// linux/if_addr.h: the address attributes and flags vipd reads here and writes in address-batch.ts.
+export const IFA_ADDRESS = 1;
+export const IFA_LOCAL = 2;
 const IFA_LABEL = 3;
-const IFA_FLAGS = 8;
-const IFA_F_NODAD = 0x02;
+export const IFA_FLAGS = 8;
+export const IFA_F_NODAD = 0x02;
 const IFA_F_DADFAILED = 0x08;
 const IFA_F_TENTATIVE = 0x40;
 

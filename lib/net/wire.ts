@@ -130,5 +130,5 @@ export function bytesToIp(bytes: Uint8Array): string {
   if (bytes.length === 4) return ipv4At(bytes, 0);
   let v = 0n;
   for (const b of bytes) v = (v << 8n) | BigInt(b);
-  return formatValue(bytes.length === 4 ? 4 : 6, v);
+  return formatValue(6, v);
 }
