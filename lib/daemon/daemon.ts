@@ -180,7 +180,11 @@ export class Daemon {
     this.eventLog.event("started", `vipd ${this.options.version} starting as "${this.nodeName}"`);
     this.watch = await NetlinkWatch.start();
     this.transport = new KernelTransport();
-    this.announcer = new Announcer(this.transport, {}, undefined, { countPerIp: false });
+    // Repeat rounds wait for the run of address changes (a takeover's adds): see AnnouncerOptions.busyWork.
+    this.announcer = new Announcer(this.transport, {}, undefined, {
+      countPerIp: false,
+      busyWork: () => this.applier?.passUnderWay(),
+    });
     this.conflictMonitor = kernelConflictMonitor(this.settings.cluster.arpProbeMs);
     this.conflictMonitor.onClaim((claim) =>
       handleHeldClaim(claim, {

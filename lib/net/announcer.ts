@@ -52,6 +52,13 @@ const BATCH = 64;
 /** Encodes which list a batched frame came from in batchEnds (queues are far shorter than this). */
 const BATCH_LEVEL = 2 ** 40;
 
+/**
+ * Longest a repeat round waits for the address run under way (AnnouncerOptions.busyWork) past its due time.
+ * A 10,000-VIP IPv6 takeover's adds run 10-20 s in the lab; repeats held that long would leave a client
+ * whose first frame was lost on the old owner's MAC for as long.
+ */
+export const REPEAT_HOLD_MAX_MS = 10_000;
+
 /** How late a pacing timer may fire and still have the frames it should have sent by then go out. */
 const CATCH_UP_MS = 250;
 
@@ -111,6 +118,15 @@ export interface AnnouncerOptions {
    * 10,000 VIPs the entries cost ~1.5 MB for numbers it exports only per interface (frameTotals()).
    */
   readonly countPerIp?: boolean;
+  /**
+   * Work under way that repeat rounds (and refreshes) wait for, up to REPEAT_HOLD_MAX_MS: the daemon's run of
+   * address changes. Every frame's kernel time is spent on the main thread that also adds the addresses,
+   * and a multicast NA costs more the more addresses its receivers hold (each scans its multicast list):
+   * in a 10,000-VIP IPv6 takeover (lab, perf) the receivers' scans were a fifth of both cores, and the
+   * repeats of the VIPs added first were three quarters of the NAs sent while the adds still ran. First
+   * rounds never wait: they are what moves the clients.
+   */
+  readonly busyWork?: () => Promise<unknown> | undefined;
 }
 
 interface Announcement {
@@ -120,6 +136,8 @@ interface Announcement {
   readonly routine: boolean;
   roundsSent: number;
   timer?: TimerHandle;
+  /** When the round now due was first held back for busyWork (cleared once it goes). */
+  heldSince?: number;
 }
 
 interface Queued {
@@ -152,6 +170,10 @@ export class Announcer {
   private readonly counts = new Map<string, FrameCount>();
   private readonly totals = new Map<string, FrameTotal>();
   private readonly countPerIp: boolean;
+  private readonly busyWork: () => Promise<unknown> | undefined;
+  /** Repeat rounds held back (announcement -> its IP) until `heldOn` (busyWork's promise) settles. */
+  private held = new Map<Announcement, string>();
+  private heldOn: Promise<unknown> | undefined;
   private generation = 0;
   /** Frames of the announcements in force: what the queues would hold if nothing in them were stale. */
   private liveFrames = 0;
@@ -171,6 +193,7 @@ export class Announcer {
   ) {
     this.policy = { ...DEFAULT_ANNOUNCE_POLICY, ...policy };
     this.countPerIp = options.countPerIp ?? true;
+    this.busyWork = options.busyWork ?? (() => undefined);
     if (this.policy.rounds < 1) throw new Error("announce policy: rounds must be at least 1");
   }
 
@@ -216,6 +239,7 @@ export class Announcer {
     const announcement = this.active.get(ip);
     if (!announcement) return;
     if (announcement.timer !== undefined) this.clock.clearTimer(announcement.timer);
+    this.held.delete(announcement);
     this.active.delete(ip);
     this.liveFrames -= announcement.packets.length;
   }
@@ -248,6 +272,8 @@ export class Announcer {
 
   stop(): void {
     this.stopped = true;
+    this.held.clear();
+    this.heldOn = undefined;
     for (const ip of [...this.active.keys()]) this.withdraw(ip);
     for (const q of this.queues.values()) {
       if (q.timer !== undefined) this.clock.clearTimer(q.timer);
@@ -258,13 +284,46 @@ export class Announcer {
 
   private round(ip: string, announcement: Announcement): void {
     announcement.timer = undefined;
+    this.held.delete(announcement);
     if (this.active.get(ip) !== announcement) return;
+    if (announcement.roundsSent > 0 && this.holdRepeat(ip, announcement)) return;
+    announcement.heldSince = undefined;
     const urgent = announcement.roundsSent === 0 && !announcement.routine;
     announcement.roundsSent++;
     for (const packet of announcement.packets) this.enqueue(packet, announcement.generation, urgent);
     const inBurst = announcement.roundsSent < this.policy.rounds;
     const delay = inBurst ? this.policy.spacingMs : this.policy.refreshIntervalMs;
     if (delay > 0) announcement.timer = this.clock.setTimer(delay, () => this.round(ip, announcement));
+  }
+
+  /** Holds a repeat round back while busyWork runs (see AnnouncerOptions.busyWork); true if it was. */
+  private holdRepeat(ip: string, announcement: Announcement): boolean {
+    const busy = this.busyWork();
+    if (busy === undefined) return false;
+    const now = this.clock.now();
+    announcement.heldSince ??= now;
+    const left = announcement.heldSince + REPEAT_HOLD_MAX_MS - now;
+    if (left <= 0) return false;
+    this.held.set(announcement, ip);
+    announcement.timer = this.clock.setTimer(left, () => this.round(ip, announcement));
+    if (this.heldOn !== busy) {
+      this.heldOn = busy;
+      const release = (): void => this.releaseHeld(busy);
+      busy.then(release, release);
+    }
+    return true;
+  }
+
+  /** busyWork's run settled: its held rounds go now (or wait for the next run, if one started). */
+  private releaseHeld(settled: Promise<unknown>): void {
+    if (this.heldOn !== settled || this.stopped) return;
+    this.heldOn = undefined;
+    const held = [...this.held];
+    this.held.clear();
+    for (const [announcement, ip] of held) {
+      if (announcement.timer !== undefined) this.clock.clearTimer(announcement.timer);
+      this.round(ip, announcement);
+    }
   }
 
   private enqueue(packet: OutgoingPacket, generation: number, urgent: boolean): void {

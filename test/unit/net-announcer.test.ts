@@ -1,6 +1,11 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { Announcer, type OutgoingPacket, type PacketTransport } from "../../lib/net/announcer";
+import {
+  Announcer,
+  REPEAT_HOLD_MAX_MS,
+  type OutgoingPacket,
+  type PacketTransport,
+} from "../../lib/net/announcer";
 import { icmpv6Checksum, parseNeighborAdvertisementFrame } from "../../lib/net/ndp-frame";
 import { FakeClock } from "./fake-clock";
 
@@ -283,4 +288,62 @@ test("re-announcing thousands of VIPs while the transport is full keeps the queu
   clock.advance(5_000);
   assert.equal(transport.sent.length, ips.length, "only the latest announcement of each VIP went out");
   assert.equal(new Set(transport.sent.map((p) => p.ip)).size, ips.length);
+});
+
+test("repeat rounds wait for the address run under way (first rounds never do), at most REPEAT_HOLD_MAX_MS", async () => {
+  const clock = new FakeClock();
+  const transport = new RecordingTransport(clock);
+  let run: { promise: Promise<void>; end: () => void } | undefined;
+  const startRun = (): void => {
+    let end!: () => void;
+    const promise = new Promise<void>((resolve) => (end = resolve));
+    run = { promise, end };
+  };
+  const endRun = async (): Promise<void> => {
+    const ending = run;
+    run = undefined;
+    ending?.end();
+    await new Promise((resolve) => setImmediate(resolve)); // its settle callbacks
+  };
+  const announcer = new Announcer(transport, { rounds: 3, spacingMs: 1000 }, clock, {
+    busyWork: () => run?.promise,
+  });
+  const at = (ip: string): number[] => transport.sent.filter((p) => p.ip === ip).map((p) => p.at);
+  startRun();
+  announcer.announce("2001:db8:100::1", [eth0]);
+  clock.advance(500);
+  announcer.announce("2001:db8:100::2", [eth0]);
+  assert.deepEqual([at("2001:db8:100::1"), at("2001:db8:100::2")], [[0], [500]], "first rounds at once");
+  clock.advance(2000);
+  assert.deepEqual([at("2001:db8:100::1"), at("2001:db8:100::2")], [[0], [500]], "repeats held");
+  await endRun();
+  assert.deepEqual(
+    [at("2001:db8:100::1"), at("2001:db8:100::2")],
+    [
+      [0, 2500],
+      [500, 2500],
+    ],
+    "the held repeats go when the run ends",
+  );
+  clock.advance(1000);
+  assert.deepEqual(
+    [at("2001:db8:100::1"), at("2001:db8:100::2")],
+    [
+      [0, 2500, 3500],
+      [500, 2500, 3500],
+    ],
+  );
+
+  // A run that never ends holds a repeat for REPEAT_HOLD_MAX_MS at most; a withdrawn VIP's held round is dropped.
+  startRun();
+  announcer.announce("2001:db8:100::3", [eth0]);
+  announcer.announce("2001:db8:100::4", [eth0]);
+  clock.advance(1000);
+  announcer.withdraw("2001:db8:100::4");
+  clock.advance(REPEAT_HOLD_MAX_MS - 1);
+  assert.deepEqual(at("2001:db8:100::3"), [3500]);
+  clock.advance(1);
+  assert.deepEqual(at("2001:db8:100::3"), [3500, 3500 + 1000 + REPEAT_HOLD_MAX_MS]);
+  await endRun();
+  assert.deepEqual(at("2001:db8:100::4"), [3500], "withdrawn while held: nothing more");
 });
