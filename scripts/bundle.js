@@ -25,7 +25,12 @@ const NATIVE = ["koffi", "netlink", "raw-socket"];
  * The V8 flags the daemon runs with (scripts/install.sh's wrapper, test/lab/cluster.ts's VIPD_NODE_FLAGS;
  * test/unit/code-cache.test.ts checks they agree). V8 accepts a code cache only under the flags it was made with.
  */
-const DAEMON_NODE_FLAGS = ["--max-semi-space-size=4", "--optimize-for-size", "--v8-pool-size=1"];
+const DAEMON_NODE_FLAGS = [
+  "--max-semi-space-size=4",
+  "--optimize-for-size",
+  "--v8-pool-size=1",
+  "--expose-gc",
+];
 
 const bundles = [
   // First the CLI out of tsc's vipd.js, then the entry over it.

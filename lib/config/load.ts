@@ -67,6 +67,19 @@ export function parseRead({ files, diagnostics }: ReadManifests): LoadResult {
 }
 
 /** Files named directly, plus *.yaml / *.yml inside named directories; duplicates removed. */
+/** The manifests' total size in bytes (files that cannot be read count 0): how big a load is ahead. */
+export function manifestBytes(paths: readonly string[]): number {
+  let bytes = 0;
+  for (const path of expandPaths(paths, [])) {
+    try {
+      bytes += statSync(path).size;
+    } catch {
+      // The load reports it.
+    }
+  }
+  return bytes;
+}
+
 export function expandPaths(paths: readonly string[], diagnostics: Diagnostic[]): string[] {
   const out = new Set<string>();
   for (const path of paths) {

@@ -7,7 +7,7 @@ import { mkdtempSync, writeFileSync, mkdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { formatCidr } from "../../lib/ip";
 import { formatDiagnostic } from "../../lib/config/diagnostics";
-import { loadManifests } from "../../lib/config/load";
+import { loadManifests, manifestBytes } from "../../lib/config/load";
 import { parseManifests } from "../../lib/config/manifests";
 import { canonicalJson } from "../../lib/config/digest";
 import { EVERYTHING } from "../../lib/config/selectors";
@@ -337,5 +337,19 @@ test("canonical JSON and the digest are the same as the earlier builds' (mixed v
   for (let i = 0; i < 500; i++) {
     const v = value(0);
     assert.equal(canonicalJson(v), canonicalJsonReference(v));
+  }
+});
+
+test("manifestBytes: the size of every manifest a load would read (a folder's YAML files); unreadable paths count 0", () => {
+  const dir = mkdtempSync(join(tmpdir(), "vipd-config-"));
+  try {
+    mkdirSync(join(dir, "pools"));
+    writeFileSync(join(dir, "pools", "a.yaml"), "x".repeat(100));
+    writeFileSync(join(dir, "pools", "b.yml"), "y".repeat(50));
+    writeFileSync(join(dir, "one.yaml"), "z".repeat(7));
+    assert.equal(manifestBytes([join(dir, "pools"), join(dir, "one.yaml")]), 157);
+    assert.equal(manifestBytes([join(dir, "missing.yaml")]), 0);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -44,6 +44,34 @@ test("heap mode: a burst clears the flag, later bursts extend it, it is set agai
   }
 });
 
+test("heap mode: a burst that ends runs one full collection after the flag is set again; close does not", () => {
+  mock.timers.enable({ apis: ["setTimeout"] });
+  try {
+    let now = 0;
+    const calls: string[] = [];
+    const mode = new HeapMode(
+      (flags) => calls.push(flags),
+      true,
+      () => now,
+      undefined,
+      () => calls.push("gc"),
+    );
+    mode.burst("start-up with a large config");
+    now = BURST_MS;
+    mock.timers.tick(BURST_MS);
+    assert.deepEqual(calls, ["--no-optimize-for-size", "--optimize-for-size", "gc"]);
+    mode.burst("reload (file change)");
+    mode.close();
+    assert.deepEqual(
+      calls.slice(3),
+      ["--no-optimize-for-size", "--optimize-for-size"],
+      "no collection on stop",
+    );
+  } finally {
+    mock.timers.reset();
+  }
+});
+
 test("heap mode: a process started without --optimize-for-size is never switched", () => {
   const set: string[] = [];
   const mode = new HeapMode((flags) => set.push(flags), false);
