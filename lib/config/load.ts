@@ -66,7 +66,6 @@ export function parseRead({ files, diagnostics }: ReadManifests): LoadResult {
     : { ...result, diagnostics: all };
 }
 
-/** Files named directly, plus *.yaml / *.yml inside named directories; duplicates removed. */
 /** The manifests' total size in bytes (files that cannot be read count 0): how big a load is ahead. */
 export function manifestBytes(paths: readonly string[]): number {
   let bytes = 0;
@@ -80,6 +79,7 @@ export function manifestBytes(paths: readonly string[]): number {
   return bytes;
 }
 
+/** Files named directly, plus *.yaml / *.yml inside named directories; duplicates removed. */
 export function expandPaths(paths: readonly string[], diagnostics: Diagnostic[]): string[] {
   const out = new Set<string>();
   for (const path of paths) {
