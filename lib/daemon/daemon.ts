@@ -36,7 +36,7 @@ import { EventLog, logAddressChanges } from "./event-log";
 import { handleHeldClaim } from "./held-claim-handler";
 import { localMacs, originOfMac } from "./mac-origin";
 import { startMemoryTrim } from "./memory-trim";
-import { ADDS_TAIL_MS, processHeapMode, STARTUP_BURST_MIN_BYTES } from "./heap-mode";
+import { ADDS_TAIL_MS, BURST_MS, processHeapMode, STARTUP_BURST_MIN_BYTES } from "./heap-mode";
 import { manifestBytes } from "../config/load";
 import { libc } from "../net/libc";
 import { localHealthLogger, logMemberEvent } from "./member-log";
@@ -123,7 +123,7 @@ export class Daemon {
   );
   private readonly deferred = new DeferredStepWork();
   private ready = false;
-  /** The manifests are large enough for start-up to run as a burst (STARTUP_BURST_MIN_BYTES). */
+  /** The manifests are large (STARTUP_BURST_MIN_BYTES): start-up's burst waits longer for the first adds. */
   private largeStartup = false;
   private stopping = false;
   private readonly startedAt = new Date();
@@ -166,10 +166,10 @@ export class Daemon {
 
   /** Loads the config (throws with every error on a bad one), then starts every edge and the loop. */
   async start(): Promise<void> {
-    // A large config's start-up (the load, then every VIP taken) runs as a burst until its adds are done
-    // (heap-mode.ts). A small one does not: at 1,000 services it gained nothing and kept 3-5 MB more RSS.
+    // Start-up (the load, the threads' boot, then every VIP taken) runs as a burst until its adds are done:
+    // the process starts under V8's defaults and the heap is sized down once the work is (heap-mode.ts).
     this.largeStartup = manifestBytes(this.settings.manifests) >= STARTUP_BURST_MIN_BYTES;
-    if (this.largeStartup) this.heapMode.burst("start-up with a large config");
+    this.heapMode.burst("start-up");
     const gossipBoot = this.options.gossipBoot ?? bootGossipThread(); // it boots while the config loads
     const startup = loadStartupConfig(
       this.settings.manifests,
@@ -559,7 +559,7 @@ export class Daemon {
   // ---- edges reporting back --------------------------------------------------------------------
 
   private onAddressesApplied(result: ApplyResult): void {
-    // A large start-up's or a takeover's adds extend its burst to ADDS_TAIL_MS after the last of them (the
+    // Start-up's or a takeover's adds extend its burst to ADDS_TAIL_MS after the last of them (the
     // run's batches come every few ms): a 10,000-VIP IPv6 start-up's burst ran 4 s past its last add, and the
     // scale bench's steady window (4 s after all were held) caught one node before the burst's collection.
     if (result.added.length > 0 && this.heapMode.inBurst)
@@ -603,7 +603,9 @@ export class Daemon {
   private markReady(why: string): void {
     if (this.ready || this.stopping) return;
     this.ready = true;
-    if (this.largeStartup) this.heapMode.burst("ready: taking the VIPs of a large config");
+    // The VIPs are taken next; each add extends the burst by ADDS_TAIL_MS. A large config's first step and
+    // probes take longer than that before the first add.
+    this.heapMode.burst("ready: taking the VIPs", this.largeStartup ? BURST_MS : 2 * ADDS_TAIL_MS);
     this.eventLog.event("ready", why);
     this.scheduleStep();
   }

@@ -1,30 +1,40 @@
-// The daemon's heap runs under --optimize-for-size (the wrapper's flags, for steady RSS: "Memory at scale" in
+// The daemon's heap runs under --optimize-for-size in steady state (for steady RSS: "Memory at scale" in
 // docs/design.md). That flag also keeps V8's young generation at 1 MB and makes every full GC a compacting,
-// memory-reducing one, so a burst of work that builds thousands of short-lived objects (a reload of 10,000
-// services, the takeover after a member's death) spends a third of its time in the collector and runs up
-// to ~3x the CPU it needs. The flag is read by V8's heap heuristics as they run, so a burst can run
-// without it: it is cleared when the burst starts and set again a few seconds after the last one. Once set
-// again, V8's memory reducer (a few seconds of low allocation later) compacts the heap and shrinks the
-// young generation back, so the steady RSS stays what the flag gives (measured: docs/design.md, round 14).
-// Only where the process was started with the flag: a daemon run without it has nothing to switch.
+// memory-reducing one, so a burst of work that builds thousands of short-lived objects (start-up, a reload
+// of 10,000 services, the takeover after a member's death) spends a third of its time in the collector and
+// runs up to ~3x the CPU it needs. The flag is read by V8's heap heuristics as they run, so a burst runs
+// without it: V8's flags are at their defaults during a burst and the flag is set a few seconds after the
+// last one. Once set, V8's memory reducer (and the full collection run at a burst's end) compacts the heap
+// and shrinks the young generation back, so the steady RSS stays what the flag gives.
+//
+// The flag is set here at run time, never on Node's command line: V8 accepts a code cache only under the
+// flag hash it was made with (every V8 flag off its default changes it), and Node's own built-in modules
+// are compiled from a cache made under V8's defaults. Under a V8 flag on the command line every built-in
+// module the daemon loads, in the main thread and again in each worker thread's bootstrap, was compiled
+// from source: ~2.4x the time to require them, and ~0.3 s of CPU of each node's start-up (docs/design.md,
+// round 16). A burst therefore restores the defaults exactly (--optimize-for-size also sets
+// --max-semi-space-size to 1, which clearing it does not undo), so the config worker a reload starts boots
+// from the cache too.
 import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
 
 /** How long after the last burst's start the flag stays off (a burst ends sooner than this at 10,000 VIPs). */
 export const BURST_MS = 4000;
 
 /**
- * Manifests of at least this many bytes start as a burst (the daemon, from its launch until ADDS_TAIL_MS after
- * start-up's last add). The scale bench's manifest is ~200 bytes a service: 1,000 services (~0.2 MB) gained
- * nothing and kept 3-5 MB more steady RSS; 10,000 (~2 MB) were all held in 9.3-12.3 s against 13.5-16.8.
- * Sizes between were not measured.
+ * Manifests of at least this many bytes are a large start-up: its burst waits BURST_MS after readiness for
+ * the first adds (a 10,000-service first step and its probes take ~1 s), a smaller one 2 * ADDS_TAIL_MS.
+ * The scale bench's manifest is ~200 bytes a service.
  */
 export const STARTUP_BURST_MIN_BYTES = 1024 * 1024;
 
 /** How long a burst runs on after an address add (the daemon extends a running burst by this much per add). */
 export const ADDS_TAIL_MS = 1000;
 
-const FLAG = "--optimize-for-size";
-const NO_FLAG = "--no-optimize-for-size";
+/** Steady state: the heap for size. */
+export const SIZE_FLAGS = "--optimize-for-size";
+/** A burst: V8's own defaults, the flag hash Node's built-in code cache was made under (see above). */
+export const SPEED_FLAGS = "--no-optimize-for-size --max-semi-space-size=0";
 
 export class HeapMode {
   private burstEnd = 0;
@@ -35,8 +45,8 @@ export class HeapMode {
   constructor(
     /** V8's own setter (faked in unit tests). */
     private readonly setFlags: (flags: string) => void,
-    /** Whether the process runs with the flag at all. */
-    private readonly sizeOptimized: boolean,
+    /** Whether this mode switches V8's flags at all. */
+    private readonly managed: boolean,
     private readonly now: () => number = () => performance.now(),
     /** Told when a burst starts (with its cause) and when it ends: the daemon logs both at debug level. */
     private readonly changed: (inBurst: boolean, cause: string) => void = () => undefined,
@@ -56,11 +66,11 @@ export class HeapMode {
 
   /** Work that allocates heavily starts now: run the heap for speed for `ms` (extends a running burst). */
   burst(cause: string, ms = BURST_MS): void {
-    if (!this.sizeOptimized) return;
+    if (!this.managed) return;
     const end = this.now() + ms;
     if (end > this.burstEnd) this.burstEnd = end;
     if (this.timer !== undefined) return;
-    this.setFlags(NO_FLAG);
+    this.setFlags(SPEED_FLAGS);
     this.bursts++;
     this.changed(true, cause);
     this.arm(ms);
@@ -71,7 +81,7 @@ export class HeapMode {
     if (this.timer === undefined) return;
     clearTimeout(this.timer);
     this.timer = undefined;
-    this.setFlags(FLAG);
+    this.setFlags(SIZE_FLAGS);
     this.changed(false, "stopping");
   }
 
@@ -80,7 +90,7 @@ export class HeapMode {
       const left = this.burstEnd - this.now();
       if (left > 0) return this.arm(left);
       this.timer = undefined;
-      this.setFlags(FLAG);
+      this.setFlags(SIZE_FLAGS);
       this.collect();
       this.changed(false, `${BURST_MS} ms after the last burst`);
     }, ms);
@@ -89,17 +99,30 @@ export class HeapMode {
   }
 }
 
-/** The daemon's heap mode: switches only when Node was started with --optimize-for-size. */
+/**
+ * The daemon's heap mode. The process starts with V8's defaults (no V8 flag on its command line) and runs
+ * its start-up as a burst: the daemon calls burst() first thing, and the flag is set when start-up's work
+ * is done. `managed` false (a process started with V8 flags of its own, such as an older wrapper's) only
+ * leaves the flags alone.
+ */
 export function processHeapMode(
   changed?: (inBurst: boolean, cause: string) => void,
-  execArgv: readonly string[] = process.execArgv,
+  managed = true,
 ): HeapMode {
-  const gc = (globalThis as { gc?: () => void }).gc;
-  return new HeapMode(
-    setFlagsFromString,
-    execArgv.includes(FLAG),
-    undefined,
-    changed,
-    gc ? () => gc() : undefined,
-  );
+  return new HeapMode(setFlagsFromString, managed, undefined, changed, managed ? exposedGc() : undefined);
+}
+
+/**
+ * V8's `gc`, without --expose-gc on the command line (which would change the flag hash, see above): the
+ * flag is set only while a new context picks the function up, then cleared; the function stays usable.
+ */
+export function exposedGc(setFlags: (flags: string) => void = setFlagsFromString): () => void {
+  setFlags("--expose-gc");
+  try {
+    const gc = runInNewContext("gc") as unknown;
+    if (typeof gc !== "function") throw new Error("V8 did not expose gc");
+    return () => (gc as () => void)();
+  } finally {
+    setFlags("--no-expose-gc");
+  }
 }
