@@ -24,10 +24,12 @@ const NATIVE = ["koffi", "netlink", "raw-socket"];
 /**
  * The V8 flags the daemon runs with (scripts/install.sh's wrapper, test/lab/cluster.ts's VIPD_NODE_FLAGS;
  * test/unit/code-cache.test.ts checks they agree). V8 accepts a code cache only under the flags it was made with.
- * No V8 flag: one would also make V8 reject the cache Node's own built-in modules come with; the daemon sets
- * its heap flags at run time (lib/daemon/heap-mode.ts). --v8-pool-size is Node's.
+ * One V8 flag only, --max-semi-space-size, which the entry (daemon/launch.ts) sets back to its default once V8
+ * has sized the heap with it: any V8 flag off its default also makes V8 reject the cache Node's own built-in
+ * modules come with. The daemon sets its other heap flags at run time (lib/daemon/heap-mode.ts).
+ * --v8-pool-size is Node's.
  */
-const DAEMON_NODE_FLAGS = ["--v8-pool-size=1"];
+const DAEMON_NODE_FLAGS = ["--max-semi-space-size=4", "--v8-pool-size=1"];
 
 const bundles = [
   // First the CLI out of tsc's vipd.js, then the entry over it.

@@ -7,14 +7,14 @@
 // last one. Once set, V8's memory reducer (and the full collection run at a burst's end) compacts the heap
 // and shrinks the young generation back, so the steady RSS stays what the flag gives.
 //
-// The flag is set here at run time, never on Node's command line: V8 accepts a code cache only under the
-// flag hash it was made with (every V8 flag off its default changes it), and Node's own built-in modules
-// are compiled from a cache made under V8's defaults. Under a V8 flag on the command line every built-in
-// module the daemon loads, in the main thread and again in each worker thread's bootstrap, was compiled
-// from source: ~2.4x the time to require them, and ~0.3 s of CPU of each node's start-up (docs/design.md,
-// round 16). A burst therefore restores the defaults exactly (--optimize-for-size also sets
-// --max-semi-space-size to 1, which clearing it does not undo), so the config worker a reload starts boots
-// from the cache too.
+// The flag is set here at run time, not on Node's command line: V8 accepts a code cache only under the flag
+// hash it was made with (every V8 flag off its default changes it), and Node's own built-in modules are
+// compiled from a cache made under V8's defaults. With the heap flags on the command line every built-in
+// module the daemon loads, in the main thread and again in each worker thread's bootstrap, was compiled from
+// source: ~2.4x the time to require them (docs/design.md, round 16). The wrapper's one V8 flag,
+// --max-semi-space-size, the entry sets back to its default (daemon/launch.ts). A burst restores the
+// defaults exactly (--optimize-for-size also sets --max-semi-space-size to 1, which clearing it does not
+// undo), so the config worker a reload starts boots from the cache too.
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 
