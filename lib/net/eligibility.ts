@@ -1,7 +1,7 @@
 // Per-VIP interface choice kept current as links and addresses change. A link going down, losing carrier
 // or losing the subnet changes the affected VIPs' eligibility in the same tick as the netlink event, and
 // listeners hear about every VIP whose choice changed.
-import { chooseInterface, type InterfaceChoice } from "./interface-choice";
+import { chooseInterfaceIn, interfaceContext, type InterfaceChoice } from "./interface-choice";
 import { sameList } from "../plan/compare";
 import { VIPD_ADDRESS_PROTO } from "./links";
 import type { NetlinkWatch } from "./netlink-watch";
@@ -64,10 +64,10 @@ export class EligibilityTracker {
 
   private recompute(vips: Iterable<[string, readonly string[]]> = this.vips): void {
     const { links, addresses } = this.watch.snapshot();
-    const candidates = addresses.filter((a) => a.proto !== VIPD_ADDRESS_PROTO);
+    const context = interfaceContext(links, addresses);
     const changes: EligibilityChange[] = [];
     for (const [ip, advertised] of vips) {
-      const choice = chooseInterface(ip, links, candidates, advertised);
+      const choice = chooseInterfaceIn(context, ip, advertised);
       const previous = this.choices.get(ip);
       if (!previous || !sameChoice(previous, choice)) {
         this.choices.set(ip, choice);

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { chooseInterface } from "../../lib/net/interface-choice";
+import { chooseInterface, chooseInterfaceIn, interfaceContext } from "../../lib/net/interface-choice";
 import { VIPD_ADDRESS_PROTO, type AddressInfo, type LinkInfo } from "../../lib/net/links";
 
 const link = (index: number, name: string, extra: Partial<LinkInfo> = {}): LinkInfo => ({
@@ -133,3 +133,14 @@ for (const c of cases) {
     assert.deepEqual(chooseInterface(c.vip, links, addresses, c.advertised ?? []), c.expect);
   });
 }
+
+test("chooseInterfaceIn: one prepared context gives every case the same answer as chooseInterface", () => {
+  const context = interfaceContext(links, addresses);
+  for (const c of cases)
+    assert.deepEqual(chooseInterfaceIn(context, c.vip, c.advertised ?? []), c.expect, c.name);
+  // VIPs that land on the same link share one frozen choice (10,000 VIPs, one object).
+  const a = chooseInterfaceIn(context, "198.51.100.10", []);
+  const b = chooseInterfaceIn(context, "198.51.100.11", []);
+  assert.equal(a, b);
+  assert.ok(Object.isFrozen(a));
+});
