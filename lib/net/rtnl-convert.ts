@@ -1,6 +1,8 @@
 // rtnetlink messages -> LinkInfo / AddressInfo: links over the `netlink` package's parsed structs, addresses read
 // from their raw payloads (addressFromPayload says why).
-import { rt, type ifla, type RtNetlinkSocket } from "netlink";
+import type * as ifla from "netlink/dist/rt/ifla";
+import type { RtNetlinkSocket } from "netlink/dist/rt/rt";
+import * as rt from "netlink/dist/rt/structs";
 import { bytesToIp, bytesToMac } from "./wire";
 import type { AddressInfo, LinkInfo, OperState } from "./links";
 

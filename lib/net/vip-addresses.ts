@@ -8,7 +8,7 @@
 //
 // Batching: rtnetlink has no bulk address request, but one datagram may carry many requests and the kernel
 // handles them all within the one sendmsg: see address-batch.ts (adaptive batches on a socket of our own).
-import type { RtNetlinkSocket } from "netlink";
+import type { RtNetlinkSocket } from "netlink/dist/rt/rt";
 import { AddressBatcher, type AddressOutcome, type NetlinkChannel } from "./address-batch";
 import { VIPD_ADDRESS_PROTO, type AddressInfo } from "./links";
 import { openNetlinkChannel } from "./netlink-channel";

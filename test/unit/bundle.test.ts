@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { distRootOf } from "../../lib/daemon/build-info";
 
 const DIST = join(__dirname, "..", "..");
-const NATIVE = new Set(["koffi", "netlink", "raw-socket"]);
+const NATIVE = new Set(["koffi", "raw-socket", "netlink/dist/raw"]);
 const ENTRIES = ["vipd.js", "vipd-cli.js", "thread-main.js", "config-worker.js"];
 
 test("each bundle requires only Node's modules and the native add-ons", () => {
