@@ -100,10 +100,9 @@ export class HeapMode {
 }
 
 /**
- * The daemon's heap mode. The process starts with V8's defaults (no V8 flag on its command line) and runs
+ * The daemon's heap mode. The process runs with V8's defaults from its entry on (daemon/launch.ts) and runs
  * its start-up as a burst: the daemon calls burst() first thing, and the flag is set when start-up's work
- * is done. `managed` false (a process started with V8 flags of its own, such as an older wrapper's) only
- * leaves the flags alone.
+ * is done. `managed` false leaves V8's flags alone (tests).
  */
 export function processHeapMode(
   changed?: (inBurst: boolean, cause: string) => void,
