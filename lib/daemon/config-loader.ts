@@ -120,6 +120,27 @@ export class ConfigLoader {
 }
 
 /**
+ * How many failed loads in a row of files that changed while they were read are retried without a word
+ * before the failure is reported (a writer that never stops still gets its error, a few seconds late).
+ */
+export const CHANGED_WHILE_READ_RETRIES = 3;
+
+/**
+ * Whether a reload's outcome is kept, or the load runs again once the files settle: a load that failed on
+ * files that changed after they were read was most likely a read in the middle of a write (the settle
+ * waits for 25 ms of quiet by the files' times, and a writer preempted in the middle of its write() keeps
+ * its first time). Seen in the lab: a 1,000-service file read cut at line 3533, logged as an error and
+ * marked stale (the `vipd_config_stale` alert) 80 ms before the same write loaded fine. Pure.
+ */
+export function retryReload(
+  outcome: ReloadOutcome,
+  changedSinceRead: boolean,
+  retriesSoFar: number,
+): boolean {
+  return !outcome.ok && changedSinceRead && retriesSoFar < CHANGED_WHILE_READ_RETRIES;
+}
+
+/**
  * Manifest files that are empty now though objects of the config in force came from them, as errors. A
  * write truncates the file before it writes the new text: a load between the two, on a busy host, read
  * "no objects" and dropped every VIP of that file (seen in the lab: a reload test's writer paused ~800 ms

@@ -24,7 +24,7 @@ import { endFailover, newPlannerMemory, plan } from "../plan/planner";
 import { peersKnown } from "../plan/readiness";
 import type { MemberEvent, NodePolicy, Plan, Snapshot } from "../plan/types";
 import { AllocationSync } from "./allocation-sync";
-import { ConfigLoader, loadStartupConfig } from "./config-loader";
+import { ConfigLoader, loadStartupConfig, retryReload } from "./config-loader";
 import { ManifestWatch, POLL_MS } from "./manifest-watch";
 import { advertisedInterfaces, nodePolicy, type ActiveConfig, type ReloadOutcome } from "./config-state";
 import { ConflictBook } from "./conflict-book";
@@ -115,6 +115,8 @@ export class Daemon {
   private reloading: Promise<void> | undefined;
   /** The trigger of a reload asked for while one was running. */
   private reloadAgain: string | undefined;
+  /** Failed loads in a row retried because the files changed while they were read (retryReload). */
+  private reloadRetries = 0;
   // Steps no decision waits on wait for a run of address changes in progress (see StepPacer).
   private readonly steps = new StepPacer(
     () => this.step(),
@@ -339,6 +341,14 @@ export class Daemon {
 
   private applyReload(outcome: ReloadOutcome, trigger: string): void {
     if (this.stopping) return;
+    if (retryReload(outcome, this.manifests.changedOnDisk(), this.reloadRetries)) {
+      this.reloadRetries++;
+      const why = outcome.ok ? "" : outcome.errors[0];
+      this.log.log("debug", "reloadRetried", `${trigger}: the files changed while they were read (${why})`);
+      this.manifests.poll(); // loads again once they are quiet
+      return;
+    }
+    this.reloadRetries = 0;
     if (!outcome.ok) {
       this.stale = true;
       this.staleErrors = outcome.errors;

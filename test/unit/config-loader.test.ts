@@ -4,7 +4,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { loadManifests } from "../../lib/config/load";
-import { ConfigLoader, IN_PROCESS_MAX_BYTES } from "../../lib/daemon/config-loader";
+import {
+  CHANGED_WHILE_READ_RETRIES,
+  ConfigLoader,
+  IN_PROCESS_MAX_BYTES,
+  retryReload,
+} from "../../lib/daemon/config-loader";
+import { ManifestWatch } from "../../lib/daemon/manifest-watch";
 
 const FIXTURE = join(__dirname, "..", "..", "..", "test", "fixtures", "config", "seed.yaml");
 
@@ -103,6 +109,39 @@ test("a reload that finds a manifest file emptied (a write under way) keeps the 
       0,
       "a comment-only file removes everything",
     );
+  } finally {
+    loader.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("a load that failed on a file read in the middle of its write is retried, a few times at most", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "vipd-loader-"));
+  const loader = new ConfigLoader();
+  const pools = join(dir, "pools.yaml");
+  const text = readFileSync(FIXTURE, "utf8");
+  writeFileSync(pools, text);
+  const watch = new ManifestWatch([pools], () => undefined, 0);
+  try {
+    const first = await loader.load([pools], undefined);
+    assert.ok(first.ok, first.ok ? "" : first.errors.join("; "));
+    // The reload stamps the files, then reads the first part of a write: cut inside a flow mapping.
+    const cut = text.indexOf("{", text.indexOf("kind: Service")) + 3;
+    writeFileSync(pools, text.slice(0, cut));
+    watch.markRead();
+    const partial = await loader.load([pools], first.active);
+    assert.equal(partial.ok, false, "the cut file does not load");
+    assert.equal(retryReload(partial, watch.changedOnDisk(), 0), false, "unchanged since read: a real error");
+    // The rest of the write lands while the load ran (a different size and time).
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    writeFileSync(pools, text + "# done\n");
+    assert.equal(watch.changedOnDisk(), true);
+    assert.equal(retryReload(partial, true, 0), true, "changed since read: load again");
+    assert.equal(retryReload(partial, true, CHANGED_WHILE_READ_RETRIES), false, "not forever");
+    assert.equal(retryReload(first, true, 0), false, "a good load is kept even if the files moved on");
+    watch.markRead();
+    const whole = await loader.load([pools], first.active);
+    assert.ok(whole.ok, whole.ok ? "" : whole.errors.join("; "));
   } finally {
     loader.close();
     rmSync(dir, { recursive: true, force: true });
