@@ -87,9 +87,9 @@ esac
 # daemon sets its heap flags itself at run time (lib/daemon/heap-mode.ts: --optimize-for-size in steady
 # state, V8's defaults during a start-up, reload or takeover).
 # MALLOC_ARENA_MAX=2: glibc gives every thread that mallocs (V8's GC and compiler helpers, the gossip and
-# config threads) an arena of its own, each keeping freed memory; two arenas
-# (1,000 VIPs, one node: RSS 92 -> 87 MB; idle 73 -> 71.5 MB). Node allocates little with malloc, so the
-# shared arenas cost no measurable CPU. --v8-pool-size=1 (a Node flag, not V8's): one V8 helper thread (Node
+# config threads) an arena of its own, each keeping freed memory; two arenas (1,000 VIPs, one node: RSS
+# 92 -> 87 MB; idle 73 -> 71.5 MB). Node allocates little with malloc, so the shared arenas cost no
+# measurable CPU. --v8-pool-size=1 (a Node flag, not V8's): one V8 helper thread (Node
 # starts four) for concurrent GC and compiles; vipd's hosts give it a core or two, and each helper kept
 # memory of its own (1,000 VIPs, one node: RSS 81.2-82.7 -> 79.4-80.2 MB, anonymous 35 -> 33 MB, CPU within
 # noise).

@@ -27,6 +27,7 @@ export interface InterfaceContext {
   readonly onLink: Map<string, InterfaceChoice>;
 }
 
+/** A parsed candidate subnet with its last address worked out once (cidrContains, without a BigInt sum per call). */
 interface Subnet {
   readonly family: Cidr["family"];
   readonly first: bigint;
