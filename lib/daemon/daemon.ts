@@ -59,6 +59,7 @@ import { Pulse } from "./pulse";
 import { DeferredStepWork, takesOver } from "./takeover-first";
 import { TrialRunner } from "./trial-runner";
 import { interfaceForClearedProbe } from "./cleared-takeover";
+import { earlyProbes } from "../plan/early-probes";
 
 export interface DaemonOptions {
   readonly settings: Settings;
@@ -362,6 +363,7 @@ export class Daemon {
     }
     const changed = outcome.active.load.digest !== this.active.load.digest || this.stale;
     const before = this.active.allocation;
+    const vipsBefore = this.active.groupByIp;
     this.active = outcome.active;
     this.allocation.loaded(this.active);
     this.stale = false;
@@ -374,6 +376,16 @@ export class Daemon {
     }
     this.trackVips();
     this.syncHealthChecks();
+    // The new VIPs' probes run during the election step below, not after it (early-probes.ts).
+    const early = earlyProbes({
+      probeBeforeTakeover: this.node.probeBeforeTakeover,
+      electing: this.ready && this.memory.quorumOk && !this.stopping,
+      before: vipsBefore,
+      after: this.active.groupByIp,
+      held: this.applier.wanted(),
+      links: this.eligibility,
+    });
+    for (const probe of early) this.probes.start(probe.ip, probe.interfaces, "early");
     this.steps.runNow(); // the new VIPs' election, ahead of what queued while the config loaded
     if (changed) this.allocation.logChanges(this.active, before.state); // after it: 10,000 lookups
   }

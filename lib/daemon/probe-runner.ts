@@ -40,16 +40,19 @@ export function kernelConflictMonitor(probeMs: number): ConflictMonitor {
   );
 }
 
+/** Why a probe runs: a VIP about to be taken or a foreign conflict due again (the plan), or a reload's new VIP. */
+export type ProbeCause = "plan" | "early";
+
 export class ProbeRunner {
   constructor(private readonly edges: ProbeEdges) {}
 
-  start(ip: string, interfaces: readonly string[]): void {
+  start(ip: string, interfaces: readonly string[], cause: ProbeCause = "plan"): void {
     const { book, monitor } = this.edges;
     if (book.isProbing(ip) || this.edges.stopping()) return;
     book.probeStarted(ip);
     const started = performance.now();
     monitor.probe(ip, this.edges.interfacesFor(interfaces)).then(
-      (claims) => this.done(ip, claims, performance.now() - started),
+      (claims) => this.done(ip, claims, performance.now() - started, cause),
       (error: unknown) => {
         // Not being able to probe must not keep a VIP down: take it, and say why there was no probe.
         const message = `${ip}: ${(error as Error).message}; taking it unprobed`;
@@ -60,7 +63,7 @@ export class ProbeRunner {
     );
   }
 
-  private done(ip: string, claims: readonly ObservedClaim[], elapsedMs: number): void {
+  private done(ip: string, claims: readonly ObservedClaim[], elapsedMs: number, cause: ProbeCause): void {
     const { book, reprobeMs } = this.edges;
     if (this.edges.stopping()) {
       book.probeAbandoned(ip);
@@ -92,7 +95,10 @@ export class ProbeRunner {
         );
       }
     }
-    this.edges.log.log("info", "arpProbe", `${ip}: ${foreign ? `held by ${foreign.mac}` : "free"}`, {
+    // An early probe runs on every node that could hold the VIP: said, so that one on a node that then does
+    // not take it reads as what it is.
+    const early = cause === "early" ? " (probed early: new in the reloaded config)" : "";
+    this.edges.log.log("info", "arpProbe", `${ip}: ${foreign ? `held by ${foreign.mac}` : "free"}${early}`, {
       ip,
       ms: elapsedMs.toFixed(1),
     });

@@ -93,6 +93,8 @@ export const VIPD_NODE_ENV = ["MALLOC_ARENA_MAX=2"];
  * VIPD_LAB_NODE_FLAGS="--cpu-prof --cpu-prof-dir=/tmp/prof"; Node refuses --cpu-prof in NODE_OPTIONS).
  */
 const EXTRA_NODE_FLAGS = (process.env.VIPD_LAB_NODE_FLAGS ?? "").split(" ").filter((f) => f !== "");
+/** The lab's daemons' log level, for tracing a lab or bench run (e.g. VIPD_LAB_LOG_LEVEL=debug). */
+const LOG_LEVEL_ARGS = process.env.VIPD_LAB_LOG_LEVEL ? ["--log-level", process.env.VIPD_LAB_LOG_LEVEL] : [];
 const defaultLauncher: Launcher = (_node, vipdArgs) => [
   "env",
   ...VIPD_NODE_ENV,
@@ -186,7 +188,12 @@ export class VipdCluster {
   }
 
   launch(node: ClusterNode): void {
-    const [command, ...args] = this.launcher(node, ["run", "--config", join(node.dir, "vipd.yaml")]);
+    const [command, ...args] = this.launcher(node, [
+      "run",
+      "--config",
+      join(node.dir, "vipd.yaml"),
+      ...LOG_LEVEL_ARGS,
+    ]);
     if (!command) throw new Error("launcher returned an empty command");
     const child = this.lab.spawnIn(node.member.ns, command, args);
     node.process = child;
