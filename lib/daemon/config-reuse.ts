@@ -1,13 +1,12 @@
 // Object reuse across a reload. A reload usually edits one object of thousands; the services the edit left
 // alone come out of the parse as the very objects of the config before (the document cache), keep their
 // IPs (the allocator keeps every previous assignment the config allows), and so form the same VIP groups. Those
-// groups keep their objects, election plans (with the election hashes already computed) and IP families
-// instead of being planned again: at 10,000 services that was ~90 ms of main-thread CPU per reload, spent
-// right when the new VIP waits for its election. Pure.
+// groups keep their objects and election plans (with the election hashes already computed) instead of being
+// planned again: at 10,000 services that was ~90 ms of main-thread CPU per reload, spent right when the new
+// VIP waits for its election. Pure.
 import { canonicalJson } from "../config/digest";
 import type { ManifestConfig } from "../config/types";
 import { serviceIndex, type GroupPlan, type VipGroup } from "../election/election";
-import type { Family } from "../ip";
 import { sameList } from "../plan/compare";
 
 /** The parts of the config in force a new config may take over. */
@@ -15,7 +14,6 @@ export interface ReusableConfig {
   readonly config: ManifestConfig;
   readonly groupByIp: ReadonlyMap<string, VipGroup>;
   readonly plans: ReadonlyMap<string, GroupPlan>;
-  readonly families: ReadonlyMap<string, Family>;
 }
 
 export interface Reuse {
@@ -23,7 +21,6 @@ export interface Reuse {
   group(group: VipGroup): VipGroup | undefined;
   /** The earlier plan of a group `group()` returned. */
   plan(group: VipGroup): GroupPlan | undefined;
-  family(ip: string): Family | undefined;
 }
 
 /**
@@ -59,6 +56,5 @@ export function reuseFrom(before: ReusableConfig, config: ManifestConfig): Reuse
       const plan = before.plans.get(group.electionIp);
       return plan?.group === group ? plan : undefined;
     },
-    family: (ip) => before.families.get(ip),
   };
 }

@@ -4,7 +4,6 @@ import { allocate } from "../alloc/allocator";
 import type { AllocationResult, AllocationState } from "../alloc/types";
 import { formatDiagnostic } from "../config/diagnostics";
 import type { LoadResult, ManifestConfig } from "../config/types";
-import { parseIp, type Family } from "../ip";
 import type { L2Advertisement, Labels } from "../config/types";
 import type { Settings } from "../config/settings";
 import type { NodePolicy } from "../plan/types";
@@ -21,8 +20,6 @@ export interface ActiveConfig {
   readonly groupByIp: ReadonlyMap<string, VipGroup>;
   /** electionIp -> the config-only part of its election, so a reconcile does not redo it per group. */
   readonly plans: ReadonlyMap<string, GroupPlan>;
-  /** Every IP of every group -> its family, parsed once instead of per reconcile. */
-  readonly families: ReadonlyMap<string, Family>;
   readonly loadedAt: Date;
 }
 
@@ -51,18 +48,13 @@ export function activate(
   const groups = vipGroups(allocation.assignments).map((g) => reuse?.group(g) ?? g);
   const groupByIp = new Map<string, VipGroup>();
   const plans = new Map<string, GroupPlan>();
-  const families = new Map<string, Family>();
   for (const group of groups) {
     plans.set(group.electionIp, reuse?.plan(group) ?? planGroup(group, config));
-    for (const ip of group.ips) {
-      groupByIp.set(ip, group);
-      const family = reuse?.family(ip) ?? parseIp(ip)?.family;
-      if (family !== undefined) families.set(ip, family);
-    }
+    for (const ip of group.ips) groupByIp.set(ip, group);
   }
   return {
     ok: true,
-    active: { load, config, allocation, groups, groupByIp, plans, families, loadedAt: now },
+    active: { load, config, allocation, groups, groupByIp, plans, loadedAt: now },
   };
 }
 

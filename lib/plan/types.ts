@@ -14,7 +14,6 @@ import type { NewGroups } from "./new-groups";
 import type { Labels, ManifestConfig } from "../config/types";
 import type { MemberMetadata } from "../gossip/metadata";
 import type { MemberVersions } from "../gossip/version";
-import type { Family } from "../ip";
 import type { InterfaceChoice } from "../net/interface-choice";
 import type { HoldFailures } from "./hold-failures";
 
@@ -26,8 +25,6 @@ export interface PlanConfig {
   readonly groupByIp: ReadonlyMap<string, VipGroup>;
   /** electionIp -> the config-only part of its election. */
   readonly plans: ReadonlyMap<string, GroupPlan>;
-  /** Every IP -> its family. */
-  readonly families: ReadonlyMap<string, Family>;
   readonly load: { readonly digest: string };
 }
 

@@ -21,7 +21,6 @@ function view(a: ActiveConfig): unknown {
     groups: a.groups,
     plans: [...a.plans.values()].map(({ hashes: _hashes, ...plan }) => plan),
     groupByIp: [...a.groupByIp].map(([ip, g]) => [ip, g.electionIp]),
-    families: [...a.families],
   };
 }
 
