@@ -251,6 +251,20 @@ spec: {type: LoadBalancer, ports: [{port: 8080, protocol: TCP}]}
   t.diagnostic(
     `reload: the winner's first GARP for ${added} ${msBetween(writtenAt, firstGarp.at).toFixed(1)} ms after the write`,
   );
+  // Every node could hold the new VIP, so each probed it at the load, before its election (early-probes.ts),
+  // and none took the others' probes for a foreign device.
+  const lines = (i: number): string[] => (cluster.nodes[i]?.log ?? "").split("\n");
+  const early = `${added}: free (probed early: new in the reloaded config)`;
+  await cluster.until(
+    "every node's early probe of the new VIP logged",
+    async () => cluster.nodes.every((_, i) => lines(i).some((line) => line.includes(early))),
+    2000,
+    20,
+  );
+  for (const [i, node] of cluster.nodes.entries()) {
+    const conflicts = lines(i).filter((l) => l.includes("addressConflict") && l.includes(`"${added}"`));
+    assert.deepEqual(conflicts, [], `${node.name}: no conflict on ${added}`);
+  }
   write(LAB_MANIFESTS);
   await cluster.until(
     "the removed service gone everywhere",
