@@ -1,10 +1,12 @@
 // Address conflicts end to end: a foreign device (the client namespace) holds a VIP before vipd starts.
 // vipd's ARP probe finds it, no node takes the IP, every node says why; once the device lets go, the
 // periodic re-probe finds the IP free and a node takes it. Then the device claims it again with a GARP
-// while a node holds it: reported, answered with one burst, not fought.
+// while a node holds it: reported, answered with one burst, not fought. Last, a reload brings a service for
+// another address the device holds: every node's early probe finds it and nobody takes it.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import type { AgentHandle } from "./agent-protocol";
@@ -21,6 +23,7 @@ import { capturedGarps, pinnedServiceManifests, sleep, startCapture } from "./la
 const execFileAsync = promisify(execFile);
 const SQUATTED = "198.51.100.60"; // held by the client before vipd starts
 const FREE = "198.51.100.61";
+const LATE = "198.51.100.62"; // held by the client before a reload brings a service for it
 const REPROBE_MS = 2000;
 
 const MANIFESTS = pinnedServiceManifests(`${SQUATTED}-${FREE}`, { squatted: SQUATTED, free: FREE });
@@ -114,4 +117,25 @@ const s=new PacketSocket();s.send(libc().if_nametoindex("eth0"),gratuitousArpFra
   assert.equal(answers.length, 1, "one re-announce for the episode, not one per foreign frame");
   assert.equal(await conflictCount(cluster, n, SQUATTED), before + 1, "one conflict counted for the episode");
   assert.ok(capturedGarps(capture, SQUATTED, sentAt).some((f) => f.senderMac === holderMac));
+});
+
+test("a reload's new VIP a foreign device holds: every node's early probe finds it, nobody takes it", async () => {
+  await lab.ip(lab.client.ns, "addr", "add", `${LATE}/32`, "dev", "eth0");
+  const heldBefore = await cluster.holders(SQUATTED);
+  const manifests = pinnedServiceManifests(`${SQUATTED}-${LATE}`, {
+    squatted: SQUATTED,
+    free: FREE,
+    late: LATE,
+  });
+  for (const node of cluster.nodes) writeFileSync(node.manifestPath, manifests);
+  await untilEveryNodeReportsConflict(cluster, [1, 2, 3], LATE, lab.client.eth0.mac, 5000);
+  // Each node probed the new VIP at the load, before its election (lib/plan/early-probes.ts).
+  const found = `${LATE}: held by ${lab.client.eth0.mac} (probed early: new in the reloaded config)`;
+  for (const node of cluster.nodes) assert.ok(node.log.includes(found), `${node.name} logged "${found}"`);
+  assert.deepEqual(await cluster.holders(LATE), [], "no node holds the squatted new VIP");
+  assert.deepEqual(
+    await cluster.holders(SQUATTED),
+    heldBefore,
+    "the VIPs held before the reload stay where they were",
+  );
 });
