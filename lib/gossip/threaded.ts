@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { Worker } from "node:worker_threads";
 import type { MemberlistEvents, MemberView } from "./memberlist";
 import { decodeRecord, encodeMetadata, shareAllocation, type MemberMetadata } from "./metadata";
-import { describeHelperScheduling, raiseHelperThreads } from "./priority";
+import { describeHelperScheduling, raiseHelperThreads, raiseMainThread } from "./priority";
 import { newStats, type GossipStats } from "./stats";
 import type { DetectionInForce, FromThread, GossipThreadOptions, ToThread } from "./thread-protocol";
 import type { MemberVersions } from "./version";
@@ -58,8 +58,10 @@ export class ThreadedMemberlist extends EventEmitter<MemberlistEvents> {
    * then it keeps nothing alive (a daemon that fails to start still exits).
    */
   static boot(): GossipThreadBoot {
-    // Before the thread exists: its garbage collections lean on the helper threads (priority.ts says why).
-    const helpers = describeHelperScheduling(raiseHelperThreads());
+    // Before the thread exists: its garbage collections lean on the helper threads, and it starts from the
+    // main thread's priority (priority.ts says why).
+    const main = raiseMainThread();
+    const helpers = describeHelperScheduling(raiseHelperThreads(), main);
     // The thread's garbage is small packets and timers: a small young generation keeps its RSS small.
     const worker = new Worker(join(__dirname, "thread-main.js"), {
       resourceLimits: { maxYoungGenerationSizeMb: 4 },

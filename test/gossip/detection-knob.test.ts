@@ -157,20 +157,23 @@ test("the gossip thread runs with the configured timeout and reports how it is s
     );
     assert.match(
       ml.detection.helperScheduling ?? "",
-      /^\d+ helper threads (nice -10|normal \(not raised: .+\))$/,
+      /^main thread (nice -10|normal \(not raised: .+\)), \d+ helper threads (nice -10|normal \(not raised: .+\))$/,
     );
     // The tests run as root (like CI): real-time scheduling must then have been granted.
     if (process.getuid?.() === 0) {
       assert.equal(ml.detection.scheduling, "SCHED_RR priority 10");
-      assert.match(ml.detection.helperScheduling ?? "", /^\d+ helper threads nice -10$/);
-      // In /proc: the main thread keeps nice 0, V8's helper threads run at nice -10 (not real-time).
+      assert.match(
+        ml.detection.helperScheduling ?? "",
+        /^main thread nice -10, \d+ helper threads nice -10$/,
+      );
+      // In /proc: the main thread and V8's helper threads run at nice -10, not real-time.
       const policies = readdirSync("/proc/self/task").map((tid) => {
         const stat = readFileSync(`/proc/self/task/${tid}/stat`, "utf8");
         const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
         return { tid: Number(tid), nice: Number(f[16]), policy: Number(f[38]) };
       });
       const main = policies.find((p) => p.tid === process.pid);
-      assert.deepEqual([main?.policy, main?.nice], [0, 0], "main thread SCHED_OTHER, nice 0");
+      assert.deepEqual([main?.policy, main?.nice], [0, -10], "main thread SCHED_OTHER, nice -10");
       assert.ok(
         policies.filter((p) => p.policy === 0 && p.nice === -10).length >= 2,
         `helper threads at nice -10: ${JSON.stringify(policies)}`,
