@@ -96,12 +96,14 @@ export interface HelperScheduling {
   readonly outcome: SchedulingOutcome;
 }
 
+/** A thread that is only ever reniced (never real-time): "nice -10", or why it stayed normal. */
+function describeNice(o: SchedulingOutcome): string {
+  return o.policy === "nice" ? `nice ${o.value}` : `normal (not raised: ${o.refused})`;
+}
+
 export function describeHelperScheduling(h: HelperScheduling, main?: SchedulingOutcome): string {
-  const o = h.outcome;
-  const helpers = `${h.threads} helper threads ${o.policy === "nice" ? `nice ${o.value}` : `normal (not raised: ${o.refused})`}`;
-  if (main === undefined) return helpers;
-  const mainText = main.policy === "nice" ? `nice ${main.value}` : `normal (not raised: ${main.refused})`;
-  return `main thread ${mainText}, ${helpers}`;
+  const helpers = `${h.threads} helper threads ${describeNice(h.outcome)}`;
+  return main === undefined ? helpers : `main thread ${describeNice(main)}, ${helpers}`;
 }
 
 /**
@@ -111,15 +113,7 @@ export function describeHelperScheduling(h: HelperScheduling, main?: SchedulingO
  * starving it. Never throws.
  */
 export function raiseMainThread(): SchedulingOutcome {
-  let c: SchedCalls;
-  try {
-    c = sched();
-  } catch (error) {
-    const reason = error instanceof Error ? error.message : String(error);
-    return { policy: "normal", value: 0, refused: `libc unavailable: ${reason}` };
-  }
-  if (c.setNice(process.pid, MAIN_NICE) === 0) return { policy: "nice", value: MAIN_NICE, refused: "" };
-  return { policy: "normal", value: 0, refused: `nice ${errnoName(c.errno())}` };
+  return setNiceOf([process.pid], MAIN_NICE).outcome;
 }
 
 /**
@@ -133,10 +127,15 @@ export function raiseMainThread(): SchedulingOutcome {
  * 7 ms); helpers at SCHED_RR 5 did no better (34 and 29 ms) and, being real-time, can let V8's background work
  * (concurrent marking, compiles) starve every normal process (the one full test run with them lost 4 probes
  * at a hand-over in the upgrade lab; not proven to be the cause). Call it on the main thread before the
- * gossip worker starts (the worker raises itself to real-time); threads created later (libuv's pool, started
- * lazily) keep the normal priority. Never throws.
+ * gossip worker starts (the worker raises itself to real-time); threads the main thread creates later
+ * (libuv's pool, started lazily) start from the main thread's nice (raiseMainThread). Never throws.
  */
 export function raiseHelperThreads(tids: readonly number[] = otherThreadsOfThisProcess()): HelperScheduling {
+  return setNiceOf(tids, HELPER_NICE);
+}
+
+/** Sets `nice` on each of `tids` (each a thread of this process); "nice" only when all of them took it. */
+function setNiceOf(tids: readonly number[], nice: number): HelperScheduling {
   let c: SchedCalls;
   try {
     c = sched();
@@ -147,11 +146,11 @@ export function raiseHelperThreads(tids: readonly number[] = otherThreadsOfThisP
   let raised = 0;
   let refused = "";
   for (const tid of tids) {
-    if (c.setNice(tid, HELPER_NICE) === 0) raised++;
+    if (c.setNice(tid, nice) === 0) raised++;
     else refused = errnoName(c.errno());
   }
   if (raised > 0 && raised === tids.length)
-    return { threads: raised, outcome: { policy: "nice", value: HELPER_NICE, refused: "" } };
+    return { threads: raised, outcome: { policy: "nice", value: nice, refused: "" } };
   return { threads: tids.length, outcome: { policy: "normal", value: 0, refused: `nice ${refused}` } };
 }
 
