@@ -7,6 +7,7 @@ import type { LoadResult, ManifestConfig } from "../config/types";
 import type { L2Advertisement, Labels } from "../config/types";
 import type { Settings } from "../config/settings";
 import type { NodePolicy } from "../plan/types";
+import { activateEdit } from "./config-edit";
 import { reuseFrom } from "./config-reuse";
 import { planGroup, selectsNode, vipGroups, type GroupPlan, type VipGroup } from "../election/election";
 import { ElectionHashes } from "../election/election-hashes";
@@ -30,7 +31,8 @@ export type ReloadOutcome =
 /**
  * Pure: turn a load result plus the previous allocation into the config to run, or the reasons not to. With
  * `before` (the config in force), the VIP groups an edit left alone keep their objects and plans
- * (config-reuse.ts).
+ * (config-reuse.ts), and an edit that only adds or removes services is applied to it as an edit
+ * (config-edit.ts), when `previous` is its allocation.
  */
 export function activate(
   load: LoadResult,
@@ -42,6 +44,9 @@ export function activate(
     const errors = load.diagnostics.filter((d) => d.severity === "error").map(formatDiagnostic);
     return { ok: false, errors: errors.length > 0 ? errors : ["configuration did not load"] };
   }
+  // An edit that only adds or removes services patches the config in force (config-edit.ts).
+  const edited = before && previous === before.allocation.state ? activateEdit(load, before, now) : undefined;
+  if (edited) return { ok: true, active: edited };
   const config = load.config;
   const allocation = allocate(config, previous);
   const reuse = before && reuseFrom(before, config);

@@ -35,7 +35,7 @@ import { bootGossipThread, startGossip } from "./gossip-start";
 import { EventLog, logAddressChanges } from "./event-log";
 import { handleHeldClaim } from "./held-claim-handler";
 import { localMacs, originOfMac } from "./mac-origin";
-import { startMemoryTrim } from "./memory-trim";
+import { startMemoryTrim, TRIM_EVERY_MS } from "./memory-trim";
 import { ADDS_TAIL_MS, BURST_MS, processHeapMode, STARTUP_BURST_MIN_BYTES } from "./heap-mode";
 import { manifestBytes } from "../config/load";
 import { libc } from "../net/libc";
@@ -304,7 +304,11 @@ export class Daemon {
     });
     this.pulse.start();
     this.scheduleStep();
-    this.stopMemoryTrim = startMemoryTrim(() => libc().mallocTrim());
+    this.stopMemoryTrim = startMemoryTrim(
+      () => libc().mallocTrim(),
+      TRIM_EVERY_MS,
+      () => this.heapMode.inBurst,
+    );
   }
 
   /**

@@ -5,14 +5,28 @@
 // arena; it costs ~0.4-0.7 ms a call here, so every 5 s is ~0.01 % of a core. Scale bench, 1,000 IPv6 VIPs:
 // steady RSS 85.1-85.8 -> 80.7-81.5 MB per node (docs/design.md, "Memory at scale").
 
-/** Starts the periodic trim; returns its stop. `trim` is libc's malloc_trim (faked in unit tests). */
-export function startMemoryTrim(trim: () => number, everyMs = TRIM_EVERY_MS): () => void {
+/**
+ * Starts the periodic trim; returns its stop. `trim` is libc's malloc_trim (faked in unit tests). A period
+ * in which `busy()` says a burst runs (a takeover, a reload, start-up: heap-mode.ts) is skipped: right after a
+ * large reload the arenas hold tens of MB of freed pages, and one trim then took ~90 ms of the main thread
+ * (cpu-prof of a 10,000-service reload, between the load and the new VIP's election). The memory is given
+ * back one period after the burst, with the burst's own full collection.
+ */
+export function startMemoryTrim(
+  trim: () => number,
+  everyMs = TRIM_EVERY_MS,
+  busy: () => boolean = () => false,
+): () => void {
   let timer: NodeJS.Timeout | undefined;
   const schedule = (): void => {
     timer = setTimeout(run, everyMs);
     timer.unref();
   };
   const run = (): void => {
+    if (busy()) {
+      schedule();
+      return;
+    }
     try {
       trim();
     } catch {

@@ -34,6 +34,24 @@ test("memory trim: every period until stopped; a trim that throws stops the time
   }
 });
 
+test("memory trim: a period during a burst is skipped, and the trim resumes after it", () => {
+  mock.timers.enable({ apis: ["setTimeout"] });
+  try {
+    let calls = 0;
+    let busy = true;
+    const stop = startMemoryTrim(() => ++calls, 1000, () => busy);
+    mock.timers.tick(1000);
+    mock.timers.tick(1000);
+    assert.equal(calls, 0, "no trim while busy");
+    busy = false;
+    mock.timers.tick(1000);
+    assert.equal(calls, 1, "the next period after the burst trims");
+    stop();
+  } finally {
+    mock.timers.reset();
+  }
+});
+
 test("memory trim: glibc's malloc_trim is bound and answers 0 or 1", () => {
   const result = libc().mallocTrim();
   assert.ok(result === 0 || result === 1, `malloc_trim returned ${result}`);

@@ -1,0 +1,118 @@
+// A reload that only adds and removes services, applied to the config in force as an edit. The usual edit
+// of a 10,000-service config adds or removes one service; activating it in full rebuilt and sorted 10,000
+// assignments and groups and then found almost all of them equal to the ones before (config-reuse.ts), ~600
+// ms of a profiled reload's main thread on the lab's busy cores, before the new VIP's election could start.
+// Here the config in force is patched: its maps are copied (builtin copies), the removed services' groups
+// are taken out and the added ones' merged in, in the order a full activation gives. The result equals the
+// full activation's (test/unit/config-edit.test.ts checks it on random edits), but for the order of the
+// maps' entries (an edit's come last), which nothing reads: they are looked up by IP. Pure.
+import { allocateEdit, type ServiceEdit } from "../alloc/allocator";
+import type { Assignment } from "../alloc/types";
+import { canonicalJson } from "../config/digest";
+import type { LoadResult, ManifestConfig } from "../config/types";
+import { planGroup, serviceIndex, type VipGroup } from "../election/election";
+import { compareText } from "../order";
+import type { ActiveConfig } from "./config-state";
+
+/** How many activations took the edit path (tests check it runs). */
+export const editActivations = { count: 0 };
+
+/**
+ * `before` with the services `load` adds and removes, when that is all the reload changed of what
+ * activation reads (the same pools and advertisements; every other service the very object it was) and
+ * the allocation is one allocateEdit can patch. Undefined otherwise: the caller activates in full.
+ */
+export function activateEdit(load: LoadResult, before: ActiveConfig, now: Date): ActiveConfig | undefined {
+  const config = load.config;
+  if (config === undefined) return undefined;
+  const edit = serviceEdit(before.config, config);
+  if (edit === undefined) return undefined;
+  if (canonicalJson(before.config.advertisements) !== canonicalJson(config.advertisements)) return undefined;
+  const allocation = allocateEdit(config, before.allocation, edit);
+  if (allocation === undefined) return undefined;
+  const removedGroups = new Set<VipGroup>();
+  for (const service of edit.removed) {
+    const electionIp = before.allocation.state.assignments[service]?.ips[0];
+    const group = electionIp === undefined ? undefined : before.groupByIp.get(electionIp);
+    // A kept run has one service per group (no sharing); anything else is not an edit this path knows.
+    if (group !== undefined && (group.services.length !== 1 || group.services[0] !== service))
+      return undefined;
+    if (group !== undefined) removedGroups.add(group);
+  }
+  const addedKeys = new Set(edit.added.map((s) => s.key));
+  const fresh = allocation.assignments
+    .filter((a) => addedKeys.has(a.service) && a.ips.length > 0)
+    .map(singleGroup)
+    .sort((a, b) => compareText(a.electionIp, b.electionIp));
+  const groupByIp = new Map(before.groupByIp);
+  const plans = new Map(before.plans);
+  for (const group of removedGroups) {
+    plans.delete(group.electionIp);
+    for (const ip of group.ips) groupByIp.delete(ip);
+  }
+  for (const group of fresh) {
+    // A new group's IP must be free: the allocator gives an unshared IP to one service only.
+    for (const ip of group.ips) if (groupByIp.has(ip)) return undefined;
+    plans.set(group.electionIp, planGroup(group, config));
+    for (const ip of group.ips) groupByIp.set(ip, group);
+  }
+  editActivations.count++;
+  return {
+    load,
+    config,
+    allocation,
+    groups: mergeGroups(before.groups, removedGroups, fresh),
+    groupByIp,
+    plans,
+    loadedAt: now,
+  };
+}
+
+/**
+ * The services `config` adds to `before`'s and the keys of those it removes, when every other service is
+ * the very object it was (an unchanged document's, from the document cache). Undefined when a service was
+ * edited (same key, new object: its previous IPs must be re-validated, which a full run does) or a key is
+ * defined twice in either config.
+ */
+export function serviceEdit(before: ManifestConfig, config: ManifestConfig): ServiceEdit | undefined {
+  const beforeIndex = serviceIndex(before);
+  const index = serviceIndex(config);
+  if (beforeIndex.size !== before.services.length || index.size !== config.services.length) return undefined;
+  const added = [];
+  for (const service of config.services) {
+    const old = beforeIndex.get(service.key);
+    if (old === service) continue;
+    if (old !== undefined) return undefined;
+    added.push(service);
+  }
+  const removed = [];
+  for (const service of before.services) if (!index.has(service.key)) removed.push(service.key);
+  return { added, removed };
+}
+
+/** The group vipGroups makes of an assignment whose IPs no other assignment has. */
+function singleGroup(a: Assignment): VipGroup {
+  return { electionIp: a.ips[0] as string, ips: a.ips, services: [a.service], pool: a.pool };
+}
+
+/** `groups` (in election-IP order) less `removed`, with `fresh` (in the same order) merged in. */
+function mergeGroups(
+  groups: readonly VipGroup[],
+  removed: ReadonlySet<VipGroup>,
+  fresh: readonly VipGroup[],
+): VipGroup[] {
+  const out: VipGroup[] = [];
+  let next = 0;
+  for (const group of groups) {
+    if (removed.has(group)) continue;
+    for (
+      let f = fresh[next];
+      f !== undefined && compareText(f.electionIp, group.electionIp) < 0;
+      f = fresh[++next]
+    )
+      out.push(f);
+    out.push(group);
+  }
+  for (let f = fresh[next]; f !== undefined; f = fresh[++next]) out.push(f);
+  return out;
+}
