@@ -39,7 +39,11 @@ test("memory trim: a period during a burst is skipped, and the trim resumes afte
   try {
     let calls = 0;
     let busy = true;
-    const stop = startMemoryTrim(() => ++calls, 1000, () => busy);
+    const stop = startMemoryTrim(
+      () => ++calls,
+      1000,
+      () => busy,
+    );
     mock.timers.tick(1000);
     mock.timers.tick(1000);
     assert.equal(calls, 0, "no trim while busy");
