@@ -65,19 +65,37 @@ export function mergeAllocations(tables: readonly MemberTable[]): {
 export function contestedWinners(
   self: MemberTable,
   peers: readonly MemberTable[],
+  /**
+   * Only services a peer lists with other IPs or pool, or that `self` lacks: a peer's earlier `since` for
+   * the same IPs is left alone (for every other service the merge's winner has `self`'s IPs and pool).
+   */
+  ipsOnly = false,
 ): Map<string, AllocationEntry> {
-  const mine = new Map<string, AllocationEntry>();
-  for (const e of self.entries) mine.set(e.service, e);
+  const mine = entryIndex(self.entries);
   const contested = new Set<string>();
   for (const table of peers) {
+    if (table.entries === self.entries) continue;
     for (const entry of table.entries) {
       const own = mine.get(entry.service);
-      if (own && own.since <= entry.since && own.pool === entry.pool && sameIps(own.ips, entry.ips)) continue;
+      // The very object: a peer's record decoded with ours shares every equal entry (metadata.ts).
+      if (own === entry) continue;
+      if (
+        own &&
+        (ipsOnly || own.since <= entry.since) &&
+        own.pool === entry.pool &&
+        sameIps(own.ips, entry.ips)
+      )
+        continue;
       contested.add(entry.service);
     }
   }
   const winners: Winners = new Map();
-  for (const table of [self, ...peers]) {
+  if (contested.size === 0) return new Map();
+  for (const service of contested) {
+    const own = mine.get(service);
+    if (own) offer(winners, own, self.node);
+  }
+  for (const table of peers) {
     for (const entry of table.entries) {
       if (!contested.has(entry.service)) continue;
       offer(winners, entry, table.node);
@@ -86,6 +104,22 @@ export function contestedWinners(
   const out = new Map<string, AllocationEntry>();
   for (const [service, { entry }] of winners) out.set(service, entry);
   return out;
+}
+
+/**
+ * Service -> entry of a table, built once per table (tables are immutable): every pass merges the peers'
+ * tables against ours while they differ, which after a reload is every pass until all nodes loaded it.
+ */
+const entryIndexes = new WeakMap<readonly AllocationEntry[], ReadonlyMap<string, AllocationEntry>>();
+export function entryIndex(entries: readonly AllocationEntry[]): ReadonlyMap<string, AllocationEntry> {
+  let index = entryIndexes.get(entries);
+  if (index === undefined) {
+    const built = new Map<string, AllocationEntry>();
+    for (const e of entries) built.set(e.service, e);
+    entryIndexes.set(entries, built);
+    index = built;
+  }
+  return index;
 }
 
 /** Entries for a fresh allocation: kept allocations keep their `since`, new or moved ones start now. */
@@ -111,9 +145,23 @@ function sameIps(a: readonly string[], b: readonly string[]): boolean {
 
 /** Digest of who holds what (not when), so equal allocations compare equal whatever their history. */
 export function allocationDigest(entries: readonly AllocationEntry[]): string {
-  const canonical = [...entries]
-    .sort((a, b) => compareText(a.service, b.service))
-    .map((e) => `${e.service}=${e.ips.join(",")}@${e.pool}`)
-    .join("\n");
+  // Tables come in service order (the allocator's): sorted again only when not.
+  let sorted = true;
+  for (let i = 1; i < entries.length && sorted; i++)
+    sorted =
+      compareText((entries[i - 1] as AllocationEntry).service, (entries[i] as AllocationEntry).service) <= 0;
+  const ordered = sorted ? entries : [...entries].sort((a, b) => compareText(a.service, b.service));
+  const canonical = ordered.map(canonicalEntry).join("\n");
   return createHash("sha256").update(canonical).digest("hex").slice(0, 16);
+}
+
+/** An entry's line of the digest's text, kept per entry object (a new table reuses the unchanged ones). */
+const canonicalEntries = new WeakMap<AllocationEntry, string>();
+function canonicalEntry(e: AllocationEntry): string {
+  let text = canonicalEntries.get(e);
+  if (text === undefined) {
+    text = `${e.service}=${e.ips.join(",")}@${e.pool}`;
+    canonicalEntries.set(e, text);
+  }
+  return text;
 }

@@ -6,6 +6,7 @@ import {
   allocationDigest,
   contestedWinners,
   entriesFor,
+  entryIndex,
   mergeAllocations,
   type AllocationEntry,
 } from "../alloc/agreement";
@@ -44,9 +45,7 @@ export class AllocationSync {
 
   /** After a (re)load: the table for `active`, keeping the `since` of entries already known. */
   loaded(active: ActiveConfig): void {
-    const known = new Map<string, AllocationEntry>();
-    for (const e of this.entries) known.set(e.service, e);
-    this.refresh(active, known);
+    this.refresh(active, entryIndex(this.entries));
     this.mergedPeersKey = "";
     this.persist(active);
   }
@@ -59,28 +58,37 @@ export class AllocationSync {
     active: ActiveConfig,
     self: string,
     members: readonly MemberView[],
+    /**
+     * Whether to settle `since` too. Nodes that started apart have a `since` of their own for every entry,
+     * and the first reload after start-up made every table differ: settling then took all 10,000 entries
+     * (a new table to encode, publish and decode everywhere) while the new VIP waited for its election. In
+     * a burst (false) only other IPs or pools count; the next quiet pass settles `since`.
+     */
+    settleSince = true,
   ): { active: ActiveConfig; mergedWith: readonly string[] } | undefined {
     const peers = members
       .filter((m) => m.name !== self && isLive(m.state))
       .flatMap((m) => (m.metadata?.allocation ? [{ node: m.name, table: m.metadata.allocation }] : []));
     const differing = peers.filter((p) => p.table.digest !== this.digest);
     if (differing.length === 0) return undefined;
-    const key = `${this.digest}|${differing.map((p) => `${p.node}:${p.table.digest}`).join(",")}`;
+    const key = `${settleSince}|${this.digest}|${differing.map((p) => `${p.node}:${p.table.digest}`).join(",")}`;
     if (key === this.mergedPeersKey) return undefined;
     this.mergedPeersKey = key;
     const self_ = { node: self, entries: this.entries };
     const tables = peers.map((p) => ({ node: p.node, entries: p.table.entries }));
-    const contested = contestedWinners(self_, tables);
+    const contested = contestedWinners(self_, tables, !settleSince);
     if (keepsAllocation(active, contested)) {
       // The usual case after a reload: the peers only lack what this node has (they have not loaded the
       // same edit yet) or agree, so the allocator would give back this very allocation. Re-running it (and
       // replacing the config, whose elections then start cold) cost ~100 ms of main thread at 1,000
       // services on every node at every reload; the full merge alone ~0.5 s at 10,000 on a loaded host.
       // Only an earlier `since` can be new, and the table's digest (IPs and pools) stays.
-      this.entries = this.entries.map((e) => {
-        const winner = contested.get(e.service);
-        return winner === undefined || winner.since === e.since ? e : { ...e, since: winner.since };
-      });
+      // The same table while no `since` moves (its identity keys the caches of its index and JSON).
+      if ([...contested].some(([service, winner]) => earlierSince(this.entries, service, winner)))
+        this.entries = this.entries.map((e) => {
+          const winner = contested.get(e.service);
+          return winner === undefined || winner.since === e.since ? e : { ...e, since: winner.since };
+        });
       return undefined;
     }
     const merged = mergeAllocations([
@@ -104,8 +112,20 @@ export class AllocationSync {
    * state file's table at start-up (a restart on an unchanged allocation logs none of its services, as
    * MetalLB's controller emits IPAllocated only when it assigns; a first start logs every one).
    */
-  logChanges(active: ActiveConfig, before?: AllocationState): void {
+  logChanges(
+    active: ActiveConfig,
+    before?: AllocationState,
+    beforeAssignments?: readonly Assignment[],
+  ): void {
+    // Both lists are in service order: an assignment that is the very object it was is skipped without
+    // a lookup in the state's 10,000-key record.
+    let next = 0;
     for (const a of active.allocation.assignments) {
+      if (beforeAssignments !== undefined) {
+        while (next < beforeAssignments.length && (beforeAssignments[next] as Assignment).service < a.service)
+          next++;
+        if (beforeAssignments[next] === a) continue;
+      }
       const ips = before?.assignments[a.service]?.ips;
       if (ips !== undefined && sameList(ips, a.ips)) continue;
       this.log.log("info", "IPAllocated", `Assigned IP [${a.ips.map((ip) => `"${ip}"`).join(" ")}]`, {
@@ -159,4 +179,14 @@ function assignmentIndex(allocation: AllocationResult): ReadonlyMap<string, Assi
     index = built;
   }
   return index;
+}
+
+/** Whether `winner` gives `service` another `since` than its entry in `entries` has. */
+function earlierSince(
+  entries: readonly AllocationEntry[],
+  service: string,
+  winner: AllocationEntry,
+): boolean {
+  const own = entryIndex(entries).get(service);
+  return own !== undefined && own.since !== winner.since;
 }

@@ -391,7 +391,7 @@ export class Daemon {
     });
     for (const probe of early) this.probes.start(probe.ip, probe.interfaces, "early");
     this.steps.runNow(); // the new VIPs' election, ahead of what queued while the config loaded
-    if (changed) this.allocation.logChanges(this.active, before.state); // after it: 10,000 lookups
+    if (changed) this.allocation.logChanges(this.active, before.state, before.assignments); // after it
   }
 
   /** Graceful stop: peers take over while this node still holds its addresses, then they go. */
@@ -659,7 +659,8 @@ export class Daemon {
 
   /** Allocation agreement: adopt the cluster's table when a live peer's differs (see AllocationSync). */
   private adoptPeerAllocations(): void {
-    const adopted = this.allocation.adoptPeers(this.active, this.nodeName, this.memberlist.members());
+    const members = this.memberlist.members();
+    const adopted = this.allocation.adoptPeers(this.active, this.nodeName, members, !this.heapMode.inBurst);
     if (!adopted) return;
     this.active = adopted.active;
     if (adopted.mergedWith.length === 0) return;

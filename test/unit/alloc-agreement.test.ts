@@ -144,5 +144,26 @@ test("contestedWinners: with this node's own entries for the rest, it says what 
       const fast = contested.get(service) ?? own.get(service);
       assert.deepEqual(fast, merged.get(service), `round ${round}, ${service}`);
     }
+    // IPs only (a burst's merge): the same IPs and pool per service, `since` left to a quiet pass.
+    const ipsOnly = contestedWinners(self, peers, true);
+    for (const service of services) {
+      const fast = ipsOnly.get(service) ?? own.get(service);
+      const full = merged.get(service);
+      assert.deepEqual(
+        [fast?.ips, fast?.pool],
+        [full?.ips, full?.pool],
+        `ips only: round ${round}, ${service}`,
+      );
+      const kept = own.get(service);
+      if (kept && !ipsOnly.has(service))
+        assert.ok(
+          peers.every((p) =>
+            p.entries.every(
+              (e) => e.service !== service || (e.pool === kept.pool && e.ips.join() === kept.ips.join()),
+            ),
+          ),
+          `ips only: ${service} left out only when every peer has its IPs`,
+        );
+    }
   }
 });

@@ -59,3 +59,43 @@ test("IPAllocated: every service on a first start, only changes against the stat
       why,
     );
 });
+
+test("IPAllocated on a reload: with the assignments in force before, only the added service and a moved one", () => {
+  const before = active(docs(pools, service("a"), service("b"), service("d")));
+  const edited = activate(
+    parse(docs(pools, service("a"), service("b"), service("c"), service("d"))),
+    before.allocation.state,
+    new Date(0),
+    before,
+  );
+  assert.ok(edited.ok);
+  assert.deepEqual(
+    allocatedLines((sync) =>
+      sync.logChanges(edited.active, before.allocation.state, before.allocation.assignments),
+    ),
+    ["default/c"],
+    "an added service",
+  );
+  // Assignments that are new objects with the same IPs (a full run) are compared by their IPs.
+  const full = activate(
+    parse(docs(pools, service("a"), service("b"), service("c"), service("d"))),
+    JSON.parse(JSON.stringify(before.allocation.state)) as typeof before.allocation.state,
+    new Date(0),
+  );
+  assert.ok(full.ok);
+  const fresh = full.active;
+  const [, second] = before.allocation.assignments;
+  assert.ok(second);
+  const moved = {
+    version: 1 as const,
+    assignments: {
+      ...before.allocation.state.assignments,
+      [second.service]: { ips: ["198.51.100.20"], pool: "web" },
+    },
+  };
+  assert.deepEqual(
+    allocatedLines((sync) => sync.logChanges(fresh, moved, before.allocation.assignments)),
+    ["default/b", "default/c"],
+    "a moved service and an added one",
+  );
+});

@@ -103,6 +103,13 @@ test("AllocationSync.adoptPeers: a peer that has not loaded the edit yet costs n
       } as unknown as MemberView,
     ];
     const before = sync.digest;
+    const entries = sync.entries;
+    // In a burst only other IPs count: the peer's earlier `since` waits for a quiet pass.
+    assert.equal(
+      sync.adoptPeers(active, "a", view(table(active, 1, ["default/s2"]), "older"), false),
+      undefined,
+    );
+    assert.equal(sync.entries, entries, "no since settled in a burst: the same table");
     assert.equal(sync.adoptPeers(active, "a", view(table(active, 1, ["default/s2"]), "older")), undefined);
     assert.equal(sync.digest, before);
     assert.deepEqual(
