@@ -183,6 +183,8 @@ export interface PlannerMemory {
   readonly hold: HoldFailures;
   /** Groups a reload just added (see new-groups.ts); undefined before the first pass. */
   newGroups?: NewGroups;
+  /** The config the last pass elected on; undefined before the first pass. */
+  electedConfig?: PlanConfig;
 }
 
 /**

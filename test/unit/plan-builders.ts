@@ -16,7 +16,10 @@ import type {
 import { ad, docs, parse, pool, service } from "./config-helpers";
 
 /** One service per IP (pool "p", one L2Advertisement for every node), optionally non-revertive. */
-export function planConfig(ips: readonly string[], opts: { failback?: boolean } = {}): ActiveConfig {
+export function planConfig(
+  ips: readonly string[],
+  opts: { failback?: boolean; before?: ActiveConfig } = {},
+): ActiveConfig {
   const advert =
     opts.failback === false
       ? `apiVersion: metallb.io/v1beta1
@@ -39,7 +42,7 @@ spec:
       }),
     ),
   );
-  const outcome = activate(parse(text), undefined, new Date(0));
+  const outcome = activate(parse(text), opts.before?.allocation.state, new Date(0), opts.before);
   if (!outcome.ok) throw new Error(outcome.errors.join("\n"));
   return outcome.active;
 }

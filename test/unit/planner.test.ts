@@ -1162,3 +1162,48 @@ test("a reload's new VIP: a peer that has not loaded the edit yet counts as elig
   plan(snapshot(after, { self: second, now: 1_000, members: view }), cold);
   assert.equal(cold.ownership.get(B)?.owner, second);
 });
+
+test("a reload: that pass elects only the groups it added, a full pass follows at once", () => {
+  const ips = Array.from({ length: 24 }, (_, i) => `198.51.100.${100 + i}`);
+  const config = planConfig(ips);
+  const members = (cfg: ReturnType<typeof planConfig>) => NAMES.map((n) => member(n, cfg));
+  const memory = newPlannerMemory();
+  const steady = plan(snapshot(config, { now: 1_000, members: members(config) }), memory);
+  const kept = new Map(ips.map((ip) => [ip, memory.elections.get(ip)]));
+  const added = "198.51.100.200";
+  const reloaded = planConfig([...ips, added], { before: config });
+  // The last document's text changes (the new one follows it): its group is new too.
+  const unchanged = ips.slice(0, -1);
+  for (const ip of unchanged)
+    assert.equal(reloaded.plans.get(ip), config.plans.get(ip), `${ip}: plan reused`);
+
+  // In the same moment the owner of the first group reports it cannot hold it: this pass leaves that to
+  // the full pass after it.
+  const first = unchanged[0] as string;
+  const firstOwner = memory.ownership.get(first)?.owner;
+  const lateNews = NAMES.map((n) =>
+    member(n, reloaded, n === firstOwner ? { ineligible: [{ vip: first, reason: "eth0 is down" }] } : {}),
+  );
+  const deciding = plan(
+    snapshot(reloaded, { now: 2_000, members: lateNews, held: steady.addresses }),
+    memory,
+  );
+  assert.deepEqual(
+    deciding.ownerChanges.map((c) => c.group.electionIp),
+    [added],
+    "only the new group is elected in this pass",
+  );
+  for (const ip of unchanged)
+    assert.equal(memory.elections.get(ip), kept.get(ip), `${ip}: its election is not re-run in this pass`);
+  assert.equal(memory.ownership.get(added)?.owner, ranked(added, NAMES)[0], "the new group is elected");
+  assert.equal(deciding.nextPassAt, 2_000, "a full pass is asked for right away");
+
+  const full = plan(snapshot(reloaded, { now: 2_001, members: lateNews, held: deciding.addresses }), memory);
+  assert.deepEqual(
+    full.ownerChanges.map((c) => c.group.electionIp),
+    [first],
+    "the full pass right after it elects every group",
+  );
+  assert.notEqual(memory.ownership.get(first)?.owner, firstOwner);
+  assert.equal(full.nextPassAt, undefined);
+});
