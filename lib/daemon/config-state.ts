@@ -102,14 +102,11 @@ export function advertisedInterfaces(active: ActiveConfig, labels: Labels): Map<
     const only = ads.length === 1 ? ads[0] : undefined;
     const known = only ? bySingleAd.get(only) : byAds.get(adsKey(ads, adIds));
     if (known) return known;
-    const mine = ads.filter((ad) => {
+    const interfaces = interfacesNamedBy(ads, (ad) => {
       let selected = selects.get(ad);
       if (selected === undefined) selects.set(ad, (selected = selectsNode(ad, labels)));
       return selected;
     });
-    const interfaces = mine.some((ad) => ad.interfaces.length === 0)
-      ? []
-      : [...new Set(mine.flatMap((ad) => ad.interfaces))].sort();
     if (only) bySingleAd.set(only, interfaces);
     else byAds.set(adsKey(ads, adIds), interfaces);
     return interfaces;
@@ -120,6 +117,27 @@ export function advertisedInterfaces(active: ActiveConfig, labels: Labels): Map<
     for (const ip of group.ips) vips.set(ip, interfaces);
   }
   return vips;
+}
+
+/** The interfaces the advertisements that select this node name ([] = any, when one names none). */
+function interfacesNamedBy(
+  ads: readonly L2Advertisement[],
+  selects: (ad: L2Advertisement) => boolean,
+): readonly string[] {
+  const mine = ads.filter(selects);
+  return mine.some((ad) => ad.interfaces.length === 0)
+    ? []
+    : [...new Set(mine.flatMap((ad) => ad.interfaces))].sort();
+}
+
+/** advertisedInterfaces' list for the VIPs of one group (a reload's new VIP, before the whole map is made). */
+export function advertisedInterfacesOf(
+  active: ActiveConfig,
+  labels: Labels,
+  group: VipGroup,
+): readonly string[] {
+  const ads = (active.plans.get(group.electionIp) ?? planGroup(group, active.config)).distinctAds;
+  return interfacesNamedBy(ads, (ad) => selectsNode(ad, labels));
 }
 
 /** A key for a list of advertisements by their identity (numbered in the order first seen). */

@@ -26,7 +26,13 @@ import type { MemberEvent, NodePolicy, Plan, Snapshot } from "../plan/types";
 import { AllocationSync } from "./allocation-sync";
 import { ConfigLoader, loadStartupConfig, retryReload } from "./config-loader";
 import { ManifestWatch, POLL_MS } from "./manifest-watch";
-import { advertisedInterfaces, nodePolicy, type ActiveConfig, type ReloadOutcome } from "./config-state";
+import {
+  advertisedInterfaces,
+  advertisedInterfacesOf,
+  nodePolicy,
+  type ActiveConfig,
+  type ReloadOutcome,
+} from "./config-state";
 import { ConflictBook } from "./conflict-book";
 import { kernelConflictMonitor, ProbeRunner } from "./probe-runner";
 import { readKeyring, reloadKeyring } from "./keyring-file";
@@ -369,6 +375,23 @@ export class Daemon {
     const before = this.active.allocation;
     const vipsBefore = this.active.groupByIp;
     this.active = outcome.active;
+    // The new VIPs' probes first: they run during the rest of this and the election step (early-probes.ts).
+    const active = this.active;
+    const early = earlyProbes({
+      probeBeforeTakeover: this.node.probeBeforeTakeover,
+      electing: this.ready && this.memory.quorumOk && !this.stopping,
+      before: vipsBefore,
+      after: active.groupByIp,
+      held: this.applier.wanted(),
+      links: {
+        choice: (ip) => {
+          const group = active.groupByIp.get(ip);
+          const advertised = group ? advertisedInterfacesOf(active, this.settings.labels, group) : [];
+          return this.eligibility.preview(ip, advertised);
+        },
+      },
+    });
+    for (const probe of early) this.probes.start(probe.ip, probe.interfaces, "early");
     this.allocation.loaded(this.active);
     this.stale = false;
     this.staleErrors = [];
@@ -380,16 +403,6 @@ export class Daemon {
     }
     this.trackVips();
     this.syncHealthChecks();
-    // The new VIPs' probes run during the election step below, not after it (early-probes.ts).
-    const early = earlyProbes({
-      probeBeforeTakeover: this.node.probeBeforeTakeover,
-      electing: this.ready && this.memory.quorumOk && !this.stopping,
-      before: vipsBefore,
-      after: this.active.groupByIp,
-      held: this.applier.wanted(),
-      links: this.eligibility,
-    });
-    for (const probe of early) this.probes.start(probe.ip, probe.interfaces, "early");
     this.steps.runNow(); // the new VIPs' election, ahead of what queued while the config loaded
     if (changed) this.allocation.logChanges(this.active, before.state, before.assignments); // after it
   }

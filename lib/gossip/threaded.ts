@@ -4,7 +4,7 @@ import { EventEmitter } from "node:events";
 import { join } from "node:path";
 import { Worker } from "node:worker_threads";
 import type { MemberlistEvents, MemberView } from "./memberlist";
-import { decodeRecord, encodeMetadata, shareAllocation, type MemberMetadata } from "./metadata";
+import { decodeRecord, encodeMetadataThen, shareAllocation, type MemberMetadata } from "./metadata";
 import { describeHelperScheduling, raiseHelperThreads, raiseMainThread } from "./priority";
 import { newStats, type GossipStats } from "./stats";
 import type { DetectionInForce, FromThread, GossipThreadOptions, ToThread } from "./thread-protocol";
@@ -29,6 +29,8 @@ export class ThreadedMemberlist extends EventEmitter<MemberlistEvents> {
   private lastStats: GossipStats = newStats();
   private leaveWaiters: Array<() => void> = [];
   private stopped = false;
+  /** Records encoded so far: a deflate that finishes after a newer record was encoded is dropped. */
+  private recordsEncoded = 0;
 
   private constructor(
     private readonly worker: Worker,
@@ -147,8 +149,12 @@ export class ThreadedMemberlist extends EventEmitter<MemberlistEvents> {
   private sendOwnRecord(): void {
     if (this.ownRecord === undefined) return;
     const versions = this.speaking;
-    const encoded = encodeMetadata(this.ownRecord, { format: versions.metadata.current, versions });
-    this.send({ op: "setRecord", encoded, versions });
+    // A large record is deflated off this thread (encodeMetadataThen): only the newest one goes out.
+    const sequence = ++this.recordsEncoded;
+    encodeMetadataThen(this.ownRecord, { format: versions.metadata.current, versions }, (encoded) => {
+      if (sequence === this.recordsEncoded && !this.stopped)
+        this.send({ op: "setRecord", encoded, versions });
+    });
   }
 
   /** Replaces the keys in place: the first one sends, every one receives (rotation without restarts). */

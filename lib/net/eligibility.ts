@@ -52,6 +52,15 @@ export class EligibilityTracker {
     return this.choices.get(ip);
   }
 
+  /**
+   * The choice `ip` would get with `advertised`, from the links as they are now, without tracking it: a
+   * reload's new VIP is probed before the tracker takes the new config's 10,000 VIPs (setVips).
+   */
+  preview(ip: string, advertised: readonly string[]): InterfaceChoice {
+    const { links, addresses } = this.watch.snapshot();
+    return this.choices.get(ip) ?? chooseInterfaceIn(interfaceContext(links, addresses), ip, advertised);
+  }
+
   onChange(listener: EligibilityListener): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);

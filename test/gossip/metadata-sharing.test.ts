@@ -5,6 +5,8 @@ import assert from "node:assert/strict";
 import {
   decodeRecord,
   encodeMetadata,
+  encodeMetadataThen,
+  FAST_DEFLATE_BYTES,
   shareAllocation,
   type MemberMetadata,
 } from "../../lib/gossip/metadata";
@@ -188,4 +190,27 @@ test("metadata sharing: the member's interface map is ours when it names the sam
     assert.deepEqual(shared, plain, c.name);
     assert.equal(shared.eligibility.interfaces === own.eligibility.interfaces, c.shared, c.name);
   }
+});
+
+test("metadata encoding: a large record is deflated off the thread into the bytes the direct encoding gives", async () => {
+  const many = Array.from({ length: 12_000 }, (_, i) => `2001:db8::${i.toString(16)}`);
+  const big = record({
+    eligible: many,
+    digest: "d",
+    entries: many.map((ip, i) => ({ service: `default/s${i}`, ips: [ip], pool: "p", since: 1_000 + i })),
+  });
+  const small = record({ eligible: ips(3), digest: "s", entries: entries(1, ips(3)) });
+  const direct = encodeMetadata(big, { format: 2 });
+  assert.ok(Buffer.from(JSON.stringify(decodeRecord(direct).metadata)).length > FAST_DEFLATE_BYTES);
+  const { later, afterReturn } = await new Promise<{ later: Buffer; afterReturn: boolean }>((resolve) => {
+    let returned = false;
+    encodeMetadataThen(big, { format: 2 }, (encoded) => resolve({ later: encoded, afterReturn: returned }));
+    returned = true;
+  });
+  assert.ok(afterReturn, "the large record's bytes came after the call returned (deflated off the thread)");
+  assert.deepEqual(later, direct, "the same bytes");
+  assert.deepEqual(decodeRecord(later).metadata, decodeRecord(direct).metadata);
+  let smallBytes: Buffer | undefined;
+  encodeMetadataThen(small, { format: 2 }, (encoded) => (smallBytes = encoded));
+  assert.deepEqual(smallBytes, encodeMetadata(small, { format: 2 }), "a small record at once");
 });
