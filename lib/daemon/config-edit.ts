@@ -9,7 +9,7 @@
 import { allocateEdit, type ServiceEdit } from "../alloc/allocator";
 import type { Assignment } from "../alloc/types";
 import { canonicalJson } from "../config/digest";
-import type { LoadResult, ManifestConfig } from "../config/types";
+import type { LoadResult, ManifestConfig, Service } from "../config/types";
 import { planGroup, serviceIndex, type VipGroup } from "../election/election";
 import { compareText } from "../order";
 import type { ActiveConfig } from "./config-state";
@@ -39,9 +39,11 @@ export function activateEdit(load: LoadResult, before: ActiveConfig, now: Date):
       return undefined;
     if (group !== undefined) removedGroups.add(group);
   }
-  const addedKeys = new Set(edit.added.map((s) => s.key));
+  // The new groups' services are the added ones: their plans look them up here, not in an index of
+  // all 10,000 (serviceIndex builds one per config).
+  const addedIndex = new Map(edit.added.map((s) => [s.key, s]));
   const fresh = allocation.assignments
-    .filter((a) => addedKeys.has(a.service) && a.ips.length > 0)
+    .filter((a) => addedIndex.has(a.service) && a.ips.length > 0)
     .map(singleGroup)
     .sort((a, b) => compareText(a.electionIp, b.electionIp));
   const groupByIp = new Map(before.groupByIp);
@@ -53,7 +55,7 @@ export function activateEdit(load: LoadResult, before: ActiveConfig, now: Date):
   for (const group of fresh) {
     // A new group's IP must be free: the allocator gives an unshared IP to one service only.
     for (const ip of group.ips) if (groupByIp.has(ip)) return undefined;
-    plans.set(group.electionIp, planGroup(group, config));
+    plans.set(group.electionIp, planGroup(group, config, addedIndex));
     for (const ip of group.ips) groupByIp.set(ip, group);
   }
   editActivations.count++;
@@ -76,17 +78,24 @@ export function activateEdit(load: LoadResult, before: ActiveConfig, now: Date):
  */
 export function serviceEdit(before: ManifestConfig, config: ManifestConfig): ServiceEdit | undefined {
   const beforeIndex = serviceIndex(before);
-  const index = serviceIndex(config);
-  if (beforeIndex.size !== before.services.length || index.size !== config.services.length) return undefined;
-  const added = [];
+  if (beforeIndex.size !== before.services.length) return undefined;
+  const added: Service[] = [];
+  const addedKeys = new Set<string>();
   for (const service of config.services) {
     const old = beforeIndex.get(service.key);
     if (old === service) continue;
-    if (old !== undefined) return undefined;
+    if (old !== undefined || addedKeys.has(service.key)) return undefined;
     added.push(service);
+    addedKeys.add(service.key);
   }
-  const removed = [];
-  for (const service of before.services) if (!index.has(service.key)) removed.push(service.key);
+  // Every other service is one of before's (unique keys, each object once: a cached document is one
+  // object of one file), so the count says whether any was removed; only then are the keys indexed.
+  const removed: string[] = [];
+  if (config.services.length - added.length < before.services.length) {
+    const index = serviceIndex(config);
+    if (index.size !== config.services.length) return undefined;
+    for (const service of before.services) if (!index.has(service.key)) removed.push(service.key);
+  }
   return { added, removed };
 }
 

@@ -79,7 +79,7 @@ export function reviveElectionHashes(active: ActiveConfig): void {
 
 export function inheritElectionHashes(from: ActiveConfig, to: ActiveConfig): void {
   for (const [electionIp, plan] of to.plans) {
-    if (plan.hashes.size > 0) continue;
+    if (!plan.hashes.empty) continue;
     const known = from.plans.get(electionIp)?.hashes;
     if (known) for (const [node, rank] of known) plan.hashes.setRank(node, rank);
   }

@@ -81,6 +81,12 @@ export class ElectionHashes {
     this.byNode[n] = rank;
   }
 
+  /** Whether no node has a rank here (size === 0, without counting them all). */
+  get empty(): boolean {
+    for (const rank of this.byNode) if (rank === rank) return false; // NaN is UNSET
+    return true;
+  }
+
   /** How many nodes have a rank here. */
   get size(): number {
     let count = 0;

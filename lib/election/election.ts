@@ -102,8 +102,12 @@ export function serviceIndex(config: ManifestConfig): ReadonlyMap<string, Servic
   return index;
 }
 
-export function planGroup(group: VipGroup, config: ManifestConfig): GroupPlan {
-  const services = serviceIndex(config);
+export function planGroup(
+  group: VipGroup,
+  config: ManifestConfig,
+  /** The config's services by key, or any map that holds the group's (config-edit.ts: the added ones). */
+  services: ReadonlyMap<string, Service> = serviceIndex(config),
+): GroupPlan {
   const adsPerService = group.services.map((key) => {
     const service = services.get(key);
     return { service, ads: service ? advertisementsFor(config, service, group.pool) : [] };

@@ -117,6 +117,9 @@ test("config edit: a service appended keeps every other group and plan; an edite
     assert.ok(after.groups.includes(group), `group ${group.electionIp} kept`);
     assert.equal(after.plans.get(group.electionIp), before.plans.get(group.electionIp));
   }
+  const dropped = parse(docs(POOLS, service("a")) + "\n", PATH).config;
+  assert.ok(dropped);
+  assert.deepEqual(serviceEdit(before.config, dropped)?.removed, ["default/b"], "a removal is found");
   const edited = parse(docs(POOLS, service("a", { labels: { x: "y" } }), service("b")) + "\n", PATH).config;
   assert.ok(edited);
   assert.equal(serviceEdit(before.config, edited), undefined, "an edited service is not an add or a removal");
