@@ -9,10 +9,10 @@
 import { allocateEdit, type ServiceEdit } from "../alloc/allocator";
 import type { Assignment } from "../alloc/types";
 import { canonicalJson } from "../config/digest";
-import type { LoadResult, ManifestConfig, Service } from "../config/types";
+import type { Labels, LoadResult, ManifestConfig, Service } from "../config/types";
 import { planGroup, serviceIndex, type VipGroup } from "../election/election";
 import { compareText } from "../order";
-import type { ActiveConfig } from "./config-state";
+import { advertisedInterfacesOf, type ActiveConfig } from "./config-state";
 
 /** How many activations took the edit path (tests check it runs). */
 export const editActivations = { count: 0 };
@@ -59,7 +59,7 @@ export function activateEdit(load: LoadResult, before: ActiveConfig, now: Date):
     for (const ip of group.ips) groupByIp.set(ip, group);
   }
   editActivations.count++;
-  return {
+  const active: ActiveConfig = {
     load,
     config,
     allocation,
@@ -68,6 +68,23 @@ export function activateEdit(load: LoadResult, before: ActiveConfig, now: Date):
     plans,
     loadedAt: now,
   };
+  edits.set(active, { before, removed: [...removedGroups], added: fresh });
+  return active;
+}
+
+/** How a config activated by activateEdit differs from the one it was made from. */
+export interface ConfigEdit {
+  readonly before: ActiveConfig;
+  readonly removed: readonly VipGroup[];
+  readonly added: readonly VipGroup[];
+}
+
+const edits = new WeakMap<ActiveConfig, ConfigEdit>();
+
+/** The edit `active` was made by from `before`, if it was (what follows a reload can then be patched too). */
+export function editFrom(active: ActiveConfig, before: ActiveConfig): ConfigEdit | undefined {
+  const edit = edits.get(active);
+  return edit?.before === before ? edit : undefined;
 }
 
 /**
@@ -124,4 +141,29 @@ function mergeGroups(
   }
   for (let f = fresh[next]; f !== undefined; f = fresh[++next]) out.push(f);
   return out;
+}
+
+/**
+ * advertisedInterfaces(active, labels), made from `vips`, the map for `edit.before` with the same labels:
+ * the groups the edit left alone follow the same advertisements (an edit keeps them equal). Also says which
+ * VIPs were added and removed (EligibilityTracker.setVips takes that instead of comparing every entry).
+ */
+export function editedAdvertisedInterfaces(
+  vips: ReadonlyMap<string, readonly string[]>,
+  active: ActiveConfig,
+  labels: Labels,
+  edit: ConfigEdit,
+): { vips: Map<string, readonly string[]>; added: string[]; removed: string[] } {
+  const patched = new Map(vips);
+  const removed = edit.removed.flatMap((group) => group.ips);
+  for (const ip of removed) patched.delete(ip);
+  const added: string[] = [];
+  for (const group of edit.added) {
+    const interfaces = advertisedInterfacesOf(active, labels, group);
+    for (const ip of group.ips) {
+      patched.set(ip, interfaces);
+      added.push(ip);
+    }
+  }
+  return { vips: patched, added, removed };
 }

@@ -42,6 +42,8 @@ import { EventLog, logAddressChanges } from "./event-log";
 import { handleHeldClaim } from "./held-claim-handler";
 import { localMacs, originOfMac } from "./mac-origin";
 import { startMemoryTrim, TRIM_EVERY_MS } from "./memory-trim";
+import { editedAdvertisedInterfaces, editFrom } from "./config-edit";
+import type { Labels } from "../config/types";
 import { ADDS_TAIL_MS, BURST_MS, processHeapMode, STARTUP_BURST_MIN_BYTES } from "./heap-mode";
 import { manifestBytes } from "../config/load";
 import { libc } from "../net/libc";
@@ -349,6 +351,15 @@ export class Daemon {
   async reloadSettled(): Promise<void> {
     while (this.reloading) await this.reloading;
   }
+
+  /** The config trackVips last gave the tracker, and what it gave (see trackVips). */
+  private trackedVips:
+    | {
+        readonly active: ActiveConfig;
+        readonly labels: Labels;
+        readonly vips: Map<string, readonly string[]>;
+      }
+    | undefined;
 
   private applyReload(outcome: ReloadOutcome, trigger: string): void {
     if (this.stopping) return;
@@ -665,9 +676,25 @@ export class Daemon {
 
   // ---- config ----------------------------------------------------------------------------------
 
-  /** Tells the tracker which VIPs to follow, with the interfaces the ads that select this node name. */
+  /**
+   * Tells the tracker which VIPs to follow, with the interfaces the ads that select this node name. A config
+   * made by an edit of the one tracked (config-edit.ts) patches the map: the VIPs it left alone follow the
+   * same advertisements, and rebuilding and comparing 10,000 entries stood between a reload's load and the
+   * new VIP's election.
+   */
   private trackVips(): void {
-    this.eligibility.setVips(advertisedInterfaces(this.active, this.settings.labels));
+    const labels = this.settings.labels;
+    const tracked = this.trackedVips;
+    const edit = tracked?.labels === labels ? editFrom(this.active, tracked.active) : undefined;
+    if (tracked === undefined || edit === undefined) {
+      const vips = advertisedInterfaces(this.active, labels);
+      this.trackedVips = { active: this.active, labels, vips };
+      this.eligibility.setVips(vips);
+      return;
+    }
+    const patched = editedAdvertisedInterfaces(tracked.vips, this.active, labels, edit);
+    this.trackedVips = { active: this.active, labels, vips: patched.vips };
+    this.eligibility.setVips(patched.vips, patched);
   }
 
   /** Allocation agreement: adopt the cluster's table when a live peer's differs (see AllocationSync). */

@@ -32,7 +32,22 @@ export class EligibilityTracker {
    * The VIPs to track, each with the advertised interface list that applies on this node ([] = by subnet).
    * The tracker keeps `vips` itself (no copy: 10,000 entries per reload): the caller must not change it.
    */
-  setVips(vips: ReadonlyMap<string, readonly string[]>): void {
+  setVips(
+    vips: ReadonlyMap<string, readonly string[]>,
+    /**
+     * When the caller knows it: the VIPs `vips` adds to, and removes from, the map set before (every other
+     * entry the same list), so a reload's one new VIP is not found by comparing 10,000.
+     */
+    edit?: { readonly added: readonly string[]; readonly removed: readonly string[] },
+  ): void {
+    if (edit !== undefined) {
+      this.vips = vips;
+      for (const ip of edit.removed) this.choices.delete(ip);
+      const added: Array<[string, readonly string[]]> = [];
+      for (const ip of edit.added) added.push([ip, vips.get(ip) ?? []]);
+      if (added.length > 0) this.recompute(added);
+      return;
+    }
     const before = this.vips;
     this.vips = vips;
     for (const ip of this.choices.keys()) if (!vips.has(ip)) this.choices.delete(ip);

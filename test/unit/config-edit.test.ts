@@ -8,8 +8,13 @@ import fc from "fast-check";
 import { allocatorRuns } from "../../lib/alloc/allocator";
 import type { AllocationState } from "../../lib/alloc/types";
 import { documentCache } from "../../lib/config/document-cache";
-import { editActivations, serviceEdit } from "../../lib/daemon/config-edit";
-import { activate, type ActiveConfig } from "../../lib/daemon/config-state";
+import {
+  editActivations,
+  editedAdvertisedInterfaces,
+  editFrom,
+  serviceEdit,
+} from "../../lib/daemon/config-edit";
+import { activate, advertisedInterfaces, type ActiveConfig } from "../../lib/daemon/config-state";
 import { ad, docs, parse, pool, service } from "./config-helpers";
 
 const PATH = "/edit/pools.yaml";
@@ -30,6 +35,9 @@ function view(a: ActiveConfig): unknown {
       .sort(([x], [y]) => ((x as string) < (y as string) ? -1 : 1)),
   };
 }
+
+const sorted = (m: ReadonlyMap<string, readonly string[]>): Array<[string, readonly string[]]> =>
+  [...m].sort(([a], [b]) => (a < b ? -1 : 1));
 
 const POOLS = docs(
   pool("small", ["198.51.100.0/29", "2001:db8::/126"]),
@@ -95,6 +103,19 @@ test("config edit: random adds, removals and edits give the config a full activa
           const text = docs(POOLS, ...present.values()) + "\n";
           const after = activated(text, before);
           assert.deepEqual(view(after), view(full(text, before?.allocation.state)));
+          // What the tracker is given after an edit: the map patched equals the map made afresh.
+          const edit = before && editFrom(after, before);
+          if (before && edit) {
+            const patched = editedAdvertisedInterfaces(advertisedInterfaces(before, {}), after, {}, edit);
+            assert.deepEqual(sorted(patched.vips), sorted(advertisedInterfaces(after, {})));
+            const beforeIps = new Set(before.groupByIp.keys());
+            assert.deepEqual(
+              [...patched.added].sort(),
+              [...after.groupByIp.keys()]
+                .filter((ip) => !beforeIps.has(ip) || patched.removed.includes(ip))
+                .sort(),
+            );
+          }
           before = after;
         }
       },
