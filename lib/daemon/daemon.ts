@@ -41,7 +41,7 @@ import { bootGossipThread, startGossip } from "./gossip-start";
 import { EventLog, logAddressChanges } from "./event-log";
 import { handleHeldClaim } from "./held-claim-handler";
 import { localMacs, originOfMac } from "./mac-origin";
-import { startMemoryTrim, TRIM_EVERY_MS } from "./memory-trim";
+import { startMemoryTrim, TRIM_EVERY_MS, trimMallocNow } from "./memory-trim";
 import { editedAdvertisedInterfaces, editFrom } from "./config-edit";
 import type { Labels } from "../config/types";
 import { ADDS_TAIL_MS, BURST_MS, processHeapMode, STARTUP_BURST_MIN_BYTES } from "./heap-mode";
@@ -112,14 +112,17 @@ export class Daemon {
   private readonly pulse = new Pulse();
   private stopMemoryTrim: (() => void) | undefined;
   /** The heap runs for speed during a reload or a takeover, for size otherwise (heap-mode.ts). */
-  private readonly heapMode = processHeapMode((inBurst, cause) =>
+  private readonly heapMode = processHeapMode((inBurst, cause) => {
     this.log.log(
       "debug",
       "heapMode",
       inBurst ? `heap for speed: ${cause}` : `heap for size again (${cause})`,
       { cause },
-    ),
-  );
+    );
+    // The burst's end ran a full collection: what it freed goes back now, not a trim period later (the
+    // periodic trim skips bursts).
+    if (!inBurst && !this.stopping) trimMallocNow();
+  });
   private readonly configLoader = new ConfigLoader();
   private reloading: Promise<void> | undefined;
   /** The trigger of a reload asked for while one was running. */

@@ -4,6 +4,7 @@
 // A node holding 1,000 VIPs kept ~7-9 MB in its main arena. malloc_trim(0) returns the free pages of every
 // arena; it costs ~0.4-0.7 ms a call here, so every 5 s is ~0.01 % of a core. Scale bench, 1,000 IPv6 VIPs:
 // steady RSS 85.1-85.8 -> 80.7-81.5 MB per node (docs/design.md, "Memory at scale").
+import { libc } from "../net/libc";
 
 /**
  * Starts the periodic trim; returns its stop. `trim` is libc's malloc_trim (faked in unit tests). A period
@@ -40,3 +41,12 @@ export function startMemoryTrim(
 }
 
 export const TRIM_EVERY_MS = 5000;
+
+/** One malloc_trim now (a burst's end); nothing where libc has none. */
+export function trimMallocNow(trim: () => number = () => libc().mallocTrim()): void {
+  try {
+    trim();
+  } catch {
+    // Not glibc: nothing to give back this way.
+  }
+}
