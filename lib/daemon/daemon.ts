@@ -41,7 +41,7 @@ import { bootGossipThread, startGossip } from "./gossip-start";
 import { EventLog, logAddressChanges } from "./event-log";
 import { handleHeldClaim } from "./held-claim-handler";
 import { localMacs, originOfMac } from "./mac-origin";
-import { startMemoryTrim, TRIM_EVERY_MS, trimMallocNow } from "./memory-trim";
+import { startMemoryTrim, TRIM_EVERY_MS, TRIM_SKIP_AFTER_BURST_MS, trimMallocNow } from "./memory-trim";
 import { editedAdvertisedInterfaces, editFrom } from "./config-edit";
 import type { Labels } from "../config/types";
 import { ADDS_TAIL_MS, BURST_MS, processHeapMode, STARTUP_BURST_MIN_BYTES } from "./heap-mode";
@@ -318,7 +318,7 @@ export class Daemon {
     this.stopMemoryTrim = startMemoryTrim(
       () => libc().mallocTrim(),
       TRIM_EVERY_MS,
-      () => this.heapMode.inBurst,
+      () => this.heapMode.burstWithin(TRIM_SKIP_AFTER_BURST_MS),
     );
   }
 

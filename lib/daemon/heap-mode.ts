@@ -38,6 +38,7 @@ export const SPEED_FLAGS = "--no-optimize-for-size --max-semi-space-size=0";
 
 export class HeapMode {
   private burstEnd = 0;
+  private lastBurstAt = Number.NEGATIVE_INFINITY;
   private timer: NodeJS.Timeout | undefined;
   /** How many bursts cleared the flag (a burst that extends a running one does not count). */
   bursts = 0;
@@ -64,8 +65,14 @@ export class HeapMode {
     return this.timer !== undefined;
   }
 
+  /** Whether burst() was called within the last `ms` (the work that called it is likely still running). */
+  burstWithin(ms: number): boolean {
+    return this.now() - this.lastBurstAt < ms;
+  }
+
   /** Work that allocates heavily starts now: run the heap for speed for `ms` (extends a running burst). */
   burst(cause: string, ms = BURST_MS): void {
+    this.lastBurstAt = this.now();
     if (!this.managed) return;
     const end = this.now() + ms;
     if (end > this.burstEnd) this.burstEnd = end;

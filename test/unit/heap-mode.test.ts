@@ -161,3 +161,18 @@ test("heap mode: V8 takes the flag at run time: a burst of allocation runs with 
   assert.ok(sized >= 3, `full GCs without a burst: ${sized}`);
   assert.ok(fast < sized, `fewer full GCs in a burst: ${fast} against ${sized}`);
 });
+
+test("heap mode: burstWithin says whether burst() was called that recently (managed or not)", () => {
+  let now = 1_000;
+  const mode = new HeapMode(
+    () => undefined,
+    false,
+    () => now,
+  );
+  assert.equal(mode.burstWithin(1_500), false, "no burst yet");
+  mode.burst("reload (file change)");
+  now += 1_499;
+  assert.equal(mode.burstWithin(1_500), true);
+  now += 1;
+  assert.equal(mode.burstWithin(1_500), false);
+});
