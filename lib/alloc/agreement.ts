@@ -89,8 +89,8 @@ export function contestedWinners(
       contested.add(entry.service);
     }
   }
-  const winners: Winners = new Map();
   if (contested.size === 0) return new Map();
+  const winners: Winners = new Map();
   for (const service of contested) {
     const own = mine.get(service);
     if (own) offer(winners, own, self.node);

@@ -84,11 +84,15 @@ export class AllocationSync {
       // services on every node at every reload; the full merge alone ~0.5 s at 10,000 on a loaded host.
       // Only an earlier `since` can be new, and the table's digest (IPs and pools) stays.
       // The same table while no `since` moves (its identity keys the caches of its index and JSON).
-      if ([...contested].some(([service, winner]) => earlierSince(this.entries, service, winner)))
-        this.entries = this.entries.map((e) => {
-          const winner = contested.get(e.service);
-          return winner === undefined || winner.since === e.since ? e : { ...e, since: winner.since };
-        });
+      if (contested.size === 0) return undefined;
+      let moved = false;
+      const entries = this.entries.map((e) => {
+        const winner = contested.get(e.service);
+        if (winner === undefined || winner.since === e.since) return e;
+        moved = true;
+        return { ...e, since: winner.since };
+      });
+      if (moved) this.entries = entries;
       return undefined;
     }
     const merged = mergeAllocations([
@@ -179,14 +183,4 @@ function assignmentIndex(allocation: AllocationResult): ReadonlyMap<string, Assi
     index = built;
   }
   return index;
-}
-
-/** Whether `winner` gives `service` another `since` than its entry in `entries` has. */
-function earlierSince(
-  entries: readonly AllocationEntry[],
-  service: string,
-  winner: AllocationEntry,
-): boolean {
-  const own = entryIndex(entries).get(service);
-  return own !== undefined && own.since !== winner.since;
 }

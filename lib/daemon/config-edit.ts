@@ -28,8 +28,6 @@ export function activateEdit(load: LoadResult, before: ActiveConfig, now: Date):
   const edit = serviceEdit(before.config, config);
   if (edit === undefined) return undefined;
   if (canonicalJson(before.config.advertisements) !== canonicalJson(config.advertisements)) return undefined;
-  const allocation = allocateEdit(config, before.allocation, edit);
-  if (allocation === undefined) return undefined;
   const removedGroups = new Set<VipGroup>();
   for (const service of edit.removed) {
     const electionIp = before.allocation.state.assignments[service]?.ips[0];
@@ -39,6 +37,8 @@ export function activateEdit(load: LoadResult, before: ActiveConfig, now: Date):
       return undefined;
     if (group !== undefined) removedGroups.add(group);
   }
+  const allocation = allocateEdit(config, before.allocation, edit);
+  if (allocation === undefined) return undefined;
   // The new groups' services are the added ones: their plans look them up here, not in an index of
   // all 10,000 (serviceIndex builds one per config).
   const addedIndex = new Map(edit.added.map((s) => [s.key, s]));

@@ -11,8 +11,8 @@ import { libc } from "../net/libc";
  * in which `busy()` says a burst has just begun (a takeover, a reload, an add: heap-mode.ts, within
  * TRIM_SKIP_AFTER_BURST_MS) is skipped: right after a large reload the arenas hold tens of MB of freed
  * pages, and one trim then took ~90 ms of the main thread
- * (cpu-prof of a 10,000-service reload, between the load and the new VIP's election). The memory is given
- * back one period after the burst, with the burst's own full collection.
+ * (cpu-prof of a 10,000-service reload, between the load and the new VIP's election). It is tried again a
+ * fifth of a period later; a burst's end also trims at once (trimMallocNow), after its full collection.
  */
 export function startMemoryTrim(
   trim: () => number,

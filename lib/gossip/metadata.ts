@@ -3,7 +3,7 @@
 // gossiped as an alive message carrying an 8-byte digest. Small records ride inline in that message; big
 // ones (thousands of VIPs) are fetched by digest in chunks from the member, so gossip stays small.
 import { createHash } from "node:crypto";
-import { constants, deflateRaw, deflateRawSync, inflateRawSync } from "node:zlib";
+import { constants, deflateRaw, deflateRawSync, inflateRawSync, type ZlibOptions } from "node:zlib";
 import type { AllocationEntry } from "../alloc/agreement";
 import { sameList, sameRecord } from "../plan/compare";
 import { METADATA_RANGE, type MemberVersions, type Speaks } from "./version";
@@ -100,9 +100,7 @@ export function encodeMetadataThen(
     done(deflateRecord(bytes));
     return;
   }
-  deflateRaw(bytes, { level: constants.Z_BEST_SPEED }, (error, encoded) =>
-    done(error ? deflateRecord(bytes) : encoded),
-  );
+  deflateRaw(bytes, deflateOptions(bytes), (error, encoded) => done(error ? deflateRecord(bytes) : encoded));
 }
 
 /** The record's JSON: the tuple of its format. */
@@ -162,9 +160,12 @@ function tupleJson(tuple: unknown[]): Buffer {
 }
 
 function deflateRecord(bytes: Buffer): Buffer {
-  return bytes.length > FAST_DEFLATE_BYTES
-    ? deflateRawSync(bytes, { level: constants.Z_BEST_SPEED })
-    : deflateRawSync(bytes);
+  return deflateRawSync(bytes, deflateOptions(bytes));
+}
+
+/** Level 1 past FAST_DEFLATE_BYTES, zlib's default below. */
+function deflateOptions(bytes: Buffer): ZlibOptions {
+  return bytes.length > FAST_DEFLATE_BYTES ? { level: constants.Z_BEST_SPEED } : {};
 }
 
 /**
