@@ -176,6 +176,50 @@ export function threadSamples(pid: number): Map<number, ThreadSample> {
   return out;
 }
 
+/** Clock ticks of one process between two samples: its main thread, its gossip thread and the rest. */
+export interface ThreadSplit {
+  main: number;
+  mainSystem: number;
+  mainWakeups: number;
+  gossip: number;
+  gossipSystem: number;
+  gossipWakeups: number;
+  /** V8's GC helpers, libuv's pool (a large record's deflate), the code-cache and config workers. */
+  other: number;
+}
+
+export function threadSplit(
+  pid: number,
+  before: ReadonlyMap<number, ThreadSample>,
+  after: ReadonlyMap<number, ThreadSample>,
+): ThreadSplit {
+  const split: ThreadSplit = {
+    main: 0,
+    mainSystem: 0,
+    mainWakeups: 0,
+    gossip: 0,
+    gossipSystem: 0,
+    gossipWakeups: 0,
+    other: 0,
+  };
+  for (const [tid, t] of after) {
+    const was = before.get(tid);
+    const d = t.ticks - (was?.ticks ?? 0);
+    const system = t.systemTicks - (was?.systemTicks ?? 0);
+    const wakeups = t.wakeups - (was?.wakeups ?? 0);
+    if (tid === pid) {
+      split.main += d;
+      split.mainSystem += system;
+      split.mainWakeups += wakeups;
+    } else if (t.realTime) {
+      split.gossip += d;
+      split.gossipSystem += system;
+      split.gossipWakeups += wakeups;
+    } else split.other += d;
+  }
+  return split;
+}
+
 /** MB of one smaps_rollup field (Rss, Anonymous, ...). */
 function rollupMb(pid: number, field: string): number {
   const text = readFileSync(`/proc/${pid}/smaps_rollup`, "utf8");
@@ -195,28 +239,11 @@ export async function steadyDetail(
   const before = nodes.map((n) => threadSamples(n.pid));
   await new Promise((r) => setTimeout(r, windowS * 1000));
   return nodes.map((n, i) => {
-    let gossip = 0;
-    let gossipSystem = 0;
-    let gossipWakeups = 0;
-    let main = 0;
-    let mainSystem = 0;
-    let mainWakeups = 0;
-    let other = 0;
-    for (const [tid, t] of threadSamples(n.pid)) {
-      const was = (before[i] as Map<number, ThreadSample>).get(tid);
-      const d = t.ticks - (was?.ticks ?? 0);
-      const system = t.systemTicks - (was?.systemTicks ?? 0);
-      const wakeups = t.wakeups - (was?.wakeups ?? 0);
-      if (tid === n.pid) {
-        main += d;
-        mainSystem += system;
-        mainWakeups += wakeups;
-      } else if (t.realTime) {
-        gossip += d;
-        gossipSystem += system;
-        gossipWakeups += wakeups;
-      } else other += d;
-    }
+    const { gossip, gossipSystem, gossipWakeups, main, mainSystem, mainWakeups, other } = threadSplit(
+      n.pid,
+      before[i] as Map<number, ThreadSample>,
+      threadSamples(n.pid),
+    );
     const pct = (ticks: number): number => round1((ticks / ticksPerS / windowS) * 100);
     return {
       node: n.node,

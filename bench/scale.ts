@@ -30,6 +30,8 @@ import {
   procSample,
   steadyDetail,
   steadyState,
+  threadSamples,
+  threadSplit,
   waitFor,
 } from "./scale-common";
 
@@ -162,6 +164,7 @@ async function vipdAtScale(lab: Lab, capture: AgentHandle): Promise<Record<strin
     const survivors = cluster.nodes.filter((n) => n.n !== victim);
     const survivorPids = await Promise.all(survivors.map((n) => cluster.daemonPid(n)));
     const ticksAtKill = survivorPids.map((pid) => (pid === undefined ? NaN : procSample(pid).cpuTicks));
+    const threadsAtKill = survivorPids.map((pid) => (pid === undefined ? undefined : threadSamples(pid)));
     const killedAt = process.hrtime.bigint();
     const killedWall = Date.now();
     cluster.signal(victim, "SIGKILL");
@@ -176,6 +179,20 @@ async function vipdAtScale(lab: Lab, capture: AgentHandle): Promise<Record<strin
         ? null
         : Math.round(((procSample(pid).cpuTicks - (ticksAtKill[i] ?? NaN)) * 1000) / ticksPerS),
     );
+    // Where that CPU went (10 ms ticks): the main thread (its system share is the kernel's adds and sends,
+    // and log writes), the gossip thread, and the rest (V8's GC helpers, libuv's pool).
+    const survivorThreadsMs = survivorPids.map((pid, i) => {
+      const at = threadsAtKill[i];
+      if (pid === undefined || at === undefined) return null;
+      const split = threadSplit(pid, at, threadSamples(pid));
+      const ms = (ticks: number): number => Math.round((ticks * 1000) / ticksPerS);
+      return {
+        main: ms(split.main),
+        mainSystem: ms(split.mainSystem),
+        gossip: ms(split.gossip),
+        other: ms(split.other),
+      };
+    });
     // The daemons' log lines reach us through pipes, later than their frames (the reload phase waits too): a
     // 1,000-VIP takeover's nodeAssigned and addressAdded lines were not all in yet when its last frame was.
     await sleep(1500);
@@ -194,6 +211,7 @@ async function vipdAtScale(lab: Lab, capture: AgentHandle): Promise<Record<strin
       ...announcementSummary(seen.times(victimVips), victimVips.size, complete),
       goalAfterDetectionMs: 1000,
       survivorCpuMs,
+      survivorThreadsMs,
     };
     const lastAnnouncedMs = (result.crash as { lastAnnouncedMs: number | null }).lastAnnouncedMs;
     result.trace = crashTrace(cluster, victim, victimVips, killedWall, lastAnnouncedMs);

@@ -13,6 +13,7 @@ export const SO_RCVBUF = 8;
 export const SO_SNDBUF = 7;
 /** Root may set a receive buffer beyond net.core.rmem_max. */
 export const SO_RCVBUFFORCE = 33;
+export const SO_SNDBUFFORCE = 32;
 export const SOCKADDR_LL_SIZE = 20;
 export const AF_NETLINK = 16;
 export const NETLINK_ROUTE = 0;
@@ -59,6 +60,8 @@ export interface Libc {
   threadCpuMs(): number;
   /** glibc's malloc_trim(0): gives the free pages of every malloc arena back to the kernel; 1 if any. */
   mallocTrim(): number;
+  /** fcntl(2) with an int argument (F_SETPIPE_SZ, F_GETPIPE_SZ, ...). */
+  fcntl(fd: number, command: number, arg: number): number;
 }
 
 const CLOCK_THREAD_CPUTIME_ID = 3;
@@ -108,6 +111,7 @@ export function libc(): Libc {
   const clockGettime = lib.func("int clock_gettime(int, void *)");
   // Bound on first use: a libc without it (not glibc) must not take the socket calls down with it.
   let mallocTrim: ((pad: number) => unknown) | undefined;
+  let fcntl: ((fd: number, command: number, type: string, arg: number) => unknown) | undefined;
   const timespec = Buffer.alloc(16);
   const num = (v: unknown): number => Number(v);
   loaded = {
@@ -131,6 +135,11 @@ export function libc(): Libc {
     mallocTrim: () => {
       mallocTrim ??= lib.func("int malloc_trim(size_t)") as (pad: number) => unknown;
       return num(mallocTrim(0));
+    },
+    fcntl: (fd, command, arg) => {
+      // Variadic in C: koffi passes the extra argument with its type.
+      fcntl ??= lib.func("int fcntl(int, int, ...)") as typeof fcntl & object;
+      return num(fcntl(fd, command, "int", arg));
     },
   };
   return loaded;
@@ -176,4 +185,13 @@ export function int32(value: number): Buffer {
 export function setReceiveBuffer(c: Libc, fd: number, bytes: number): void {
   if (c.setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, int32(bytes), 4) < 0)
     c.setsockopt(fd, SOL_SOCKET, SO_RCVBUF, int32(bytes), 4);
+}
+
+/** A send buffer of `bytes`, as setReceiveBuffer does for receiving. Returns the kernel's figure, or -1. */
+export function setSendBuffer(c: Libc, fd: number, bytes: number): number {
+  if (c.setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, int32(bytes), 4) < 0)
+    c.setsockopt(fd, SOL_SOCKET, SO_SNDBUF, int32(bytes), 4);
+  const value = Buffer.alloc(4);
+  const length = int32(4);
+  return c.getsockopt(fd, SOL_SOCKET, SO_SNDBUF, value, length) < 0 ? -1 : value.readInt32LE(0);
 }

@@ -13,7 +13,13 @@ import {
   journalFieldName,
   stderrIsJournal,
 } from "../../lib/daemon/journal";
-import { createJournalLogger, stderrText, SYSLOG_PRIORITY, type LogLevel } from "../../lib/daemon/log";
+import {
+  createJournalLogger,
+  LOG_BUFFER_BYTES,
+  stderrText,
+  SYSLOG_PRIORITY,
+  type LogLevel,
+} from "../../lib/daemon/log";
 import { NotifyReceiver } from "../lab/notify-receiver";
 
 /** journald's parser for the native protocol: plain `KEY=value` lines and the binary length form. */
@@ -152,6 +158,41 @@ process.stdout.write(JSON.stringify([
   assert.equal(result.status, 0, result.stderr);
   assert.deepEqual(JSON.parse(result.stdout), [true, false, false]);
   assert.equal(stderrIsJournal({}), false);
+});
+
+test("stderr to a pipe or a socket is widened, so a takeover's burst of lines does not wait for the reader", () => {
+  const log = join(__dirname, "../../lib/daemon/log.js");
+  const libcModule = join(__dirname, "../../lib/net/libc.js");
+  // 600 KiB in one write returns at once though nobody reads stderr until the child has exited (a 64 KiB pipe
+  // or a ~200 KiB socket would block for ever); stdout goes to a file, which is left alone.
+  const probe = `const log = require(${JSON.stringify(log)});
+const { libc } = require(${JSON.stringify(libcModule)});
+const pipeBefore = libc().fcntl(0, log.F_GETPIPE_SZ, 0);
+const widened = log.widenLogOutput(2);
+const alsoPipe = log.widenLogOutput(0);
+const notWidened = log.widenLogOutput(1);
+process.stderr.write("x".repeat(600 << 10));
+process.stdout.write(JSON.stringify([pipeBefore, alsoPipe ?? null, widened ?? null, notWidened ?? null]));`;
+  const dir = mkdtempSync(join(tmpdir(), "vipd-pipe-"));
+  try {
+    const out = join(dir, "out");
+    // stdin a real pipe (from the shell), stderr the socket pair Node gives a child, stdout a file.
+    const result = spawnSync(
+      "sh",
+      ["-c", `: | "$0" -e "$1" > "$2"; cat "$2"`, process.execPath, probe, out],
+      { encoding: "utf8", timeout: 20_000, maxBuffer: 1 << 21 },
+    );
+    assert.equal(result.status, 0, result.stderr.slice(0, 500));
+    const [pipeBefore, pipeAfter, socketAfter, file] = JSON.parse(result.stdout) as Array<number | null>;
+    assert.equal(pipeBefore, 65536);
+    assert.equal(pipeAfter, LOG_BUFFER_BYTES);
+    // The kernel reports a socket's send buffer doubled.
+    assert.ok((socketAfter ?? 0) >= LOG_BUFFER_BYTES, `socket send buffer ${socketAfter}`);
+    assert.equal(file, null);
+    assert.equal(result.stderr.length, 600 << 10);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test("JournalSocket delivers one datagram per entry to a listening socket", async () => {
