@@ -75,3 +75,44 @@ test("three gossip threads: join, metadata, key rotation and leave reach every m
     for (const n of nodes) n.stop();
   }
 });
+
+test("our record is encoded after timers already due and the immediates they queue, once for a burst of changes", async () => {
+  const node = await ThreadedMemberlist.start({
+    name: "solo",
+    bindHost: "127.0.0.1",
+    bindPort: 0,
+    advertise: undefined,
+    profile: "lan",
+    clusterLabel: "vipd-test",
+    keys: [generateKey()],
+    metadata: EMPTY_METADATA,
+  });
+  try {
+    const order: string[] = [];
+    // The thread's port: record what is posted to it, in order with the callbacks below.
+    const worker = (node as unknown as { worker: { postMessage(m: { op: string }): void } }).worker;
+    const post = worker.postMessage.bind(worker);
+    worker.postMessage = (m: { op: string }) => {
+      if (m.op === "setRecord") order.push("setRecord");
+      post(m);
+    };
+    node.setMetadata({ ...EMPTY_METADATA, labels: { n: "first" } });
+    await new Promise((r) => setTimeout(r, 50));
+    assert.deepEqual(order, ["setRecord"]);
+    order.length = 0;
+    // A probe's timer, due by the time a long step publishes (the step is the busy loop).
+    setTimeout(() => {
+      order.push("probe verdict");
+      setImmediate(() => order.push("cleared add"));
+    }, 0);
+    const end = performance.now() + 5;
+    while (performance.now() < end);
+    for (const n of ["a", "b", "c"]) node.setMetadata({ ...EMPTY_METADATA, labels: { n } });
+    assert.deepEqual(order, [], "nothing encoded in the step");
+    assert.equal(node.member("solo")?.metadata?.labels.n, "c", "own mirror updated at once");
+    await new Promise((r) => setTimeout(r, 50));
+    assert.deepEqual(order, ["probe verdict", "cleared add", "setRecord"]);
+  } finally {
+    node.stop();
+  }
+});
