@@ -487,9 +487,10 @@ async function main(): Promise<void> {
       RELOAD_VIP,
       STEADY_WINDOW_S,
     );
-    const crash = (r: Record<string, unknown>): Record<string, unknown> => r.crash as Record<string, unknown>;
+    const crash = (r: Record<string, unknown>): Record<string, unknown> =>
+      (r.crash ?? {}) as Record<string, unknown>;
     const reload = (r: Record<string, unknown>): Record<string, unknown> =>
-      r.reload as Record<string, unknown>;
+      (r.reload ?? {}) as Record<string, unknown>;
     result.systems = { vipd, keepalived };
     result.ratioVipdToKeepalived = {
       startToAllHeld: ratio(vipd.startToAllHeldMs, keepalived.startToAllHeldMs),
