@@ -351,18 +351,18 @@ export class AddressApplier {
   private async pass(): Promise<void> {
     this.passed = true;
     this.passes++;
-    const changes = this.compare(this.now());
-    if (changes !== undefined) await this.change(changes);
+    const changes = this.findChanges(this.now());
+    if (changes !== undefined) await this.makeChanges(changes);
   }
 
   /**
-   * The compare half of a pass: expires unconfirmed changes, reports what landed unseen, and returns what to
-   * remove and add (undefined when nothing). Runs every pass over every address; the change half runs only
+   * The first half of a pass: expires unconfirmed changes, reports what landed unseen, and returns what to
+   * remove and add (undefined when nothing). Runs every pass over every address; makeChanges runs only
    * when something changes. Two methods, not one: V8 optimizes a function whole, and a steady state's `pass`
    * never ran its changing half, so a takeover threw its optimized code away and recompiled all of it
    * (~300 ms of a helper thread's time in the middle of a 10,000-VIP takeover, issue 14 round 19).
    */
-  private compare(now: number): PassChanges | undefined {
+  private findChanges(now: number): PassChanges | undefined {
     // While a compare's dump is read, the watch holds notifications back (they are late, not lost): no
     // unconfirmed change expires by the clock then. Expired, a 10,000-VIP takeover's adds were redone (and
     // re-announced) whenever the 5 s compare fell inside it; the dump's end expires the lost ones instead.
@@ -455,8 +455,8 @@ export class AddressApplier {
     return { toRemove, toAdd, failed };
   }
 
-  /** The change half of a pass: removals, then adds, each reported as the kernel confirms it. */
-  private async change({ toRemove, toAdd, failed }: PassChanges): Promise<void> {
+  /** The second half of a pass: removals, then adds, each reported as the kernel confirms it. */
+  private async makeChanges({ toRemove, toAdd, failed }: PassChanges): Promise<void> {
     const nameOf = (index: number): string => this.watch.link(index)?.name ?? `#${index}`;
     const failedOf = (list: PlacementFailure[]) =>
       list.map((f) => ({ ip: f.ip, ifname: nameOf(f.ifindex), error: f.error }));
