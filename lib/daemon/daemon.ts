@@ -137,8 +137,6 @@ export class Daemon {
   );
   private readonly deferred = new DeferredStepWork();
   private ready = false;
-  /** Releases start-up's hold on its burst (HeapMode.hold): called when the node is ready. */
-  private endStartupHold: () => void = () => undefined;
   /** The manifests are large (STARTUP_BURST_MIN_BYTES): start-up's burst waits longer for the first adds. */
   private largeStartup = false;
   private stopping = false;
@@ -185,8 +183,7 @@ export class Daemon {
     // Start-up (the load, the threads' boot, then every VIP taken) runs as a burst until its adds are done:
     // the process starts under V8's defaults and the heap is sized down once the work is (heap-mode.ts).
     this.largeStartup = manifestBytes(this.settings.manifests) >= STARTUP_BURST_MIN_BYTES;
-    // Held until readiness: how long the peers take to appear is theirs to say (HeapMode.hold).
-    this.endStartupHold = this.heapMode.hold("start-up");
+    this.heapMode.burst("start-up");
     const gossipBoot = this.options.gossipBoot ?? bootGossipThread(); // it boots while the config loads
     const startup = loadStartupConfig(
       this.settings.manifests,
@@ -659,7 +656,6 @@ export class Daemon {
   private markReady(why: string): void {
     if (this.ready || this.stopping) return;
     this.ready = true;
-    this.endStartupHold();
     // The VIPs are taken next; each add extends the burst by ADDS_TAIL_MS. A large config's first step and
     // probes take longer than that before the first add.
     this.heapMode.burst("ready: taking the VIPs", this.largeStartup ? BURST_MS : 2 * ADDS_TAIL_MS);

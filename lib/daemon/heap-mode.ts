@@ -31,9 +31,6 @@ export const STARTUP_BURST_MIN_BYTES = 1024 * 1024;
 /** How long a burst runs on after an address add (the daemon extends a running burst by this much per add). */
 export const ADDS_TAIL_MS = 1000;
 
-/** While a burst is held (HeapMode.hold), how often its end is looked at again. */
-export const HOLD_CHECK_MS = 500;
-
 /** Steady state: the heap for size. */
 export const SIZE_FLAGS = "--optimize-for-size";
 /** A burst: V8's own defaults, the flag hash Node's built-in code cache was made under (see above). */
@@ -43,8 +40,6 @@ export class HeapMode {
   private burstEnd = 0;
   private lastBurstAt = Number.NEGATIVE_INFINITY;
   private timer: NodeJS.Timeout | undefined;
-  /** Holds taken and not yet released (hold): while any is, the running burst does not end. */
-  private holds = 0;
   /** How many bursts cleared the flag (a burst that extends a running one does not count). */
   bursts = 0;
 
@@ -88,24 +83,6 @@ export class HeapMode {
     this.arm(ms);
   }
 
-  /**
-   * A burst that does not end before the returned release is called: work whose length is not this node's
-   * to know. Start-up waits for its peers before it takes its VIPs, and the first node of a 10,000-VIP lab
-   * waited longer than BURST_MS: its burst ended (a full collection and the heap for size) and the next
-   * began at readiness, 50 ms later, on the path to its first adds. After the release the burst ends as
-   * usual (BURST_MS after its last burst() call, checked every HOLD_CHECK_MS while held).
-   */
-  hold(cause: string): () => void {
-    this.burst(cause);
-    this.holds++;
-    let released = false;
-    return () => {
-      if (released) return;
-      released = true;
-      this.holds--;
-    };
-  }
-
   /** Ends any burst now (a stopping daemon does not leave the flag cleared behind it). */
   close(): void {
     if (this.timer === undefined) return;
@@ -119,7 +96,6 @@ export class HeapMode {
     this.timer = setTimeout(() => {
       const left = this.burstEnd - this.now();
       if (left > 0) return this.arm(left);
-      if (this.holds > 0) return this.arm(HOLD_CHECK_MS);
       this.timer = undefined;
       this.setFlags(SIZE_FLAGS);
       this.collect();

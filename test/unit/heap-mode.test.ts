@@ -7,7 +7,6 @@ import { spawnSync } from "node:child_process";
 import {
   BURST_MS,
   exposedGc,
-  HOLD_CHECK_MS,
   HeapMode,
   processHeapMode,
   SIZE_FLAGS,
@@ -72,41 +71,6 @@ test("heap mode: a burst that ends runs one full collection after the flag is se
     mode.burst("reload (file change)");
     mode.close();
     assert.deepEqual(calls.slice(3), [SPEED_FLAGS, SIZE_FLAGS], "no collection on stop");
-  } finally {
-    mock.timers.reset();
-  }
-});
-
-test("heap mode: a held burst outlasts BURST_MS; released, it ends BURST_MS after its last burst, once", () => {
-  mock.timers.enable({ apis: ["setTimeout"] });
-  try {
-    let now = 0;
-    const calls: string[] = [];
-    const mode = new HeapMode(
-      (flags) => calls.push(flags),
-      true,
-      () => now,
-      undefined,
-      () => calls.push("gc"),
-    );
-    const release = mode.hold("start-up");
-    // The peers take three times BURST_MS to appear: no collection, no flag, in between.
-    for (let t = HOLD_CHECK_MS; t <= 3 * BURST_MS; t += HOLD_CHECK_MS) {
-      now = t;
-      mock.timers.tick(HOLD_CHECK_MS);
-    }
-    assert.deepEqual(calls, [SPEED_FLAGS], "held: still the burst's flags, no collection");
-    assert.equal(mode.inBurst, true);
-    release();
-    release(); // a second release changes nothing
-    mode.burst("ready: taking the VIPs", 1000); // what the daemon does right after, at 12,000
-    now += HOLD_CHECK_MS;
-    mock.timers.tick(HOLD_CHECK_MS);
-    assert.deepEqual(calls, [SPEED_FLAGS], "released, but the ready burst runs until 13,000");
-    now += 1000 - HOLD_CHECK_MS;
-    mock.timers.tick(1000 - HOLD_CHECK_MS);
-    assert.deepEqual(calls, [SPEED_FLAGS, SIZE_FLAGS, "gc"], "one end, one collection, after the release");
-    assert.equal(mode.bursts, 1, "one burst from launch to the end of the adds");
   } finally {
     mock.timers.reset();
   }
