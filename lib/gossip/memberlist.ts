@@ -61,8 +61,6 @@ import {
   versionsText,
   type MemberVersions,
   type OwnRanges,
-  DEFAULT_BUILD,
-  firstVersions,
 } from "./version";
 import { BroadcastQueue } from "./queue";
 import { ReplayGuard } from "./replay";
@@ -127,13 +125,6 @@ export interface MemberlistOptions {
   /** Bound into every packet (AAD); clusters with different labels never talk. Default "vipd". */
   clusterLabel?: string;
   metadata?: MemberMetadata;
-  /**
-   * Our first record already encoded, for firstVersions(build, versionRanges, greetInOldestFormat); takes the
-   * place of `metadata`. The gossip thread gets bytes: encoding a 10,000-VIP record there (a structured clone
-   * of it, then ~1 MB of JSON, twice when the first negotiation moved the format) kept the failure detector,
-   * a real-time thread, busy for hundreds of ms as its cluster formed.
-   */
-  encodedMetadata?: Buffer;
   /** Boot epoch for anti-replay; default wall-clock ms. Must grow across restarts. */
   epoch?: number;
   /** This node's release, advertised to the others (shown in their `vipd status`). */
@@ -268,16 +259,17 @@ export class Memberlist extends EventEmitter<MemberlistEvents> {
     this.awareness = new Awareness(this.config.awarenessMaxMultiplier);
     this.replay = new ReplayGuard(this.config.replayWindow, this.config.replayEpochStaleMs);
     this.epoch = opts.epoch ?? Date.now();
-    this.build = opts.build ?? DEFAULT_BUILD;
+    this.build = opts.build ?? "dev";
     this.versionsOnly = opts.versionsOnly === true;
     this.ranges = opts.versionRanges ?? OWN_RANGES;
     // Alone, we speak our highest (or, when asked, write our record in the oldest format: see
     // greetInOldestFormat); a member that knows less makes us step down once its record arrives.
-    const first = firstVersions(this.build, this.ranges, opts.greetInOldestFormat === true);
-    this.speaking = { protocol: first.protocol.current, metadata: first.metadata.current };
-    // Bytes from the caller: no record object here, so renegotiate() asks the caller for each new encoding.
-    const meta = opts.encodedMetadata ? undefined : (opts.metadata ?? EMPTY_METADATA);
-    const encoded = opts.encodedMetadata ?? this.encodeOwn(meta ?? EMPTY_METADATA);
+    this.speaking = {
+      protocol: this.ranges.protocol.max,
+      metadata: opts.greetInOldestFormat === true ? this.ranges.metadata.min : this.ranges.metadata.max,
+    };
+    const meta = opts.metadata ?? EMPTY_METADATA;
+    const encoded = this.encodeOwn(meta);
     this.table.set(this.name, {
       name: this.name,
       addr: this.advertiseAddr,

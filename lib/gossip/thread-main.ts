@@ -37,7 +37,7 @@ async function main(options: GossipThreadOptions): Promise<void> {
     keyring,
     insecure: keyring === undefined,
     clusterLabel: options.clusterLabel,
-    encodedMetadata: Buffer.from(options.record.buffer, options.record.byteOffset, options.record.byteLength),
+    metadata: options.metadata,
     ...(options.build !== undefined ? { build: options.build } : {}),
     greetInOldestFormat: true,
     versionsOnly: true,

@@ -19,18 +19,9 @@ export interface GossipThreadOptions {
   readonly clusterLabel: string;
   /** Base64 keys, the first one sends; none = insecure (plaintext). */
   readonly keys: readonly string[] | undefined;
-  /**
-   * Our first record, encoded by the daemon for firstVersions(build, OWN_RANGES, true): bytes, never the
-   * object (the thread encodes no record; see Memberlist's encodedMetadata).
-   */
-  readonly record: Uint8Array;
+  readonly metadata: MemberMetadata;
   /** This node's release, advertised to the others. */
   readonly build?: string;
-}
-
-/** What the daemon starts its gossip thread with: the thread's options, and our first record as an object. */
-export interface GossipStartOptions extends Omit<GossipThreadOptions, "record"> {
-  readonly metadata: MemberMetadata;
 }
 
 /** The failure-detection timings the thread runs with, and how it is scheduled (for `vipd status`). */

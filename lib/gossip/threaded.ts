@@ -4,23 +4,11 @@ import { EventEmitter } from "node:events";
 import { join } from "node:path";
 import { Worker } from "node:worker_threads";
 import type { MemberlistEvents, MemberView } from "./memberlist";
-import {
-  decodeRecord,
-  encodeMetadata,
-  encodeMetadataThen,
-  shareAllocation,
-  type MemberMetadata,
-} from "./metadata";
+import { decodeRecord, encodeMetadataThen, shareAllocation, type MemberMetadata } from "./metadata";
 import { describeHelperScheduling, raiseHelperThreads, raiseMainThread } from "./priority";
 import { newStats, type GossipStats } from "./stats";
-import type {
-  DetectionInForce,
-  FromThread,
-  GossipStartOptions,
-  GossipThreadOptions,
-  ToThread,
-} from "./thread-protocol";
-import { DEFAULT_BUILD, firstVersions, OWN_RANGES, type MemberVersions } from "./version";
+import type { DetectionInForce, FromThread, GossipThreadOptions, ToThread } from "./thread-protocol";
+import type { MemberVersions } from "./version";
 
 /** A gossip thread booting before the daemon knows its options (ThreadedMemberlist.boot()). */
 export interface GossipThreadBoot {
@@ -88,17 +76,12 @@ export class ThreadedMemberlist extends EventEmitter<MemberlistEvents> {
 
   /** Starts the thread (or hands `boot`'s its options), which binds the gossip socket; resolves once it is listening. */
   static start(
-    options: GossipStartOptions,
+    options: GossipThreadOptions,
     boot: GossipThreadBoot = ThreadedMemberlist.boot(),
   ): Promise<ThreadedMemberlist> {
     const { worker, helpers } = boot;
     worker.ref();
-    // Our first record is encoded here, for the versions the thread starts with: the thread gets bytes.
-    const { metadata, ...rest } = options;
-    const versions = firstVersions(options.build ?? DEFAULT_BUILD, OWN_RANGES, true);
-    const record = encodeMetadata(metadata, { format: versions.metadata.current, versions });
-    const threadOptions: GossipThreadOptions = { ...rest, record };
-    worker.postMessage({ op: "init", options: threadOptions } satisfies ToThread);
+    worker.postMessage({ op: "init", options } satisfies ToThread);
     return new Promise((resolve, reject) => {
       const onExit = (code: number): void =>
         reject(new Error(`gossip thread exited (${code}) while starting`));
@@ -117,7 +100,7 @@ export class ThreadedMemberlist extends EventEmitter<MemberlistEvents> {
               message.members,
               { ...message.detection, helperScheduling: helpers },
               message.versions,
-              metadata,
+              options.metadata,
             ),
           );
         else

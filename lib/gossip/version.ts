@@ -46,22 +46,6 @@ export const PROTOCOL_RANGE: VersionRange = Object.freeze({ min: 1, max: 2 });
 export const METADATA_RANGE: VersionRange = Object.freeze({ min: 1, max: 2 });
 export const OWN_RANGES: OwnRanges = Object.freeze({ protocol: PROTOCOL_RANGE, metadata: METADATA_RANGE });
 
-/** The build a member advertises when it is not told its release (tests, the simulator). */
-export const DEFAULT_BUILD = "dev";
-
-/**
- * What a member speaks before its first negotiation: the highest protocol, and the highest metadata format or,
- * when `oldestFormat`, the lowest (Memberlist's greetInOldestFormat). The gossip thread starts with it, and
- * the daemon encodes the thread's first record with it, so the thread never encodes a record itself.
- */
-export function firstVersions(build: string, ranges: OwnRanges, oldestFormat: boolean): MemberVersions {
-  return {
-    build,
-    protocol: { ...ranges.protocol, current: ranges.protocol.max },
-    metadata: { ...ranges.metadata, current: oldestFormat ? ranges.metadata.min : ranges.metadata.max },
-  };
-}
-
 /** A member whose record advertises no versions: vipd 0.1.0 (commit 0c363b2), which predates them. */
 export const LEGACY_VERSIONS: MemberVersions = Object.freeze({
   build: "0.1.0",

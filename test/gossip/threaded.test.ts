@@ -3,9 +3,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { generateKey } from "../../lib/gossip/keyring";
-import { EMPTY_METADATA, encodeMetadata, type MemberMetadata } from "../../lib/gossip/metadata";
+import { EMPTY_METADATA, type MemberMetadata } from "../../lib/gossip/metadata";
 import { ThreadedMemberlist } from "../../lib/gossip/threaded";
-import { DEFAULT_BUILD, firstVersions, OWN_RANGES } from "../../lib/gossip/version";
 import { waitUntil } from "../wait";
 
 const until = async (what: string, check: () => boolean, timeoutMs = 5000): Promise<void> => {
@@ -115,70 +114,5 @@ test("our record is encoded after timers already due and the immediates they que
     assert.deepEqual(order, ["probe verdict", "cleared add", "setRecord"]);
   } finally {
     node.stop();
-  }
-});
-
-test("the gossip thread is handed our first record as bytes, encoded for the versions it starts with", async () => {
-  const key = generateKey();
-  const labelled = (zone: string): MemberMetadata => ({ ...EMPTY_METADATA, labels: { zone } });
-  const inits: unknown[] = [];
-  const start = (name: string): Promise<ThreadedMemberlist> => {
-    const boot = ThreadedMemberlist.boot();
-    const post = boot.worker.postMessage.bind(boot.worker);
-    boot.worker.postMessage = (message: { op: string; options?: unknown }) => {
-      if (message.op === "init") inits.push(message.options);
-      post(message);
-    };
-    return ThreadedMemberlist.start(
-      {
-        name,
-        bindHost: "127.0.0.1",
-        bindPort: 0,
-        advertise: undefined,
-        profile: "lan",
-        clusterLabel: "vipd-test",
-        keys: [key],
-        metadata: labelled(`${name}-zone`),
-      },
-      boot,
-    );
-  };
-  const nodes = await Promise.all(["a", "b"].map(start));
-  try {
-    const first = firstVersions(DEFAULT_BUILD, OWN_RANGES, true);
-    const init = inits[0] as Record<string, unknown>;
-    assert.equal("metadata" in init, false, "no record object crosses to the thread");
-    assert.ok(init.record instanceof Uint8Array);
-    const expected = encodeMetadata(labelled(`${String(init.name)}-zone`), {
-      format: first.metadata.current,
-      versions: first,
-    });
-    assert.deepEqual(
-      Buffer.from(init.record),
-      expected,
-      "the bytes are the daemon's encoding for those versions",
-    );
-    assert.equal(first.metadata.current, OWN_RANGES.metadata.min, "the thread greets in the oldest format");
-    for (const n of nodes) n.start();
-    nodes[1].join([nodes[0].advertiseAddr]);
-    // Each reads the other's record (first the greeting, then the one re-encoded by its daemon when both
-    // moved to the newest format: the thread itself encodes none).
-    await until(
-      "each sees the other's labels",
-      () =>
-        nodes[0].member("b")?.metadata?.labels.zone === "b-zone" &&
-        nodes[1].member("a")?.metadata?.labels.zone === "a-zone",
-    );
-    // Each one's view of the other: the record its daemon re-encoded for the newest format arrived, and reads.
-    const newest = (n: ThreadedMemberlist, other: string): boolean =>
-      n.member(other)?.versions?.metadata.current === OWN_RANGES.metadata.max;
-    await until(
-      "each holds the other's record in the newest format",
-      () => newest(nodes[0], "b") && newest(nodes[1], "a"),
-    );
-    assert.equal(nodes[0].member("b")?.metadata?.labels.zone, "b-zone");
-    assert.equal(nodes[1].member("a")?.metadata?.labels.zone, "a-zone");
-  } finally {
-    for (const n of nodes) n.stop();
   }
 });
