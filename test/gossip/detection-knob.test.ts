@@ -9,10 +9,10 @@ import { join } from "node:path";
 import { renderStatus } from "../../lib/cli/status-report";
 import { parseSettings } from "../../lib/config/settings";
 import { detectionTimings, gossipProfile, LAN, WAN } from "../../lib/gossip/config";
-import { EMPTY_METADATA } from "../../lib/gossip/metadata";
 import { SimCluster } from "../../lib/gossip/sim-cluster";
 import { ThreadedMemberlist } from "../../lib/gossip/threaded";
 import type { DaemonStatus } from "../../lib/daemon/status-types";
+import { loopbackThreadOptions } from "./thread-options";
 
 test("failureTimeoutMs implies the detection timings: heartbeats at 1/6, suspicion at 4/6, the rest to the verdict", () => {
   assert.deepEqual(detectionTimings(150), {
@@ -136,17 +136,7 @@ function member(name: string): DaemonStatus["members"][number] {
 }
 
 test("the gossip thread runs with the configured timeout and reports how it is scheduled", async () => {
-  const ml = await ThreadedMemberlist.start({
-    name: "knob",
-    bindHost: "127.0.0.1",
-    bindPort: 0,
-    advertise: undefined,
-    profile: "lan",
-    failureTimeoutMs: 240,
-    clusterLabel: "vipd-test",
-    keys: undefined,
-    metadata: EMPTY_METADATA,
-  });
+  const ml = await ThreadedMemberlist.start(loopbackThreadOptions("knob", { failureTimeoutMs: 240 }));
   try {
     assert.equal(ml.detection.failureTimeoutMs, 240);
     assert.equal(ml.detection.heartbeatIntervalMs, 40);

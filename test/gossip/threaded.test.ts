@@ -6,6 +6,7 @@ import { generateKey } from "../../lib/gossip/keyring";
 import { EMPTY_METADATA, type MemberMetadata } from "../../lib/gossip/metadata";
 import { ThreadedMemberlist } from "../../lib/gossip/threaded";
 import { waitUntil } from "../wait";
+import { loopbackThreadOptions } from "./thread-options";
 
 const until = async (what: string, check: () => boolean, timeoutMs = 5000): Promise<void> => {
   await waitUntil(what, check, timeoutMs);
@@ -14,16 +15,7 @@ const until = async (what: string, check: () => boolean, timeoutMs = 5000): Prom
 test("three gossip threads: join, metadata, key rotation and leave reach every mirror", async () => {
   const key = generateKey();
   const start = (name: string): Promise<ThreadedMemberlist> =>
-    ThreadedMemberlist.start({
-      name,
-      bindHost: "127.0.0.1",
-      bindPort: 0,
-      advertise: undefined,
-      profile: "lan",
-      clusterLabel: "vipd-test",
-      keys: [key],
-      metadata: EMPTY_METADATA,
-    });
+    ThreadedMemberlist.start(loopbackThreadOptions(name, { keys: [key] }));
   const nodes = await Promise.all(["a", "b", "c"].map(start));
   try {
     for (const n of nodes) n.start();
@@ -77,16 +69,7 @@ test("three gossip threads: join, metadata, key rotation and leave reach every m
 });
 
 test("our record is encoded after timers already due and the immediates they queue, once for a burst of changes", async () => {
-  const node = await ThreadedMemberlist.start({
-    name: "solo",
-    bindHost: "127.0.0.1",
-    bindPort: 0,
-    advertise: undefined,
-    profile: "lan",
-    clusterLabel: "vipd-test",
-    keys: [generateKey()],
-    metadata: EMPTY_METADATA,
-  });
+  const node = await ThreadedMemberlist.start(loopbackThreadOptions("solo", { keys: [generateKey()] }));
   try {
     const order: string[] = [];
     // The thread's port: record what is posted to it, in order with the callbacks below.
