@@ -17,6 +17,8 @@ import {
 export interface FrameSink {
   /** Returns false when the kernel queue is full (EAGAIN/ENOBUFS) so the caller can retry later. */
   send(ifindex: number, frame: Buffer): boolean;
+  /** Sends frames in order, many per system call; returns how many the kernel took (see PacketSocket). */
+  sendMany?(frames: readonly OutgoingFrame[]): number;
   close(): void;
 }
 

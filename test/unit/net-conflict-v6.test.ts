@@ -89,6 +89,9 @@ function fakes(): {
   };
 }
 
+/** The end of the turn, when the probes begun in it send their first frames. */
+const launched = (): Promise<void> => Promise.resolve();
+
 const itf = { name: "eth0", index: 2, mac: OURS };
 const noArp = () => {
   throw new Error("no ARP socket should be opened for IPv6");
@@ -106,6 +109,7 @@ test("an IPv6 probe sends the DAD frame twice and resolves with the NAs heard me
   );
   let result: ObservedClaim[] | undefined;
   void monitor.probe(VIP6, [itf]).then((claims) => (result = claims));
+  await launched(); // the frames leave at the end of the turn
   assert.deepEqual(sent, [[2, dadProbeFrame(VIP6, OURS)]]);
   clock.advance(75);
   assert.equal(sent.length, 2, "second probe half-way");

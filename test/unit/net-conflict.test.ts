@@ -130,6 +130,9 @@ function fakes(): {
 }
 
 const received = (bytes: Buffer, pkttype = 1): ReceivedFrame => ({ ifindex: 2, pkttype, bytes });
+/** The end of the turn, when the probes begun in it send their first frames. */
+const launched = (): Promise<void> => Promise.resolve();
+
 const itf = { name: "eth0", index: 2, mac: OURS };
 
 /** A monitor on a fake clock over `source` and `sink` (the fakes' by default). */
@@ -155,6 +158,7 @@ test("a probe sends twice and resolves after probeMs with the claims heard meanw
   const { monitor, clock } = monitorOn({ probeMs: 150, pollMs: 50 }, source, sink);
   let result: ObservedClaim[] | undefined;
   void monitor.probe(VIP, [itf]).then((claims) => (result = claims));
+  await launched(); // the frames leave at the end of the turn
   assert.deepEqual(sent, [[2, arpProbeFrame(VIP, OURS)]]);
   // Our own probe as the socket sees it (outgoing) is not a claim; a foreign reply is.
   source.queue.push(received(arpProbeFrame(VIP, OURS), PACKET_OUTGOING));
@@ -167,11 +171,88 @@ test("a probe sends twice and resolves after probeMs with the claims heard meanw
   monitor.close();
 });
 
+test("probes begun in one turn share their sends (many frames per call), their timers and one read for their verdicts", async () => {
+  const { source } = fakes();
+  const calls: number[][] = [];
+  const sink: FrameSink = {
+    send: () => assert.fail("a sink that sends many is asked for many"),
+    sendMany: (frames) => (calls.push(frames.map((f) => f.ifindex)), frames.length),
+    close: () => {},
+  };
+  let reads = 0;
+  const counted: FrameSource = { ...source, receive: (max) => (reads++, source.receive(max)) };
+  const { monitor, clock } = monitorOn({ probeMs: 100, pollMs: 0 }, counted, sink);
+  const ips = ["198.51.100.71", "198.51.100.72", "198.51.100.73"];
+  const results = new Map<string, ObservedClaim[]>();
+  for (const ip of ips) void monitor.probe(ip, [itf]).then((claims) => results.set(ip, claims));
+  assert.deepEqual(calls, [], "nothing leaves before the turn ends");
+  await launched();
+  assert.deepEqual(calls, [[2, 2, 2]], "one call for the three probes");
+  source.queue.push(received(gratuitousArpFrames(ips[1] as string, FOREIGN)[1], 0));
+  clock.advance(50);
+  assert.deepEqual(
+    calls,
+    [
+      [2, 2, 2],
+      [2, 2, 2],
+    ],
+    "the second frames half-way, together",
+  );
+  // A probe begun later forms a batch of its own, with its own window.
+  void monitor.probe("198.51.100.74", [itf]).then((claims) => results.set("198.51.100.74", claims));
+  await launched();
+  assert.equal(calls.length, 3);
+  reads = 0;
+  clock.advance(50);
+  await launched();
+  // One drain for the three verdicts: the queued frame, then the empty read that ends it (one per verdict
+  // would be four or more).
+  assert.equal(reads, 2, "one read for the batch's three verdicts");
+  assert.deepEqual([...results.keys()], ips, "verdicts in the order the probes began");
+  assert.deepEqual(results.get(ips[1] as string), [{ ip: ips[1], mac: FOREIGN, ifindex: 2 }]);
+  assert.deepEqual(results.get(ips[0] as string), []);
+  clock.advance(50);
+  await launched();
+  assert.deepEqual(results.get("198.51.100.74"), []);
+  monitor.close();
+});
+
+test("a send that fails ends every probe of its batch with the error; a full queue only drops frames", async () => {
+  const { source } = fakes();
+  let mode: "full" | "fail" = "full";
+  const sink: FrameSink = {
+    send: () => true,
+    sendMany: () => {
+      if (mode === "fail") throw new Error("sendmmsg(AF_PACKET, ifindex 2) failed: ENETDOWN");
+      return 0;
+    },
+    close: () => {},
+  };
+  const { monitor, clock } = monitorOn({ probeMs: 100, pollMs: 0 }, source, sink);
+  let full: ObservedClaim[] | undefined;
+  void monitor.probe("198.51.100.71", [itf]).then((claims) => (full = claims));
+  await launched();
+  clock.advance(100);
+  await launched();
+  assert.deepEqual(full, [], "a full queue is not an error: the probe still ends");
+  mode = "fail";
+  const failing = ["198.51.100.72", "198.51.100.73"].map((ip) => monitor.probe(ip, [itf]));
+  for (const p of failing) await assert.rejects(p, /ENETDOWN/);
+  // Ended: the same IPs can be probed again.
+  mode = "full";
+  const again = monitor.probe("198.51.100.72", [itf]);
+  await launched();
+  clock.advance(100);
+  assert.deepEqual(await again, []);
+  monitor.close();
+});
+
 test("a probe nobody answers resolves empty; watched IPs report claims as they arrive", async () => {
   const { source, sink } = fakes();
   const { monitor, clock } = monitorOn({ probeMs: 100, pollMs: 50 }, source, sink);
   let result: ObservedClaim[] | undefined;
   void monitor.probe(VIP, [itf]).then((claims) => (result = claims));
+  await launched(); // the frames leave at the end of the turn
   clock.advance(100);
   await Promise.resolve();
   assert.deepEqual(result, []);
@@ -195,6 +276,7 @@ test("a probed IP counts another prober's probe and any sender's claim; frames a
   const { monitor, clock } = monitorOn({ probeMs: 100, pollMs: 50 }, source, sink);
   let result: ObservedClaim[] | undefined;
   void monitor.probe(VIP, [itf]).then((claims) => (result = claims));
+  await launched(); // the frames leave at the end of the turn
   const notArp = Buffer.from(arpProbeFrame(VIP, FOREIGN));
   notArp.writeUInt16BE(0x0800, 12);
   source.queue.push(
@@ -266,6 +348,7 @@ test("pollMs 0: no timer of its own; the owner's readPending() reads, only while
   monitor.watch([]);
   let result: ObservedClaim[] | undefined;
   void monitor.probe(VIP, [itf]).then((claims) => (result = claims));
+  await launched(); // the frames leave at the end of the turn
   source.queue.push(received(gratuitousArpFrames(VIP, FOREIGN)[1], 0));
   clock.advance(100);
   await Promise.resolve();
