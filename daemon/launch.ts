@@ -8,9 +8,9 @@ import { setFlagsFromString } from "node:v8";
 import { loadBundle } from "../lib/daemon/code-cache";
 
 // --max-semi-space-size (the wrapper's) sizes the main heap's young generation when V8 creates it, the only
-// time V8 reads it for this heap. Back at V8's default value from here on, V8's flag hash is Node's again, so
-// the built-in modules loaded from now on (and the worker threads' bootstraps) come from Node's code cache
-// (lib/daemon/heap-mode.ts says why that matters), and so does this bundle's cache, made the same way.
+// time V8 reads it for this heap. Back at V8's default value from here on, the flags are what the heap mode's
+// bursts restore (lib/daemon/heap-mode.ts), and what the build made this bundle's cache under. The wrapper's
+// --single-threaded-gc stays set (scripts/install.sh says why and what it costs).
 setFlagsFromString("--max-semi-space-size=0");
 const bundle = loadBundle(join(__dirname, "vipd-cli.js"));
 if (process.env.VIPD_CODE_CACHE_REPORT === "1") process.stderr.write(`vipd: code cache ${bundle.status}\n`);

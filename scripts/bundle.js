@@ -37,13 +37,13 @@ const netlinkRawOutside = {
 
 /**
  * The V8 flags the daemon runs with (scripts/install.sh's wrapper, test/lab/cluster.ts's VIPD_NODE_FLAGS;
- * test/unit/code-cache.test.ts checks they agree). V8 accepts a code cache only under the flags it was made with.
- * One V8 flag only, --max-semi-space-size, which the entry (daemon/launch.ts) sets back to its default once V8
- * has sized the heap with it: any V8 flag off its default also makes V8 reject the cache Node's own built-in
- * modules come with. The daemon sets its other heap flags at run time (lib/daemon/heap-mode.ts).
+ * test/unit/code-cache.test.ts checks they agree). V8 accepts a code cache only under the flags it was made with,
+ * so the cache is made under these. --max-semi-space-size sizes the heap and the entry (daemon/launch.ts) sets
+ * it back to its default; --single-threaded-gc stays (install.sh says why), so Node's own built-in modules do
+ * not load from their cache. The daemon sets its other heap flags at run time (lib/daemon/heap-mode.ts).
  * --v8-pool-size is Node's.
  */
-const DAEMON_NODE_FLAGS = ["--max-semi-space-size=4", "--v8-pool-size=1"];
+const DAEMON_NODE_FLAGS = ["--max-semi-space-size=4", "--single-threaded-gc", "--v8-pool-size=1"];
 
 const bundles = [
   // First the CLI out of tsc's vipd.js, then the entry over it.

@@ -79,24 +79,29 @@ case "${VIPD_BUNDLE_NODE:-}:$NODE" in
   *) RUN_NODE=$NODE ;;
 esac
 # --max-semi-space-size: V8 grows the young generation to 32 MB under vipd's steady per-VIP garbage; 4 MB
-# semi-spaces cost a few more short scavenges and keep ~25 MB of RSS off every node. It is the only V8 flag
-# here, and the entry sets it back to its default as soon as V8 has sized the heap: V8 accepts a code cache
-# only under the flags it was made with, and Node's own built-in modules come with one made under V8's
-# defaults. With --optimize-for-size and --expose-gc on this line too, every built-in module was compiled
-# from source, in the main thread and in each worker's bootstrap (2.4x the time to require them). The
-# daemon sets its heap flags itself at run time (lib/daemon/heap-mode.ts: --optimize-for-size in steady
-# state, V8's defaults during a start-up, reload or takeover).
+# semi-spaces cost a few more short scavenges and keep ~25 MB of RSS off every node. V8 reads it only when it
+# creates the heap; the entry sets it back to its default then. The daemon sets its other heap flags itself
+# at run time (lib/daemon/heap-mode.ts: --optimize-for-size in steady state, V8's defaults during a
+# start-up, reload or takeover).
+# --single-threaded-gc: every isolate collects its own heap on its own thread, with no V8 helper thread.
+# With helpers, the gossip thread's collector waited for a helper busy with the main heap (and spun, at
+# real-time priority, while it waited): 30-40 % of a core for seconds after start-up, and on a 10,000-VIP
+# start-up members suspected for nothing. It also costs less CPU in all on the 1-2 cores vipd's hosts give
+# it (docs/design.md, round 21). V8 reads it only at start (setting it later aborts the process). The price:
+# V8 accepts a code cache only under the flags it was made with, so Node's own built-in modules, whose cache
+# was made under V8's defaults, are compiled from source (~20 ms in the main thread and in each worker's
+# bootstrap); the bundle's own cache is made under these flags (scripts/bundle.js).
 # MALLOC_ARENA_MAX=2: glibc gives every thread that mallocs (V8's GC and compiler helpers, the gossip and
 # config threads) an arena of its own, each keeping freed memory; two arenas (1,000 VIPs, one node: RSS
 # 92 -> 87 MB; idle 73 -> 71.5 MB). Node allocates little with malloc, so the shared arenas cost no
 # measurable CPU. --v8-pool-size=1 (a Node flag, not V8's): one V8 helper thread (Node
-# starts four) for concurrent GC and compiles; vipd's hosts give it a core or two, and each helper kept
+# starts four), left with the optimizing compiler's jobs; vipd's hosts give it a core or two, and each helper kept
 # memory of its own (1,000 VIPs, one node: RSS 81.2-82.7 -> 79.4-80.2 MB, anonymous 35 -> 33 MB, CPU within
 # noise).
 cat >"$STAGE/bin/vipd" <<EOF
 #!/bin/sh
 export MALLOC_ARENA_MAX=2
-exec $RUN_NODE --max-semi-space-size=4 --v8-pool-size=1 $PREFIX/dist/daemon/vipd.js "\$@"
+exec $RUN_NODE --max-semi-space-size=4 --single-threaded-gc --v8-pool-size=1 $PREFIX/dist/daemon/vipd.js "\$@"
 EOF
 chmod 0755 "$STAGE/bin/vipd"
 chmod -R u=rwX,go=rX "$STAGE"

@@ -7,14 +7,14 @@
 // last one. Once set, V8's memory reducer (and the full collection run at a burst's end) compacts the heap
 // and shrinks the young generation back, so the steady RSS stays what the flag gives.
 //
-// The flag is set here at run time, not on Node's command line: V8 accepts a code cache only under the flag
-// hash it was made with (every V8 flag off its default changes it), and Node's own built-in modules are
-// compiled from a cache made under V8's defaults. With the heap flags on the command line every built-in
-// module the daemon loads, in the main thread and again in each worker thread's bootstrap, was compiled from
-// source: ~2.4x the time to require them (docs/design.md, round 16). The wrapper's one V8 flag,
-// --max-semi-space-size, the entry sets back to its default (daemon/launch.ts). A burst restores the
-// defaults exactly (--optimize-for-size also sets --max-semi-space-size to 1, which clearing it does not
-// undo), so the config worker a reload starts boots from the cache too.
+// The flag is set here at run time, not on Node's command line: it changes with the daemon's work, and V8
+// accepts a code cache only under the flag hash it was made with (every V8 flag off its default changes
+// it). A burst restores the flags the process runs with after its entry exactly (--optimize-for-size also
+// sets --max-semi-space-size to 1, which clearing it does not undo): the wrapper's --single-threaded-gc, and
+// V8's defaults otherwise (the entry, daemon/launch.ts, sets the wrapper's --max-semi-space-size back), the
+// flags the bundle's code cache is made under (scripts/bundle.js). Node's own built-in modules come with a
+// cache made under V8's defaults alone; since --single-threaded-gc (round 21) they compile from source, in
+// the main thread and in each worker's bootstrap (round 16 measured ~2.4x the time to require them).
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 
@@ -33,7 +33,7 @@ export const ADDS_TAIL_MS = 1000;
 
 /** Steady state: the heap for size. */
 export const SIZE_FLAGS = "--optimize-for-size";
-/** A burst: V8's own defaults, the flag hash Node's built-in code cache was made under (see above). */
+/** A burst: V8's own defaults for the heap's size flags (the wrapper's --single-threaded-gc stays; see above). */
 export const SPEED_FLAGS = "--no-optimize-for-size --max-semi-space-size=0";
 
 export class HeapMode {
@@ -107,7 +107,7 @@ export class HeapMode {
 }
 
 /**
- * The daemon's heap mode. The process runs with V8's defaults from its entry on (daemon/launch.ts) and runs
+ * The daemon's heap mode. The process runs with the wrapper's flags from its entry on (daemon/launch.ts) and runs
  * its start-up as a burst: the daemon calls burst() first thing, and the flag is set when start-up's work
  * is done. `managed` false leaves V8's flags alone (tests).
  */

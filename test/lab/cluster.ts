@@ -85,7 +85,7 @@ const MEMBER_LINES_KEPT = 1000;
 export type Launcher = (node: ClusterNode, vipdArgs: readonly string[]) => readonly string[];
 
 /** The node flags scripts/install.sh puts in the installed `vipd` wrapper, so the lab runs what ships. */
-export const VIPD_NODE_FLAGS = ["--max-semi-space-size=4", "--v8-pool-size=1"];
+export const VIPD_NODE_FLAGS = ["--max-semi-space-size=4", "--single-threaded-gc", "--v8-pool-size=1"];
 /** The environment the installed wrapper exports (scripts/install.sh says why). */
 export const VIPD_NODE_ENV = ["MALLOC_ARENA_MAX=2"];
 /**

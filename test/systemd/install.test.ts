@@ -63,7 +63,7 @@ test("the tree: program under /opt/vipd, command, unit, sysusers entry, default 
   assert.match(
     readFileSync(at("opt/vipd/bin/vipd"), "utf8"),
     // The same node flags as the lab's launcher (VIPD_NODE_FLAGS), so the lab runs what ships.
-    /^exec \/\S+ --max-semi-space-size=4 --v8-pool-size=1 \/opt\/vipd\/dist\/daemon\/vipd\.js "\$@"$/m,
+    /^exec \/\S+ --max-semi-space-size=4 --single-threaded-gc --v8-pool-size=1 \/opt\/vipd\/dist\/daemon\/vipd\.js "\$@"$/m,
   );
   // And the same environment (VIPD_NODE_ENV).
   assert.match(readFileSync(at("opt/vipd/bin/vipd"), "utf8"), /^export MALLOC_ARENA_MAX=2$/m);
