@@ -499,8 +499,9 @@ function scaleSection(data: JsonObject, name: string): string {
     parts.push(
       "vipd's crash, phase by phase (survivors' logs, 1 ms resolution, and the client's capture; ms): " +
         "detection = SIGKILL to the first survivor declaring the victim dead; decision = to the first / last " +
-        "victim VIP assigned to a survivor; netlink = first assignment to the first / last victim address " +
-        "added; send = last address added to the last first-announcement at the client.",
+        "survivor's takeover (the step that hands its adds to the kernel; results before round 21 timed the " +
+        "per-VIP assignment lines, which come after the adds); netlink = first decision to the first / last " +
+        "victim address added; send = last address added to the last first-announcement at the client.",
       "",
       table(
         ["detection", "decision first", "decision last", "netlink first", "netlink last", "send last"],

@@ -199,7 +199,7 @@ async function vipdAtScale(lab: Lab, capture: AgentHandle): Promise<Record<strin
     // Detection: the first survivor log line declaring the victim dead.
     let detectedWall = Infinity;
     for (const node of cluster.nodes.filter((n) => n.n !== victim)) {
-      for (const entry of logEntries(node.memberLines.join("\n"), killedWall))
+      for (const entry of logEntries(node.failoverLines.join("\n"), killedWall))
         if (entry.event === "memberDead" || entry.event === "memberLeave")
           detectedWall = Math.min(detectedWall, entry.at);
     }
@@ -341,9 +341,10 @@ function reloadTrace(cluster: VipdCluster, writeWall: number): Record<string, nu
 
 /**
  * Where the failover's time went, from the survivors' logs (1 ms resolution) and the client's capture:
- * detection (SIGKILL -> first survivor declares the victim dead), decision (-> first and last nodeAssigned of
- * a victim VIP to a survivor), netlink (first decision -> first and last addressAdded of a victim VIP), send
- * (last addressAdded -> last first-announcement at the client).
+ * detection (SIGKILL -> first survivor declares the victim dead), decision (-> the first and the last
+ * survivor's `takeover` line: the step that hands its adds to the kernel; the per-VIP nodeAssigned lines come
+ * after the adds), netlink (first decision -> first and last addressAdded of a victim VIP), send (last
+ * addressAdded -> last first-announcement at the client).
  */
 function crashTrace(
   cluster: VipdCluster,
@@ -358,9 +359,10 @@ function crashTrace(
   let lastAssigned = -Infinity;
   let firstAdded = Infinity;
   let lastAdded = -Infinity;
+  const tookOver = new Set<string>();
   for (const node of cluster.nodes.filter((n) => n.n !== victim)) {
-    // The membership lines too: at 10,000 VIPs the memberDead line may be older than the log's kept tail.
-    for (const entry of logEntries(`${node.memberLines.join("\n")}\n${node.log}`, killedWall)) {
+    // The membership and takeover lines too: at 10,000 VIPs they may be older than the log's kept tail.
+    for (const entry of logEntries(`${node.failoverLines.join("\n")}\n${node.log}`, killedWall)) {
       const at = entry.at;
       const event = String(entry.event);
       const ips = String(entry.ip ?? "").split(",");
@@ -369,9 +371,13 @@ function crashTrace(
         String(entry.msg ?? "").startsWith(victimName)
       )
         detected = Math.min(detected, at);
-      else if (event === "nodeAssigned" && entry.to === node.name && ips.some((ip) => victimVips.has(ip))) {
-        firstAssigned = Math.min(firstAssigned, at);
-        lastAssigned = Math.max(lastAssigned, at);
+      else if (event === "takeover" && at >= detected) {
+        // The first takeover of each survivor after the death (lines of the start-up's come before it).
+        if (!tookOver.has(node.name)) {
+          tookOver.add(node.name);
+          firstAssigned = Math.min(firstAssigned, at);
+          lastAssigned = Math.max(lastAssigned, at);
+        }
       } else if (event === "addressAdded" && ips.some((ip) => victimVips.has(ip))) {
         firstAdded = Math.min(firstAdded, at);
         lastAdded = Math.max(lastAdded, at);

@@ -69,14 +69,14 @@ export interface ClusterNode {
   /** How often each log event appeared, over the whole run (the log text itself keeps only its tail). */
   readonly events: Map<string, number>;
   /**
-   * Every membership log line (memberJoin, memberSuspect, memberDead, ...) of the run, whole, the last
-   * MEMBER_LINES_KEPT: benches time failure detection by them, and a 10,000-VIP takeover logs megabytes after
-   * its memberDead line, more than `log` keeps.
+   * Every membership log line (memberJoin, memberSuspect, memberDead, ...) and `takeover` line of the run,
+   * whole, the last FAILOVER_LINES_KEPT: benches time failure detection and the decision by them, and a
+   * 10,000-VIP takeover logs megabytes after them, more than `log` keeps.
    */
-  readonly memberLines: string[];
+  readonly failoverLines: string[];
 }
 
-const MEMBER_LINES_KEPT = 1000;
+const FAILOVER_LINES_KEPT = 1000;
 
 /**
  * The command line that starts a node's daemon, given the `vipd run ...` arguments. Called right before
@@ -161,7 +161,7 @@ export class VipdCluster {
         process: undefined,
         log: "",
         events: new Map(),
-        memberLines: [],
+        failoverLines: [],
       });
     }
   }
@@ -206,9 +206,11 @@ export class VipdCluster {
           node.events.set(m[1], (node.events.get(m[1]) ?? 0) + 1);
         const lines = (partial + text).split("\n");
         partial = lines.pop() ?? "";
-        for (const line of lines) if (line.includes('"event":"member')) node.memberLines.push(line);
-        if (node.memberLines.length > MEMBER_LINES_KEPT)
-          node.memberLines.splice(0, node.memberLines.length - MEMBER_LINES_KEPT);
+        for (const line of lines)
+          if (line.includes('"event":"member') || line.includes('"event":"takeover"'))
+            node.failoverLines.push(line);
+        if (node.failoverLines.length > FAILOVER_LINES_KEPT)
+          node.failoverLines.splice(0, node.failoverLines.length - FAILOVER_LINES_KEPT);
         node.log += text;
         if (process.env.VIPD_LAB_LOGS)
           appendFileSync(join(process.env.VIPD_LAB_LOGS, `${node.name}.log`), chunk);

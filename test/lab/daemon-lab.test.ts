@@ -110,6 +110,7 @@ test("crash: SIGKILL the owner, the new owner's GARP reaches the client within 2
     survivors.map(async (n) => failoverHistogram(await cluster.metrics(n))),
   );
   const killedAt = process.hrtime.bigint();
+  const killedWall = Date.now();
   cluster.signal(nodeNumber(owner), "SIGKILL");
   const newOwner = await cluster.until(
     "a GARP from a new owner",
@@ -133,6 +134,17 @@ test("crash: SIGKILL the owner, the new owner's GARP reaches the client within 2
     "exactly one survivor holding the VIP",
     async () => (await cluster.holders(V4)).filter((h) => h !== owner).length === 1,
     2000,
+  );
+  // The survivor that took it said so in one line when it decided (the scale bench's crash trace reads it).
+  const takeovers = survivors.flatMap((n) =>
+    cluster
+      .node(n)
+      .failoverLines.map((line) => JSON.parse(line) as { event?: string; time?: string; count?: number })
+      .filter((e) => e.event === "takeover" && Date.parse(e.time ?? "") >= killedWall - 5),
+  );
+  assert.ok(
+    takeovers.some((e) => (e.count ?? 0) >= 1),
+    `a survivor logged its takeover: ${JSON.stringify(takeovers)}`,
   );
   // vipd_failover_seconds counts from the killed owner's last packet, so it includes detection: a failover the
   // client saw after ~400 ms is no longer recorded as the ~1 ms from verdict to GARP.
