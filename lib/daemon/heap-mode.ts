@@ -107,9 +107,9 @@ export class HeapMode {
 }
 
 /**
- * The daemon's heap mode. The process runs with the wrapper's flags from its entry on (daemon/launch.ts) and runs
- * its start-up as a burst: the daemon calls burst() first thing, and the flag is set when start-up's work
- * is done. `managed` false leaves V8's flags alone (tests).
+ * The daemon's heap mode. The process runs with the wrapper's flags from its entry on (daemon/launch.ts)
+ * and runs its start-up as a burst: the daemon calls burst() first thing, and the flag is set when
+ * start-up's work is done. `managed` false leaves V8's flags alone (tests).
  */
 export function processHeapMode(
   changed?: (inBurst: boolean, cause: string) => void,

@@ -32,16 +32,17 @@ interface Probe {
   readonly claims: ObservedClaim[];
 }
 
+/** A probe's frame on one interface, built once for both of its sends. */
+interface ProbeFrame extends OutgoingFrame {
+  readonly frame: Buffer;
+}
+
 /**
  * Probes begun in one turn of the loop: a start-up or a large reload begins thousands at once. Their frames
  * leave together (sendmmsg) and their verdicts come together, after one read of the socket: one frame, two
  * timers and a read per probe were ~1 s of a 10,000-VIP start-up's main thread, and the verdicts due
  * "100 ms" after their probe came 600-800 ms after it (issue 14, round 21).
  */
-interface ProbeFrame extends OutgoingFrame {
-  readonly frame: Buffer;
-}
-
 interface ProbeBatch {
   readonly members: Array<{
     readonly ip: string;
@@ -96,7 +97,6 @@ export class ConflictMonitor {
       if (v6) this.naSource ??= this.openNaSource?.();
       else this.source ??= this.openSource();
       this.sink ??= this.openSink();
-      // Built once for both sends.
       frames = interfaces.map((itf) => ({
         ifindex: itf.index,
         frame: v6 ? dadProbeFrame(ip, itf.mac) : arpProbeFrame(ip, itf.mac),
@@ -136,23 +136,17 @@ export class ConflictMonitor {
   }
 
   /**
-   * Sends the frames of the batch's probes still running, many per system call where the sink can. A full
-   * kernel queue drops what did not fit (a probe is best effort, and it sends twice); any other failure
-   * ends those probes with the error. Returns false when nothing is left to wait for.
+   * Sends the frames of the batch's probes still running, many per system call where the sink can. What a
+   * full kernel queue does not take is dropped (a probe is best effort, and it sends twice); any other
+   * failure ends those probes with the error. Returns false when nothing is left to wait for.
    */
   private sendBatch(batch: ProbeBatch): boolean {
     const live = batch.members.filter((m) => this.probes.get(m.ip) === m.probe);
     if (live.length === 0 || this.sink === undefined) return false;
     const sink = this.sink;
     try {
-      if (sink.sendMany) {
-        const frames = live.flatMap((m) => m.frames);
-        for (let sent = 0; sent < frames.length;) {
-          const took = sink.sendMany(sent === 0 ? frames : frames.slice(sent));
-          if (took <= 0) break;
-          sent += took;
-        }
-      } else for (const m of live) for (const f of m.frames) sink.send(f.ifindex, f.frame);
+      if (sink.sendMany) sink.sendMany(live.flatMap((m) => m.frames));
+      else for (const m of live) for (const f of m.frames) sink.send(f.ifindex, f.frame);
       return true;
     } catch (error) {
       for (const m of live) {
