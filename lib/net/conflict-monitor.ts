@@ -37,20 +37,27 @@ interface ProbeFrame extends OutgoingFrame {
   readonly frame: Buffer;
 }
 
+/** A running probe, its frames and how it ends. */
+interface BatchedProbe {
+  readonly ip: string;
+  readonly probe: Probe;
+  readonly frames: readonly ProbeFrame[];
+  readonly resolve: (claims: ObservedClaim[]) => void;
+  readonly reject: (error: Error) => void;
+}
+
 /**
- * Probes begun in one turn of the loop: a start-up or a large reload begins thousands at once. Their frames
- * leave together (sendmmsg) and their verdicts come together, after one read of the socket: one frame, two
- * timers and a read per probe were ~1 s of a 10,000-VIP start-up's main thread, and the verdicts due
- * "100 ms" after their probe came 600-800 ms after it (issue 14, round 21).
+ * Probes begun in one turn of the loop: a start-up or a large reload begins thousands at once. Each sends
+ * its first frame at once (a reload's new VIP is probed while its election runs, early-probes.ts); their
+ * second frames leave together (sendmmsg) and their verdicts come together, after one read of the socket,
+ * probeMs after the last of them was sent. Two timers and a read per probe were most of ~1 s of a
+ * 10,000-VIP start-up's main thread, and the verdicts due "100 ms" after their probe came 600-800 ms after
+ * it (issue 14, round 21).
  */
 interface ProbeBatch {
-  readonly members: Array<{
-    readonly ip: string;
-    readonly probe: Probe;
-    readonly frames: readonly ProbeFrame[];
-    readonly resolve: (claims: ObservedClaim[]) => void;
-    readonly reject: (error: Error) => void;
-  }>;
+  readonly members: BatchedProbe[];
+  /** When the last member sent its first frames (clock ms): the batch's window runs from then. */
+  lastSentAt: number;
 }
 
 /** Frames read per poll at most, so a flood cannot stall the event loop; the rest waits for the next poll. */
@@ -84,8 +91,8 @@ export class ConflictMonitor {
    * Probes `ip` on `interfaces` and resolves, after `probeMs`, with every claim on it heard meanwhile
    * (own frames included when another local interface hears them). Rejects when a socket cannot be used.
    *
-   * The frames leave at the end of the current turn of the loop, with those of every other probe begun in
-   * it (see ProbeBatch), and the listening window runs from then.
+   * The first frames leave at once; the second and the verdict are shared with every other probe begun in
+   * the same turn of the loop (see ProbeBatch).
    */
   probe(ip: string, interfaces: readonly AnnounceInterface[]): Promise<ObservedClaim[]> {
     if (this.closed) return Promise.resolve([]);
@@ -108,22 +115,29 @@ export class ConflictMonitor {
     this.probes.set(ip, probe);
     this.schedulePoll();
     return new Promise<ObservedClaim[]>((resolve, reject) => {
+      const member: BatchedProbe = { ip, probe, frames, resolve, reject };
+      if (!this.send(member)) return;
       let batch = this.forming;
       if (batch === undefined) {
-        const formed: ProbeBatch = { members: [] };
+        const formed: ProbeBatch = { members: [], lastSentAt: 0 };
         this.forming = batch = formed;
         queueMicrotask(() => this.launch(formed));
       }
-      batch.members.push({ ip, probe, frames, resolve, reject });
+      batch.members.push(member);
+      batch.lastSentAt = this.clock.now();
     });
   }
 
-  /** The batch's first frames, then its second half-way and its verdicts at the end of the window. */
+  /**
+   * At the end of the turn: the batch's second frames half-way through its window and its verdicts at the
+   * end, counted from its last first frame (the turn may have run on for a while after it).
+   */
   private launch(batch: ProbeBatch): void {
     if (this.forming === batch) this.forming = undefined;
-    if (!this.sendBatch(batch)) return;
-    this.clock.setTimer(this.options.probeMs / 2, () => this.sendBatch(batch));
-    this.clock.setTimer(this.options.probeMs, () => {
+    const elapsed = this.clock.now() - batch.lastSentAt;
+    const { probeMs } = this.options;
+    this.clock.setTimer(Math.max(0, probeMs / 2 - elapsed), () => this.sendBatch(batch));
+    this.clock.setTimer(Math.max(0, probeMs - elapsed), () => {
       const live = batch.members.filter((m) => this.probes.get(m.ip) === m.probe);
       if (live.length === 0) return;
       // One read for the whole batch: thousands of verdicts due at once read the socket once, not each.
@@ -136,24 +150,36 @@ export class ConflictMonitor {
   }
 
   /**
-   * Sends the frames of the batch's probes still running, many per system call where the sink can. What a
-   * full kernel queue does not take is dropped (a probe is best effort, and it sends twice); any other
-   * failure ends those probes with the error. Returns false when nothing is left to wait for.
+   * One probe's first frames. A full kernel queue drops what it does not take (a probe is best effort, and it
+   * sends twice); any other failure ends the probe with the error. Returns whether the probe goes on.
    */
-  private sendBatch(batch: ProbeBatch): boolean {
+  private send(member: BatchedProbe): boolean {
+    try {
+      for (const f of member.frames) this.sink?.send(f.ifindex, f.frame);
+      return true;
+    } catch (error) {
+      this.fail([member], error);
+      return false;
+    }
+  }
+
+  /** The second frames of the batch's probes still running, many per system call where the sink can. */
+  private sendBatch(batch: ProbeBatch): void {
     const live = batch.members.filter((m) => this.probes.get(m.ip) === m.probe);
-    if (live.length === 0 || this.sink === undefined) return false;
     const sink = this.sink;
+    if (live.length === 0 || sink === undefined) return;
     try {
       if (sink.sendMany) sink.sendMany(live.flatMap((m) => m.frames));
       else for (const m of live) for (const f of m.frames) sink.send(f.ifindex, f.frame);
-      return true;
     } catch (error) {
-      for (const m of live) {
-        this.probes.delete(m.ip);
-        m.reject(error instanceof Error ? error : new Error(String(error)));
-      }
-      return false;
+      this.fail(live, error);
+    }
+  }
+
+  private fail(members: readonly BatchedProbe[], error: unknown): void {
+    for (const m of members) {
+      this.probes.delete(m.ip);
+      m.reject(error instanceof Error ? error : new Error(String(error)));
     }
   }
 

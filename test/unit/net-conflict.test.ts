@@ -171,11 +171,12 @@ test("a probe sends twice and resolves after probeMs with the claims heard meanw
   monitor.close();
 });
 
-test("probes begun in one turn share their sends (many frames per call), their timers and one read for their verdicts", async () => {
+test("probes begun in one turn send their first frames at once, then share their second send (many frames per call), their timers and one read for their verdicts", async () => {
   const { source } = fakes();
+  const first: number[] = [];
   const calls: number[][] = [];
   const sink: FrameSink = {
-    send: () => assert.fail("a sink that sends many is asked for many"),
+    send: (ifindex) => (first.push(ifindex), true),
     sendMany: (frames) => (calls.push(frames.map((f) => f.ifindex)), frames.length),
     close: () => {},
   };
@@ -185,23 +186,18 @@ test("probes begun in one turn share their sends (many frames per call), their t
   const ips = ["198.51.100.71", "198.51.100.72", "198.51.100.73"];
   const results = new Map<string, ObservedClaim[]>();
   for (const ip of ips) void monitor.probe(ip, [itf]).then((claims) => results.set(ip, claims));
-  assert.deepEqual(calls, [], "nothing leaves before the turn ends");
+  assert.deepEqual(first, [2, 2, 2], "each probe's first frame leaves at once");
+  // The turn runs on after the probes (a reload's election): their window counts from their frames.
+  clock.advance(30);
   await launched();
-  assert.deepEqual(calls, [[2, 2, 2]], "one call for the three probes");
+  assert.deepEqual(calls, []);
   source.queue.push(received(gratuitousArpFrames(ips[1] as string, FOREIGN)[1], 0));
-  clock.advance(50);
-  assert.deepEqual(
-    calls,
-    [
-      [2, 2, 2],
-      [2, 2, 2],
-    ],
-    "the second frames half-way, together",
-  );
+  clock.advance(20);
+  assert.deepEqual(calls, [[2, 2, 2]], "the second frames half-way, together");
   // A probe begun later forms a batch of its own, with its own window.
   void monitor.probe("198.51.100.74", [itf]).then((claims) => results.set("198.51.100.74", claims));
   await launched();
-  assert.equal(calls.length, 3);
+  assert.deepEqual(first, [2, 2, 2, 2]);
   reads = 0;
   clock.advance(50);
   await launched();
@@ -217,13 +213,17 @@ test("probes begun in one turn share their sends (many frames per call), their t
   monitor.close();
 });
 
-test("a send that fails ends every probe of its batch with the error; a full queue only drops frames", async () => {
+test("a send that fails ends its probes with the error; a full queue only drops frames", async () => {
   const { source } = fakes();
   let mode: "full" | "fail" = "full";
+  const failure = new Error("sendto(AF_PACKET, ifindex 2) failed: ENETDOWN");
   const sink: FrameSink = {
-    send: () => true,
+    send: () => {
+      if (mode === "fail") throw failure;
+      return false;
+    },
     sendMany: () => {
-      if (mode === "fail") throw new Error("sendmmsg(AF_PACKET, ifindex 2) failed: ENETDOWN");
+      if (mode === "fail") throw failure;
       return 0;
     },
     close: () => {},
@@ -238,6 +238,13 @@ test("a send that fails ends every probe of its batch with the error; a full que
   mode = "fail";
   const failing = ["198.51.100.72", "198.51.100.73"].map((ip) => monitor.probe(ip, [itf]));
   for (const p of failing) await assert.rejects(p, /ENETDOWN/);
+  // A batch's second send failing ends every probe of it.
+  mode = "full";
+  const batch = ["198.51.100.75", "198.51.100.76"].map((ip) => monitor.probe(ip, [itf]));
+  await launched();
+  mode = "fail";
+  clock.advance(50);
+  for (const p of batch) await assert.rejects(p, /ENETDOWN/);
   // Ended: the same IPs can be probed again.
   mode = "full";
   const again = monitor.probe("198.51.100.72", [itf]);
