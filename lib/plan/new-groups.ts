@@ -7,10 +7,14 @@ import type { PlanConfig } from "./types";
  * eligible for it. Every node loads an edit on its own, 100-500 ms apart on a busy host, and a node's new
  * metadata reached its peers up to 500 ms after its load: the first node to load elected itself among the
  * nodes that had reported the new IP, probed and added it while the node the election ranks first did the
- * same (the scale bench's reload: both added it 4 ms apart, then contested it). A peer that never loads it
- * (other manifests for good) delays the new VIP by this much.
+ * same (the scale bench's reload: both added it 4 ms apart, then contested it). 1 s was not enough on a
+ * slower host: in a 10,000-service reload under a CPU profiler (every node about half its speed), the top
+ * node loaded the edit 0.8 s after another and its new record reached that one 1.86 s after it had loaded;
+ * at 1 s the other stopped counting it, elected itself, and both held the new VIP for ~1 s, until the
+ * record came and it handed the VIP back (round 22). A peer that never loads it (other manifests for good,
+ * or an edit rolled out one node at a time) delays the new VIP by this much when it ranks first.
  */
-export const NEW_GROUP_PEER_WAIT_MS = 1_000;
+export const NEW_GROUP_PEER_WAIT_MS = 3_000;
 
 /** The groups of the config last planned, and when each group new in a reload appeared. */
 export interface NewGroups {

@@ -1149,6 +1149,10 @@ test("a reload's new VIP: a peer that has not loaded the edit yet counts as elig
   plan(snapshot(before, { self: second, now: 1_000, members: NAMES.map((n) => on(before, n)) }), stuck);
   plan(snapshot(after, { self: second, now: 2_000, members: view }), stuck);
   assert.equal(stuck.ownership.get(B)?.owner, top);
+  // A slow peer: its new record came 1.86 s after this node loaded the edit in a profiled 10,000-service
+  // reload; still the top-ranked peer's then.
+  plan(snapshot(after, { self: second, now: 2_000 + 1_860, members: view }), stuck);
+  assert.equal(stuck.ownership.get(B)?.owner, top, "still waiting for a slow peer's record");
   const later = plan(
     snapshot(after, { self: second, now: 2_000 + NEW_GROUP_PEER_WAIT_MS, members: view }),
     stuck,
