@@ -119,6 +119,16 @@ export function procSample(pid: number): ProcSample {
   };
 }
 
+/**
+ * How long after start-up (vipd: every node ready; keepalived: every VIP held) steady state is sampled, both
+ * systems. Until round 22 vipd's wait was 4 s, to let the takeover bursts (5 rounds, 1 s apart) finish; the
+ * window then ended before V8's memory reducer gave the start-up's spare heap pages back, which it does 8 s
+ * after a burst's last full collection (a V8 constant here: --gc-memory-reducer-start-delay-ms changed
+ * nothing, at run time or on the command line). 1,000 IPv6 VIPs, RSS per node each second: 86-97 MB until
+ * that collection (8-9 s after readiness), 77-82 MB from then on, over a minute.
+ */
+export const STEADY_SETTLE_MS = 12_000;
+
 /** CPU % of one core and RSS of each process group over a window in steady state. */
 export async function steadyState(
   groups: ReadonlyArray<{ node: string; pids: readonly number[] }>,

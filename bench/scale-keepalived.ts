@@ -12,6 +12,7 @@ import {
   announcementSummary,
   FirstAnnouncements,
   heldBy,
+  STEADY_SETTLE_MS,
   steadyState,
   waitFor,
 } from "./scale-common";
@@ -58,7 +59,7 @@ export async function keepalivedAtScale(
       throw new Error(`keepalived: not all ${vips.length} VIPs held within 180000 ms`);
     result.startToAllHeldMs = Math.round(msBetween(startAt, allHeldAt));
     result.perNode = held.map((s) => s.size);
-    await sleep(3000);
+    await sleep(STEADY_SETTLE_MS);
     result.steadyState = await steadyState(
       [1, 2, 3].map((n) => ({ node: `node${n}`, pids: nodes.pids(n) })),
       steadyWindowS,

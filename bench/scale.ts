@@ -28,6 +28,7 @@ import {
   AddressMonitor,
   heldBy,
   procSample,
+  STEADY_SETTLE_MS,
   steadyDetail,
   steadyState,
   threadSamples,
@@ -109,9 +110,9 @@ async function vipdAtScale(lab: Lab, capture: AgentHandle): Promise<Record<strin
     result.perNode = held.map((s) => s.size);
     result.startTrace = startTrace(cluster, startWall);
     await Promise.all(cluster.nodes.map((node) => cluster.waitReady(node, 120_000)));
-    // Let the takeover bursts (5 rounds, 1 s apart) finish before measuring steady state (and, in a
-    // diagnostic run, before the reload: as in a full run, which measures steady state first).
-    await sleep(4000);
+    // Let start-up settle before measuring steady state (STEADY_SETTLE_MS; and, in a diagnostic run,
+    // before the reload: as in a full run, which measures steady state first).
+    await sleep(STEADY_SETTLE_MS);
     if (STEADY_ONLY) {
       const pids = await Promise.all(cluster.nodes.map((n) => cluster.daemonPid(n)));
       result.steadyDetail = await steadyDetail(
