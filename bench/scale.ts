@@ -356,8 +356,8 @@ function crashTrace(
 ): Record<string, number | null> {
   const victimName = cluster.node(victim).name;
   let detected = Infinity;
-  let firstAssigned = Infinity;
-  let lastAssigned = -Infinity;
+  let firstDecided = Infinity;
+  let lastDecided = -Infinity;
   let firstAdded = Infinity;
   let lastAdded = -Infinity;
   const tookOver = new Set<string>();
@@ -376,8 +376,8 @@ function crashTrace(
         // The first takeover of each survivor after the death (lines of the start-up's come before it).
         if (!tookOver.has(node.name)) {
           tookOver.add(node.name);
-          firstAssigned = Math.min(firstAssigned, at);
-          lastAssigned = Math.max(lastAssigned, at);
+          firstDecided = Math.min(firstDecided, at);
+          lastDecided = Math.max(lastDecided, at);
         }
       } else if (event === "addressAdded" && ips.some((ip) => victimVips.has(ip))) {
         firstAdded = Math.min(firstAdded, at);
@@ -389,10 +389,10 @@ function crashTrace(
     Number.isFinite(a) && Number.isFinite(b) ? a - b : null;
   return {
     detectionMs: since(detected, killedWall),
-    decisionFirstMs: since(firstAssigned, detected),
-    decisionLastMs: since(lastAssigned, detected),
-    netlinkFirstMs: since(firstAdded, firstAssigned),
-    netlinkLastMs: since(lastAdded, firstAssigned),
+    decisionFirstMs: since(firstDecided, detected),
+    decisionLastMs: since(lastDecided, detected),
+    netlinkFirstMs: since(firstAdded, firstDecided),
+    netlinkLastMs: since(lastAdded, firstDecided),
     sendLastMs: lastAnnouncedMs === null ? null : since(killedWall + lastAnnouncedMs, lastAdded),
   };
 }

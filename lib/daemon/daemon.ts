@@ -64,7 +64,7 @@ import { ownVersionOf, statusView } from "./status-view";
 import { Telemetry } from "./telemetry";
 import { StepPacer } from "./step-pacer";
 import { Pulse } from "./pulse";
-import { DeferredStepWork, takesOver } from "./takeover-first";
+import { countTakenOver, DeferredStepWork } from "./takeover-first";
 import { TrialRunner } from "./trial-runner";
 import { interfaceForClearedProbe } from "./cleared-takeover";
 import { earlyProbes } from "../plan/early-probes";
@@ -515,13 +515,14 @@ export class Daemon {
     const decided = plan(snapshot, this.memory);
     this.plannedConfig = this.active;
     for (const ip of this.placed) if (!decided.addresses.has(ip)) this.placed.delete(ip);
-    if (!takesOver(decided.addresses, this.applier.wanted())) {
+    const takenOver = countTakenOver(decided.addresses, this.applier.wanted());
+    if (takenOver === 0) {
       this.apply(decided, snapshot, members);
       this.steps.at(earliest(decided.nextPassAt, this.publisher.dueAt));
       void this.applier.setWanted(decided.addresses);
       return;
     }
-    this.logTakeover(decided.addresses, memberEvents);
+    this.logTakeover(takenOver, memberEvents);
     // Withdrawals are cheap and must not wait for the adds with the rest (takeover-first.ts).
     for (const ip of decided.withdrawals) this.announcer.withdraw(ip);
     for (const ip of decided.silenced) this.announcer.withdraw(ip);
@@ -540,10 +541,7 @@ export class Daemon {
    * `nodeAssigned` lines come with the step's deferred rest, after the adds (takeover-first.ts), so they
    * date the decision late (by ~0.5 s in a 10,000-VIP crash); the scale bench's crash trace reads this one.
    */
-  private logTakeover(next: ReadonlyMap<string, string>, events: readonly MemberEvent[]): void {
-    const held = this.applier.wanted();
-    let count = 0;
-    for (const [ip, ifname] of next) if (held.get(ip) !== ifname) count++;
+  private logTakeover(count: number, events: readonly MemberEvent[]): void {
     const gone = [
       ...new Set(events.filter((e) => e.kind === "dead" || e.kind === "leave").map((e) => e.member)),
     ];

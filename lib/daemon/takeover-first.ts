@@ -13,10 +13,22 @@
  */
 export const DEFERRED_MAX_WAIT_MS = 300;
 
+/**
+ * How many addresses (or links for them) `next` wants that `current` does not: what the plan takes over. One
+ * walk serves both the step's "is this a takeover" and its `takeover` log line.
+ */
+export function countTakenOver(
+  next: ReadonlyMap<string, string>,
+  current: ReadonlyMap<string, string>,
+): number {
+  let count = 0;
+  for (const [ip, ifname] of next) if (current.get(ip) !== ifname) count++;
+  return count;
+}
+
 /** Whether `next` wants an address (or a link for it) that `current` does not: the plan takes something over. */
 export function takesOver(next: ReadonlyMap<string, string>, current: ReadonlyMap<string, string>): boolean {
-  for (const [ip, ifname] of next) if (current.get(ip) !== ifname) return true;
-  return false;
+  return countTakenOver(next, current) > 0;
 }
 
 /**
