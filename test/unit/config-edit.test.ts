@@ -15,6 +15,7 @@ import {
   serviceEdit,
 } from "../../lib/daemon/config-edit";
 import { activate, advertisedInterfaces, type ActiveConfig } from "../../lib/daemon/config-state";
+import { exposedGc } from "../../lib/daemon/heap-mode";
 import { ad, docs, parse, pool, service } from "./config-helpers";
 
 const PATH = "/edit/pools.yaml";
@@ -144,4 +145,32 @@ test("config edit: a service appended keeps every other group and plan; an edite
   const edited = parse(docs(POOLS, service("a", { labels: { x: "y" } }), service("b")) + "\n", PATH).config;
   assert.ok(edited);
   assert.equal(serviceEdit(before.config, edited), undefined, "an edited service is not an add or a removal");
+});
+
+test("config edit: a config made by an edit does not keep the configs before it alive", async () => {
+  // Held strongly, each config kept the one it was edited from, that one its own, and so on: every reload
+  // of a 10,000-service config left ~3.4 MB of copied maps behind for the life of the process.
+  const gc = exposedGc();
+  documentCache.delete(PATH);
+  let text = docs(POOLS, service("a")) + "\n";
+  let current = activated(text, undefined);
+  const earlier: Array<WeakRef<ActiveConfig>> = [];
+  const edits = editActivations.count;
+  for (const name of ["b", "c", "d"]) {
+    earlier.push(new WeakRef(current));
+    text += "---\n" + service(name) + "\n";
+    const next = activated(text, current);
+    assert.equal(editFrom(next, current)?.before, current, "the edit is known while its base is held");
+    current = next;
+  }
+  assert.equal(editActivations.count, edits + 3, "every reload took the edit path");
+  // A WeakRef's target stays alive until the job that made or read it ends.
+  await new Promise((resolve) => setImmediate(resolve));
+  gc();
+  assert.deepEqual(
+    earlier.map((ref) => ref.deref() === undefined),
+    [true, true, true],
+    "no earlier config is reachable from the one in force",
+  );
+  assert.equal(current.groups.length, 4);
 });
