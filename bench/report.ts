@@ -405,6 +405,8 @@ interface ScaleSide {
     lastAnnouncedMs: number | null;
     allAnnouncedAfterFirstMs: number | null;
     allAnnouncedAfterDetectionMs?: number;
+    /** keepalived: the addresses each node held at the kill. */
+    heldPerNodeAtKill?: number[];
     curve: Array<[number, number]>;
   };
   crashDiagnosis?: JsonValue;
@@ -547,6 +549,16 @@ function scaleSection(data: JsonObject, name: string): string {
             .map(([k, v]) => `${k} ${v}`)
             .join(", ") +
           ".",
+        "",
+      );
+    const held = s.crash?.heldPerNodeAtKill;
+    const heldTotal = held?.reduce((a, b) => a + b, 0) ?? 0;
+    if (held && heldTotal > r.vips)
+      // A crash is only a failover when the survivors did not hold the victim's VIPs already.
+      parts.push(
+        `${name} at the kill: its nodes held ${held.join(" + ")} = ${heldTotal} addresses for ${r.vips} VIPs ` +
+          `(${heldTotal - r.vips} more than one holder per VIP: its instances flap at this scale), so its ` +
+          "survivors may already have held part of the victim's share, and its crash figure times less than a failover.",
         "",
       );
     if (s.crashDiagnosis)
