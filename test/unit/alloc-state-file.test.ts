@@ -202,7 +202,10 @@ test("state file writer: the text is built and written a delay after the change,
     writer.write(sample);
     await new Promise((r) => setTimeout(r, 10));
     assert.equal(existsSync(path), false, "nothing yet: the reload's step is not made to wait for it");
-    await new Promise((r) => setTimeout(r, 200));
+    // Then on its own, without a flush: the write and its fsyncs run on libuv's pool, which a loaded host
+    // can hold up for a while (a fixed 200 ms failed once in a full run); a generous bound only.
+    for (const end = Date.now() + 5000; !existsSync(path) && Date.now() < end;)
+      await new Promise((r) => setTimeout(r, 20));
     assert.deepEqual(
       readAllocationState(path),
       { state: sample, writtenBy: "0.2.0" },
