@@ -130,13 +130,8 @@ export class Daemon {
   /** Failed loads in a row retried because the files changed while they were read (retryReload). */
   private reloadRetries = 0;
   // Steps no decision waits on wait for a run of address changes in progress (see StepPacer).
-  // A probe whose window ran out while the step ran ends with it (ConflictMonitor.settleDue), not behind
-  // the loop's other timers and input.
   private readonly steps = new StepPacer(
-    () => {
-      this.step();
-      this.conflictMonitor?.settleDue();
-    },
+    () => this.step(),
     undefined,
     () => this.applier?.passUnderWay(),
   );
@@ -424,9 +419,6 @@ export class Daemon {
     this.syncHealthChecks();
     this.steps.runNow(); // the new VIPs' election, ahead of what queued while the config loaded
     if (changed) this.allocation.logChanges(this.active, before.state, before.assignments); // after it
-    // The new VIPs' probes ran during all of the above: a verdict due now comes in this turn, and a clear one
-    // hands the add to the applier at once (cleared-takeover.ts), ahead of the next full pass.
-    this.conflictMonitor.settleDue();
   }
 
   /** Graceful stop: peers take over while this node still holds its addresses, then they go. */

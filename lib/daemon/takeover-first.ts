@@ -26,11 +26,6 @@ export function countTakenOver(
   return count;
 }
 
-/** Whether `next` wants an address (or a link for it) that `current` does not: the plan takes something over. */
-export function takesOver(next: ReadonlyMap<string, string>, current: ReadonlyMap<string, string>): boolean {
-  return countTakenOver(next, current) > 0;
-}
-
 /**
  * The deferred rest of one step. Runs once `until` settles (the step's adds) or DEFERRED_MAX_WAIT_MS have
  * passed, on a loop turn after the step's, or at the start of the next step if that comes first (a paced

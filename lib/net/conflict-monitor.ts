@@ -58,12 +58,6 @@ interface ProbeBatch {
   readonly members: BatchedProbe[];
   /** When the last member sent its first frames (clock ms): the batch's window runs from then. */
   lastSentAt: number;
-  /** Its timers are set (launch). */
-  launched: boolean;
-  /** Its second frames went out. */
-  secondSent: boolean;
-  /** Its verdicts were given. */
-  settled: boolean;
 }
 
 /** Frames read per poll at most, so a flood cannot stall the event loop; the rest waits for the next poll. */
@@ -80,8 +74,6 @@ export class ConflictMonitor {
   private pollTimer: TimerHandle | undefined;
   /** The batch the probes begun in this turn join (launched at the turn's end). */
   private forming: ProbeBatch | undefined;
-  /** Launched batches still waiting for their verdicts (settleDue gives those that came due). */
-  private readonly waiting = new Set<ProbeBatch>();
   private closed = false;
 
   constructor(
@@ -127,13 +119,7 @@ export class ConflictMonitor {
       if (!this.send(member)) return;
       let batch = this.forming;
       if (batch === undefined) {
-        const formed: ProbeBatch = {
-          members: [],
-          lastSentAt: 0,
-          launched: false,
-          secondSent: false,
-          settled: false,
-        };
+        const formed: ProbeBatch = { members: [], lastSentAt: 0 };
         this.forming = batch = formed;
         queueMicrotask(() => this.launch(formed));
       }
@@ -145,48 +131,25 @@ export class ConflictMonitor {
   /**
    * At the end of the turn: the batch's second frames half-way through its window and its verdicts at the
    * end, counted from its last first frame (the turn may have run on for a while after it). A window that
-   * ran out during the turn ends here: the second frames go out and the verdicts are given at once, as the
-   * two timers would have done back to back.
+   * ran out during the turn ends here, in the same turn: the second frames go out and the verdicts are given
+   * at once, as the two timers would have done back to back. As timers set after the turn they waited behind
+   * the loop's other timers and input: a 10,000-service reload's new VIP waited for the next full election
+   * pass, the peers' records and its own record, up to ~630 ms, before its add (issue 14, round 23).
    */
   private launch(batch: ProbeBatch): void {
-    if (batch.launched) return;
-    batch.launched = true;
     if (this.forming === batch) this.forming = undefined;
-    this.waiting.add(batch);
     const elapsed = this.clock.now() - batch.lastSentAt;
     const { probeMs } = this.options;
-    if (elapsed >= probeMs) return this.verdict(batch);
-    this.clock.setTimer(Math.max(0, probeMs / 2 - elapsed), () => this.second(batch));
+    if (elapsed >= probeMs) {
+      this.sendBatch(batch);
+      return this.verdict(batch);
+    }
+    this.clock.setTimer(Math.max(0, probeMs / 2 - elapsed), () => this.sendBatch(batch));
     this.clock.setTimer(probeMs - elapsed, () => this.verdict(batch));
   }
 
-  /**
-   * Ends now, in this turn, the probes whose window has run out: the batch still forming (its microtask has
-   * not run yet) and launched batches whose verdict timer is due. The daemon calls it when a step or a reload
-   * ends: after a long turn a due verdict otherwise waited behind the loop's other timers and input (a
-   * 10,000-service reload's new VIP waited for the next full election pass, the peers' records and the
-   * record it published, ~400 ms, before its add: issue 14, round 23). Probes still inside their window are
-   * left to their timers.
-   */
-  settleDue(): void {
-    if (this.forming !== undefined) this.launch(this.forming);
-    const now = this.clock.now();
-    for (const batch of this.waiting) if (now - batch.lastSentAt >= this.options.probeMs) this.verdict(batch);
-  }
-
-  /** The batch's second frames, once. */
-  private second(batch: ProbeBatch): void {
-    if (batch.secondSent || batch.settled) return;
-    batch.secondSent = true;
-    this.sendBatch(batch);
-  }
-
-  /** The batch's verdicts, once: its second frames first if they have not gone out (a turn ran long). */
+  /** The batch's verdicts, after one read of the socket for all of them. */
   private verdict(batch: ProbeBatch): void {
-    if (batch.settled) return;
-    this.second(batch);
-    batch.settled = true;
-    this.waiting.delete(batch);
     const live = batch.members.filter((m) => this.probes.get(m.ip) === m.probe);
     if (live.length === 0) return;
     // One read for the whole batch: thousands of verdicts due at once read the socket once, not each.
@@ -261,7 +224,6 @@ export class ConflictMonitor {
     this.pollTimer = undefined;
     this.probes.clear();
     this.forming = undefined;
-    this.waiting.clear();
     this.source?.close();
     this.naSource?.close();
     this.sink?.close();

@@ -213,7 +213,7 @@ test("probes begun in one turn send their first frames at once, then share their
   monitor.close();
 });
 
-test("settleDue ends in the same turn the probes whose window ran out, second frame first; others wait for their timers", async () => {
+test("a probe whose window ran out during its turn ends at the turn's end, second frame first; others wait for their timers", async () => {
   const { source, sink, sent } = fakes();
   const { monitor, clock } = monitorOn({ probeMs: 100, pollMs: 0 }, source, sink);
   const results = new Map<string, ObservedClaim[]>();
@@ -222,26 +222,23 @@ test("settleDue ends in the same turn the probes whose window ran out, second fr
   // A long turn (a 10,000-service reload's election) runs on past the window; a foreign reply came meanwhile.
   source.queue.push(received(gratuitousArpFrames(late, FOREIGN)[1], 0));
   clock.time += 300;
-  monitor.settleDue();
+  await launched();
   assert.equal(sent.length, 2, "the second frame goes out before the verdict");
   await Promise.resolve();
   assert.deepEqual(results.get(late), [{ ip: late, mac: FOREIGN, ifindex: 2 }], "verdict in this turn");
-  // A probe launched on time keeps its window: settling it early would cut its listening short.
+  const frames = sent.length;
+  clock.advance(0);
+  assert.equal(sent.length, frames, "no timers of its own: nothing more is sent");
+  // A probe launched inside its window keeps it: giving its verdict early would cut its listening short.
   const fresh = "198.51.100.82";
   void monitor.probe(fresh, [itf]).then((claims) => results.set(fresh, claims));
   await launched();
-  clock.time += 60;
-  monitor.settleDue();
+  clock.advance(60);
   await Promise.resolve();
   assert.equal(results.has(fresh), false, "inside its window: no verdict");
-  // Its timers are due now (the clock ran on without them): settleDue ends it, and the timers find it done.
-  clock.time += 40;
-  monitor.settleDue();
+  clock.advance(40);
   await Promise.resolve();
   assert.deepEqual(results.get(fresh), []);
-  const frames = sent.length;
-  clock.advance(0);
-  assert.equal(sent.length, frames, "its timers send nothing more");
   monitor.close();
 });
 
