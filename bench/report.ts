@@ -466,7 +466,7 @@ function scaleSection(data: JsonObject, name: string): string {
       "(3 VRRP instances, one master per node, VRRPv3 advert_int 0.1, the VIPs in " +
       "`virtual_ipaddress_excluded`). Start-up: until every VIP is on some node, timed by the kernels' address notifications (`ip monitor`; a 500 ms poll of `ip addr` until round 9). Steady state: RSS and CPU per " +
       "node over `STEADY_WINDOW_S` seconds from `STEADY_SETTLE_MS` after start-up (vipd: every node ready; keepalived: every VIP held; 4 s and 3 s until round 22, when the window still ended before V8's memory reducer ran; bench/scale-common.ts; keepalived: parent + VRRP child). Crash: SIGKILL of the node holding the most VIPs (keepalived: node 1, whose instance has a third); each " +
-      "VIP counts when the client captures its first unsolicited NA (IPv6) or gratuitous ARP (IPv4) from a survivor. Reload: a config adding " +
+      "VIP counts when the client captures its first unsolicited NA (IPv6) or gratuitous ARP (IPv4) from a survivor; the crash phase waits 30 s, then on while announcements still come (one within 3 s), up to 45 s, for both systems (a fixed 30 s until round 24; `CRASH_CAPS`). Reload: a config adding " +
       "one IPv4 VIP written to every node (vipd: file watch; keepalived: SIGHUP), until its first GARP. " +
       `Phases are capped in time; the run took ${r.durationS} s.`,
     "",

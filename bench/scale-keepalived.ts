@@ -14,7 +14,7 @@ import {
   heldBy,
   STEADY_SETTLE_MS,
   steadyState,
-  waitFor,
+  waitForAnnouncements,
 } from "./scale-common";
 
 const TUNED: VrrpTimers = { version: 3, advertInt: "0.1" };
@@ -99,10 +99,7 @@ export async function keepalivedAtScale(
     const killedAt = process.hrtime.bigint();
     nodes.crash(victim);
     const seen = new FirstAnnouncements(capture, killedAt, lab.node(victim).eth0.mac);
-    const complete = await waitFor(() => {
-      seen.update();
-      return seen.missing(victimVips) === 0;
-    }, 30_000);
+    const complete = await waitForAnnouncements(seen, victimVips);
     result.crash = {
       victim: `node${victim}`,
       victimVips: victimVips.size,

@@ -34,6 +34,7 @@ import {
   threadSamples,
   threadSplit,
   waitFor,
+  waitForAnnouncements,
 } from "./scale-common";
 
 const VIPS = Number(process.env.BENCH_VIPS ?? 10_000);
@@ -170,10 +171,7 @@ async function vipdAtScale(lab: Lab, capture: AgentHandle): Promise<Record<strin
     const killedWall = Date.now();
     cluster.signal(victim, "SIGKILL");
     const seen = new FirstAnnouncements(capture, killedAt, cluster.node(victim).member.eth0.mac);
-    const complete = await waitFor(() => {
-      seen.update();
-      return seen.missing(victimVips) === 0;
-    }, CRASH_WAIT_MS);
+    const complete = await waitForAnnouncements(seen, victimVips);
     const ticksPerS = clockTicksPerSecond();
     const survivorCpuMs = survivorPids.map((pid, i) =>
       pid === undefined
@@ -410,7 +408,6 @@ async function clearPool(lab: Lab): Promise<void> {
 
 /** Time caps per phase: the whole `npm run bench` must stay under 15 minutes even when vipd misses. */
 const START_WAIT_MS = 120_000;
-const CRASH_WAIT_MS = 30_000;
 /** Seconds of RSS/CPU sampling in steady state, both systems. */
 export const STEADY_WINDOW_S = 6;
 const RELOAD_WAIT_MS = 20_000;
