@@ -9,8 +9,9 @@
 //
 // The batch size adapts to the kernel's speed: adds get slower as an interface gathers addresses (IPv6
 // notably), and one sendmsg blocks the main thread for the whole batch. Each batch is sized so that it takes
-// about TARGET_BATCH_MS, and the event loop gets a turn between batches (announcements, ARP, metrics).
-// Acknowledgements are handed over per batch, as each batch is confirmed: the announcement of the first VIPs
+// about TARGET_BATCH_MS, and the event loop gets a turn between batches (announcements, ARP, metrics). A batch
+// goes out as datagrams of about DATAGRAM_MS each, back to back: a kernel without preemption holds the core
+// for a whole datagram, and the gossip thread must not wait that long. Acknowledgements are handed over per batch, as each batch is confirmed: the announcement of the first VIPs
 // of a takeover never waits for the last.
 import { constants as osConstants } from "node:os";
 import { errnoName } from "./libc";
@@ -74,6 +75,17 @@ export const FIRST_BATCH = 32;
  * each) went out 9 per batch. Membership runs on its own thread, so 40 ms here delays nothing urgent.
  */
 export const TARGET_BATCH_MS = 40;
+/**
+ * Kernel time of one datagram. A batch goes out as datagrams of about this much each, back to back in the
+ * same loop turn, each one's acknowledgements read before the next is sent. Why: on a kernel without
+ * preemption (PREEMPT_NONE, as in the lab) sendmsg holds its core until the kernel is done with the whole
+ * datagram, and returning to user space between two is where a waiting thread gets the core. perf sched of a
+ * 10,000-IPv6 start-up (one datagram per batch): the daemons' main threads ran up to 92 ms at a stretch and
+ * the real-time gossip threads waited up to 79 ms for a core (57 waits over 20 ms in 12 s); members were
+ * suspected, and in 2 of 7 runs declared dead while alive. Smaller batches instead (10 ms) cut the waits to 24
+ * ms but cost a loop turn each: start-up 59-70 s against 41 s, the takeover 35 s against 30 s.
+ */
+export const DATAGRAM_MS = 10;
 /**
  * Batches whose cost per request sizes the next: the cheapest of them counts. A batch's wall time includes
  * any time the thread was preempted (2 cores shared by a whole lab), and one such batch shrank the next
@@ -203,6 +215,8 @@ export interface BatcherOptions {
   /** Lets the event loop run between batches (setImmediate by default). */
   readonly yieldTurn?: () => Promise<void>;
   readonly targetMs?: number;
+  /** Kernel time of one datagram of a batch (DATAGRAM_MS by default). */
+  readonly datagramMs?: number;
 }
 
 /**
@@ -220,6 +234,7 @@ export class AddressBatcher {
   private readonly now: () => number;
   private readonly yieldTurn: () => Promise<void>;
   private readonly targetMs: number;
+  private readonly datagramMs: number;
 
   constructor(
     private readonly channel: NetlinkChannel,
@@ -228,6 +243,7 @@ export class AddressBatcher {
     this.now = options.now ?? (() => performance.now());
     this.yieldTurn = options.yieldTurn ?? (() => new Promise((resolve) => setImmediate(resolve)));
     this.targetMs = options.targetMs ?? TARGET_BATCH_MS;
+    this.datagramMs = options.datagramMs ?? DATAGRAM_MS;
   }
 
   /**
@@ -263,38 +279,66 @@ export class AddressBatcher {
     return all;
   }
 
-  /** Sends one batch in one datagram and collects its acknowledgements. */
+  /**
+   * Sends one batch as datagrams of about `datagramMs` each (requestsPerDatagram) and collects their
+   * acknowledgements. No loop turn between them, unless the socket is full.
+   */
   private async exchange<P extends AddressRequest>(
     kind: AddressRequestKind,
     batch: readonly P[],
   ): Promise<Array<AddressOutcome<P>>> {
-    const bySeq = new Map<number, number>();
     const errors: Array<string | undefined> = new Array<string | undefined>(batch.length);
-    const room = batch.length * MAX_REQUEST_BYTES;
+    const perDatagram = this.requestsPerDatagram();
+    for (let from = 0; from < batch.length; from += perDatagram)
+      await this.exchangeDatagram(kind, batch, from, Math.min(batch.length, from + perDatagram), errors);
+    return batch.map((placement, i) =>
+      errors[i] === undefined ? { placement } : { placement, error: errors[i] },
+    );
+  }
+
+  /** Sends batch[from, to) in one datagram; what failed is written to `errors` (indexed like `batch`). */
+  private async exchangeDatagram(
+    kind: AddressRequestKind,
+    batch: readonly AddressRequest[],
+    from: number,
+    to: number,
+    errors: Array<string | undefined>,
+  ): Promise<void> {
+    const bySeq = new Map<number, number>();
+    const room = (to - from) * MAX_REQUEST_BYTES;
     if (this.datagramRoom.length < room) this.datagramRoom = Buffer.alloc(room);
     let end = 0;
-    batch.forEach((p, i) => {
+    for (let i = from; i < to; i++) {
       try {
         const seq = this.nextSeq();
-        end = writeAddressRequest(this.datagramRoom, end, kind, p, seq, this.options.proto);
+        end = writeAddressRequest(
+          this.datagramRoom,
+          end,
+          kind,
+          batch[i] as AddressRequest,
+          seq,
+          this.options.proto,
+        );
         bySeq.set(seq, i);
       } catch (error) {
         errors[i] = error instanceof Error ? error.message : String(error);
       }
-    });
-    if (bySeq.size > 0) {
-      const datagram = this.datagramRoom.subarray(0, end);
-      let sendError = this.channel.send(datagram);
-      for (let tries = 0; isBusy(sendError) && tries < SEND_RETRIES; tries++) {
-        await this.yieldTurn();
-        sendError = this.channel.send(datagram);
-      }
-      if (sendError !== 0) for (const i of bySeq.values()) errors[i] = errnoName(sendError);
-      else this.collectAcks(bySeq, errors, kind);
     }
-    return batch.map((placement, i) =>
-      errors[i] === undefined ? { placement } : { placement, error: errors[i] },
-    );
+    if (bySeq.size === 0) return;
+    const datagram = this.datagramRoom.subarray(0, end);
+    let sendError = this.channel.send(datagram);
+    for (let tries = 0; isBusy(sendError) && tries < SEND_RETRIES; tries++) {
+      await this.yieldTurn();
+      sendError = this.channel.send(datagram);
+    }
+    if (sendError !== 0) for (const i of bySeq.values()) errors[i] = errnoName(sendError);
+    else this.collectAcks(bySeq, errors, kind);
+  }
+
+  /** Requests in one datagram: `datagramMs` at the cheapest recent cost per request; all while none is known. */
+  private requestsPerDatagram(): number {
+    if (this.recentCosts.length === 0) return MAX_BATCH;
+    return Math.max(1, Math.floor(this.datagramMs / Math.min(...this.recentCosts)));
   }
 
   /**

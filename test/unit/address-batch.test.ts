@@ -240,6 +240,45 @@ test("batches shrink when the kernel is slow (main-thread time per batch stays n
   );
 });
 
+test("a batch goes out as datagrams of about datagramMs each, with no loop turn between them", async () => {
+  // ~1 ms per request in the kernel (IPv6 adds on an interface holding 10,000 addresses). On a kernel without
+  // preemption a datagram holds its core to the end; between two the gossip thread may run.
+  const kernel = new FakeKernel();
+  kernel.msPerRequest = 1;
+  let turns = 0;
+  const batcher = new AddressBatcher(kernel, {
+    proto: PROTO,
+    now: () => kernel.clock,
+    targetMs: 40,
+    datagramMs: 10,
+    yieldTurn: () => {
+      turns++;
+      return new Promise((resolve) => setImmediate(resolve));
+    },
+  });
+  const batches: number[] = [];
+  const outcomes = await batcher.run(
+    "add",
+    Array.from({ length: 200 }, (_, i) => v4(i + 1)),
+    (done) => batches.push(done.length),
+  );
+  assert.equal(outcomes.length, 200);
+  assert.ok(outcomes.every((o) => o.error === undefined));
+  assert.equal(kernel.held.size, 200);
+  assert.equal(batches[0], FIRST_BATCH, "the first batch, cost unknown, is one datagram");
+  assert.ok(
+    batches.slice(1, -1).every((n) => n === 40),
+    `then batches of 40: ${batches.join(",")}`,
+  );
+  const sizes = kernel.datagrams.map((d) => d.length);
+  assert.equal(sizes[0], FIRST_BATCH);
+  assert.ok(
+    sizes.slice(1).every((n) => n <= 10),
+    `then datagrams of at most 10: ${sizes.join(",")}`,
+  );
+  assert.equal(turns, batches.length - 1, "a loop turn between batches only");
+});
+
 test("one slow batch (the thread preempted) does not shrink the next: the cheapest recent cost sizes it", async () => {
   const kernel = new FakeKernel();
   kernel.msPerRequest = 0.1; // 100 fit in the 10 ms target
