@@ -9,10 +9,11 @@
 //
 // The batch size adapts to the kernel's speed: adds get slower as an interface gathers addresses (IPv6
 // notably), and one sendmsg blocks the main thread for the whole batch. Each batch is sized so that it takes
-// about TARGET_BATCH_MS, and the event loop gets a turn between batches (announcements, ARP, metrics). A batch
-// goes out as datagrams of about DATAGRAM_MS each, back to back: a kernel without preemption holds the core
-// for a whole datagram, and the gossip thread must not wait that long. Acknowledgements are handed over per batch, as each batch is confirmed: the announcement of the first VIPs
-// of a takeover never waits for the last.
+// about TARGET_BATCH_MS, and the event loop gets a turn between batches (announcements, ARP, metrics). A
+// batch goes out as datagrams of about DATAGRAM_MS each, back to back: a kernel without preemption holds the
+// core for a whole datagram, and the gossip thread must not wait that long. Acknowledgements are handed over
+// per batch, as each batch is confirmed: the announcement of the first VIPs of a takeover never waits for the
+// last.
 import { constants as osConstants } from "node:os";
 import { errnoName } from "./libc";
 import { AF_INET, AF_INET6, IFA_ADDRESS, IFA_F_NODAD, IFA_FLAGS, IFA_LOCAL, IFA_PROTO } from "./rtnl-convert";
@@ -83,7 +84,9 @@ export const TARGET_BATCH_MS = 40;
  * 10,000-IPv6 start-up (one datagram per batch): the daemons' main threads ran up to 92 ms at a stretch and
  * the real-time gossip threads waited up to 79 ms for a core (57 waits over 20 ms in 12 s); members were
  * suspected, and in 2 of 7 runs declared dead while alive. Smaller batches instead (10 ms) cut the waits to 24
- * ms but cost a loop turn each: start-up 59-70 s against 41 s, the takeover 35 s against 30 s.
+ * ms but cost a loop turn each: start-up 59-70 s against 41 s, the takeover 35 s against 30 s. The split cut
+ * the longest wait to 35-45 ms; its own price there, a 10,000-IPv6 takeover ~25 % slower (docs/design.md,
+ * "Cost per VIP: round 24").
  */
 export const DATAGRAM_MS = 10;
 /**
@@ -309,16 +312,11 @@ export class AddressBatcher {
     if (this.datagramRoom.length < room) this.datagramRoom = Buffer.alloc(room);
     let end = 0;
     for (let i = from; i < to; i++) {
+      const placement = batch[i];
+      if (placement === undefined) continue;
       try {
         const seq = this.nextSeq();
-        end = writeAddressRequest(
-          this.datagramRoom,
-          end,
-          kind,
-          batch[i] as AddressRequest,
-          seq,
-          this.options.proto,
-        );
+        end = writeAddressRequest(this.datagramRoom, end, kind, placement, seq, this.options.proto);
         bySeq.set(seq, i);
       } catch (error) {
         errors[i] = error instanceof Error ? error.message : String(error);
