@@ -335,8 +335,13 @@ export class AddressBatcher {
 
   /** Requests in one datagram: `datagramMs` at the cheapest recent cost per request; all while none is known. */
   private requestsPerDatagram(): number {
-    if (this.recentCosts.length === 0) return MAX_BATCH;
-    return Math.max(1, Math.floor(this.datagramMs / Math.min(...this.recentCosts)));
+    const cost = this.cheapestRecentCost();
+    return cost === undefined ? MAX_BATCH : Math.max(1, Math.floor(this.datagramMs / cost));
+  }
+
+  /** Milliseconds per request of the cheapest of the last COST_WINDOW batches; undefined before the first. */
+  private cheapestRecentCost(): number | undefined {
+    return this.recentCosts.length > 0 ? Math.min(...this.recentCosts) : undefined;
   }
 
   /**
@@ -373,7 +378,7 @@ export class AddressBatcher {
   private sizeAfter(size: number, ms: number): number {
     if (size > 0) this.recentCosts.push(ms / size);
     if (this.recentCosts.length > COST_WINDOW) this.recentCosts.shift();
-    const perRequest = this.recentCosts.length > 0 ? Math.min(...this.recentCosts) : ms;
+    const perRequest = this.cheapestRecentCost() ?? ms;
     return nextBatchSize(size, perRequest * size, this.targetMs);
   }
 
