@@ -141,6 +141,43 @@ test("AllocationSync.adoptPeers: a peer that has not loaded the edit yet costs n
   }
 });
 
+test("AllocationSync.adoptPeers: in a burst, a peer still on this node's table from before its load is not compared", () => {
+  const dir = mkdtempSync(join(tmpdir(), "vipd-sync-"));
+  try {
+    const sync = new AllocationSync(dir, silent, "test");
+    const before = configured(2);
+    sync.loaded(before);
+    const old = { digest: sync.digest, entries: sync.entries };
+    const peer = (name: string, allocation: { digest: string; entries: readonly AllocationEntry[] }) =>
+      ({ name, state: "alive", metadata: { allocation } }) as unknown as MemberView;
+    // The reload: this node loads a third service first; both peers still publish the table from before.
+    const after = configured(3);
+    sync.loaded(after);
+    assert.notEqual(sync.digest, old.digest);
+    const behind = [peer("b", old), peer("c", old)];
+    assert.equal(sync.adoptPeers(after, "a", behind, false), undefined);
+    assert.equal(sync.comparisons, 0, "a burst does not compare tables it already built on");
+    // A quiet pass compares them (to settle `since`), and so does a burst once a peer has a table of its own.
+    assert.equal(sync.adoptPeers(after, "a", behind), undefined);
+    assert.equal(sync.comparisons, 1);
+    const elsewhere = old.entries.map((e) =>
+      e.service === "default/s1" ? { ...e, ips: ["198.51.100.9"], since: 0 } : e,
+    );
+    const adopted = sync.adoptPeers(
+      after,
+      "a",
+      [peer("b", old), peer("c", { digest: "elsewhere", entries: elsewhere })],
+      false,
+    );
+    assert.equal(sync.comparisons, 2);
+    assert.deepEqual(adopted?.active.allocation.assignments.find((a) => a.service === "default/s1")?.ips, [
+      "198.51.100.9",
+    ]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test("inheritElectionHashes: a reloaded config keeps the hashes of the groups it elects by the same IP", () => {
   const before = configured(2);
   const after = configured(3);
