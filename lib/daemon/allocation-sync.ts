@@ -54,7 +54,8 @@ export class AllocationSync {
   loaded(active: ActiveConfig): void {
     const before = this.digest;
     this.refresh(active, entryIndex(this.entries));
-    if (this.digest !== before) this.digestBeforeLoad = before;
+    // The first load has no table before it.
+    if (before !== "" && this.digest !== before) this.digestBeforeLoad = before;
     this.mergedPeersKey = "";
     this.persist(active);
   }

@@ -86,7 +86,8 @@ export const TARGET_BATCH_MS = 40;
  * suspected, and in 2 of 7 runs declared dead while alive. Smaller batches instead (10 ms) cut the waits to 24
  * ms but cost a loop turn each: start-up 59-70 s against 41 s, the takeover 35 s against 30 s. The split cut
  * the longest wait to 35-45 ms; its own price there, a 10,000-IPv6 takeover ~25 % slower (docs/design.md,
- * "Cost per VIP: round 24").
+ * "Cost per VIP: round 24"). Datagrams of 20 ms gave the gossip threads longer waits again (p99 17-18 ms
+ * against 10-14) and no faster takeover ("Cost per VIP: round 25").
  */
 export const DATAGRAM_MS = 10;
 /**
